@@ -1,0 +1,40 @@
+# posminid: the two commands a fresh Debian machine needs are `make demo` and `make test`.
+# Each installs what is missing first (apt only when something is absent, so it also works offline).
+
+SWIFT        ?= swift
+SWIFT_FLAGS  ?=
+# Debian packages the build and the test suite need. Later rigs add theirs here.
+APT_PACKAGES := pkg-config libasound2-dev libudev-dev
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build release test demo clean
+
+all: build
+
+# Installs only what dpkg does not already report as installed.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing missing Debian packages:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "make: Debian packages present:$(APT_PACKAGES)"; \
+	fi
+
+build: deps
+	$(SWIFT) build $(SWIFT_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+
+test: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+
+clean:
+	rm -rf .build .build-*

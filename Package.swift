@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "posminid",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Magstripe", targets: ["Magstripe"]),
+        .library(name: "SwipeSynth", targets: ["SwipeSynth"]),
+        .library(name: "AudioFile", targets: ["AudioFile"]),
+    ],
+    targets: [
+        // System libraries: the build fails here, with the apt package to install, when they are missing.
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+
+        // Pure modules: no I/O, no logging.
+        .target(name: "Magstripe", swiftSettings: strict),
+        .target(name: "AudioFile", swiftSettings: strict),
+        .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
+
+        // The hardware edges.
+        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev"], swiftSettings: strict),
+
+        .testTarget(name: "MagstripeTests", dependencies: ["Magstripe"], swiftSettings: strict),
+        .testTarget(name: "AudioFileTests", dependencies: ["AudioFile"], swiftSettings: strict),
+        .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile"], swiftSettings: strict),
+        .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,179 @@
+/// Why a track text that claims a payment layout does not hold one.
+public enum CardFieldError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The text does not start with the format's start sentinel and end with `?`.
+    case notTrackText
+    /// The primary account number breaks the PAN rule.
+    case pan(PANError)
+    /// A field separator (`^` on Track 1, `=` on Track 2) is missing after this field.
+    case missingSeparator(after: String)
+    /// The cardholder name on Track 1 is not 2 to 26 characters.
+    case nameLength(Int)
+    /// The expiry is not four digits `YYMM` with a month from 01 to 12.
+    case invalidExpiry
+    /// The service code is not three digits with values ISO/IEC 7813 defines.
+    case invalidServiceCode
+
+    public var description: String {
+        switch self {
+        case .notTrackText: "not a track text (sentinels missing)"
+        case .pan(let e): e.description
+        case .missingSeparator(let field): "field separator missing after the \(field)"
+        case .nameLength(let n): "cardholder name has \(n) characters; it must have 2 to 26"
+        case .invalidExpiry: "expiry date is not YYMM with a month 01-12"
+        case .invalidServiceCode: "service code is not three digits of ISO/IEC 7813 values"
+        }
+    }
+}
+
+/// Expiry date as the card holds it: `YYMM`.
+public struct ExpiryDate: Sendable, Hashable, CustomStringConvertible {
+    /// Two-digit year.
+    public let year: Int
+    /// Month, 1 to 12.
+    public let month: Int
+
+    public init?(yymm: some StringProtocol) {
+        let bytes = Array(yymm.utf8)
+        guard bytes.count == 4, bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        let year = Int(bytes[0] - 0x30) * 10 + Int(bytes[1] - 0x30)
+        let month = Int(bytes[2] - 0x30) * 10 + Int(bytes[3] - 0x30)
+        guard (1...12).contains(month) else { return nil }
+        self.year = year
+        self.month = month
+    }
+
+    /// `YYMM`, as on the card.
+    public var description: String {
+        (year < 10 ? "0" : "") + String(year) + (month < 10 ? "0" : "") + String(month)
+    }
+}
+
+/// The three-digit service code (ISO/IEC 7813): interchange, authorisation, allowed services.
+public struct ServiceCode: Sendable, Hashable, CustomStringConvertible {
+    public let digits: String
+
+    /// Accepts only values ISO/IEC 7813 assigns: first digit 1, 2, 5, 6, 7 or 9; second 0, 2 or
+    /// 4; third 0 to 7.
+    public init?(_ text: some StringProtocol) {
+        let b = Array(text.utf8)
+        guard b.count == 3 else { return nil }
+        guard [0x31, 0x32, 0x35, 0x36, 0x37, 0x39].contains(b[0]),
+              [0x30, 0x32, 0x34].contains(b[1]),
+              (0x30...0x37).contains(b[2]) else { return nil }
+        digits = String(text)
+    }
+
+    /// The card has a chip (first digit 2 or 6): a terminal that can should read the chip.
+    public var hasChip: Bool { digits.first == "2" || digits.first == "6" }
+
+    public var description: String { digits }
+}
+
+/// A Track 1 (format B) or Track 2 read in the payment-card layout of ISO/IEC 7813.
+/// Holds clear card data: never log or print it; show `masked(_:)` instead.
+public struct PaymentTrack: Sendable, Hashable {
+    public let format: TrackFormat
+    public let pan: PAN
+    /// Track 1 only: `SURNAME/GIVEN`, as encoded.
+    public let name: String?
+    public let expiry: ExpiryDate
+    public let serviceCode: ServiceCode
+    /// Issuer data after the service code; may hold card verification values.
+    public let discretionary: String
+}
+
+/// A track without a payment layout (any Track 3, or a Track 1/2 that is not a payment card):
+/// raw text with its fields split at the format's separator. Clear card data.
+public struct RawTrack: Sendable, Hashable {
+    public let format: TrackFormat
+    /// Start sentinel through end sentinel.
+    public let text: String
+    /// The text between the sentinels, split at `^` (Track 1) or `=` (Tracks 2 and 3).
+    public let fields: [String]
+}
+
+/// What a track holds.
+public enum TrackContent: Sendable, Hashable {
+    case payment(PaymentTrack)
+    /// Not a payment layout: a loyalty or access card, any Track 3. Not an error.
+    case nonPayment(RawTrack)
+
+    public var format: TrackFormat {
+        switch self {
+        case .payment(let p): p.format
+        case .nonPayment(let r): r.format
+        }
+    }
+
+    /// Parses a track text (start sentinel through end sentinel).
+    ///
+    /// Track 1 is a payment layout when it starts `%B`; Track 2 when it holds `=`; every other
+    /// text, and every Track 3, is `nonPayment`. A text that claims the payment layout must hold
+    /// it completely, or parsing throws the field that is wrong.
+    public static func parse(_ text: String, format: TrackFormat) throws(CardFieldError) -> TrackContent {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 2,
+              bytes.first == format.ascii(ofValue: format.startSentinelValue),
+              bytes.last == UInt8(ascii: "?") else { throw .notTrackText }
+        let body = bytes[1 ..< bytes.count - 1]
+        let separator: UInt8 = format == .track1 ? UInt8(ascii: "^") : UInt8(ascii: "=")
+        switch format {
+        case .track1 where body.first == UInt8(ascii: "B"):
+            return .payment(try parseTrack1(body.dropFirst()))
+        case .track2 where body.contains(separator):
+            return .payment(try parseTrack2(body))
+        default:
+            let fields = body.split(separator: separator, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
+            return .nonPayment(RawTrack(format: format, text: text, fields: fields))
+        }
+    }
+
+    private static func string(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `PAN ^ NAME ^ YYMM SSS discretionary` (after `%B`).
+    private static func parseTrack1(_ body: ArraySlice<UInt8>) throws(CardFieldError) -> PaymentTrack {
+        let caret = UInt8(ascii: "^")
+        guard let s1 = body.firstIndex(of: caret) else { throw .missingSeparator(after: "PAN") }
+        let pan = try makePAN(body[body.startIndex ..< s1])
+        let rest = body[(s1 + 1)...]
+        guard let s2 = rest.firstIndex(of: caret) else { throw .missingSeparator(after: "name") }
+        let name = rest[rest.startIndex ..< s2]
+        guard (2...26).contains(name.count) else { throw .nameLength(name.count) }
+        let (expiry, service, discretionary) = try expiryServiceDiscretionary(rest[(s2 + 1)...])
+        return PaymentTrack(format: .track1, pan: pan, name: string(name), expiry: expiry,
+                            serviceCode: service, discretionary: discretionary)
+    }
+
+    /// `PAN = YYMM SSS discretionary`.
+    private static func parseTrack2(_ body: ArraySlice<UInt8>) throws(CardFieldError) -> PaymentTrack {
+        guard let s1 = body.firstIndex(of: UInt8(ascii: "=")) else { throw .missingSeparator(after: "PAN") }
+        let pan = try makePAN(body[body.startIndex ..< s1])
+        let (expiry, service, discretionary) = try expiryServiceDiscretionary(body[(s1 + 1)...])
+        return PaymentTrack(format: .track2, pan: pan, name: nil, expiry: expiry,
+                            serviceCode: service, discretionary: discretionary)
+    }
+
+    private static func makePAN(_ bytes: ArraySlice<UInt8>) throws(CardFieldError) -> PAN {
+        do {
+            return try PAN(string(bytes))
+        } catch {
+            throw .pan(error)
+        }
+    }
+
+    private static func expiryServiceDiscretionary(
+        _ rest: ArraySlice<UInt8>
+    ) throws(CardFieldError) -> (ExpiryDate, ServiceCode, String) {
+        guard rest.count >= 4, let expiry = ExpiryDate(yymm: string(rest.prefix(4))) else {
+            throw .invalidExpiry
+        }
+        let afterExpiry = rest.dropFirst(4)
+        guard afterExpiry.count >= 3, let service = ServiceCode(string(afterExpiry.prefix(3))) else {
+            throw .invalidServiceCode
+        }
+        return (expiry, service, string(afterExpiry.dropFirst(3)))
+    }
+}

@@ -1,0 +1,121 @@
+/// Why a primary account number is not acceptable.
+public enum PANError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A character that is not a decimal digit, at this index.
+    case nonDigit(at: Int)
+    /// Fewer than 12 or more than 19 digits.
+    case length(Int)
+    /// The Luhn check digit is wrong (and the number is not one exempt from it).
+    case luhnFailed
+
+    public var description: String {
+        switch self {
+        case .nonDigit(let i): "PAN has a non-digit at position \(i + 1)"
+        case .length(let n): "PAN has \(n) digits; a PAN has 12 to 19"
+        case .luhnFailed: "PAN fails the Luhn check"
+        }
+    }
+}
+
+/// A primary account number, validated by the project's one PAN rule:
+/// 12 to 19 decimal digits; the Luhn result is computed and reported; numbers starting `62`
+/// (UnionPay) are valid even when they fail Luhn; every other payment PAN must pass it.
+public struct PAN: Sendable, Hashable {
+    /// The digits, as ASCII. Clear card data: never log or print it.
+    public let digits: String
+    /// Whether the Luhn check digit is right.
+    public let luhnValid: Bool
+
+    public static let minimumLength = 12
+    public static let maximumLength = 19
+
+    public init(_ digits: Substring) throws(PANError) {
+        try self.init(String(digits))
+    }
+
+    public init(_ digits: String) throws(PANError) {
+        var count = 0
+        for (i, byte) in digits.utf8.enumerated() {
+            guard byte >= 0x30 && byte <= 0x39 else { throw .nonDigit(at: i) }
+            count += 1
+        }
+        guard (PAN.minimumLength...PAN.maximumLength).contains(count) else { throw .length(count) }
+        let luhn = PAN.luhnValid(digits)
+        guard luhn || PAN.isLuhnExempt(digits) else { throw .luhnFailed }
+        self.digits = digits
+        self.luhnValid = luhn
+    }
+
+    /// Numbers whose issuers do not all use a Luhn check digit (UnionPay, `62…`).
+    public static func isLuhnExempt(_ digits: String) -> Bool {
+        digits.utf8.starts(with: "62".utf8)
+    }
+
+    /// The Luhn (mod 10) check over a string of decimal digits. False for an empty string or
+    /// any non-digit.
+    public static func luhnValid(_ digits: String) -> Bool {
+        var sum = 0
+        var double = false
+        var count = 0
+        for byte in digits.utf8.reversed() {
+            guard byte >= 0x30 && byte <= 0x39 else { return false }
+            var d = Int(byte - 0x30)
+            if double {
+                d *= 2
+                if d > 9 { d -= 9 }
+            }
+            sum += d
+            double.toggle()
+            count += 1
+        }
+        return count > 0 && sum % 10 == 0
+    }
+
+    /// The digits with all but the first `policy.keepFirst` and last `policy.keepLast` replaced
+    /// by `*`.
+    public func masked(_ policy: MaskPolicy = .standard) -> String {
+        policy.mask(digits)
+    }
+
+    /// The issuer identification number prefix (first six digits): safe to show.
+    public var bin: Substring { digits.prefix(6) }
+    /// The last four digits: safe to show.
+    public var last4: Substring { digits.suffix(4) }
+}
+
+/// How much of a PAN stays visible.
+public struct MaskPolicy: Sendable, Hashable {
+    public var keepFirst: Int
+    public var keepLast: Int
+    public var maskCharacter: Character
+
+    /// First 6 and last 4 digits visible (PCI DSS).
+    public static let standard = MaskPolicy(keepFirst: 6, keepLast: 4)
+
+    public init(keepFirst: Int = 6, keepLast: Int = 4, maskCharacter: Character = "*") {
+        self.keepFirst = max(0, keepFirst)
+        self.keepLast = max(0, keepLast)
+        self.maskCharacter = maskCharacter
+    }
+
+    /// Digits that stay masked whatever the policy says, so a short number never shows whole.
+    public static let minimumMasked = 2
+
+    /// Masks a digit string. When the policy would leave fewer than `minimumMasked` digits
+    /// masked, the visible counts shrink (the leading digits first) until it does not.
+    public func mask(_ digits: String) -> String {
+        let characters = Array(digits)
+        let n = characters.count
+        let visibleBudget = max(0, n - MaskPolicy.minimumMasked)
+        var first = keepFirst
+        var last = keepLast
+        while first + last > visibleBudget {
+            if first > 0 { first -= 1 } else { last -= 1 }
+        }
+        var out = ""
+        out.reserveCapacity(n)
+        for (i, c) in characters.enumerated() {
+            out.append(i < first || i >= n - last ? c : maskCharacter)
+        }
+        return out
+    }
+}

@@ -1,0 +1,273 @@
+/// One bit that single-error correction flipped.
+public struct BitCorrection: Sendable, Hashable, CustomStringConvertible {
+    /// Index of the character in the track: 0 is the start sentinel, the last is the LRC.
+    public let characterIndex: Int
+    /// Bit within the character: `0 ..< bitsPerCharacter` are data bits (least significant
+    /// first), `bitsPerCharacter` is the parity bit.
+    public let bit: Int
+
+    public init(characterIndex: Int, bit: Int) {
+        self.characterIndex = characterIndex
+        self.bit = bit
+    }
+
+    public var description: String { "character \(characterIndex) bit \(bit)" }
+}
+
+/// A track read whose parity and LRC checks hold (possibly after one correction).
+public struct DecodedTrack: Sendable, Hashable {
+    public let format: TrackFormat
+    /// The direction the bits had to be read in to find the track.
+    public let direction: SwipeDirection
+    /// Start sentinel through end sentinel, as ASCII.
+    public let text: String
+    /// The bits flipped by single-error correction (empty for a clean read).
+    public let corrections: [BitCorrection]
+    /// Where the start sentinel begins, as an index into the bit string in `direction` order.
+    public let startBit: Int
+    /// One past the LRC's last bit, in the same order.
+    public let endBit: Int
+
+    /// Characters between the sentinels.
+    public var dataLength: Int { max(0, text.utf8.count - 2) }
+}
+
+/// Why a bit string is not a valid track. Each names the check that failed and where.
+public enum TrackReadError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// No start sentinel (with good parity, after clocking zeros) in the bits.
+    case noStartSentinel
+    /// A start sentinel, but no end sentinel followed by an LRC and clocking zeros.
+    case noEndSentinel
+    /// The end sentinel is the last thing in the bits: the LRC is cut off.
+    case missingLRC
+    /// Parity failed at this character index (0 = start sentinel) and could not be corrected.
+    case parityError(at: Int)
+    /// Every character has good parity but the LRC does not match.
+    case lrcMismatch
+    /// A sentinel inside the data, at this character index.
+    case unexpectedSentinel(at: Int)
+    /// More characters than the format holds.
+    case tooLong(characters: Int)
+
+    public var description: String {
+        switch self {
+        case .noStartSentinel: "no start sentinel"
+        case .noEndSentinel: "no end sentinel"
+        case .missingLRC: "LRC missing after the end sentinel (truncated)"
+        case .parityError(let i): "parity error at character \(i)"
+        case .lrcMismatch: "LRC mismatch"
+        case .unexpectedSentinel(let i): "sentinel inside the data at character \(i)"
+        case .tooLong(let n): "too long (\(n) characters)"
+        }
+    }
+
+    /// A short machine-readable name (`parityError`, `lrcMismatch`, …).
+    public var code: String {
+        switch self {
+        case .noStartSentinel: "noStartSentinel"
+        case .noEndSentinel: "noEndSentinel"
+        case .missingLRC: "missingLRC"
+        case .parityError: "parityError"
+        case .lrcMismatch: "lrcMismatch"
+        case .unexpectedSentinel: "unexpectedSentinel"
+        case .tooLong: "tooLong"
+        }
+    }
+}
+
+/// Bits → characters, with parity, LRC, framing and single-error correction.
+///
+/// Framing rules, which keep a wrong read from passing the weak parity and LRC checks:
+/// - the start sentinel must have good parity and be preceded by at least one character's
+///   width of clocking zeros (or the start of the bits);
+/// - an end sentinel counts only if an LRC character follows it and the bits after the LRC
+///   (up to two character widths of them) are clocking zeros; a data character that merely
+///   looks like `?` is followed by more data, not by zeros;
+/// - when no end sentinel is found that way (its own bits may be damaged), the frame is taken
+///   from the last one bit: the LRC is the last character, the end sentinel the one before it,
+///   and correction must restore the sentinel.
+public enum TrackDecoding {
+    /// Clocking zeros required after the LRC, in character widths.
+    public static let trailerCharacters = 2
+
+    /// Reads one track format in one direction.
+    ///
+    /// - Parameter bits: values 0 or 1, in the order the head delivered them.
+    /// - Parameter correct: apply single-error correction.
+    public static func decode(
+        _ bits: [UInt8], format: TrackFormat, direction: SwipeDirection = .forward,
+        correct: Bool = true
+    ) -> Result<DecodedTrack, TrackReadError> {
+        if direction == .reverse {
+            return decodeOriented(Array(bits.reversed()), format: format, direction: .reverse, correct: correct)
+        }
+        return decodeOriented(bits, format: format, direction: .forward, correct: correct)
+    }
+
+    /// Tries both directions; returns the successful read, or the forward error when neither
+    /// direction reads (the reverse error when only reverse found a start sentinel).
+    public static func decodeEitherDirection(
+        _ bits: [UInt8], format: TrackFormat, correct: Bool = true
+    ) -> Result<DecodedTrack, TrackReadError> {
+        let forward = decode(bits, format: format, direction: .forward, correct: correct)
+        if case .success = forward { return forward }
+        let reverse = decode(bits, format: format, direction: .reverse, correct: correct)
+        if case .success = reverse { return reverse }
+        if case .failure(.noStartSentinel) = forward { return reverse }
+        return forward
+    }
+
+    // MARK: - Implementation
+
+    static func decodeOriented(
+        _ b: [UInt8], format: TrackFormat, direction: SwipeDirection, correct: Bool
+    ) -> Result<DecodedTrack, TrackReadError> {
+        let w = format.characterWidth
+        guard b.count >= w else { return .failure(.noStartSentinel) }
+        var firstError: TrackReadError?
+        var p = 0
+        while p + w <= b.count {
+            // A start sentinel candidate: good parity, clocking zeros before it.
+            if b[p] == 1, readCharacter(b, at: p, format: format) == (format.startSentinelValue, true),
+               precededByZeros(b, at: p, count: w) {
+                let result = frame(b, start: p, format: format, direction: direction, correct: correct)
+                switch result {
+                case .success: return result
+                case .failure(let error): if firstError == nil { firstError = error }
+                }
+            }
+            p += 1
+        }
+        return .failure(firstError ?? .noStartSentinel)
+    }
+
+    @inline(__always)
+    static func readCharacter(_ b: [UInt8], at i: Int, format: TrackFormat) -> (value: UInt8, parityOK: Bool) {
+        var value: UInt8 = 0
+        for k in 0..<format.bitsPerCharacter where b[i + k] != 0 {
+            value |= 1 << UInt8(k)
+        }
+        let parity = b[i + format.bitsPerCharacter]
+        return (value, parity == TrackFormat.oddParityBit(value))
+    }
+
+    static func precededByZeros(_ b: [UInt8], at p: Int, count: Int) -> Bool {
+        var i = p - 1
+        while i >= 0 && i >= p - count {
+            if b[i] != 0 { return false }
+            i -= 1
+        }
+        return true
+    }
+
+    static func zerosFollow(_ b: [UInt8], from i: Int, count: Int) -> Bool {
+        var j = i
+        let end = min(b.count, i + count)
+        while j < end {
+            if b[j] != 0 { return false }
+            j += 1
+        }
+        return true
+    }
+
+    /// Frames a track from a start sentinel at `start` and checks it.
+    static func frame(
+        _ b: [UInt8], start: Int, format: TrackFormat, direction: SwipeDirection, correct: Bool
+    ) -> Result<DecodedTrack, TrackReadError> {
+        let w = format.characterWidth
+        var values: [UInt8] = []
+        var parities: [Bool] = []
+        values.reserveCapacity(min(format.maximumCharacters + 2, (b.count - start) / w))
+        var i = start
+        var sawEndLikeCharacter = false
+        while i + w <= b.count {
+            let (value, parityOK) = readCharacter(b, at: i, format: format)
+            values.append(value)
+            parities.append(parityOK)
+            i += w
+            guard value == format.endSentinelValue, values.count >= 2 else { continue }
+            sawEndLikeCharacter = true
+            // An end sentinel needs an LRC after it, then clocking zeros.
+            guard i + w <= b.count else { return .failure(.missingLRC) }
+            guard zerosFollow(b, from: i + w, count: TrackDecoding.trailerCharacters * w) else { continue }
+            let (lrc, lrcParity) = readCharacter(b, at: i, format: format)
+            values.append(lrc)
+            parities.append(lrcParity)
+            return check(values: values, parities: parities, format: format, direction: direction,
+                         start: start, end: i + w, correct: correct)
+        }
+        // No end sentinel found by its bits: frame from the last one bit instead.
+        guard let lastOne = b.lastIndex(of: 1), lastOne >= start else { return .failure(.noEndSentinel) }
+        let count = (lastOne + 1 - start + w - 1) / w
+        guard count >= 3 else { return .failure(.noEndSentinel) }
+        guard start + count * w <= b.count else {
+            return .failure(sawEndLikeCharacter ? .missingLRC : .noEndSentinel)
+        }
+        values.removeAll(keepingCapacity: true)
+        parities.removeAll(keepingCapacity: true)
+        for c in 0..<count {
+            let (value, parityOK) = readCharacter(b, at: start + c * w, format: format)
+            values.append(value)
+            parities.append(parityOK)
+        }
+        let result = check(values: values, parities: parities, format: format, direction: direction,
+                           start: start, end: start + count * w, correct: correct)
+        if case .failure = result, values[count - 2] != format.endSentinelValue {
+            return .failure(.noEndSentinel)
+        }
+        return result
+    }
+
+    /// Parity, LRC and sentinel checks on a framed track (`values` ends with the LRC), with
+    /// single-error correction: exactly one character failing parity and the LRC disagreeing in
+    /// at most one bit column locate the bad bit.
+    static func check(
+        values: [UInt8], parities: [Bool], format: TrackFormat, direction: SwipeDirection,
+        start: Int, end: Int, correct: Bool
+    ) -> Result<DecodedTrack, TrackReadError> {
+        var values = values
+        let lrcIndex = values.count - 1
+        let endIndex = lrcIndex - 1
+        if values.count > format.maximumCharacters { return .failure(.tooLong(characters: values.count)) }
+
+        var failures = 0
+        var failedAt = -1
+        for (index, ok) in parities.enumerated() where !ok {
+            failures += 1
+            if failedAt < 0 { failedAt = index }
+        }
+        let syndrome = TrackEncoding.lrc(of: values[0...endIndex]) ^ values[lrcIndex]
+        var corrections: [BitCorrection] = []
+        switch failures {
+        case 0:
+            if syndrome != 0 { return .failure(.lrcMismatch) }
+        case 1:
+            guard correct else { return .failure(.parityError(at: failedAt)) }
+            if syndrome == 0 {
+                // The parity bit itself was wrong; the data bits are consistent with the LRC.
+                corrections.append(BitCorrection(characterIndex: failedAt, bit: format.bitsPerCharacter))
+            } else if syndrome.nonzeroBitCount == 1 {
+                values[failedAt] ^= syndrome
+                corrections.append(BitCorrection(characterIndex: failedAt, bit: syndrome.trailingZeroBitCount))
+            } else {
+                return .failure(.parityError(at: failedAt))
+            }
+        default:
+            return .failure(.parityError(at: failedAt))
+        }
+
+        guard values[0] == format.startSentinelValue else { return .failure(.noStartSentinel) }
+        guard values[endIndex] == format.endSentinelValue else { return .failure(.noEndSentinel) }
+        for index in 1..<endIndex
+        where values[index] == format.startSentinelValue || values[index] == format.endSentinelValue {
+            return .failure(.unexpectedSentinel(at: index))
+        }
+
+        var ascii = [UInt8]()
+        ascii.reserveCapacity(endIndex + 1)
+        for value in values[0...endIndex] { ascii.append(format.ascii(ofValue: value)) }
+        let text = String(decoding: ascii, as: UTF8.self)
+        return .success(DecodedTrack(format: format, direction: direction, text: text,
+                                     corrections: corrections, startBit: start, endBit: end))
+    }
+}
