@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Magstripe", targets: ["Magstripe"]),
         .library(name: "SwipeSynth", targets: ["SwipeSynth"]),
         .library(name: "AudioFile", targets: ["AudioFile"]),
+        .library(name: "SwipeDecoder", targets: ["SwipeDecoder"]),
     ],
     targets: [
         // System libraries: the build fails here, with the apt package to install, when they are missing.
@@ -23,6 +24,11 @@ let package = Package(
         .target(name: "Magstripe", swiftSettings: strict),
         .target(name: "AudioFile", swiftSettings: strict),
         .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
+        .target(name: "SwipeDecoder", dependencies: ["Magstripe"], swiftSettings: strict),
+
+        // The benchmark: accuracy grid, false accepts, throughput (release build).
+        .executableTarget(name: "posmini-bench", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe"],
+                          swiftSettings: strict),
 
         // The hardware edges.
         .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev"], swiftSettings: strict),
@@ -30,6 +36,8 @@ let package = Package(
         .testTarget(name: "MagstripeTests", dependencies: ["Magstripe"], swiftSettings: strict),
         .testTarget(name: "AudioFileTests", dependencies: ["AudioFile"], swiftSettings: strict),
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile"], swiftSettings: strict),
+        .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile"],
+                    swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,166 @@
+/// The decoder's inner loops, each as a SIMD kernel and a plain-loop reference that tests hold
+/// it to. Lanes are 16 wide; the tails run scalar.
+public enum Kernels {
+    public typealias Vector = SIMD16<Float>
+    static let lanes = Vector.scalarCount
+
+    // MARK: Conditioning: Int16 → Float
+
+    /// Converts 16-bit samples to Float in [-1, 1).
+    public static func convert(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(output.count >= input.count)
+        let n = input.count
+        var i = 0
+        let scale = Vector(repeating: 1.0 / 32_768)
+        guard let src = input.baseAddress, let dst = output.baseAddress else { return }
+        while i + lanes <= n {
+            let raw = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Int16>.self)
+            let v = Vector(SIMD16<Int32>(truncatingIfNeeded: raw)) * scale
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: Vector.self)
+            i += lanes
+        }
+        while i < n {
+            dst[i] = Float(src[i]) * (1.0 / 32_768)
+            i += 1
+        }
+    }
+
+    public static func convertReference(_ input: [Int16]) -> [Float] {
+        input.map { Float($0) / 32_768 }
+    }
+
+    // MARK: Block gate statistics
+
+    /// Sum, sum of squares and the largest |x - centre| over a block.
+    public struct BlockStatistics: Equatable, Sendable {
+        public var sum: Float
+        public var sumOfSquares: Float
+        public var peak: Float
+    }
+
+    /// Block statistics about `centre` (the running DC estimate).
+    public static func blockStatistics(_ x: UnsafeBufferPointer<Float>, centre: Float) -> BlockStatistics {
+        let n = x.count
+        guard let base = x.baseAddress else { return BlockStatistics(sum: 0, sumOfSquares: 0, peak: 0) }
+        let c = Vector(repeating: centre)
+        var s = Vector.zero, q = Vector.zero, p = Vector.zero
+        var i = 0
+        while i + lanes <= n {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self) - c
+            s += v
+            q += v * v
+            p = pointwiseMax(p, pointwiseMax(v, -v))
+            i += lanes
+        }
+        var sum = s.sum(), squares = q.sum(), peak = p.max()
+        while i < n {
+            let v = base[i] - centre
+            sum += v; squares += v * v; peak = max(peak, abs(v))
+            i += 1
+        }
+        return BlockStatistics(sum: sum + centre * Float(n), sumOfSquares: squares, peak: peak)
+    }
+
+    public static func blockStatisticsReference(_ x: [Float], centre: Float) -> BlockStatistics {
+        var sum: Float = 0, squares: Float = 0, peak: Float = 0
+        for v in x {
+            sum += v
+            squares += (v - centre) * (v - centre)
+            peak = max(peak, abs(v - centre))
+        }
+        return BlockStatistics(sum: sum, sumOfSquares: squares, peak: peak)
+    }
+
+    // MARK: Box filter (moving average), the building block of smoothing and baseline removal
+
+    /// `output[i]` = mean of `input[i - half ... i + half]` (clamped at the ends). O(n) whatever
+    /// the width: a running sum in Double, so long windows do not drift.
+    public static func movingAverage(
+        _ input: UnsafeBufferPointer<Float>, half: Int, into output: UnsafeMutableBufferPointer<Float>
+    ) {
+        let n = input.count
+        precondition(output.count >= n)
+        guard n > 0 else { return }
+        if half <= 0 {
+            for i in 0..<n { output[i] = input[i] }
+            return
+        }
+        var sum = 0.0
+        var lo = 0, hi = -1           // window [lo, hi]
+        for i in 0..<n {
+            let wantHi = min(n - 1, i + half)
+            while hi < wantHi { hi += 1; sum += Double(input[hi]) }
+            let wantLo = max(0, i - half)
+            while lo < wantLo { sum -= Double(input[lo]); lo += 1 }
+            output[i] = Float(sum / Double(hi - lo + 1))
+        }
+    }
+
+    public static func movingAverageReference(_ input: [Float], half: Int) -> [Float] {
+        (0..<input.count).map { i in
+            let lo = max(0, i - max(0, half)), hi = min(input.count - 1, i + max(0, half))
+            return Float(input[lo...hi].reduce(0.0) { $0 + Double($1) } / Double(hi - lo + 1))
+        }
+    }
+
+    /// `a[i] - b[i]`, vectorised.
+    public static func subtract(
+        _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>
+    ) {
+        let n = min(a.count, b.count)
+        guard let pa = a.baseAddress, let pb = b.baseAddress, let po = out.baseAddress else { return }
+        var i = 0
+        while i + lanes <= n {
+            let v = UnsafeRawPointer(pa + i).loadUnaligned(as: Vector.self)
+                - UnsafeRawPointer(pb + i).loadUnaligned(as: Vector.self)
+            UnsafeMutableRawPointer(po + i).storeBytes(of: v, as: Vector.self)
+            i += lanes
+        }
+        while i < n { po[i] = pa[i] - pb[i]; i += 1 }
+    }
+
+    // MARK: Peak search
+
+    /// Indices `i` (1 ≤ i < n-1) where `x[i]` is a local maximum above `threshold` or a local
+    /// minimum below `-threshold`: x[i] > x[i-1] and x[i] ≥ x[i+1] (or the mirror for minima).
+    /// The SIMD pass tests 16 samples at once and only visits lanes that hit.
+    public static func localExtrema(
+        _ x: UnsafeBufferPointer<Float>, threshold: Float, into out: inout [Int32]
+    ) {
+        out.removeAll(keepingCapacity: true)
+        let n = x.count
+        guard n >= 3, let base = x.baseAddress else { return }
+        let tPos = Vector(repeating: threshold)
+        let tNeg = Vector(repeating: -threshold)
+        var i = 1
+        while i + lanes + 1 <= n {
+            let previous = UnsafeRawPointer(base + i - 1).loadUnaligned(as: Vector.self)
+            let current = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+            let next = UnsafeRawPointer(base + i + 1).loadUnaligned(as: Vector.self)
+            let isMax = (current .> previous) .& (current .>= next) .& (current .> tPos)
+            let isMin = (current .< previous) .& (current .<= next) .& (current .< tNeg)
+            let hits = isMax .| isMin
+            if any(hits) {
+                for lane in 0..<lanes where hits[lane] { out.append(Int32(i + lane)) }
+            }
+            i += lanes
+        }
+        while i < n - 1 {
+            let p = base[i - 1], c = base[i], q = base[i + 1]
+            if (c > p && c >= q && c > threshold) || (c < p && c <= q && c < -threshold) {
+                out.append(Int32(i))
+            }
+            i += 1
+        }
+    }
+
+    public static func localExtremaReference(_ x: [Float], threshold: Float) -> [Int32] {
+        guard x.count >= 3 else { return [] }
+        var out: [Int32] = []
+        for i in 1..<(x.count - 1) {
+            let p = x[i - 1], c = x[i], q = x[i + 1]
+            if (c > p && c >= q && c > threshold) || (c < p && c <= q && c < -threshold) { out.append(Int32(i)) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,141 @@
+public import Magstripe
+
+/// A flux transition as the detector found it.
+public struct FluxTransition: Sendable, Hashable {
+    /// Position in samples from the start of the analysed segment, between samples.
+    public var position: Double
+    /// Height above the local baseline (always positive).
+    public var amplitude: Float
+    /// +1 for a positive pulse, -1 for a negative one.
+    public var polarity: Int8
+}
+
+/// Why a track did not read, in terms a person can act on.
+public enum TrackFailure: Sendable, Hashable, CustomStringConvertible {
+    /// The bits did not form a valid track (parity, LRC, sentinels, framing).
+    case read(TrackReadError)
+    /// Parity and LRC hold but there are fewer than `SwipeDecoder.minimumDataCharacters`
+    /// characters: too short to rule out chance.
+    case tooShort(Int)
+    /// A payment layout whose fields break the PAN rule or are implausible.
+    case implausible(CardFieldError)
+    /// A track without payment structure that only a fallback setting read, and no second
+    /// independent reading agreed.
+    case unconfirmed
+    /// Parity and LRC hold, but the clock was unsure of several bits (or of none near the bit
+    /// that correction would flip): the signature of a clock slip that passed by chance.
+    case doubtful
+
+    public var code: String {
+        switch self {
+        case .read(let e): e.code
+        case .tooShort: "tooShort"
+        case .implausible: "implausible"
+        case .unconfirmed: "unconfirmed"
+        case .doubtful: "doubtful"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .read(let e): e.description
+        case .tooShort(let n): "only \(n) characters"
+        case .implausible(let e): "fields implausible: \(e)"
+        case .unconfirmed: "unconfirmed read without card structure"
+        case .doubtful: "bit timing too uncertain to trust the checks"
+        }
+    }
+}
+
+public enum TrackStatus: Sendable, Hashable {
+    case ok
+    case failed(TrackFailure)
+
+    public var code: String {
+        switch self {
+        case .ok: "ok"
+        case .failed(let f): f.code
+        }
+    }
+}
+
+/// One track of a swipe. `text` and `content` hold clear card data: never log or print them.
+public struct TrackRead: Sendable, Hashable {
+    /// The format the sentinels and checks identified (nil when nothing framed).
+    public var format: TrackFormat?
+    public var status: TrackStatus
+    /// Start sentinel through end sentinel; only for `ok` reads.
+    public var text: String?
+    public var content: TrackContent?
+    /// Bits that single-error correction flipped.
+    public var corrections: Int
+    /// The masked form, safe to show; only for `ok` reads.
+    public var masked: MaskedTrack?
+    /// The input channel the track came from.
+    public var channel: Int
+    /// The least sure bit decision inside the track (0 = a guess, 1 = clean).
+    public var weakest: Float?
+    /// Bits inside the track decided with confidence under 0.25.
+    public var weakBits: Int = 0
+    /// How sure the clock was of the bit that correction flipped.
+    public var correctedConfidence: Float?
+
+    public var isOK: Bool { status == .ok }
+
+    public init(format: TrackFormat?, status: TrackStatus, text: String?, content: TrackContent?,
+                corrections: Int, masked: MaskedTrack?, channel: Int) {
+        self.format = format
+        self.status = status
+        self.text = text
+        self.content = content
+        self.corrections = corrections
+        self.masked = masked
+        self.channel = channel
+    }
+}
+
+/// Why a swipe did not read, in terms the merchant or technician can act on.
+public enum SwipeProblem: String, Sendable, Hashable, CaseIterable {
+    case tooFast, tooSlow, unevenSpeed, partialSwipe, weakSignal, clipped, noisy, notAMagstripe
+}
+
+/// Speeds over a swipe, cm/s, from the cell period and the detected format's density.
+public struct SpeedFigures: Sendable, Hashable {
+    public var mean: Double
+    public var min: Double
+    public var max: Double
+}
+
+/// Signal quality over a swipe.
+public struct SwipeQuality: Sendable, Hashable {
+    /// Largest |sample| in the swipe, dBFS.
+    public var peakDBFS: Double
+    /// Median pulse height over the noise RMS before the swipe, dB.
+    public var snrDB: Double
+    /// RMS deviation of cell boundaries from the tracking clock, as a fraction of the cell.
+    public var jitter: Double
+    /// Fewest samples per half-cell anywhere in the swipe.
+    public var minimumSamplesPerHalfCell: Double
+    /// Fraction of swipe samples at or near full scale.
+    public var clippedFraction: Double
+    /// Which candidate setting produced the accepted read (0 = primary); nil if none read.
+    public var candidate: Int?
+    /// Candidate settings tried.
+    public var candidatesTried: Int
+}
+
+/// One swipe: its tracks, direction, timing, speed and quality.
+public struct Swipe: Sendable, Hashable {
+    /// Seconds from the start of the stream.
+    public var start: Double
+    public var end: Double
+    public var direction: SwipeDirection?
+    public var tracks: [TrackRead]
+    public var speed: SpeedFigures?
+    public var quality: SwipeQuality
+    /// Set when no track read: the most likely reason.
+    public var problem: SwipeProblem?
+
+    public var duration: Double { end - start }
+    public var readTracks: [TrackRead] { tracks.filter(\.isOK) }
+}

@@ -1,0 +1,430 @@
+import Magstripe
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One way of reading a segment: how to condition it, how strict the transition threshold is,
+/// how fast the clock follows, and which end to start from.
+struct CandidateSetting: Sendable, Hashable {
+    enum Front: Sendable, Hashable {
+        /// The samples as they are.
+        case direct
+        /// Leaky integration: undoes a strong AC-coupling high-pass that has turned each pulse
+        /// into a doublet (slow swipes through a phone-like input).
+        case integrated
+    }
+    var front: Front
+    /// Smoothing width as a fraction of the typical transition interval (0 = none).
+    var smoothing: Double
+    var threshold: Float
+    var clockGain: Double
+    var backward: Bool
+}
+
+/// Decodes one segment of audio that the gate marked as activity: tries candidate settings in
+/// order, keeps a read only when it passes the acceptance rules, and measures the swipe.
+/// Reuses its buffers from swipe to swipe.
+final class SwipeAnalyzer {
+    let sampleRate: Double
+    let channel: Int
+    let maskPolicy: MaskPolicy
+    /// Receives one line per candidate tried (no card data), for `--trace` and the benchmark.
+    var trace: ((String) -> Void)?
+    /// Sees every candidate's read, clear text included (in-process only: for the benchmark's
+    /// false-accept analysis). With `exhaustive`, every candidate is tried even after a read.
+    var observer: ((Int, TrackRead) -> Void)?
+    var exhaustive = false
+
+    /// Primary first. Settings that share a front end are adjacent so its work is shared.
+    static let candidates: [CandidateSetting] = {
+        var list: [CandidateSetting] = []
+        let fronts: [(CandidateSetting.Front, Double)] = [
+            (.direct, 0.12), (.direct, 0), (.direct, 0.25), (.integrated, 0.12), (.integrated, 0.25),
+        ]
+        for (front, smoothing) in fronts {
+            for (threshold, gain, backward) in [
+                (Float(0.45), 0.25, false), (0.45, 0.25, true), (0.3, 0.25, false), (0.6, 0.25, false),
+                (0.45, 0.1, false), (0.45, 0.45, false), (0.3, 0.1, true),
+            ] {
+                list.append(CandidateSetting(front: front, smoothing: smoothing, threshold: threshold,
+                                             clockGain: gain, backward: backward))
+            }
+        }
+        return list
+    }()
+
+    // Reused work buffers.
+    private var work: [Float] = []
+    private var scratch: [Float] = []
+    private var extrema: [Int32] = []
+    private var transitions: [FluxTransition] = []
+    private var clockOutput = BitClock.Output()
+
+    init(sampleRate: Int, channel: Int, maskPolicy: MaskPolicy) {
+        self.sampleRate = Double(sampleRate)
+        self.channel = channel
+        self.maskPolicy = maskPolicy
+    }
+
+    /// What one candidate produced.
+    struct Attempt {
+        var setting: Int
+        var bits: [UInt8]
+        var confidence: [Float]
+        var periods: [Float]
+        var jitter: Double
+        var firstPosition: Double
+        var lastPosition: Double
+        var transitions: [FluxTransition]
+    }
+
+    /// Analyses `segment` (samples of one channel). `startTime` is the stream time of its first
+    /// sample, `noiseRMS` the noise level before the swipe. Returns nil when the segment holds
+    /// no sign of a swipe (a click, a burst of noise).
+    func analyze(_ segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double) -> Swipe? {
+        let n = segment.count
+        guard n >= 64 else { return nil }
+        ensureCapacity(n)
+
+        // A first look: the typical interval between transitions, from a plain pass.
+        guard let typical = typicalInterval(segment) else { return nil }
+
+        var best: Attempt?
+        var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
+        var unconfirmed: [String: Int] = [:]
+        var firstFailure: (TrackRead, Attempt)?
+        var tried = 0
+        var lastFront: (CandidateSetting.Front, Double)?
+        var height: Float = 0
+
+        candidateLoop: for (index, setting) in Self.candidates.enumerated() {
+            tried += 1
+            if lastFront == nil || lastFront! != (setting.front, setting.smoothing) {
+                height = condition(segment, setting: setting, typical: typical)
+                lastFront = (setting.front, setting.smoothing)
+            }
+            let attempt = work.withUnsafeBufferPointer { y -> Attempt in
+                let yy = UnsafeBufferPointer(rebasing: y[0..<n])
+                let detector = TransitionDetector(relativeThreshold: setting.threshold, typicalInterval: typical)
+                detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
+                BitClock(gain: setting.clockGain).run(transitions, backward: setting.backward, into: &clockOutput)
+                let cells = max(1, clockOutput.bits.count)
+                return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
+                               periods: clockOutput.periods,
+                               jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
+                               firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
+                               transitions: transitions)
+            }
+            if index == 0 { best = attempt }
+            guard attempt.bits.count >= 20 else { continue }
+
+            let (read, direction) = judge(attempt, setting: setting, candidate: index)
+            trace?("candidate \(index) \(setting.front) s=\(setting.smoothing) th=\(setting.threshold) g=\(setting.clockGain) back=\(setting.backward): transitions \(attempt.transitions.count) bits \(attempt.bits.count) repairs \(clockOutput.repairs) → \(read.format.map { "\($0)" } ?? "-") \(read.status.code) weakest \(read.weakest ?? -1) corrections \(read.corrections)")
+            observer?(index, read)
+            if read.isOK {
+                if accepted == nil { accepted = (read, attempt, direction) }
+                if exhaustive { continue } else { break candidateLoop }
+            }
+            if case .failed(.unconfirmed) = read.status, let text = read.text {
+                // A structureless track from a fallback setting: accept once another agrees.
+                if let earlier = unconfirmed[text], earlier != index {
+                    var confirmed = read
+                    confirmed.status = .ok
+                    if accepted == nil { accepted = (confirmed, attempt, direction) }
+                    if exhaustive { continue } else { break candidateLoop }
+                }
+                unconfirmed[text] = index
+            }
+            if firstFailure == nil { firstFailure = (scrubbed(read), attempt) }
+        }
+
+        let reference = accepted?.attempt ?? firstFailure?.1 ?? best
+        guard let reference, reference.bits.count >= 20 || accepted != nil else { return nil }
+        return describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: reference,
+                        accepted: accepted.map { ($0.read, $0.direction) }, failure: firstFailure?.0,
+                        tried: tried, typical: typical)
+    }
+
+    /// Clear text never leaves a failed read.
+    private func scrubbed(_ read: TrackRead) -> TrackRead {
+        var r = read
+        r.text = nil
+        r.content = nil
+        r.masked = nil
+        return r
+    }
+
+    private func ensureCapacity(_ n: Int) {
+        if work.count < n {
+            work = [Float](repeating: 0, count: n)
+            scratch = [Float](repeating: 0, count: n)
+        }
+    }
+
+    // MARK: Conditioning
+
+    /// The typical interval between transitions: median spacing of the extrema that a plain,
+    /// unsmoothed pass selects. Nil when there are too few to be a swipe.
+    private func typicalInterval(_ x: UnsafeBufferPointer<Float>) -> Double? {
+        let n = x.count
+        var mean = 0.0
+        for v in x { mean += Double(v) }
+        mean /= Double(n)
+        for i in 0..<n { work[i] = x[i] - Float(mean) }
+        let height = work.withUnsafeBufferPointer { robustHeight(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        guard height > 0 else { return nil }
+        work.withUnsafeBufferPointer { y in
+            Kernels.localExtrema(UnsafeBufferPointer(rebasing: y[0..<n]), threshold: 0.3 * height, into: &extrema)
+        }
+        let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(n))
+        work.withUnsafeBufferPointer { y in
+            detector.select(UnsafeBufferPointer(rebasing: y[0..<n]), candidates: extrema, initialHeight: height,
+                            into: &transitions)
+        }
+        guard transitions.count >= 16 else { return nil }
+        var intervals = [Double]()
+        intervals.reserveCapacity(transitions.count)
+        for k in 1..<transitions.count { intervals.append(transitions[k].position - transitions[k - 1].position) }
+        intervals.sort()
+        return max(1, intervals[intervals.count / 2])
+    }
+
+    /// A robust pulse height: the 95th percentile of the peaks of 1 ms blocks.
+    private func robustHeight(_ y: UnsafeBufferPointer<Float>) -> Float {
+        let block = max(8, Int(sampleRate / 1_000))
+        var peaks: [Float] = []
+        peaks.reserveCapacity(y.count / block + 1)
+        var i = 0
+        while i < y.count {
+            let end = min(y.count, i + block)
+            var p: Float = 0
+            for j in i..<end { p = max(p, abs(y[j])) }
+            peaks.append(p)
+            i = end
+        }
+        peaks.sort()
+        return peaks[min(peaks.count - 1, Int(Double(peaks.count) * 0.95))]
+    }
+
+    /// Fills `work` with the conditioned segment and `extrema` with its candidate peaks.
+    /// Returns the robust pulse height of the conditioned signal.
+    private func condition(_ x: UnsafeBufferPointer<Float>, setting: CandidateSetting, typical: Double) -> Float {
+        let n = x.count
+        var mean = 0.0
+        for v in x { mean += Double(v) }
+        mean /= Double(n)
+        switch setting.front {
+        case .direct:
+            for i in 0..<n { work[i] = x[i] - Float(mean) }
+        case .integrated:
+            // Leak with a time constant of about one cell: a low-pass at the coupling corner.
+            let leak = Float(exp(-1 / max(2, 2 * typical)))
+            var acc: Float = 0
+            for i in 0..<n {
+                acc = leak * acc + (x[i] - Float(mean))
+                work[i] = acc
+            }
+        }
+        work.withUnsafeMutableBufferPointer { w in
+            scratch.withUnsafeMutableBufferPointer { s in
+                let wv = UnsafeMutableBufferPointer(rebasing: w[0..<n])
+                let sv = UnsafeMutableBufferPointer(rebasing: s[0..<n])
+                // Triangular smoothing (two box passes), width tied to the transition interval.
+                let half = Int((setting.smoothing * typical / 2).rounded())
+                if half >= 1 {
+                    Kernels.movingAverage(UnsafeBufferPointer(wv), half: half, into: sv)
+                    Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv)
+                }
+                // Baseline: subtract the moving average over about four intervals.
+                let baselineHalf = max(2, Int((2 * typical).rounded()))
+                Kernels.movingAverage(UnsafeBufferPointer(wv), half: baselineHalf, into: sv)
+                Kernels.subtract(UnsafeBufferPointer(wv), UnsafeBufferPointer(sv), into: wv)
+            }
+        }
+        let height = work.withUnsafeBufferPointer { robustHeight(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        work.withUnsafeBufferPointer { y in
+            Kernels.localExtrema(UnsafeBufferPointer(rebasing: y[0..<n]), threshold: 0.12 * height, into: &extrema)
+        }
+        return height
+    }
+
+    // MARK: Acceptance
+
+    /// A bit decided with less confidence than this is doubtful.
+    static let weakBit: Float = 0.25
+    /// Doubtful bits a read may hold besides the one correction flipped.
+    static let allowedWeakBits = 1
+    /// Correction may only flip a bit the clock was unsure of.
+    static let correctableBit: Float = 0.45
+
+    /// Reads the bits as each format in both directions and applies the acceptance rules.
+    private func judge(_ attempt: Attempt, setting: CandidateSetting, candidate: Int) -> (TrackRead, SwipeDirection) {
+        var failure: TrackRead?
+        // 5-bit tracks are read with Track 3's capacity; `accept` names Track 2 when it fits.
+        for bitFormat in [TrackFormat.track1, .track3] {
+            let result = TrackDecoding.decodeEitherDirection(attempt.bits, format: bitFormat)
+            switch result {
+            case .failure(let error):
+                let read = TrackRead(format: error == .noStartSentinel ? nil : bitFormat, status: .failed(.read(error)),
+                                     text: nil, content: nil, corrections: 0, masked: nil, channel: channel)
+                if failure == nil || failure?.format == nil { failure = read }
+            case .success(let decoded):
+                var direction = decoded.direction
+                if setting.backward { direction = direction == .forward ? .reverse : .forward }
+                let read = accept(decoded, attempt: attempt, setting: setting, candidate: candidate)
+                if read.isOK || failure == nil || failure?.format == nil || isUnconfirmed(read) {
+                    if read.isOK || isUnconfirmed(read) { return (read, direction) }
+                    failure = read
+                }
+            }
+        }
+        return (failure!, .forward)
+    }
+
+    private func isUnconfirmed(_ read: TrackRead) -> Bool {
+        if case .failed(.unconfirmed) = read.status { return true }
+        return false
+    }
+
+    /// The acceptance rules: long enough, checks passed, and either card structure or the
+    /// primary setting's say-so.
+    private func accept(_ decoded: DecodedTrack, attempt: Attempt, setting: CandidateSetting, candidate: Int) -> TrackRead {
+        let length = decoded.dataLength
+        // How sure the clock was of the bits inside the frame, and of the bit correction flipped.
+        let n = attempt.bits.count
+        let toClock: (Int) -> Int = { decoded.direction == .forward ? $0 : n - 1 - $0 }
+        var correctedBit = -1
+        var correctedConfidence: Float?
+        if let fix = decoded.corrections.first {
+            correctedBit = toClock(decoded.startBit + fix.characterIndex * decoded.format.characterWidth + fix.bit)
+            correctedConfidence = attempt.confidence[correctedBit]
+        }
+        var weakest: Float = 1
+        var weakCount = 0
+        var guesses = 0
+        for j in decoded.startBit..<decoded.endBit {
+            let bit = toClock(j)
+            let c = attempt.confidence[bit]
+            weakest = min(weakest, c)
+            guard bit != correctedBit else { continue }
+            if c < Self.weakBit { weakCount += 1 }
+            if c <= 0 { guesses += 1 }
+        }
+        var format = decoded.format
+        if format == .track3 && decoded.text.utf8.count + 1 <= TrackFormat.track2.maximumCharacters {
+            format = .track2
+        }
+        var read = TrackRead(format: format, status: .ok, text: nil, content: nil,
+                             corrections: decoded.corrections.count, masked: nil, channel: channel)
+        read.weakest = weakest
+        read.weakBits = weakCount
+        read.correctedConfidence = correctedConfidence
+        read.text = decoded.text
+        guard length >= SwipeDecoder.minimumDataCharacters else {
+            read.status = .failed(.tooShort(length))
+            return read
+        }
+        // A clock slip leaves its mark on the timing: reads that pass parity and LRC by chance
+        // carry several doubtful bit decisions, or a correction of a bit the clock was sure of.
+        if weakCount > Self.allowedWeakBits || guesses > 0
+            || (correctedConfidence.map { $0 > Self.correctableBit } ?? false) {
+            read.status = .failed(.doubtful)
+            return read
+        }
+        do {
+            let content = try TrackContent.parse(decoded.text, format: format)
+            read.content = content
+            read.masked = content.masked(maskPolicy)
+            if case .nonPayment = content, candidate != 0 {
+                read.status = .failed(.unconfirmed)
+            }
+        } catch {
+            read.status = .failed(.implausible(error))
+        }
+        return read
+    }
+
+    // MARK: The swipe's figures
+
+    private func describe(
+        segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double, attempt: Attempt,
+        accepted: (TrackRead, SwipeDirection)?, failure: TrackRead?, tried: Int, typical: Double
+    ) -> Swipe {
+        let fs = sampleRate
+        var peak: Float = 0
+        var clipped = 0
+        for v in segment {
+            let a = abs(v)
+            peak = max(peak, a)
+            if a >= 0.98 { clipped += 1 }
+        }
+        // Pulse heights in the raw signal at the transitions, against the noise before the swipe.
+        var heights: [Float] = attempt.transitions.map { t in
+            let i = min(segment.count - 1, max(0, Int(t.position.rounded())))
+            return abs(segment[i])
+        }
+        heights.sort()
+        let medianHeight = heights.isEmpty ? 0 : Double(heights[heights.count / 2])
+        let snr = noiseRMS > 0 && medianHeight > 0 ? 20 * log10(medianHeight / noiseRMS) : 99
+
+        let format = accepted?.0.format ?? failure?.format
+        var speed: SpeedFigures?
+        var minHalfCell = Double.infinity
+        if !attempt.periods.isEmpty {
+            var sum = 0.0, lo = Double.infinity, hi = 0.0
+            for p in attempt.periods {
+                let period = Double(p)
+                sum += period; lo = min(lo, period); hi = max(hi, period)
+            }
+            let mean = sum / Double(attempt.periods.count)
+            minHalfCell = lo / 2
+            if let format {
+                let cell = format.cellLengthMillimetres / 10       // cm
+                speed = SpeedFigures(mean: cell / (mean / fs), min: cell / (hi / fs), max: cell / (lo / fs))
+            }
+        }
+        let quality = SwipeQuality(
+            peakDBFS: peak > 0 ? 20 * log10(Double(peak)) : -200, snrDB: snr, jitter: attempt.jitter,
+            minimumSamplesPerHalfCell: minHalfCell.isFinite ? minHalfCell : 0,
+            clippedFraction: Double(clipped) / Double(max(1, segment.count)),
+            candidate: accepted == nil ? nil : attempt.setting, candidatesTried: tried)
+
+        var tracks: [TrackRead] = []
+        if let (read, _) = accepted { tracks.append(read) } else if let failure { tracks.append(failure) }
+        let start = startTime + attempt.firstPosition / fs
+        let end = startTime + attempt.lastPosition / fs
+        var swipe = Swipe(start: start, end: max(start, end), direction: accepted?.1, tracks: tracks,
+                          speed: speed, quality: quality, problem: nil)
+        if accepted == nil {
+            swipe.problem = diagnose(swipe, failure: failure, attempt: attempt, typical: typical)
+        }
+        return swipe
+    }
+
+    /// The most likely reason a swipe did not read.
+    private func diagnose(_ swipe: Swipe, failure: TrackRead?, attempt: Attempt, typical: Double) -> SwipeProblem {
+        let q = swipe.quality
+        if failure?.format == nil && attempt.bits.count < 40 { return .notAMagstripe }
+        if q.clippedFraction > 0.002 { return .clipped }
+        if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < 2.2 { return .tooFast }
+        if q.peakDBFS < -54 { return .weakSignal }
+        if q.snrDB < 14 { return .noisy }
+        if let periods = Optional(attempt.periods), !periods.isEmpty {
+            let lo = periods.min()!, hi = periods.max()!
+            if hi / lo > 4.5 || attempt.jitter > 0.18 { return .unevenSpeed }
+        }
+        if case .failed(.read(let error)) = failure?.status {
+            switch error {
+            case .noEndSentinel, .missingLRC: return .partialSwipe
+            default: break
+            }
+        }
+        if let speed = swipe.speed, speed.mean < 4 { return .tooSlow }
+        if failure?.format == nil { return .notAMagstripe }
+        return .unevenSpeed
+    }
+}

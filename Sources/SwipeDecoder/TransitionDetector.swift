@@ -1,0 +1,78 @@
+/// Finds flux transitions in a conditioned segment: local extrema (SIMD pre-selection over a
+/// low threshold), then an alternating-polarity selection whose threshold follows the recent
+/// pulse height of each polarity separately.
+struct TransitionDetector {
+    /// Fraction of the recent pulse height of that polarity a new pulse must reach.
+    var relativeThreshold: Float
+    /// Typical distance between transitions, samples (sets how fast a silent gap lowers the
+    /// thresholds).
+    var typicalInterval: Double
+
+    /// Sub-sample position of the extremum at `i` (parabola through three samples; the middle
+    /// of a flat top for a clipped pulse).
+    @inline(__always)
+    static func refine(_ y: UnsafeBufferPointer<Float>, _ i: Int) -> Double {
+        let c = y[i]
+        var j = i
+        while j + 1 < y.count && y[j + 1] == c { j += 1 }
+        if j > i { return Double(i + j) / 2 }
+        guard i > 0 && i + 1 < y.count else { return Double(i) }
+        let p = y[i - 1], q = y[i + 1]
+        let denominator = p - 2 * c + q
+        guard denominator != 0 else { return Double(i) }
+        let offset = 0.5 * (p - q) / denominator
+        return Double(i) + Double(max(-0.5, min(0.5, offset)))
+    }
+
+    /// Selects transitions from the extrema indices `candidates` of `y`.
+    func select(
+        _ y: UnsafeBufferPointer<Float>, candidates: [Int32], initialHeight: Float,
+        into out: inout [FluxTransition]
+    ) {
+        out.removeAll(keepingCapacity: true)
+        var height: (positive: Float, negative: Float) = (initialHeight, initialHeight)
+        var lastAccepted = -Double.infinity
+        let decayStart = 1.5 * typicalInterval
+        for candidate in candidates {
+            let i = Int(candidate)
+            let v = y[i]
+            let polarity: Int8 = v > 0 ? 1 : -1
+            let amplitude = abs(v)
+            var reference = polarity > 0 ? height.positive : height.negative
+            let gap = Double(i) - lastAccepted
+            if gap > decayStart {
+                // A long silence: let the threshold fall, so a sudden drop in level is followed.
+                let steps = (gap - decayStart) / typicalInterval
+                reference *= Float(pow07(steps))
+            }
+            guard amplitude >= relativeThreshold * reference else { continue }
+            if let last = out.last, last.polarity == polarity {
+                // Two pulses of one sign in a row: one is not a transition; keep the larger.
+                if amplitude > last.amplitude {
+                    out[out.count - 1] = FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity)
+                    lastAccepted = Double(i)
+                }
+                continue
+            }
+            out.append(FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity))
+            lastAccepted = Double(i)
+            let bounded = min(amplitude, 2 * reference)
+            if polarity > 0 {
+                height.positive += 0.3 * (bounded - height.positive)
+            } else {
+                height.negative += 0.3 * (bounded - height.negative)
+            }
+        }
+    }
+}
+
+/// 0.7^x for the threshold decay, without Foundation.
+@inline(__always)
+func pow07(_ x: Double) -> Double {
+    guard x > 0 else { return 1 }
+    if x > 40 { return 0 }
+    var result = 1.0
+    var n = x
+    while n >= 1 { result *= 0.7; n -= 1 }
+    return result * (1 - 0.3 * n)     // linear between whole steps: close enough for a threshold
+}
