@@ -7,6 +7,8 @@
 struct BitClock {
     /// Fraction of each measured cell's error that the clock takes on.
     var gain: Double
+    /// Pulse height the acquisition run must reach.
+    var minimumHeight: Float = 0
 
     struct Output {
         var bits: [UInt8] = []
@@ -22,6 +24,8 @@ struct BitClock {
         var lastPosition: Double = 0
         /// Transitions skipped as noise and cells filled in across gaps.
         var repairs: Int = 0
+        /// Times the clock lost lock and acquired again.
+        var relocks: Int = 0
 
         mutating func reset() {
             bits.removeAll(keepingCapacity: true)
@@ -31,16 +35,27 @@ struct BitClock {
             firstPosition = 0
             lastPosition = 0
             repairs = 0
+            relocks = 0
         }
     }
 
     /// Leading clocking zeros give the first period: find a run of transitions with even spacing.
-    static func acquire(_ t: [FluxTransition], from: Int, run: Int = 8) -> (start: Int, period: Double)? {
+    /// Every transition of the run must reach `minimumHeight`, so noise before the card cannot
+    /// start the clock.
+    static func acquire(
+        _ t: [FluxTransition], from: Int, run: Int = 8, minimumHeight: Float
+    ) -> (start: Int, period: Double)? {
         let n = t.count
         guard n >= run + 2 else { return nil }
         var s = from
         var intervals = [Double](repeating: 0, count: run)
         while s + run < n {
+            var strong = true
+            for k in 0...run where t[s + k].amplitude < minimumHeight {
+                strong = false
+                break
+            }
+            if !strong { s += 1; continue }
             for k in 0..<run { intervals[k] = t[s + k + 1].position - t[s + k].position }
             let sorted = intervals.sorted()
             let median = sorted[run / 2]
@@ -62,7 +77,7 @@ struct BitClock {
             let end = t.first?.position ?? 0
             for i in t.indices { t[i].position = end - t[i].position }
         }
-        guard let (start, initialPeriod) = BitClock.acquire(t, from: 0) else { return }
+        guard let (start, initialPeriod) = BitClock.acquire(t, from: 0, minimumHeight: minimumHeight) else { return }
         var period = initialPeriod
         var boundary = t[start].position
         out.firstPosition = boundary
@@ -70,6 +85,7 @@ struct BitClock {
         let n = t.count
         var height = Double(t[start].amplitude)
         var pendingRepair = false
+        var recentRepairs = 0.0
         while k < n {
             let d1 = t[k].position - boundary
             let r1 = d1 / period
@@ -135,9 +151,22 @@ struct BitClock {
                 boundary = t[k].position
                 k += 1
             }
+            let repaired = pendingRepair || sure == 0
             if pendingRepair {
                 sure = 0
                 pendingRepair = false
+            }
+            recentRepairs = 0.85 * recentRepairs + (repaired ? 1 : 0)
+            if recentRepairs > 2.5, let again = BitClock.acquire(t, from: k, minimumHeight: minimumHeight) {
+                // Lock lost (noise before the card, a stumble): start over at the next clean run.
+                out.confidence.append(0)
+                out.periods.append(Float(period))
+                period = again.period
+                boundary = t[again.start].position
+                k = again.start + 1
+                recentRepairs = 0
+                out.relocks += 1
+                continue
             }
             out.confidence.append(Float(sure))
             let error = (measured - period) / period

@@ -63,6 +63,10 @@ final class SwipeAnalyzer {
     private var extrema: [Int32] = []
     private var transitions: [FluxTransition] = []
     private var clockOutput = BitClock.Output()
+    /// The level where the input clipped in this segment, 0 when it did not.
+    private var clipLevel: Float = 0
+    /// Lowest transition threshold for the current front end: from the noise before the swipe.
+    private var noiseFloor: Float = 0
 
     init(sampleRate: Int, channel: Int, maskPolicy: MaskPolicy) {
         self.sampleRate = Double(sampleRate)
@@ -90,6 +94,7 @@ final class SwipeAnalyzer {
         guard n >= 64 else { return nil }
         ensureCapacity(n)
 
+        clipLevel = clippingLevel(segment)
         // A first look: the typical interval between transitions, from a plain pass.
         guard let typical = typicalInterval(segment) else { return nil }
 
@@ -109,9 +114,12 @@ final class SwipeAnalyzer {
             }
             let attempt = work.withUnsafeBufferPointer { y -> Attempt in
                 let yy = UnsafeBufferPointer(rebasing: y[0..<n])
-                let detector = TransitionDetector(relativeThreshold: setting.threshold, typicalInterval: typical)
+                let detector = TransitionDetector(relativeThreshold: setting.threshold, typicalInterval: typical,
+                                                  floor: noiseFloor)
                 detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
-                BitClock(gain: setting.clockGain).run(transitions, backward: setting.backward, into: &clockOutput)
+                if clipLevel > 0 { centreClippedPulses(segment, reach: max(2, Int(0.25 * typical))) }
+                BitClock(gain: setting.clockGain, minimumHeight: 0.35 * height)
+                    .run(transitions, backward: setting.backward, into: &clockOutput)
                 let cells = max(1, clockOutput.bits.count)
                 return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
                                periods: clockOutput.periods,
@@ -120,7 +128,12 @@ final class SwipeAnalyzer {
                                transitions: transitions)
             }
             if index == 0 { best = attempt }
-            guard attempt.bits.count >= 20 else { continue }
+            if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
+            if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
+            guard attempt.bits.count >= 20 else {
+                trace?("candidate \(index): transitions \(attempt.transitions.count) bits \(attempt.bits.count): no clock")
+                continue
+            }
 
             let (read, direction) = judge(attempt, setting: setting, candidate: index)
             trace?("candidate \(index) \(setting.front) s=\(setting.smoothing) th=\(setting.threshold) g=\(setting.clockGain) back=\(setting.backward): transitions \(attempt.transitions.count) bits \(attempt.bits.count) repairs \(clockOutput.repairs) → \(read.format.map { "\($0)" } ?? "-") \(read.status.code) weakest \(read.weakest ?? -1) corrections \(read.corrections)")
@@ -166,6 +179,10 @@ final class SwipeAnalyzer {
     }
 
     // MARK: Conditioning
+
+    /// The start of every segment that is known to precede the swipe: the pre-roll less the
+    /// gate's energy window.
+    static let noiseReference = 0.03
 
     /// The typical interval between transitions: median spacing of the extrema that a plain,
     /// unsmoothed pass selects. Nil when there are too few to be a swipe.
@@ -246,10 +263,51 @@ final class SwipeAnalyzer {
             }
         }
         let height = work.withUnsafeBufferPointer { robustHeight(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        // The pre-roll before the gate opened is noise: no threshold may fall to its level.
+        let quiet = min(n, Int(Self.noiseReference * sampleRate))
+        var squares = 0.0
+        for i in 0..<quiet { squares += Double(work[i]) * Double(work[i]) }
+        noiseFloor = Float(3.5 * (squares / Double(max(1, quiet))).squareRoot())
         work.withUnsafeBufferPointer { y in
-            Kernels.localExtrema(UnsafeBufferPointer(rebasing: y[0..<n]), threshold: 0.12 * height, into: &extrema)
+            Kernels.localExtrema(UnsafeBufferPointer(rebasing: y[0..<n]), threshold: max(0.12 * height, 0.5 * noiseFloor),
+                                 into: &extrema)
         }
         return height
+    }
+
+    // MARK: Clipping
+
+    /// The level at which the segment clipped: its peak, if at least a few runs of three or
+    /// more samples sit exactly there; otherwise 0.
+    private func clippingLevel(_ x: UnsafeBufferPointer<Float>) -> Float {
+        var peak: Float = 0
+        for v in x { peak = max(peak, abs(v)) }
+        guard peak > 0 else { return 0 }
+        var runs = 0
+        var i = 1
+        while i + 1 < x.count {
+            if abs(x[i]) == peak && x[i - 1] == x[i] && x[i + 1] == x[i] { runs += 1; i += 3 } else { i += 1 }
+        }
+        return runs >= 3 ? peak : 0
+    }
+
+    /// A clipped pulse's peak is a flat run; filtering tilts it, so the extremum found in the
+    /// conditioned signal can sit at either end. Its centre is where the transition is.
+    private func centreClippedPulses(_ x: UnsafeBufferPointer<Float>, reach: Int) {
+        let level = clipLevel * 0.999
+        for k in transitions.indices {
+            let centre = Int(transitions[k].position.rounded())
+            let sign: Float = transitions[k].polarity > 0 ? 1 : -1
+            var best = -1
+            for i in max(0, centre - reach)...min(x.count - 1, centre + reach) where x[i] * sign >= level {
+                if best < 0 || abs(i - centre) < abs(best - centre) { best = i }
+            }
+            guard best >= 0 else { continue }
+            var lo = best, hi = best
+            while lo > 0 && x[lo - 1] * sign >= level { lo -= 1 }
+            while hi + 1 < x.count && x[hi + 1] * sign >= level { hi += 1 }
+            if hi > lo { transitions[k].position = Double(lo + hi) / 2 }
+        }
     }
 
     // MARK: Acceptance

@@ -243,7 +243,11 @@ public final class SwipeDecoder {
         samplesProcessed += Int64(blockSize)
         blocksSeen += 1
 
-        let energy = Double(stats.sumOfSquares) / Double(blockSize)
+        // The block's own variance: blind to DC offset, mic bias and mains hum (nearly constant
+        // over a millisecond), alive to pulses and noise.
+        let b = Double(blockSize)
+        let deviation = Double(stats.sum) - b * Double(dc)
+        let energy = max(0, (Double(stats.sumOfSquares) - deviation * deviation / b) / b)
         energySum += energy - energies[energyIndex]
         energies[energyIndex] = energy
         energyIndex = (energyIndex + 1) % windowBlocks
@@ -257,10 +261,14 @@ public final class SwipeDecoder {
                 return
             }
             floor = max(configuration.absoluteFloor, min(floor * floorRisePerBlock, windowEnergy))
-            if windowEnergy > floor * configuration.openRatio { openSegment() }
+            if windowEnergy > floor * configuration.openRatio {
+                analyzer.trace?("gate opens at sample \(samplesProcessed): window energy \(windowEnergy), floor \(floor)")
+                openSegment()
+            }
         } else {
             quietBlocks = windowEnergy < floor * configuration.closeRatio ? quietBlocks + 1 : 0
             if quietBlocks >= hangoverBlocks || segmentCount / blockSize >= maximumBlocks + preRollBlocks {
+                analyzer.trace?("gate closes at sample \(samplesProcessed): window energy \(windowEnergy), floor \(floor)")
                 closeSegment(&results)
             }
         }

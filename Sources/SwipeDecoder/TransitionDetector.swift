@@ -7,6 +7,8 @@ struct TransitionDetector {
     /// Typical distance between transitions, samples (sets how fast a silent gap lowers the
     /// thresholds).
     var typicalInterval: Double
+    /// No threshold falls below this: a few times the noise RMS of the conditioned signal.
+    var floor: Float = 0
 
     /// Sub-sample position of the extremum at `i` (parabola through three samples; the middle
     /// of a flat top for a clipped pulse).
@@ -45,7 +47,7 @@ struct TransitionDetector {
                 let steps = (gap - decayStart) / typicalInterval
                 reference *= Float(pow07(steps))
             }
-            guard amplitude >= relativeThreshold * reference else { continue }
+            guard amplitude >= max(floor, relativeThreshold * reference) else { continue }
             if let last = out.last, last.polarity == polarity {
                 // Two pulses of one sign in a row: one is not a transition; keep the larger.
                 if amplitude > last.amplitude {

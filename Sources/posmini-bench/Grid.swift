@@ -91,8 +91,8 @@ struct GridGenerator {
         audio.trailingSilence = uniform(0.05, 0.2)
         audio.dcOffset = uniform(-0.02, 0.02)
         var impairments: [String] = []
-        if rng.uniform() < 0.3 { audio.hum = Hum(frequency: pick([50, 60]), level: uniform(-20, -8)); impairments.append("hum") }
-        if rng.uniform() < 0.2 { audio.level = uniform(0, 6); impairments.append("clip") }
+        if rng.uniform() < 0.3 { audio.hum = Hum(frequency: pick([50, 60]), level: uniform(-25, -12)); impairments.append("hum") }
+        if rng.uniform() < 0.2 { audio.level = uniform(0, 4); impairments.append("clip") }
         if rng.uniform() < 0.25 { audio.gainDrift = GainDrift(depth: uniform(3, 8), period: uniform(0.3, 1.5)); impairments.append("agc") }
         if !nominal && rng.uniform() < 0.1 { audio.clicks = Clicks(perSecond: uniform(1, 5), level: uniform(-6, 3)); impairments.append("clicks") }
         let head = HeadModel(pulseWidthMicrometres: uniform(20, 60))

@@ -68,6 +68,15 @@ if let inspect {
     print(c.label, "sphc", c.minSamplesPerHalfCell)
     let swipe = SwipeSynthesizer.render(c.scenario)
     print("truth: pulses \(swipe.tracks[0].pulses.count) bits \(swipe.tracks[0].bits.count) start \(swipe.swipeStart) end \(swipe.swipeEnd)")
+    if let f = fopen("/tmp/case.raw", "wb") {
+        let q = swipe.channels[0].map { Int16(max(-32768, min(32767, ($0 * 32768).rounded()))) }
+        q.withUnsafeBufferPointer { _ = fwrite($0.baseAddress, 2, $0.count, f) }
+        fclose(f)
+    }
+    if let f = fopen("/tmp/case.truth", "w") {
+        for p in swipe.tracks[0].pulses { fputs("\(p.time * Double(swipe.sampleRate)) \(p.polarity)\n", f) }
+        fclose(f)
+    }
     let decoder = SwipeDecoder(sampleRate: swipe.sampleRate)
     decoder.trace = { print("  " + $0) }
     let results = decoder.push(swipe.channels[0]) + decoder.finish()
@@ -96,6 +105,8 @@ for k in 0..<count {
     rows["snr \(Int(c.snr))", default: Tally()].add(o)
     rows["rate \(c.rate)", default: Tally()].add(o)
     rows["ratio \(c.ratio)", default: Tally()].add(o)
+    for tag in ["hum", "clip", "agc", "clicks"] where c.label.contains(tag) { rows["with \(tag)", default: Tally()].add(o) }
+    rows["hp \(Int(c.scenario.audio.highPass ?? 0))", default: Tally()].add(o)
     if o == .falseAccept {
         for r in results { for t in r.tracks where t.isOK && t.text != c.text {
             let a = Array(t.text!.utf8), b = Array(c.text.utf8)
