@@ -13,9 +13,10 @@ struct CandidateSetting: Sendable, Hashable {
     enum Front: Sendable, Hashable {
         /// The samples as they are.
         case direct
-        /// Leaky integration: undoes a strong AC-coupling high-pass that has turned each pulse
-        /// into a doublet (slow swipes through a phone-like input).
-        case integrated
+        /// Undoes an AC-coupling high-pass with this corner (Hz) that has turned each pulse into a
+        /// doublet (slow swipes through a phone-like input): x + ωc·∫x, the integral leaking
+        /// at a fifth of the corner so hum and drift stay bounded.
+        case inverseHighPass(Double)
     }
     var front: Front
     /// Smoothing width as a fraction of the typical transition interval (0 = none).
@@ -43,7 +44,7 @@ final class SwipeAnalyzer {
     static let candidates: [CandidateSetting] = {
         var list: [CandidateSetting] = []
         let fronts: [(CandidateSetting.Front, Double)] = [
-            (.direct, 0.12), (.direct, 0), (.direct, 0.25), (.integrated, 0.12), (.integrated, 0.25),
+            (.direct, 0.12), (.direct, 0), (.direct, 0.25), (.inverseHighPass(500), 0.12), (.inverseHighPass(200), 0.12),
         ]
         for (front, smoothing) in fronts {
             for (threshold, gain, backward) in [
@@ -237,13 +238,14 @@ final class SwipeAnalyzer {
         switch setting.front {
         case .direct:
             for i in 0..<n { work[i] = x[i] - Float(mean) }
-        case .integrated:
-            // Leak with a time constant of about one cell: a low-pass at the coupling corner.
-            let leak = Float(exp(-1 / max(2, 2 * typical)))
+        case .inverseHighPass(let corner):
+            let gain = Float(2 * Double.pi * corner / sampleRate)
+            let leak = Float(exp(-2 * Double.pi * corner / 5 / sampleRate))
             var acc: Float = 0
             for i in 0..<n {
-                acc = leak * acc + (x[i] - Float(mean))
-                work[i] = acc
+                let v = x[i] - Float(mean)
+                acc = leak * acc + v
+                work[i] = v + gain * acc
             }
         }
         work.withUnsafeMutableBufferPointer { w in
