@@ -68,8 +68,18 @@ struct BitClock {
     }
 
     /// Decodes `t` (time order, alternating polarity) into bits. `backward` walks from the last
-    /// transition to the first, giving the bits in reverse order.
-    func run(_ transitions: [FluxTransition], backward: Bool, into out: inout Output) {
+    /// transition to the first, giving the bits in reverse order. `lattice` chooses the
+    /// whole-swipe best segmentation; otherwise each interval is decided as it comes.
+    func run(_ transitions: [FluxTransition], backward: Bool, lattice: Bool, into out: inout Output) {
+        if lattice {
+            runLattice(transitions, backward: backward, into: &out)
+        } else {
+            runGreedy(transitions, backward: backward, into: &out)
+        }
+    }
+
+    /// The greedy walker: classifies each interval against the tracked period as it comes.
+    func runGreedy(_ transitions: [FluxTransition], backward: Bool, into out: inout Output) {
         out.reset()
         var t = transitions
         if backward {
@@ -175,6 +185,119 @@ struct BitClock {
             out.periods.append(Float(period))
         }
         out.lastPosition = boundary
+        if backward {
+            let end = transitions.last?.position ?? 0
+            let first = end - out.lastPosition
+            out.lastPosition = end - out.firstPosition
+            out.firstPosition = first
+        }
+    }
+}
+
+extension BitClock {
+    /// Per-transition state of the lattice: the best way to reach "transition i is a cell
+    /// boundary".
+    struct Node {
+        var cost: Double = .infinity
+        var previous: Int = -1
+        var period: Double = 0
+        /// 0, 1, or 2 for a 0 cell whose two inner extrema were skipped as noise.
+        var kind: UInt8 = 0
+        var fit: Double = 0
+        var runnerUp: Double = .infinity
+    }
+
+    /// Relative spread of a cell's length around the clock, and of a mid-cell transition
+    /// around the cell's centre (jitter of real swipes is up to about 10 % of a cell).
+    static let cellSpread = 0.12
+    static let midSpread = 0.1
+    /// Cost of calling two extrema noise.
+    static let spuriousPenalty = 10.0
+
+    /// Dynamic programming over the transitions: every transition is a cell boundary or a
+    /// mid-cell transition of a 1; the segmentation with the least timing cost wins, so one
+    /// ambiguous interval is decided by the intervals that follow it, not on its own. The period
+    /// follows each path with the tracking loop's gain.
+    func runLattice(_ transitions: [FluxTransition], backward: Bool, into out: inout Output) {
+        out.reset()
+        var t = transitions
+        if backward {
+            t.reverse()
+            let end = t.first?.position ?? 0
+            for i in t.indices { t[i].position = end - t[i].position }
+        }
+        guard let (start, initialPeriod) = BitClock.acquire(t, from: 0, minimumHeight: minimumHeight) else { return }
+        let n = t.count
+        var nodes = [Node](repeating: Node(), count: n)
+        nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: 0, fit: 1, runnerUp: .infinity)
+        var last = start
+        var i = start + 1
+        while i < n {
+            var best = Node()
+            func consider(from j: Int, kind: UInt8) {
+                guard j >= start, nodes[j].cost.isFinite else { return }
+                let period = nodes[j].period
+                let length = t[i].position - t[j].position
+                let r = length / period
+                var local = ((r - 1) / BitClock.cellSpread) * ((r - 1) / BitClock.cellSpread)
+                switch kind {
+                case 1:
+                    let d1 = t[j + 1].position - t[j].position
+                    let m = (d1 / length - 0.5) / BitClock.midSpread
+                    local += m * m
+                    // A weak mid-cell pulse between strong boundaries is less likely real.
+                    let edge = Double(min(t[i].amplitude, t[j].amplitude))
+                    let ratio = Double(t[j + 1].amplitude) / max(edge, 1e-9)
+                    if ratio < 0.5 { local += (0.5 - ratio) * 12 }
+                case 2:
+                    let edge = Double(min(t[i].amplitude, t[j].amplitude))
+                    let inner = Double(max(t[j + 1].amplitude, t[j + 2].amplitude))
+                    local += BitClock.spuriousPenalty + 8 * min(1, inner / max(edge, 1e-9))
+                default:
+                    break
+                }
+                let total = nodes[j].cost + local
+                if total < best.cost {
+                    best.runnerUp = best.cost
+                    best.cost = total
+                    best.previous = j
+                    best.kind = kind
+                    best.fit = local
+                    best.period = period + gain * (length - period)
+                } else if total < best.runnerUp {
+                    best.runnerUp = total
+                }
+            }
+            // The card has left the head when even a whole cell cannot reach this transition.
+            let gap = (t[i].position - t[i - 1].position) / max(nodes[i - 1].period, nodes[last].period)
+            if gap > 3.5 && nodes[i - 1].cost.isFinite { break }
+            consider(from: i - 1, kind: 0)
+            consider(from: i - 2, kind: 1)
+            consider(from: i - 3, kind: 2)
+            nodes[i] = best
+            if best.cost.isFinite { last = i }
+            i += 1
+        }
+        // Walk back from the last boundary.
+        var path: [Int] = []
+        var k = last
+        while k >= 0 && k != start {
+            path.append(k)
+            k = nodes[k].previous
+        }
+        guard k == start else { return }
+        out.firstPosition = t[start].position
+        out.lastPosition = t[last].position
+        for node in path.reversed().map({ nodes[$0] }) {
+            let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
+            let margin = clamp01((node.runnerUp - node.cost) / 6)
+            let sure = node.kind == 2 ? 0 : Float(min(fit, margin))
+            if node.kind == 2 { out.repairs += 1 }
+            out.bits.append(node.kind == 1 ? 1 : 0)
+            out.confidence.append(sure)
+            out.periods.append(Float(node.period))
+            out.squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
+        }
         if backward {
             let end = transitions.last?.position ?? 0
             let first = end - out.lastPosition

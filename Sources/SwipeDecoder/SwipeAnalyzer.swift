@@ -24,6 +24,8 @@ struct CandidateSetting: Sendable, Hashable {
     var threshold: Float
     var clockGain: Double
     var backward: Bool
+    /// Decide bits over the whole swipe (the lattice) rather than interval by interval.
+    var lattice: Bool = true
 }
 
 /// Decodes one segment of audio that the gate marked as activity: tries candidate settings in
@@ -120,7 +122,7 @@ final class SwipeAnalyzer {
                 detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
                 if clipLevel > 0 { centreClippedPulses(segment, reach: max(2, Int(0.25 * typical))) }
                 BitClock(gain: setting.clockGain, minimumHeight: 0.35 * height)
-                    .run(transitions, backward: setting.backward, into: &clockOutput)
+                    .run(transitions, backward: setting.backward, lattice: setting.lattice, into: &clockOutput)
                 let cells = max(1, clockOutput.bits.count)
                 return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
                                periods: clockOutput.periods,

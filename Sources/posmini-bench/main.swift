@@ -73,6 +73,10 @@ if let inspect {
         q.withUnsafeBufferPointer { _ = fwrite($0.baseAddress, 2, $0.count, f) }
         fclose(f)
     }
+    if let f = fopen("/tmp/case.bits", "w") {
+        fputs(swipe.tracks[0].bits.map { String($0) }.joined() + "\n", f)
+        fclose(f)
+    }
     if let f = fopen("/tmp/case.truth", "w") {
         for p in swipe.tracks[0].pulses { fputs("\(p.time * Double(swipe.sampleRate)) \(p.polarity)\n", f) }
         fclose(f)
