@@ -133,6 +133,9 @@ final class SwipeAnalyzer {
             if index == 0 { best = attempt }
             if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
             if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
+            if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
+            if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
+            if index == 0, let trace { trace("BITS " + attempt.bits.map { String($0) }.joined() + " CONF " + attempt.confidence.map { String(Int($0 * 9)) }.joined()) }
             guard attempt.bits.count >= 20 else {
                 trace?("candidate \(index): transitions \(attempt.transitions.count) bits \(attempt.bits.count): no clock")
                 continue

@@ -34,6 +34,36 @@ public struct DecoderConfiguration: Sendable, Hashable {
     public init() {}
 }
 
+/// A windowed mean of one activity measure and its noise floor: the floor follows the measure
+/// down at once and up only slowly, and only while the gate is idle.
+struct ActivityMeter {
+    private var values: [Double]
+    private var index = 0
+    private var sum = 0.0
+    private(set) var floor = 0.0
+
+    init(window: Int) {
+        values = [Double](repeating: 0, count: window)
+    }
+
+    var level: Double { max(0, sum / Double(values.count)) }
+    var ratio: Double { floor > 0 ? level / floor : 0 }
+
+    mutating func add(_ value: Double) {
+        sum += value - values[index]
+        values[index] = value
+        index = (index + 1) % values.count
+    }
+
+    mutating func startFloor(minimum: Double) {
+        floor = max(level, minimum)
+    }
+
+    mutating func followFloor(rise: Double, minimum: Double) {
+        floor = max(minimum, min(floor * rise, level))
+    }
+}
+
 /// The streaming swipe decoder for one channel: push samples in any chunking, get swipes.
 ///
 /// Idle audio passes a SIMD block gate that costs a few operations per sample. When the gate
@@ -62,6 +92,9 @@ public final class SwipeDecoder {
     private let maximumBlocks: Int
     private let floorRisePerBlock: Double
     private let dcFollow: Float
+    /// The slow measure fluctuates more from block to block (fewer degrees of freedom), so it
+    /// needs a wider margin over its floor.
+    private let slowMargin = 2.0
 
     // Block assembly for partial chunks.
     private var pending: [Float]
@@ -73,11 +106,10 @@ public final class SwipeDecoder {
     private var segmentCount = 0
     private var segmentStart: Int64 = 0
     // Gate state.
-    private var energies: [Double]
-    private var energyIndex = 0
-    private var energySum = 0.0
+    private var fast: ActivityMeter
+    private var slow: ActivityMeter
+    private var lastMean = 0.0
     private var blocksSeen = 0
-    private var floor = 0.0
     private var dc: Float = 0
     private var active = false
     private var quietBlocks = 0
@@ -99,7 +131,8 @@ public final class SwipeDecoder {
         pending = [Float](repeating: 0, count: blockSize)
         ring = [Float](repeating: 0, count: preRollBlocks * blockSize)
         segment = [Float](repeating: 0, count: (maximumBlocks + preRollBlocks) * blockSize)
-        energies = [Double](repeating: 0, count: windowBlocks)
+        fast = ActivityMeter(window: windowBlocks)
+        slow = ActivityMeter(window: windowBlocks)
         analyzer = SwipeAnalyzer(sampleRate: sampleRate, channel: channel, maskPolicy: configuration.maskPolicy)
     }
 
@@ -121,7 +154,7 @@ public final class SwipeDecoder {
     }
 
     /// The gate's noise floor as an RMS level (full scale = 1).
-    public var noiseRMS: Double { floor.squareRoot() }
+    public var noiseRMS: Double { fast.floor.squareRoot() }
     /// Whether a swipe is in progress.
     public var isActive: Bool { active }
 
@@ -194,9 +227,10 @@ public final class SwipeDecoder {
 
     /// Forgets everything: the next sample starts a new stream.
     public func reset() {
-        pendingCount = 0; ringBlock = 0; segmentCount = 0; energyIndex = 0; energySum = 0
-        blocksSeen = 0; floor = 0; dc = 0; active = false; quietBlocks = 0; samplesProcessed = 0
-        for i in energies.indices { energies[i] = 0 }
+        pendingCount = 0; ringBlock = 0; segmentCount = 0; lastMean = 0
+        blocksSeen = 0; dc = 0; active = false; quietBlocks = 0; samplesProcessed = 0
+        fast = ActivityMeter(window: windowBlocks)
+        slow = ActivityMeter(window: windowBlocks)
     }
 
     // MARK: The gate
@@ -243,32 +277,39 @@ public final class SwipeDecoder {
         samplesProcessed += Int64(blockSize)
         blocksSeen += 1
 
-        // The block's own variance: blind to DC offset, mic bias and mains hum (nearly constant
-        // over a millisecond), alive to pulses and noise.
+        // Two measures of activity, each against its own noise floor:
+        // - the block's own variance: blind to DC offset and mains hum (nearly constant over a
+        //   millisecond), alive to the dense narrow pulses of a fast swipe;
+        // - the change of the block mean from the last block: white noise averages out of a
+        //   mean, so the wide pulses of a slow swipe stand far above it even at 12 dB.
         let b = Double(blockSize)
+        let mean = Double(stats.sum) / b
         let deviation = Double(stats.sum) - b * Double(dc)
-        let energy = max(0, (Double(stats.sumOfSquares) - deviation * deviation / b) / b)
-        energySum += energy - energies[energyIndex]
-        energies[energyIndex] = energy
-        energyIndex = (energyIndex + 1) % windowBlocks
-        let windowEnergy = max(0, energySum / Double(windowBlocks))
+        let variance = max(0, (Double(stats.sumOfSquares) - deviation * deviation / b) / b)
+        let step = mean - lastMean
+        lastMean = mean
+        fast.add(variance)
+        slow.add(step * step)
 
         if !active {
             dc += dcFollow * (stats.sum / Float(blockSize) - dc)
-            guard blocksSeen >= windowBlocks else { return }
-            if blocksSeen == windowBlocks {
-                floor = max(windowEnergy, configuration.absoluteFloor)
+            guard blocksSeen > windowBlocks else { return }
+            if blocksSeen == windowBlocks + 1 {
+                fast.startFloor(minimum: configuration.absoluteFloor)
+                slow.startFloor(minimum: configuration.absoluteFloor / b)
                 return
             }
-            floor = max(configuration.absoluteFloor, min(floor * floorRisePerBlock, windowEnergy))
-            if windowEnergy > floor * configuration.openRatio {
-                analyzer.trace?("gate opens at sample \(samplesProcessed): window energy \(windowEnergy), floor \(floor)")
+            fast.followFloor(rise: floorRisePerBlock, minimum: configuration.absoluteFloor)
+            slow.followFloor(rise: floorRisePerBlock, minimum: configuration.absoluteFloor / b)
+            if fast.ratio > configuration.openRatio || slow.ratio > configuration.openRatio * slowMargin {
+                analyzer.trace?("gate opens at sample \(samplesProcessed): fast \(fast.ratio), slow \(slow.ratio)")
                 openSegment()
             }
         } else {
-            quietBlocks = windowEnergy < floor * configuration.closeRatio ? quietBlocks + 1 : 0
+            let quiet = fast.ratio < configuration.closeRatio && slow.ratio < configuration.closeRatio * slowMargin
+            quietBlocks = quiet ? quietBlocks + 1 : 0
             if quietBlocks >= hangoverBlocks || segmentCount / blockSize >= maximumBlocks + preRollBlocks {
-                analyzer.trace?("gate closes at sample \(samplesProcessed): window energy \(windowEnergy), floor \(floor)")
+                analyzer.trace?("gate closes at sample \(samplesProcessed): fast \(fast.ratio), slow \(slow.ratio)")
                 closeSegment(&results)
             }
         }

@@ -111,6 +111,10 @@ for k in 0..<count {
     rows["ratio \(c.ratio)", default: Tally()].add(o)
     for tag in ["hum", "clip", "agc", "clicks"] where c.label.contains(tag) { rows["with \(tag)", default: Tally()].add(o) }
     rows["hp \(Int(c.scenario.audio.highPass ?? 0))", default: Tally()].add(o)
+    if c.minSamplesPerHalfCell >= 2 {
+        let band = c.minSamplesPerHalfCell < 4 ? "2-4" : c.minSamplesPerHalfCell < 10 ? "4-10" : "10+"
+        rows["z snr \(Int(c.snr)) sphc \(band)", default: Tally()].add(o)
+    }
     if o == .falseAccept {
         for r in results { for t in r.tracks where t.isOK && t.text != c.text {
             let a = Array(t.text!.utf8), b = Array(c.text.utf8)
@@ -154,7 +158,7 @@ print("true reads with weak bits: \(okStats.filter { $0.1 > 0 }.count), with cor
         decoder.candidateObserver = { index, read in
             guard let text = read.text else { return }
             switch read.status {
-            case .ok, .failed(.unconfirmed): break
+            case .ok, .failed(.unconfirmed), .failed(.doubtful): break
             default: return
             }
             rows.append(Row(truth: text == c.text, weakest: read.weakest ?? -1, weak: read.weakBits,
