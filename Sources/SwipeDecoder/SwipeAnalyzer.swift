@@ -197,7 +197,33 @@ final class SwipeAnalyzer {
         var mean = 0.0
         for v in x { mean += Double(v) }
         mean /= Double(n)
-        for i in 0..<n { work[i] = x[i] - Float(mean) }
+        var estimate: Double?
+        // In noise the raw extrema crowd together; smoothing at the scale found so far thins
+        // them toward the pulses, so repeat until the estimate settles.
+        for _ in 0..<4 {
+            for i in 0..<n { work[i] = x[i] - Float(mean) }
+            if let previous = estimate {
+                let half = Int((0.06 * previous).rounded())
+                if half >= 1 {
+                    work.withUnsafeMutableBufferPointer { w in
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            let wv = UnsafeMutableBufferPointer(rebasing: w[0..<n])
+                            let sv = UnsafeMutableBufferPointer(rebasing: s[0..<n])
+                            Kernels.movingAverage(UnsafeBufferPointer(wv), half: half, into: sv)
+                            Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv)
+                        }
+                    }
+                }
+            }
+            guard let next = medianInterval(n) else { return estimate }
+            if let previous = estimate, abs(next - previous) < 0.1 * previous { return next }
+            estimate = next
+        }
+        return estimate
+    }
+
+    /// Median spacing of the transitions a plain pass finds in `work[0..<n]`.
+    private func medianInterval(_ n: Int) -> Double? {
         let height = work.withUnsafeBufferPointer { robustHeight(UnsafeBufferPointer(rebasing: $0[0..<n])) }
         guard height > 0 else { return nil }
         work.withUnsafeBufferPointer { y in
