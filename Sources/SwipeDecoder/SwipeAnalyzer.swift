@@ -62,6 +62,7 @@ final class SwipeAnalyzer {
 
     // Reused work buffers.
     private var work: [Float] = []
+    private var dehummed: [Float] = []
     private var scratch: [Float] = []
     private var extrema: [Int32] = []
     private var transitions: [FluxTransition] = []
@@ -98,8 +99,12 @@ final class SwipeAnalyzer {
         ensureCapacity(n)
 
         clipLevel = clippingLevel(segment)
+        // Mains hum out first: it is coherent over the whole segment, the pulses are not.
+        if dehummed.count < n { dehummed = [Float](repeating: 0, count: n) }
+        dehummed.withUnsafeMutableBufferPointer { removeHum(segment, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+        let clean = dehummed.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<n]) }
         // A first look: the typical interval between transitions, from a plain pass.
-        guard let typical = typicalInterval(segment) else { return nil }
+        guard let typical = typicalInterval(clean) else { return nil }
 
         var best: Attempt?
         var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
@@ -112,7 +117,7 @@ final class SwipeAnalyzer {
         candidateLoop: for (index, setting) in Self.candidates.enumerated() {
             tried += 1
             if lastFront == nil || lastFront! != (setting.front, setting.smoothing) {
-                height = condition(segment, setting: setting, typical: typical)
+                height = condition(clean, setting: setting, typical: typical)
                 lastFront = (setting.front, setting.smoothing)
             }
             let attempt = work.withUnsafeBufferPointer { y -> Attempt in
@@ -306,6 +311,63 @@ final class SwipeAnalyzer {
                                  into: &extrema)
         }
         return height
+    }
+
+    // MARK: Mains hum
+
+    /// Harmonics of the mains frequency fitted and removed.
+    static let humHarmonics = 6
+
+    /// Fits 50 Hz and 60 Hz mains hum (fundamental and harmonics) to the whole segment by least
+    /// squares, and removes whichever explains more of it. A swipe's pulse train has little
+    /// energy at exactly those frequencies over a whole segment, so the fit takes the hum and
+    /// leaves the pulses.
+    private func removeHum(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
+        let n = x.count
+        var mean = 0.0
+        for v in x { mean += Double(v) }
+        mean /= Double(n)
+        var bestEnergy = 0.0
+        var bestFit: [(Double, Double, Double)] = []     // (radians per sample, cos, sin)
+        for mains in [50.0, 60.0] {
+            var fit: [(Double, Double, Double)] = []
+            var energy = 0.0
+            for h in 1...Self.humHarmonics {
+                let w = 2 * Double.pi * mains * Double(h) / sampleRate
+                guard w < Double.pi * 0.9 else { break }
+                // Recursive oscillator: cos/sin of w·i without a call per sample.
+                let (cw, sw) = (cos(w), sin(w))
+                var c = 1.0, s = 0.0
+                var a = 0.0, b = 0.0
+                for i in 0..<n {
+                    let v = Double(x[i]) - mean
+                    a += v * c
+                    b += v * s
+                    let nc = c * cw - s * sw
+                    s = s * cw + c * sw
+                    c = nc
+                }
+                a *= 2 / Double(n)
+                b *= 2 / Double(n)
+                energy += a * a + b * b
+                fit.append((w, a, b))
+            }
+            if energy > bestEnergy {
+                bestEnergy = energy
+                bestFit = fit
+            }
+        }
+        for i in 0..<n { out[i] = x[i] - Float(mean) }
+        for (w, a, b) in bestFit {
+            let (cw, sw) = (cos(w), sin(w))
+            var c = 1.0, s = 0.0
+            for i in 0..<n {
+                out[i] -= Float(a * c + b * s)
+                let nc = c * cw - s * sw
+                s = s * cw + c * sw
+                c = nc
+            }
+        }
     }
 
     // MARK: Clipping
