@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "AudioFile", targets: ["AudioFile"]),
         .library(name: "SwipeDecoder", targets: ["SwipeDecoder"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         // System libraries: the build fails here, with the apt package to install, when they are missing.
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
@@ -27,11 +30,21 @@ let package = Package(
         .target(name: "SwipeDecoder", dependencies: ["Magstripe"], swiftSettings: strict),
 
         // The benchmark: accuracy grid, false accepts, throughput (release build).
-        .executableTarget(name: "posmini-bench", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe"],
+        .executableTarget(name: "posmini-bench", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile"],
                           swiftSettings: strict),
 
         // The hardware edges.
         .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev"], swiftSettings: strict),
+
+        // Wiring: sessions, server, key store, diagnose, the decode tool.
+        .target(name: "PosminiDaemon",
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO"],
+                swiftSettings: strict),
+
+        // Executables: argument parsing and a call into the library.
+        .executableTarget(name: "posminid",
+                          dependencies: ["PosminiDaemon", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
 
         .testTarget(name: "MagstripeTests", dependencies: ["Magstripe"], swiftSettings: strict),
         .testTarget(name: "AudioFileTests", dependencies: ["AudioFile"], swiftSettings: strict),

@@ -26,6 +26,8 @@ struct BitClock {
         var repairs: Int = 0
         /// Times the clock lost lock and acquired again.
         var relocks: Int = 0
+        /// Cells bridged across stretches without transitions.
+        var bridged: Int = 0
 
         mutating func reset() {
             bits.removeAll(keepingCapacity: true)
@@ -36,6 +38,7 @@ struct BitClock {
             lastPosition = 0
             repairs = 0
             relocks = 0
+            bridged = 0
         }
     }
 
@@ -201,8 +204,12 @@ extension BitClock {
         var cost: Double = .infinity
         var previous: Int = -1
         var period: Double = 0
-        /// 0, 1, or 2 for a 0 cell whose two inner extrema were skipped as noise.
+        /// 0, 1, 2 for a 0 cell whose two inner extrema were skipped as noise, 3 for a stretch
+        /// without transitions bridged by `cells` zeros.
         var kind: UInt8 = 0
+        var cells: UInt8 = 1
+        /// The transition this node belongs to (filled in on the chosen path).
+        var index: Int = 0
         var fit: Double = 0
         var runnerUp: Double = .infinity
     }
@@ -213,6 +220,8 @@ extension BitClock {
     static let midSpread = 0.1
     /// Cost of calling two extrema noise.
     static let spuriousPenalty = 10.0
+    /// Cost of bridging a stretch without transitions.
+    static let gapPenalty = 16.0
 
     /// Dynamic programming over the transitions: every transition is a cell boundary or a
     /// mid-cell transition of a 1; the segmentation with the least timing cost wins, so one
@@ -226,9 +235,83 @@ extension BitClock {
             let end = t.first?.position ?? 0
             for i in t.indices { t[i].position = end - t[i].position }
         }
-        guard let (start, initialPeriod) = BitClock.acquire(t, from: 0, minimumHeight: minimumHeight) else { return }
+        guard let (start, acquired) = BitClock.acquire(t, from: 0, minimumHeight: minimumHeight) else { return }
+        let main = bestChain(t, start: start, period: acquired)
+        guard !main.isEmpty else { return }
+        // Cells before the first even run (noise, or a card that does not start with clocking
+        // zeros): read them backwards from the run, and keep them while they fit cleanly.
+        var prefix: [Node] = []
+        var firstIndex = start
+        if start > 0 {
+            var head = Array(t[0...start].reversed())
+            let origin = head[0].position
+            for i in head.indices { head[i].position = origin - head[i].position }
+            for node in bestChain(head, start: 0, period: main[0].period) {
+                if node.kind >= 2 || node.fit > 16 { break }
+                prefix.append(node)
+                firstIndex = start - node.index
+            }
+            prefix.reverse()
+        }
+        out.firstPosition = t[firstIndex].position
+        out.lastPosition = t[main[main.count - 1].index].position
+        for node in prefix + main {
+            let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
+            let margin = clamp01((node.runnerUp - node.cost) / 6)
+            var sure = node.kind >= 2 ? 0 : Float(min(fit, margin))
+            switch node.kind {
+            case 2: out.repairs += 1
+            case 3:
+                // A stretch with no transition at all: bridged with zeros, known to be a guess.
+                for _ in 1..<Int(node.cells) {
+                    out.bits.append(0)
+                    out.confidence.append(0)
+                    out.periods.append(Float(node.period))
+                }
+                out.bridged += Int(node.cells)
+                sure = 0
+            default: break
+            }
+            out.bits.append(node.kind == 1 ? 1 : 0)
+            out.confidence.append(sure)
+            out.periods.append(Float(node.period))
+            out.squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
+        }
+        if backward {
+            let end = transitions.last?.position ?? 0
+            let first = end - out.lastPosition
+            out.lastPosition = end - out.firstPosition
+            out.firstPosition = first
+        }
+    }
+
+    /// The cheapest chain of cells from `start`. An even run is zeros at its spacing or ones at
+    /// twice it (a card that ends in ones, read backwards); both readings cost nothing until the
+    /// first cell that tells them apart, so both are run and the cheaper kept.
+    func bestChain(_ t: [FluxTransition], start: Int, period: Double) -> [Node] {
+        var single: [Node] = []
+        let a = lattice(t, start: start, period: period, nodes: &single)
+        var doubled: [Node] = []
+        let b = lattice(t, start: start, period: 2 * period, nodes: &doubled)
+        let (nodes, last) = b.cost < a.cost ? (doubled, b.last) : (single, a.last)
+        var path: [Node] = []
+        var k = last
+        while k > start {
+            var node = nodes[k]
+            node.index = k
+            path.append(node)
+            k = node.previous
+        }
+        guard k == start else { return [] }
+        return path.reversed()
+    }
+
+    /// Fills `nodes` for a start at `start` with `period`; returns the last boundary reached and
+    /// the cost per cell of the best path to it.
+    func lattice(_ t: [FluxTransition], start: Int, period initialPeriod: Double,
+                 nodes: inout [Node]) -> (last: Int, cost: Double) {
         let n = t.count
-        var nodes = [Node](repeating: Node(), count: n)
+        nodes = [Node](repeating: Node(), count: n)
         nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: 0, fit: 1, runnerUp: .infinity)
         var last = start
         var i = start + 1
@@ -253,6 +336,11 @@ extension BitClock {
                     let edge = Double(min(t[i].amplitude, t[j].amplitude))
                     let inner = Double(max(t[j + 1].amplitude, t[j + 2].amplitude))
                     local += BitClock.spuriousPenalty + 8 * min(1, inner / max(edge, 1e-9))
+                case 3:
+                    guard r >= 1.6 else { return }
+                    let cells = r.rounded()
+                    let z = (r / cells - 1) / BitClock.cellSpread
+                    local = BitClock.gapPenalty + z * z
                 default:
                     break
                 }
@@ -263,7 +351,9 @@ extension BitClock {
                     best.previous = j
                     best.kind = kind
                     best.fit = local
-                    best.period = period + gain * (length - period)
+                    let cells = kind == 3 ? max(2, (length / period).rounded()) : 1
+                    best.cells = UInt8(min(255, cells))
+                    best.period = period + gain * (length / cells - period)
                 } else if total < best.runnerUp {
                     best.runnerUp = total
                 }
@@ -274,36 +364,18 @@ extension BitClock {
             consider(from: i - 1, kind: 0)
             consider(from: i - 2, kind: 1)
             consider(from: i - 3, kind: 2)
+            consider(from: i - 1, kind: 3)
             nodes[i] = best
             if best.cost.isFinite { last = i }
             i += 1
         }
-        // Walk back from the last boundary.
-        var path: [Int] = []
+        var cells = 0
         var k = last
-        while k >= 0 && k != start {
-            path.append(k)
+        while k > start && k >= 0 {
+            cells += 1
             k = nodes[k].previous
         }
-        guard k == start else { return }
-        out.firstPosition = t[start].position
-        out.lastPosition = t[last].position
-        for node in path.reversed().map({ nodes[$0] }) {
-            let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
-            let margin = clamp01((node.runnerUp - node.cost) / 6)
-            let sure = node.kind == 2 ? 0 : Float(min(fit, margin))
-            if node.kind == 2 { out.repairs += 1 }
-            out.bits.append(node.kind == 1 ? 1 : 0)
-            out.confidence.append(sure)
-            out.periods.append(Float(node.period))
-            out.squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
-        }
-        if backward {
-            let end = transitions.last?.position ?? 0
-            let first = end - out.lastPosition
-            out.lastPosition = end - out.firstPosition
-            out.firstPosition = first
-        }
+        return (last, cells > 0 ? nodes[last].cost / Double(cells) : .infinity)
     }
 }
 

@@ -135,6 +135,14 @@ public struct Swipe: Sendable, Hashable {
     public var quality: SwipeQuality
     /// Set when no track read: the most likely reason.
     public var problem: SwipeProblem?
+    /// The F2F bits the clock read, in time order (clear card data: never log or print them).
+    /// For stripes that are not ISO tracks, and for analysis.
+    public var bits: [UInt8] = []
+    /// Cells where the clock skipped extrema as noise.
+    public var repairedCells = 0
+    /// Cells bridged with zeros across a stretch without any transition (a dropout on the
+    /// stripe, or a gap in a non-ISO format).
+    public var bridgedCells = 0
 
     public var duration: Double { end - start }
     public var readTracks: [TrackRead] { tracks.filter(\.isOK) }

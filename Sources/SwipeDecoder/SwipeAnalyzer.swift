@@ -83,6 +83,8 @@ final class SwipeAnalyzer {
         var setting: Int
         var bits: [UInt8]
         var confidence: [Float]
+        var repairs: Int
+        var bridged: Int
         var periods: [Float]
         var jitter: Double
         var firstPosition: Double
@@ -130,6 +132,7 @@ final class SwipeAnalyzer {
                     .run(transitions, backward: setting.backward, lattice: setting.lattice, into: &clockOutput)
                 let cells = max(1, clockOutput.bits.count)
                 return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
+                               repairs: clockOutput.repairs, bridged: clockOutput.bridged,
                                periods: clockOutput.periods,
                                jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
                                firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
@@ -138,6 +141,9 @@ final class SwipeAnalyzer {
             if index == 0 { best = attempt }
             if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
             if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
+            if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
+            if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
+            if index == 0, let trace { trace("BITS " + attempt.bits.map { String($0) }.joined() + " CONF " + attempt.confidence.map { String(Int($0 * 9)) }.joined()) }
             if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
             if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
             if index == 0, let trace { trace("BITS " + attempt.bits.map { String($0) }.joined() + " CONF " + attempt.confidence.map { String(Int($0 * 9)) }.joined()) }
@@ -552,6 +558,9 @@ final class SwipeAnalyzer {
         let end = startTime + attempt.lastPosition / fs
         var swipe = Swipe(start: start, end: max(start, end), direction: accepted?.1, tracks: tracks,
                           speed: speed, quality: quality, problem: nil)
+        swipe.bits = attempt.bits
+        swipe.repairedCells = attempt.repairs
+        swipe.bridgedCells = attempt.bridged
         if accepted == nil {
             swipe.problem = diagnose(swipe, failure: failure, attempt: attempt, typical: typical)
         }

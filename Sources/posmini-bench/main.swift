@@ -1,6 +1,7 @@
 import Magstripe
 import SwipeSynth
 import SwipeDecoder
+import AudioFile
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,6 +42,7 @@ var seed: UInt64 = 2026
 var onlyNominal = false
 var inspect: Int?
 var margins: Int?
+var recording: String?
 var i = 1
 while i < args.count {
     switch args[i] {
@@ -50,6 +52,7 @@ while i < args.count {
     case "--nominal": onlyNominal = true
     case "--inspect": inspect = Int(args[i + 1])!; i += 1
     case "--margins": margins = Int(args[i + 1])!; i += 1
+    case "--recording": recording = args[i + 1]; i += 1
     default: break
     }
     i += 1
@@ -58,6 +61,22 @@ while i < args.count {
 @MainActor func gridCase(_ k: Int) -> GridCase {
     var gen = GridGenerator(rng: SynthRandom(seed: seed &* 1_000_003 &+ UInt64(k)))
     return gen.make(nominal: onlyNominal || k % 2 == 0)
+}
+if let recording {
+    let audio = try! WAV.decode(readAll(recording))
+    func show(_ label: String, _ x: [Float], _ rate: Int) {
+        let d = SwipeDecoder(sampleRate: rate)
+        for r in d.push(x) + d.finish() {
+            print(label, "swipe \(r.start)-\(r.end) bits \(r.bits.count) repairs \(r.repairedCells) bridged \(r.bridgedCells) jitter \(r.quality.jitter)")
+            print("  ", r.bits.map { String($0) }.joined())
+        }
+    }
+    let x = audio.channels[0]
+    show("forward", x, audio.sampleRate)
+    show("reversed", x.reversed(), audio.sampleRate)
+    let other = audio.sampleRate == 48_000 ? 44_100 : 48_000
+    show("resampled \(other)", resample(x, from: audio.sampleRate, to: other), other)
+    exit(0)
 }
 if let margins {
     marginStudy(margins)
@@ -177,4 +196,40 @@ print("true reads with weak bits: \(okStats.filter { $0.1 > 0 }.count), with cor
             for x in r.prefix(40) { print("   false: weak \(x.weak) weakest \(x.weakest) corrected \(x.corrected ?? -1) candidate \(x.candidate) \(x.status)") }
         }
     }
+}
+
+/// Band-limited resampling (windowed sinc), for checks only.
+func resample(_ x: [Float], from: Int, to: Int) -> [Float] {
+    let ratio = Double(to) / Double(from)
+    let n = Int(Double(x.count) * ratio)
+    let cutoff = min(1, ratio) * 0.45
+    let half = 24
+    var out = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+        let centre = Double(i) / ratio
+        let lo = Int(centre) - half, hi = Int(centre) + half
+        var acc = 0.0, norm = 0.0
+        for j in max(0, lo)...min(x.count - 1, hi) {
+            let d = Double(j) - centre
+            let sinc = d == 0 ? 2 * cutoff : sin(2 * Double.pi * cutoff * d) / (Double.pi * d)
+            let window = 0.42 + 0.5 * cos(Double.pi * d / Double(half + 1)) + 0.08 * cos(2 * Double.pi * d / Double(half + 1))
+            acc += Double(x[j]) * sinc * window
+            norm += sinc * window
+        }
+        out[i] = Float(acc / norm)
+    }
+    return out
+}
+
+func readAll(_ path: String) -> [UInt8] {
+    guard let f = fopen(path, "rb") else { fatalError("cannot open \(path)") }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, f)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return bytes
 }

@@ -1,0 +1,171 @@
+public import AudioFile
+public import SwipeDecoder
+import Magstripe
+import ReaderIO
+import FoundationEssentials
+
+/// `posminid decode`: offline decoding of recordings, one result per swipe.
+public struct DecodeTool {
+    public var json = false
+    public var reveal = false
+    public var configuration = DecoderConfiguration()
+
+    public init(json: Bool = false, reveal: Bool = false) {
+        self.json = json
+        self.reveal = reveal
+    }
+
+    /// What happened to one file.
+    public enum FileOutcome: Sendable {
+        case decoded([Swipe])
+        case unreadable(String)
+    }
+
+    /// Exit status of the command: 0 when at least one track read, 1 when none, 2 when an input
+    /// could not be read.
+    public static func exitStatus(_ outcomes: [FileOutcome]) -> Int32 {
+        var anyRead = false
+        for outcome in outcomes {
+            switch outcome {
+            case .unreadable: return 2
+            case .decoded(let swipes): if swipes.contains(where: { !$0.readTracks.isEmpty }) { anyRead = true }
+            }
+        }
+        return anyRead ? 0 : 1
+    }
+
+    /// Decodes every channel of a WAV file's bytes. Stereo channels are separate heads.
+    public func decode(_ audio: PCMAudio) -> [Swipe] {
+        var swipes: [Swipe] = []
+        for (channel, samples) in audio.channels.enumerated() {
+            let decoder = SwipeDecoder(sampleRate: audio.sampleRate, channel: channel, configuration: configuration)
+            swipes += decoder.push(samples)
+            swipes += decoder.finish()
+        }
+        return swipes.sorted { $0.start < $1.start }
+    }
+
+    /// Reads and decodes one file.
+    public func decodeFile(_ path: String) -> FileOutcome {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileBytes.read(path)
+        } catch {
+            return .unreadable(error.description)
+        }
+        do {
+            return .decoded(decode(try WAV.decode(bytes)))
+        } catch {
+            return .unreadable("\(path): \(error.description)")
+        }
+    }
+
+    /// Runs the command over `paths`, writing results to `out` and problems to `err`.
+    public func run(_ paths: [String], out: (String) -> Void, err: (String) -> Void) -> Int32 {
+        if reveal {
+            err("posminid decode: --reveal prints clear card data (PAN and track text). Use it only with test cards, never where the output is kept or shared.")
+        }
+        var outcomes: [FileOutcome] = []
+        for path in paths {
+            let outcome = decodeFile(path)
+            outcomes.append(outcome)
+            switch outcome {
+            case .unreadable(let message):
+                err("posminid decode: cannot read \(message)")
+            case .decoded(let swipes):
+                if !json && swipes.isEmpty { out("\(path): no swipe found") }
+                for (index, swipe) in swipes.enumerated() {
+                    out(json ? jsonLine(swipe, file: path) : text(swipe, file: path, index: index + 1))
+                }
+            }
+        }
+        return DecodeTool.exitStatus(outcomes)
+    }
+
+    // MARK: Output
+
+    struct SwipeJSON: Encodable {
+        struct Speed: Encodable { var mean: Double; var min: Double; var max: Double }
+        struct Track: Encodable {
+            var track: Int?
+            var status: String
+            var corrected: Int
+            var masked: String?
+            var data: String?
+            var detail: String?
+        }
+        struct Quality: Encodable {
+            var peak_dbfs: Double
+            var snr_db: Double
+            var jitter: Double
+            var min_samples_per_half_cell: Double
+            var clipped_fraction: Double
+            var candidate: Int?
+            var candidates_tried: Int
+        }
+        var file: String
+        var channel: Int
+        var start_s: Double
+        var end_s: Double
+        var direction: String?
+        var speed_cm_s: Speed?
+        var tracks: [Track]
+        var quality: Quality
+        var problem: String?
+    }
+
+    static func rounded(_ x: Double, _ places: Int) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        return (x * scale).rounded() / scale
+    }
+
+    func record(_ swipe: Swipe, file: String) -> SwipeJSON {
+        let r = DecodeTool.rounded
+        let q = swipe.quality
+        return SwipeJSON(
+            file: file,
+            channel: swipe.tracks.first?.channel ?? 0,
+            start_s: r(swipe.start, 4), end_s: r(swipe.end, 4),
+            direction: swipe.direction?.rawValue,
+            speed_cm_s: swipe.speed.map { .init(mean: r($0.mean, 1), min: r($0.min, 1), max: r($0.max, 1)) },
+            tracks: swipe.tracks.map { track in
+                var detail: String?
+                if case .failed(let failure) = track.status { detail = failure.description }
+                return .init(track: track.format?.rawValue, status: track.status.code, corrected: track.corrections,
+                             masked: track.masked?.text, data: reveal && track.isOK ? track.text : nil, detail: detail)
+            },
+            quality: .init(peak_dbfs: r(q.peakDBFS, 1), snr_db: r(q.snrDB, 1), jitter: r(q.jitter, 4),
+                           min_samples_per_half_cell: r(q.minimumSamplesPerHalfCell, 2),
+                           clipped_fraction: r(q.clippedFraction, 4), candidate: q.candidate,
+                           candidates_tried: q.candidatesTried),
+            problem: swipe.problem?.rawValue)
+    }
+
+    func jsonLine(_ swipe: Swipe, file: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(record(swipe, file: file)) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func text(_ swipe: Swipe, file: String, index: Int) -> String {
+        let r = DecodeTool.rounded
+        var line = "\(file): swipe \(index), channel \(swipe.tracks.first?.channel ?? 0), \(r(swipe.start, 3))-\(r(swipe.end, 3)) s"
+        if let direction = swipe.direction { line += ", \(direction.rawValue)" }
+        if let speed = swipe.speed { line += ", \(r(speed.mean, 1)) cm/s (\(r(speed.min, 1))-\(r(speed.max, 1)))" }
+        for track in swipe.tracks {
+            let name = track.format.map { "Track \($0.rawValue)" } ?? "no track"
+            if track.isOK {
+                line += "\n  \(name): ok\(track.corrections > 0 ? " (\(track.corrections) bit corrected)" : "")  \(track.masked?.text ?? "")"
+                if reveal, let text = track.text { line += "\n  \(name) data: \(text)" }
+            } else if case .failed(let failure) = track.status {
+                line += "\n  \(name): \(failure.description)"
+            }
+        }
+        if let problem = swipe.problem { line += "\n  problem: \(problem.rawValue)" }
+        let q = swipe.quality
+        line += "\n  quality: peak \(r(q.peakDBFS, 1)) dBFS, SNR \(r(q.snrDB, 1)) dB, jitter \(r(q.jitter * 100, 1)) %, \(r(q.minimumSamplesPerHalfCell, 1)) samples per half-cell"
+        return line
+    }
+}
