@@ -489,8 +489,11 @@ final class SwipeAnalyzer {
         }
         // A clock slip leaves its mark on the timing: reads that pass parity and LRC by chance
         // carry several doubtful bit decisions, or a correction of a bit the clock was sure of.
+        // A bit written wrong on the card reads with clean timing; correcting such a bit is
+        // trusted only from the primary setting on an otherwise spotless read.
+        let cleanRead = candidate == 0 && weakCount == 0
         if weakCount > Self.allowedWeakBits || guesses > 0
-            || (correctedConfidence.map { $0 > Self.correctableBit } ?? false) {
+            || (correctedConfidence.map { $0 > Self.correctableBit && !cleanRead } ?? false) {
             read.status = .failed(.doubtful)
             return read
         }

@@ -75,7 +75,7 @@ if let recording {
     show("forward", x, audio.sampleRate)
     show("reversed", x.reversed(), audio.sampleRate)
     let other = audio.sampleRate == 48_000 ? 44_100 : 48_000
-    show("resampled \(other)", resample(x, from: audio.sampleRate, to: other), other)
+    show("resampled \(other)", Resampler.resample(x, from: audio.sampleRate, to: other), other)
     exit(0)
 }
 if let margins {
@@ -196,29 +196,6 @@ print("true reads with weak bits: \(okStats.filter { $0.1 > 0 }.count), with cor
             for x in r.prefix(40) { print("   false: weak \(x.weak) weakest \(x.weakest) corrected \(x.corrected ?? -1) candidate \(x.candidate) \(x.status)") }
         }
     }
-}
-
-/// Band-limited resampling (windowed sinc), for checks only.
-func resample(_ x: [Float], from: Int, to: Int) -> [Float] {
-    let ratio = Double(to) / Double(from)
-    let n = Int(Double(x.count) * ratio)
-    let cutoff = min(1, ratio) * 0.45
-    let half = 24
-    var out = [Float](repeating: 0, count: n)
-    for i in 0..<n {
-        let centre = Double(i) / ratio
-        let lo = Int(centre) - half, hi = Int(centre) + half
-        var acc = 0.0, norm = 0.0
-        for j in max(0, lo)...min(x.count - 1, hi) {
-            let d = Double(j) - centre
-            let sinc = d == 0 ? 2 * cutoff : sin(2 * Double.pi * cutoff * d) / (Double.pi * d)
-            let window = 0.42 + 0.5 * cos(Double.pi * d / Double(half + 1)) + 0.08 * cos(2 * Double.pi * d / Double(half + 1))
-            acc += Double(x[j]) * sinc * window
-            norm += sinc * window
-        }
-        out[i] = Float(acc / norm)
-    }
-    return out
 }
 
 func readAll(_ path: String) -> [UInt8] {

@@ -1,0 +1,227 @@
+import Testing
+import Magstripe
+import SwipeSynth
+import SwipeDecoder
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Swipe decoder: what must read")
+struct DecoderReadTests {
+    @Test("every format in both directions, with direction, speed and timing reported",
+          arguments: TrackFormat.allCases, SwipeDirection.allCases)
+    func formatsAndDirections(format: TrackFormat, direction: SwipeDirection) {
+        let (truth, swipes) = decode(scenario(format, speed: .constant(300), direction: direction))
+        #expect(swipes.count == 1)
+        guard let swipe = swipes.first, let track = swipe.tracks.first else { return }
+        #expect(track.isOK)
+        #expect(track.text == text(format))
+        #expect(track.format == format)
+        #expect(swipe.direction == direction)
+        #expect(swipe.problem == nil)
+        // 300 mm/s = 30 cm/s, from the cell period and the detected format's density.
+        let speed = swipe.speed?.mean ?? 0
+        #expect(abs(speed - 30) < 1.5, "speed \(speed)")
+        #expect(abs(swipe.start - truth.swipeStart) < 0.005)
+        #expect(abs(swipe.end - truth.swipeEnd) < 0.005)
+        #expect(swipe.quality.snrDB > 25)
+        #expect(track.masked?.text.contains("4111111111111111") != true)
+    }
+
+    @Test("speeds from 5 to 250 cm/s", arguments: [
+        (TrackFormat.track2, 50.0), (.track2, 2_500), (.track1, 50), (.track1, 1_000), (.track3, 1_000),
+    ])
+    func speedRange(format: TrackFormat, mmPerSecond: Double) {
+        var s = scenario(format, speed: .constant(mmPerSecond))
+        s.audio.leadingSilence = 0.1
+        let (_, swipes) = decode(s)
+        #expect(okTexts(swipes) == [text(format)])
+    }
+
+    @Test("a hand that speeds up and slows down four-fold", arguments: [
+        SpeedProfile.accelerating(from: 150, to: 600), .decelerating(from: 800, to: 200),
+        .riseAndFall(slowest: 150, fastest: 600), .jerky(mean: 400, ratio: 4, changes: 5),
+    ])
+    func speedChanges(profile: SpeedProfile) {
+        for format in [TrackFormat.track1, .track2] {
+            let (_, swipes) = decode(scenario(format, speed: profile))
+            #expect(okTexts(swipes) == [text(format)], "\(format) \(profile)")
+        }
+    }
+
+    @Test("any rate from 8 to 192 kHz", arguments: [8_000, 16_000, 22_050, 48_000, 96_000, 192_000])
+    func rates(rate: Int) {
+        // Track 2 at 15 cm/s keeps at least 2 samples per half-cell at 8 kHz.
+        let (_, swipes) = decode(scenario(.track2, speed: .constant(150), rate: rate))
+        #expect(okTexts(swipes) == [track2Text])
+    }
+
+    @Test("the audio path: hum, clipping, gain drift, clicks, DC offset, strong AC coupling")
+    func audioPath() {
+        var hum = scenario(.track2, speed: .constant(150))
+        hum.audio.hum = Hum(frequency: 50, level: -12, harmonics: 3)
+        var clipped = scenario(.track1, speed: .constant(400))
+        clipped.audio.level = 4
+        var drift = scenario(.track1, speed: .constant(300))
+        drift.audio.gainDrift = GainDrift(depth: 8, period: 0.1)
+        var clicks = scenario(.track2, speed: .constant(300))
+        clicks.audio.clicks = Clicks(perSecond: 8, level: 0)
+        var offset = scenario(.track3, speed: .constant(300))
+        offset.audio.dcOffset = 0.1
+        var coupled = scenario(.track1, speed: .constant(100))       // 10 cm/s through a phone-like input
+        coupled.audio.highPass = 500
+        coupled.audio.highPassOrder = 2
+        for (name, s) in [("hum", hum), ("clipped", clipped), ("drift", drift), ("clicks", clicks),
+                          ("offset", offset), ("coupled", coupled)] {
+            let (_, swipes) = decode(s)
+            #expect(okTexts(swipes) == [s.tracks[0].text!], "\(name)")
+        }
+    }
+
+    @Test("noise down to 12 dB when the pulses span many samples")
+    func lowSNR() {
+        let (_, swipes) = decode(scenario(.track2, speed: .constant(200), rate: 48_000, snr: 12, seed: 3))
+        #expect(okTexts(swipes) == [track2Text])
+    }
+
+    @Test("a single bad bit on the card is corrected and reported")
+    func singleBitError() throws {
+        var track = try StripeTrack(text: track2Text, format: .track2)
+        let firstOne = track.bits.firstIndex(of: 1)!
+        track.bits[firstOne + 5 * 6 + 2] ^= 1        // a data bit of the 7th character
+        var s = scenario(.track2, speed: .constant(300))
+        s.tracks = [track]
+        let (_, swipes) = decode(s)
+        #expect(okTexts(swipes) == [track2Text])
+        #expect(swipes.first?.tracks.first?.corrections == 1)
+    }
+
+    @Test("two swipes in one recording give two results")
+    func twoSwipes() {
+        let first = SwipeSynthesizer.render(scenario(.track2, speed: .constant(300), seed: 1))
+        let second = SwipeSynthesizer.render(scenario(.track1, speed: .constant(500), direction: .reverse, seed: 2))
+        let swipes = decode(first.channels[0] + second.channels[0], rate: 44_100)
+        #expect(swipes.count == 2)
+        #expect(okTexts(swipes) == [track2Text, track1Text])
+        #expect(swipes.last?.direction == .reverse)
+    }
+
+    @Test("Int16 and Float input give the same swipes")
+    func int16AndFloat() {
+        let rendered = SwipeSynthesizer.render(scenario(.track1, speed: .constant(350)))
+        let floats = rendered.channels[0]
+        let ints = floats.map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
+        let a = decode(floats, rate: 44_100)
+        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let b = decoder.push(ints) + decoder.finish()
+        #expect(a == b)
+        #expect(okTexts(b) == [track1Text])
+    }
+}
+
+@Suite("Swipe decoder: streaming")
+struct DecoderStreamingTests {
+    /// Two swipes with silence around them, so that chunk edges fall everywhere.
+    static let audio: [Float] = {
+        let a = SwipeSynthesizer.render(scenario(.track2, speed: .constant(600), seed: 5))
+        let b = SwipeSynthesizer.render(scenario(.track1, speed: .constant(800), direction: .reverse, seed: 6))
+        return a.channels[0] + b.channels[0]
+    }()
+
+    func decodeChunked(_ sizes: (inout TestRandom) -> Int) -> [Swipe] {
+        let decoder = SwipeDecoder(sampleRate: 44_100)
+        var rng = TestRandom(state: 99)
+        var results: [Swipe] = []
+        var offset = 0
+        let x = Self.audio
+        while offset < x.count {
+            let n = min(x.count - offset, max(1, sizes(&rng)))
+            results += x[offset..<(offset + n)].withContiguousStorageIfAvailable { decoder.push($0) } ?? []
+            offset += n
+        }
+        return results + decoder.finish()
+    }
+
+    @Test("any chunking gives exactly the same swipes")
+    func chunkingInvariance() {
+        let whole = decode(Self.audio, rate: 44_100)
+        #expect(okTexts(whole) == [track2Text, track1Text])
+        #expect(decodeChunked { _ in 1 } == whole)
+        #expect(decodeChunked { _ in 37 } == whole)
+        #expect(decodeChunked { _ in 441 } == whole)
+        #expect(decodeChunked { Int.random(in: 1...3_000, using: &$0) } == whole)
+    }
+
+    @Test("the result arrives within 30 ms of the last flux transition")
+    func latency() {
+        let rendered = SwipeSynthesizer.render(scenario(.track2, speed: .constant(300)))
+        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let period = 441
+        var arrival: Int?
+        var offset = 0
+        let x = rendered.channels[0]
+        while offset < x.count && arrival == nil {
+            let n = min(period, x.count - offset)
+            let got = x[offset..<(offset + n)].withContiguousStorageIfAvailable { decoder.push($0) } ?? []
+            offset += n
+            if !got.isEmpty { arrival = offset }
+        }
+        guard let arrival else { Issue.record("no result before the end of the audio"); return }
+        let delay = Double(arrival) / 44_100 - rendered.swipeEnd
+        #expect(delay < 0.030, "result \(delay * 1_000) ms after the last transition")
+    }
+}
+
+@Suite("Swipe decoder: what must be refused")
+struct DecoderRefusalTests {
+    @Test("a swipe cut in half gives no ok read")
+    func cutInHalf() {
+        for format in [TrackFormat.track1, .track2] {
+            var s = scenario(format, speed: .constant(300))
+            s.motion.travel = 0...0.55
+            let (_, swipes) = decode(s)
+            #expect(okTexts(swipes).isEmpty)
+            #expect(swipes.first?.problem == .partialSwipe, "\(format): \(String(describing: swipes.first?.problem))")
+        }
+    }
+
+    @Test("two errors in one character are not corrected into a read")
+    func twoErrorsInOneCharacter() throws {
+        var track = try StripeTrack(text: track2Text, format: .track2)
+        let firstOne = track.bits.firstIndex(of: 1)!
+        track.bits[firstOne + 5 * 6] ^= 1
+        track.bits[firstOne + 5 * 6 + 1] ^= 1
+        var s = scenario(.track2, speed: .constant(300))
+        s.tracks = [track]
+        let (_, swipes) = decode(s)
+        #expect(okTexts(swipes).isEmpty)
+        #expect(swipes.count == 1)
+    }
+
+    @Test("pure noise, a sine tone and speech-like noise give no ok read")
+    func notSwipes() {
+        var rng = TestRandom(state: 7)
+        let fs = 44_100
+        let noise = (0..<fs).map { _ in Float.random(in: -0.3...0.3, using: &rng) }
+        let tone = (0..<fs).map { Float(0.5 * sin(2 * Double.pi * 1_000 * Double($0) / Double(fs))) }
+        // Speech-like: noise bursts shaped by a syllable-rate envelope, low-passed.
+        var smooth: Float = 0
+        let speech: [Float] = (0..<(2 * fs)).map { i in
+            let envelope = Float(max(0, sin(2 * Double.pi * 4 * Double(i) / Double(fs))))
+            smooth += 0.2 * (Float.random(in: -1...1, using: &rng) - smooth)
+            return 0.6 * envelope * smooth
+        }
+        let silence = [Float](repeating: 0, count: fs / 10)
+        for (name, x) in [("noise", noise), ("tone", tone), ("speech", speech)] {
+            let swipes = decode(silence + x + silence, rate: fs)
+            #expect(okTexts(swipes).isEmpty, "\(name)")
+        }
+        // Stationary noise alone never opens the gate.
+        #expect(decode(noise + noise, rate: fs).isEmpty)
+    }
+
+    @Test("silence gives nothing")
+    func silence() {
+        #expect(decode([Float](repeating: 0, count: 44_100), rate: 44_100).isEmpty)
+    }
+}

@@ -1,0 +1,57 @@
+import Testing
+import SwipeDecoder
+
+/// Every SIMD kernel against its plain-loop reference, over lengths that exercise the vector
+/// body and the scalar tail.
+@Suite("SIMD kernels match their references")
+struct KernelTests {
+    static let lengths = [0, 1, 2, 3, 15, 16, 17, 31, 48, 97, 1_000]
+
+    func randomFloats(_ n: Int, seed: UInt64) -> [Float] {
+        var rng = TestRandom(state: seed)
+        return (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+    }
+
+    @Test("Int16 → Float conversion", arguments: lengths)
+    func convert(n: Int) {
+        var rng = TestRandom(state: UInt64(n))
+        let input = (0..<n).map { _ in Int16.random(in: .min ... .max, using: &rng) } + [Int16.min, Int16.max]
+        var output = [Float](repeating: .nan, count: input.count)
+        input.withUnsafeBufferPointer { i in output.withUnsafeMutableBufferPointer { Kernels.convert(i, into: $0) } }
+        #expect(output == Kernels.convertReference(input))
+    }
+
+    @Test("block statistics", arguments: lengths)
+    func blockStatistics(n: Int) {
+        let x = randomFloats(n, seed: UInt64(n) + 100)
+        let centre: Float = 0.125
+        let fast = x.withUnsafeBufferPointer { Kernels.blockStatistics($0, centre: centre) }
+        let slow = Kernels.blockStatisticsReference(x, centre: centre)
+        #expect(abs(fast.sum - slow.sum) <= 1e-4 * Float(max(1, n)))
+        #expect(abs(fast.sumOfSquares - slow.sumOfSquares) <= 1e-4 * Float(max(1, n)))
+        #expect(fast.peak == slow.peak)
+    }
+
+    @Test("moving average", arguments: [0, 1, 3, 40])
+    func movingAverage(half: Int) {
+        for n in Self.lengths {
+            let x = randomFloats(n, seed: UInt64(n * 7 + half))
+            var out = [Float](repeating: 0, count: n)
+            x.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { Kernels.movingAverage(i, half: half, into: $0) } }
+            let reference = Kernels.movingAverageReference(x, half: half)
+            #expect(zip(out, reference).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+
+    @Test("local extrema with threshold", arguments: [0, 0.2, 0.9])
+    func localExtrema(threshold: Float) {
+        for n in Self.lengths {
+            var x = randomFloats(n, seed: UInt64(n * 13))
+            // Plateaus: equal neighbours are where the conditions differ by a strict sign.
+            for i in stride(from: 5, to: n, by: 11) where i + 1 < n { x[i + 1] = x[i] }
+            var found: [Int32] = []
+            x.withUnsafeBufferPointer { Kernels.localExtrema($0, threshold: threshold, into: &found) }
+            #expect(found == Kernels.localExtremaReference(x, threshold: threshold))
+        }
+    }
+}
