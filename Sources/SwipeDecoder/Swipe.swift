@@ -19,8 +19,8 @@ public enum TrackFailure: Sendable, Hashable, CustomStringConvertible {
     case tooShort(Int)
     /// A payment layout whose fields break the PAN rule or are implausible.
     case implausible(CardFieldError)
-    /// A track without payment structure that only a fallback setting read, and no second
-    /// independent reading agreed.
+    /// A read that needs a second opinion (a track without payment structure from a fallback
+    /// setting, or one whose correction settled a lost pulse) and no independent reading agreed.
     case unconfirmed
     /// Parity and LRC hold, but the clock was unsure of several bits (or of none near the bit
     /// that correction would flip): the signature of a clock slip that passed by chance.

@@ -28,6 +28,18 @@ struct CandidateSetting: Sendable, Hashable {
     var lattice: Bool = true
 }
 
+/// Candidates that share a front end see the same transitions; only different front ends give
+/// independent readings.
+struct FrontKey: Hashable {
+    var front: CandidateSetting.Front
+    var smoothing: Double
+
+    init(_ setting: CandidateSetting) {
+        front = setting.front
+        smoothing = setting.smoothing
+    }
+}
+
 /// Decodes one segment of audio that the gate marked as activity: tries candidate settings in
 /// order, keeps a read only when it passes the acceptance rules, and measures the swipe.
 /// Reuses its buffers from swipe to swipe.
@@ -110,7 +122,8 @@ final class SwipeAnalyzer {
 
         var best: Attempt?
         var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
-        var unconfirmed: [String: Int] = [:]
+        // Reads that need a second opinion, by text: the front end that produced each.
+        var unconfirmed: [String: Set<FrontKey>] = [:]
         var firstFailure: (TrackRead, Attempt)?
         var tried = 0
         var lastFront: (CandidateSetting.Front, Double)?
@@ -139,14 +152,6 @@ final class SwipeAnalyzer {
                                transitions: transitions)
             }
             if index == 0 { best = attempt }
-            if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
-            if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
-            if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
-            if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
-            if index == 0, let trace { trace("BITS " + attempt.bits.map { String($0) }.joined() + " CONF " + attempt.confidence.map { String(Int($0 * 9)) }.joined()) }
-            if index == 0, let trace { trace("FLOOR \(noiseFloor) height \(height) typical \(typical)") }
-            if index == 0, let trace { trace("DEBUG " + attempt.transitions.map { "\(startTime * sampleRate + $0.position) \($0.polarity) \($0.amplitude)" }.joined(separator: "\nDEBUG ")) }
-            if index == 0, let trace { trace("BITS " + attempt.bits.map { String($0) }.joined() + " CONF " + attempt.confidence.map { String(Int($0 * 9)) }.joined()) }
             guard attempt.bits.count >= 20 else {
                 trace?("candidate \(index): transitions \(attempt.transitions.count) bits \(attempt.bits.count): no clock")
                 continue
@@ -160,14 +165,16 @@ final class SwipeAnalyzer {
                 if exhaustive { continue } else { break candidateLoop }
             }
             if case .failed(.unconfirmed) = read.status, let text = read.text {
-                // A structureless track from a fallback setting: accept once another agrees.
-                if let earlier = unconfirmed[text], earlier != index {
+                // A read that needs a second opinion is accepted once a different front end
+                // (other filtering, so other transitions) gives the same text.
+                let key = FrontKey(setting)
+                if let earlier = unconfirmed[text], !earlier.subtracting([key]).isEmpty {
                     var confirmed = read
                     confirmed.status = .ok
                     if accepted == nil { accepted = (confirmed, attempt, direction) }
                     if exhaustive { continue } else { break candidateLoop }
                 }
-                unconfirmed[text] = index
+                unconfirmed[text, default: []].insert(key)
             }
             if firstFailure == nil { firstFailure = (scrubbed(read), attempt) }
         }
@@ -419,6 +426,8 @@ final class SwipeAnalyzer {
     static let allowedWeakBits = 1
     /// Correction may only flip a bit the clock was unsure of.
     static let correctableBit: Float = 0.45
+    /// Longest run of bridged cells that correction may settle (one lost pulse pair).
+    static let longestDamage = 3
 
     /// Reads the bits as each format in both directions and applies the acceptance rules.
     private func judge(_ attempt: Attempt, setting: CandidateSetting, candidate: Int) -> (TrackRead, SwipeDirection) {
@@ -465,11 +474,21 @@ final class SwipeAnalyzer {
         var weakest: Float = 1
         var weakCount = 0
         var guesses = 0
+        // A lost pulse is one event: the cells the clock had to bridge around it form one short
+        // run of guesses. Correction may settle a bit inside that run; the run's other cells
+        // are then taken as read, and nothing else may be a guess.
+        var damage = -1..<(-1)
+        if correctedBit >= 0 && attempt.confidence[correctedBit] <= 0 {
+            var lo = correctedBit, hi = correctedBit
+            while lo > 0 && attempt.confidence[lo - 1] <= 0 { lo -= 1 }
+            while hi + 1 < n && attempt.confidence[hi + 1] <= 0 { hi += 1 }
+            if hi - lo < Self.longestDamage { damage = lo..<(hi + 1) }
+        }
         for j in decoded.startBit..<decoded.endBit {
             let bit = toClock(j)
             let c = attempt.confidence[bit]
             weakest = min(weakest, c)
-            guard bit != correctedBit else { continue }
+            guard bit != correctedBit, !damage.contains(bit) else { continue }
             if c < Self.weakBit { weakCount += 1 }
             if c <= 0 { guesses += 1 }
         }
@@ -489,11 +508,11 @@ final class SwipeAnalyzer {
         }
         // A clock slip leaves its mark on the timing: reads that pass parity and LRC by chance
         // carry several doubtful bit decisions, or a correction of a bit the clock was sure of.
-        // A bit written wrong on the card reads with clean timing; correcting such a bit is
-        // trusted only from the primary setting on an otherwise spotless read.
-        let cleanRead = candidate == 0 && weakCount == 0
+        // Correction may only flip a bit the clock was unsure of: a bit written wrong on the
+        // card (or shifted by a slip in the recording) reads with clean timing, and flipping it
+        // to satisfy parity and LRC would be guessing.
         if weakCount > Self.allowedWeakBits || guesses > 0
-            || (correctedConfidence.map { $0 > Self.correctableBit && !cleanRead } ?? false) {
+            || (correctedConfidence.map { $0 > Self.correctableBit } ?? false) {
             read.status = .failed(.doubtful)
             return read
         }
@@ -502,6 +521,10 @@ final class SwipeAnalyzer {
             read.content = content
             read.masked = content.masked(maskPolicy)
             if case .nonPayment = content, candidate != 0 {
+                read.status = .failed(.unconfirmed)
+            }
+            if !damage.isEmpty {
+                // Settling a lost pulse is a guess that parity and LRC happened to accept.
                 read.status = .failed(.unconfirmed)
             }
         } catch {

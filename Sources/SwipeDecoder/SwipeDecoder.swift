@@ -225,6 +225,13 @@ public final class SwipeDecoder {
         return results
     }
 
+    /// Analyses `samples` as one swipe, bypassing the gate (for recordings already cut to one
+    /// swipe, and for stress tests that must reach the track decoder). The first 30 ms should
+    /// be audio before the swipe: they set the noise floor.
+    public func analyzeSegment(_ samples: [Float], startTime: Double = 0, noiseRMS: Double = 0) -> Swipe? {
+        samples.withUnsafeBufferPointer { analyzer.analyze($0, startTime: startTime, noiseRMS: noiseRMS) }
+    }
+
     /// Forgets everything: the next sample starts a new stream.
     public func reset() {
         pendingCount = 0; ringBlock = 0; segmentCount = 0; lastMean = 0

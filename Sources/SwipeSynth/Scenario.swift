@@ -45,6 +45,9 @@ public struct StripeTrack: Sendable, Hashable {
     public var jitter: Double = 0
     /// Standard deviation of each pulse's amplitude, as a fraction (uneven magnetisation).
     public var amplitudeVariation: Double = 0
+    /// Weak spots: the amplitude factor of particular flux transitions, by their index in card
+    /// order (0 = the first transition of the encoded region).
+    public var weakTransitions: [Int: Double] = [:]
 
     /// A track holding `text`, with the clocking zeros a real card has: from just inside the
     /// card edge to the start sentinel at 7.44 mm, and after the LRC to the far edge.

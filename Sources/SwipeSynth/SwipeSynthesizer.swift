@@ -15,6 +15,8 @@ public struct HeadPulse: Sendable, Hashable {
     public var polarity: Int8
     /// Card speed at that moment, mm/s.
     public var speed: Double
+    /// Amplitude factor from a weak spot on the stripe (1 elsewhere).
+    public var strength: Double = 1
 }
 
 /// The ground truth of one channel of a synthesized swipe.
@@ -125,13 +127,14 @@ public enum SwipeSynthesizer {
         if sigma > 0 {
             for i in positions.indices { positions[i] += sigma * rng.gaussian() }
         }
-        var travel = positions.map { direction == .forward ? $0 : cardLength - $0 }
-        travel.sort()
+        var travel = positions.enumerated().map { (index: $0.offset, s: direction == .forward ? $0.element : cardLength - $0.element) }
+        travel.sort { $0.s < $1.s }
         var pulses: [HeadPulse] = []
         pulses.reserveCapacity(travel.count)
         var polarity: Int8 = rng.uniform() < 0.5 ? 1 : -1
-        for s in travel where s >= clock.start && s <= clock.end {
-            pulses.append(HeadPulse(time: lead + clock.time(at: s), polarity: polarity, speed: clock.speed(at: s)))
+        for (index, s) in travel where s >= clock.start && s <= clock.end {
+            pulses.append(HeadPulse(time: lead + clock.time(at: s), polarity: polarity, speed: clock.speed(at: s),
+                                    strength: track.weakTransitions[index] ?? 1))
             polarity = -polarity
         }
         return pulses
@@ -159,7 +162,7 @@ public enum SwipeSynthesizer {
         let pw50Millimetres = head.pulseWidthMicrometres / 1_000
         hi.withUnsafeMutableBufferPointer { buffer in
             for pulse in pulses {
-                var amplitude = pulse.speed / 1_000
+                var amplitude = pulse.speed / 1_000 * pulse.strength
                 if track.amplitudeVariation > 0 {
                     amplitude *= max(0.05, 1 + track.amplitudeVariation * rng.gaussian())
                 }

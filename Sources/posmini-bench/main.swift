@@ -43,6 +43,7 @@ var onlyNominal = false
 var inspect: Int?
 var margins: Int?
 var recording: String?
+var falseAccepts: Int?
 var i = 1
 while i < args.count {
     switch args[i] {
@@ -53,6 +54,7 @@ while i < args.count {
     case "--inspect": inspect = Int(args[i + 1])!; i += 1
     case "--margins": margins = Int(args[i + 1])!; i += 1
     case "--recording": recording = args[i + 1]; i += 1
+    case "--false-accepts": falseAccepts = Int(args[i + 1])!; i += 1
     default: break
     }
     i += 1
@@ -61,6 +63,32 @@ while i < args.count {
 @MainActor func gridCase(_ k: Int) -> GridCase {
     var gen = GridGenerator(rng: SynthRandom(seed: seed &* 1_000_003 &+ UInt64(k)))
     return gen.make(nominal: onlyNominal || k % 2 == 0)
+}
+if let falseAccepts {
+    let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    let per = (falseAccepts + cores - 1) / cores
+    let started = clock_gettime_seconds()
+    let seedValue = seed
+    let parts = await withTaskGroup(of: [TrialKind: TrialResult].self) { group in
+        for c in 0..<cores {
+            group.addTask { falseAcceptTrials((c * per)..<min(falseAccepts, (c + 1) * per), seed: seedValue) }
+        }
+        var all: [[TrialKind: TrialResult]] = []
+        for await part in group { all.append(part) }
+        return all
+    }
+    print("| false-accept trials | trials | false accepts | true reads |")
+    print("| --- | ---: | ---: | ---: |")
+    var total = TrialResult(kind: .noise)
+    for kind in TrialKind.allCases {
+        var r = TrialResult(kind: kind)
+        for p in parts { if let x = p[kind] { r.trials += x.trials; r.falseAccepts += x.falseAccepts; r.trueReads += x.trueReads } }
+        total.trials += r.trials; total.falseAccepts += r.falseAccepts; total.trueReads += r.trueReads
+        print("| \(kind) | \(r.trials) | \(r.falseAccepts) | \(r.trueReads) |")
+    }
+    print("| **all** | \(total.trials) | \(total.falseAccepts) | \(total.trueReads) |")
+    print("(\(fmt(clock_gettime_seconds() - started, 1)) s on \(cores) threads)")
+    exit(0)
 }
 if let recording {
     let audio = try! WAV.decode(readAll(recording))
@@ -209,4 +237,10 @@ func readAll(_ path: String) -> [UInt8] {
         bytes += buffer[0..<n]
     }
     return bytes
+}
+
+func clock_gettime_seconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
