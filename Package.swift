@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "SwipeDecoder", dependencies: ["Magstripe"], swiftSettings: strict),
 
         // The benchmark: accuracy grid, false accepts, throughput (release build).
-        .executableTarget(name: "posmini-bench", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile"],
+        .target(name: "CMallocCounter"),
+        .executableTarget(name: "posmini-bench",
+                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "CMallocCounter"],
                           swiftSettings: strict),
 
         // The hardware edges.

@@ -49,16 +49,39 @@ public enum Kernels {
             let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self) - c
             s += v
             q += v * v
-            p = pointwiseMax(p, pointwiseMax(v, -v))
+            // Compare-and-select, not pointwiseMax: the latter honours NaN lane by lane and
+            // does not vectorise.
+            let a = v.replacing(with: -v, where: v .< Vector.zero)
+            p.replace(with: a, where: a .> p)
             i += lanes
         }
-        var sum = s.sum(), squares = q.sum(), peak = p.max()
+        var sum = horizontalSum(s), squares = horizontalSum(q), peak = horizontalMax(p)
         while i < n {
             let v = base[i] - centre
             sum += v; squares += v * v; peak = max(peak, abs(v))
             i += 1
         }
         return BlockStatistics(sum: sum + centre * Float(n), sumOfSquares: squares, peak: peak)
+    }
+
+    /// Lane reductions by halving, with selects: the library's `max()` checks NaN lane by lane.
+    @inline(__always)
+    static func horizontalMax(_ v: Vector) -> Float {
+        var a = v.lowHalf
+        a.replace(with: v.highHalf, where: v.highHalf .> a)
+        var b = a.lowHalf
+        b.replace(with: a.highHalf, where: a.highHalf .> b)
+        var c = b.lowHalf
+        c.replace(with: b.highHalf, where: b.highHalf .> c)
+        return c[1] > c[0] ? c[1] : c[0]
+    }
+
+    @inline(__always)
+    static func horizontalSum(_ v: Vector) -> Float {
+        let a = v.lowHalf + v.highHalf
+        let b = a.lowHalf + a.highHalf
+        let c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
     }
 
     public static func blockStatisticsReference(_ x: [Float], centre: Float) -> BlockStatistics {

@@ -19,11 +19,13 @@ public enum TrackFailure: Sendable, Hashable, CustomStringConvertible {
     case tooShort(Int)
     /// A payment layout whose fields break the PAN rule or are implausible.
     case implausible(CardFieldError)
-    /// A read that needs a second opinion (a track without payment structure from a fallback
-    /// setting, or one whose correction settled a lost pulse) and no independent reading agreed.
+    /// A read that needs a second opinion (a track without payment structure, or a corrected
+    /// read, from a fallback setting) and no independent reading (another front end) agreed.
     case unconfirmed
-    /// Parity and LRC hold, but the clock was unsure of several bits (or of none near the bit
-    /// that correction would flip): the signature of a clock slip that passed by chance.
+    /// Parity and LRC hold, but the timing does not support the read: several doubtful bits, a
+    /// bridged guess, or a correction the rules do not allow (a bit the clock was sure of, a
+    /// fallback setting, another doubtful bit beside it). The signature of a clock slip or a
+    /// damaged stripe passing the checks by chance.
     case doubtful
 
     public var code: String {

@@ -62,8 +62,8 @@ final class SwipeAnalyzer {
         ]
         for (front, smoothing) in fronts {
             for (threshold, gain, backward) in [
-                (Float(0.45), 0.25, false), (0.45, 0.25, true), (0.3, 0.25, false), (0.6, 0.25, false),
-                (0.45, 0.1, false), (0.45, 0.45, false), (0.3, 0.1, true),
+                (Float(0.3), 0.25, false), (0.3, 0.25, true), (0.2, 0.25, false), (0.45, 0.25, false),
+                (0.3, 0.1, false), (0.3, 0.45, false), (0.2, 0.1, true),
             ] {
                 list.append(CandidateSetting(front: front, smoothing: smoothing, threshold: threshold,
                                              clockGain: gain, backward: backward))
@@ -426,8 +426,6 @@ final class SwipeAnalyzer {
     static let allowedWeakBits = 1
     /// Correction may only flip a bit the clock was unsure of.
     static let correctableBit: Float = 0.45
-    /// Longest run of bridged cells that correction may settle (one lost pulse pair).
-    static let longestDamage = 3
 
     /// Reads the bits as each format in both directions and applies the acceptance rules.
     private func judge(_ attempt: Attempt, setting: CandidateSetting, candidate: Int) -> (TrackRead, SwipeDirection) {
@@ -474,21 +472,11 @@ final class SwipeAnalyzer {
         var weakest: Float = 1
         var weakCount = 0
         var guesses = 0
-        // A lost pulse is one event: the cells the clock had to bridge around it form one short
-        // run of guesses. Correction may settle a bit inside that run; the run's other cells
-        // are then taken as read, and nothing else may be a guess.
-        var damage = -1..<(-1)
-        if correctedBit >= 0 && attempt.confidence[correctedBit] <= 0 {
-            var lo = correctedBit, hi = correctedBit
-            while lo > 0 && attempt.confidence[lo - 1] <= 0 { lo -= 1 }
-            while hi + 1 < n && attempt.confidence[hi + 1] <= 0 { hi += 1 }
-            if hi - lo < Self.longestDamage { damage = lo..<(hi + 1) }
-        }
         for j in decoded.startBit..<decoded.endBit {
             let bit = toClock(j)
             let c = attempt.confidence[bit]
             weakest = min(weakest, c)
-            guard bit != correctedBit, !damage.contains(bit) else { continue }
+            guard bit != correctedBit else { continue }
             if c < Self.weakBit { weakCount += 1 }
             if c <= 0 { guesses += 1 }
         }
@@ -511,8 +499,13 @@ final class SwipeAnalyzer {
         // Correction may only flip a bit the clock was unsure of: a bit written wrong on the
         // card (or shifted by a slip in the recording) reads with clean timing, and flipping it
         // to satisfy parity and LRC would be guessing.
-        if weakCount > Self.allowedWeakBits || guesses > 0
-            || (correctedConfidence.map { $0 > Self.correctableBit } ?? false) {
+        // Correction is the primary setting's alone (each fallback setting is one more chance
+        // for a damaged stripe to be "corrected" into other text), of a bit that was measured
+        // but doubtful (not a bridged guess), with no other bit in doubt: a doubtful bit beside
+        // a corrected one is two errors, which correction must never paper over.
+        let allowedWeak = correctedConfidence == nil ? Self.allowedWeakBits : 0
+        let correctable = correctedConfidence.map { $0 > 0 && $0 <= Self.correctableBit } ?? true
+        if weakCount > allowedWeak || guesses > 0 || !correctable {
             read.status = .failed(.doubtful)
             return read
         }
@@ -523,8 +516,9 @@ final class SwipeAnalyzer {
             if case .nonPayment = content, candidate != 0 {
                 read.status = .failed(.unconfirmed)
             }
-            if !damage.isEmpty {
-                // Settling a lost pulse is a guess that parity and LRC happened to accept.
+            if correctedConfidence != nil && candidate != 0 {
+                // A fallback setting's correction is one more chance for a damaged stripe to be
+                // "corrected" into other text: it needs another front end to agree.
                 read.status = .failed(.unconfirmed)
             }
         } catch {

@@ -24,8 +24,9 @@ public struct DecoderConfiguration: Sendable, Hashable {
     /// Window energy over the noise floor that opens the gate, and that keeps it open.
     public var openRatio: Double = 2
     public var closeRatio: Double = 1.4
-    /// How fast the noise floor may rise while idle, dB per second (it falls at once).
-    public var floorRise: Double = 3
+    /// Time constant of the noise floor, an average of the activity measures while idle,
+    /// seconds. (It stands still while a swipe is in progress.)
+    public var floorTime: Double = 0.25
     /// Energy per sample below which nothing counts as activity (−80 dBFS).
     public var absoluteFloor: Double = 1e-8
     /// How much of a PAN masked fields show.
@@ -52,15 +53,102 @@ struct ActivityMeter {
     mutating func add(_ value: Double) {
         sum += value - values[index]
         values[index] = value
-        index = (index + 1) % values.count
+        index += 1
+        if index == values.count { index = 0 }
     }
 
     mutating func startFloor(minimum: Double) {
         floor = max(level, minimum)
     }
 
-    mutating func followFloor(rise: Double, minimum: Double) {
-        floor = max(minimum, min(floor * rise, level))
+    /// An average of the idle level, not a minimum: the slow measure has few degrees of
+    /// freedom, and a minimum of it sits far below its mean, so noise alone would cross a
+    /// threshold set on it.
+    mutating func followFloor(_ follow: Double, minimum: Double) {
+        floor += (level - floor) * follow
+        floor = max(floor, minimum)
+    }
+}
+
+/// The activity gate: per block, two measures of activity against their noise floors.
+/// - the block's own variance: blind to DC offset and mains hum (nearly constant over a block),
+///   alive to the dense narrow pulses of a fast swipe;
+/// - the change of the block mean from the last block: white noise averages out of a mean, so
+///   the wide pulses of a slow swipe stand far above it even at 12 dB.
+/// One value type stepped once per block, so the per-block path is a single access.
+struct Gate {
+    enum Event { case none, open, close }
+
+    let configuration: DecoderConfiguration
+    let blockSize: Int
+    let windowBlocks: Int
+    let hangoverBlocks: Int
+    let floorFollow: Double
+    let dcFollow: Float
+    /// The slow measure has fewer degrees of freedom, so it needs a wider margin over its floor.
+    let slowMargin = 3.0
+
+    private(set) var fast: ActivityMeter
+    private(set) var slow: ActivityMeter
+    private(set) var dc: Float = 0
+    private var lastMean = 0.0
+    private var blocksSeen = 0
+    private var quietBlocks = 0
+
+    init(configuration: DecoderConfiguration, blockSize: Int, windowBlocks: Int, hangoverBlocks: Int,
+         floorFollow: Double, dcFollow: Float) {
+        self.configuration = configuration
+        self.blockSize = blockSize
+        self.windowBlocks = windowBlocks
+        self.hangoverBlocks = hangoverBlocks
+        self.floorFollow = floorFollow
+        self.dcFollow = dcFollow
+        fast = ActivityMeter(window: windowBlocks)
+        slow = ActivityMeter(window: windowBlocks)
+    }
+
+    var noiseRMS: Double { fast.floor.squareRoot() }
+    var levels: String { "fast \(fast.ratio), slow \(slow.ratio)" }
+
+    mutating func reset() {
+        fast = ActivityMeter(window: windowBlocks)
+        slow = ActivityMeter(window: windowBlocks)
+        dc = 0; lastMean = 0; blocksSeen = 0; quietBlocks = 0
+    }
+
+    mutating func step(_ stats: Kernels.BlockStatistics, active: Bool, segmentFull: Bool) -> Event {
+        blocksSeen += 1
+        let b = Double(blockSize)
+        let mean = Double(stats.sum) / b
+        let deviation = Double(stats.sum) - b * Double(dc)
+        let variance = max(0, (Double(stats.sumOfSquares) - deviation * deviation / b) / b)
+        let step = mean - lastMean
+        lastMean = mean
+        fast.add(variance)
+        slow.add(step * step)
+        if !active {
+            dc += dcFollow * (Float(mean) - dc)
+            guard blocksSeen > windowBlocks else { return .none }
+            if blocksSeen == windowBlocks + 1 {
+                fast.startFloor(minimum: configuration.absoluteFloor)
+                slow.startFloor(minimum: configuration.absoluteFloor / b)
+                return .none
+            }
+            fast.followFloor(floorFollow, minimum: configuration.absoluteFloor)
+            slow.followFloor(floorFollow, minimum: configuration.absoluteFloor / b)
+            if fast.ratio > configuration.openRatio || slow.ratio > configuration.openRatio * slowMargin {
+                quietBlocks = 0
+                return .open
+            }
+            return .none
+        }
+        let quiet = fast.ratio < configuration.closeRatio && slow.ratio < configuration.closeRatio * slowMargin
+        quietBlocks = quiet ? quietBlocks + 1 : 0
+        if quietBlocks >= hangoverBlocks || segmentFull {
+            quietBlocks = 0
+            return .close
+        }
+        return .none
     }
 }
 
@@ -90,29 +178,23 @@ public final class SwipeDecoder {
     private let hangoverBlocks: Int
     private let preRollBlocks: Int
     private let maximumBlocks: Int
-    private let floorRisePerBlock: Double
-    private let dcFollow: Float
-    /// The slow measure fluctuates more from block to block (fewer degrees of freedom), so it
-    /// needs a wider margin over its floor.
-    private let slowMargin = 2.0
 
-    // Block assembly for partial chunks.
-    private var pending: [Float]
+    // Buffers owned for the decoder's life, as raw buffers: the per-block path touches them
+    // without array copy-on-write or exclusivity checks.
+    /// Block assembly for partial chunks.
+    private let pending: UnsafeMutableBufferPointer<Float>
     private var pendingCount = 0
-    // Pre-roll ring of whole blocks (idle), and the open segment (active).
-    private var ring: [Float]
+    /// Pre-roll ring of whole blocks (while idle).
+    private let ring: UnsafeMutableBufferPointer<Float>
     private var ringBlock = 0
-    private var segment: [Float]
+    /// The open segment (while active).
+    private let segment: UnsafeMutableBufferPointer<Float>
     private var segmentCount = 0
     private var segmentStart: Int64 = 0
-    // Gate state.
-    private var fast: ActivityMeter
-    private var slow: ActivityMeter
-    private var lastMean = 0.0
-    private var blocksSeen = 0
-    private var dc: Float = 0
+    private var gate: Gate
     private var active = false
-    private var quietBlocks = 0
+    /// The running DC level (for completing a last partial block).
+    private var dc: Float { gate.dc }
 
     public init(sampleRate: Int, channel: Int = 0, configuration: DecoderConfiguration = DecoderConfiguration()) {
         precondition((1_000...1_000_000).contains(sampleRate), "sample rate out of range")
@@ -126,14 +208,22 @@ public final class SwipeDecoder {
         hangoverBlocks = max(1, Int((configuration.hangover / blockSeconds).rounded(.up)))
         preRollBlocks = max(1, Int((configuration.preRoll / blockSeconds).rounded(.up)))
         maximumBlocks = max(preRollBlocks + 1, Int((configuration.maximumSwipe / blockSeconds).rounded(.up)))
-        floorRisePerBlock = pow(10, configuration.floorRise * blockSeconds / 10)
-        dcFollow = Float(min(1, blockSeconds / 0.05))
-        pending = [Float](repeating: 0, count: blockSize)
-        ring = [Float](repeating: 0, count: preRollBlocks * blockSize)
-        segment = [Float](repeating: 0, count: (maximumBlocks + preRollBlocks) * blockSize)
-        fast = ActivityMeter(window: windowBlocks)
-        slow = ActivityMeter(window: windowBlocks)
+        pending = .allocate(capacity: blockSize)
+        pending.initialize(repeating: 0)
+        ring = .allocate(capacity: preRollBlocks * blockSize)
+        ring.initialize(repeating: 0)
+        segment = .allocate(capacity: (maximumBlocks + preRollBlocks) * blockSize)
+        segment.initialize(repeating: 0)
+        gate = Gate(configuration: configuration, blockSize: blockSize, windowBlocks: windowBlocks,
+                    hangoverBlocks: hangoverBlocks, floorFollow: min(1, blockSeconds / configuration.floorTime),
+                    dcFollow: Float(min(1, blockSeconds / 0.05)))
         analyzer = SwipeAnalyzer(sampleRate: sampleRate, channel: channel, maskPolicy: configuration.maskPolicy)
+    }
+
+    deinit {
+        pending.deallocate()
+        ring.deallocate()
+        segment.deallocate()
     }
 
     /// Receives one diagnostic line per candidate setting tried (never card data).
@@ -154,7 +244,7 @@ public final class SwipeDecoder {
     }
 
     /// The gate's noise floor as an RMS level (full scale = 1).
-    public var noiseRMS: Double { fast.floor.squareRoot() }
+    public var noiseRMS: Double { gate.noiseRMS }
     /// Whether a swipe is in progress.
     public var isActive: Bool { active }
 
@@ -168,16 +258,13 @@ public final class SwipeDecoder {
         while offset < n {
             if pendingCount == 0 && n - offset >= blockSize {
                 // A whole block straight from the input into its destination.
-                let source = UnsafeBufferPointer(rebasing: samples[offset ..< offset + blockSize])
-                withBlockDestination { Kernels.convert(source, into: $0) }
+                Kernels.convert(UnsafeBufferPointer(rebasing: samples[offset ..< offset + blockSize]), into: blockDestination)
                 offset += blockSize
                 finishBlock(&results)
             } else {
                 let take = min(blockSize - pendingCount, n - offset)
-                pending.withUnsafeMutableBufferPointer { p in
-                    Kernels.convert(UnsafeBufferPointer(rebasing: samples[offset ..< offset + take]),
-                                    into: UnsafeMutableBufferPointer(rebasing: p[pendingCount ..< pendingCount + take]))
-                }
+                Kernels.convert(UnsafeBufferPointer(rebasing: samples[offset ..< offset + take]),
+                                into: UnsafeMutableBufferPointer(rebasing: pending[pendingCount ..< pendingCount + take]))
                 pendingCount += take
                 offset += take
                 if pendingCount == blockSize { flushPending(&results) }
@@ -194,13 +281,12 @@ public final class SwipeDecoder {
         while offset < n {
             let take = min(blockSize - pendingCount, n - offset)
             if pendingCount == 0 && take == blockSize {
-                withBlockDestination { dst in
-                    for i in 0..<blockSize { dst[i] = samples[offset + i] }
-                }
+                _ = blockDestination.update(fromContentsOf: UnsafeBufferPointer(rebasing: samples[offset ..< offset + blockSize]))
                 offset += blockSize
                 finishBlock(&results)
             } else {
-                for i in 0..<take { pending[pendingCount + i] = samples[offset + i] }
+                _ = UnsafeMutableBufferPointer(rebasing: pending[pendingCount ..< pendingCount + take])
+                    .update(fromContentsOf: UnsafeBufferPointer(rebasing: samples[offset ..< offset + take]))
                 pendingCount += take
                 offset += take
                 if pendingCount == blockSize { flushPending(&results) }
@@ -234,91 +320,46 @@ public final class SwipeDecoder {
 
     /// Forgets everything: the next sample starts a new stream.
     public func reset() {
-        pendingCount = 0; ringBlock = 0; segmentCount = 0; lastMean = 0
-        blocksSeen = 0; dc = 0; active = false; quietBlocks = 0; samplesProcessed = 0
-        fast = ActivityMeter(window: windowBlocks)
-        slow = ActivityMeter(window: windowBlocks)
+        pendingCount = 0; ringBlock = 0; segmentCount = 0
+        active = false; samplesProcessed = 0
+        gate.reset()
     }
 
     // MARK: The gate
 
     /// Where the next block goes: the segment while active, the pre-roll ring while idle.
-    private func withBlockDestination(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
-        if active {
-            segment.withUnsafeMutableBufferPointer { s in
-                body(UnsafeMutableBufferPointer(rebasing: s[segmentCount ..< segmentCount + blockSize]))
-            }
-        } else {
-            let start = ringBlock * blockSize
-            ring.withUnsafeMutableBufferPointer { r in
-                body(UnsafeMutableBufferPointer(rebasing: r[start ..< start + blockSize]))
-            }
-        }
+    private var blockDestination: UnsafeMutableBufferPointer<Float> {
+        active
+            ? UnsafeMutableBufferPointer(rebasing: segment[segmentCount ..< segmentCount + blockSize])
+            : UnsafeMutableBufferPointer(rebasing: ring[ringBlock * blockSize ..< (ringBlock + 1) * blockSize])
     }
 
     private func flushPending(_ results: inout [Swipe]) {
-        pending.withUnsafeBufferPointer { p in
-            withBlockDestination { dst in
-                for i in 0..<blockSize { dst[i] = p[i] }
-            }
-        }
+        _ = blockDestination.update(fromContentsOf: UnsafeBufferPointer(pending))
         pendingCount = 0
         finishBlock(&results)
     }
 
     /// Gate decision for the block just written to its destination.
     private func finishBlock(_ results: inout [Swipe]) {
-        let stats: Kernels.BlockStatistics
+        let stats = Kernels.blockStatistics(UnsafeBufferPointer(blockDestination), centre: dc)
         if active {
-            stats = segment.withUnsafeBufferPointer {
-                Kernels.blockStatistics(UnsafeBufferPointer(rebasing: $0[segmentCount ..< segmentCount + blockSize]), centre: dc)
-            }
             segmentCount += blockSize
         } else {
-            let start = ringBlock * blockSize
-            stats = ring.withUnsafeBufferPointer {
-                Kernels.blockStatistics(UnsafeBufferPointer(rebasing: $0[start ..< start + blockSize]), centre: dc)
-            }
             ringBlock = (ringBlock + 1) % preRollBlocks
         }
         samplesProcessed += Int64(blockSize)
-        blocksSeen += 1
 
-        // Two measures of activity, each against its own noise floor:
-        // - the block's own variance: blind to DC offset and mains hum (nearly constant over a
-        //   millisecond), alive to the dense narrow pulses of a fast swipe;
-        // - the change of the block mean from the last block: white noise averages out of a
-        //   mean, so the wide pulses of a slow swipe stand far above it even at 12 dB.
-        let b = Double(blockSize)
-        let mean = Double(stats.sum) / b
-        let deviation = Double(stats.sum) - b * Double(dc)
-        let variance = max(0, (Double(stats.sumOfSquares) - deviation * deviation / b) / b)
-        let step = mean - lastMean
-        lastMean = mean
-        fast.add(variance)
-        slow.add(step * step)
-
-        if !active {
-            dc += dcFollow * (stats.sum / Float(blockSize) - dc)
-            guard blocksSeen > windowBlocks else { return }
-            if blocksSeen == windowBlocks + 1 {
-                fast.startFloor(minimum: configuration.absoluteFloor)
-                slow.startFloor(minimum: configuration.absoluteFloor / b)
-                return
-            }
-            fast.followFloor(rise: floorRisePerBlock, minimum: configuration.absoluteFloor)
-            slow.followFloor(rise: floorRisePerBlock, minimum: configuration.absoluteFloor / b)
-            if fast.ratio > configuration.openRatio || slow.ratio > configuration.openRatio * slowMargin {
-                analyzer.trace?("gate opens at sample \(samplesProcessed): fast \(fast.ratio), slow \(slow.ratio)")
-                openSegment()
-            }
-        } else {
-            let quiet = fast.ratio < configuration.closeRatio && slow.ratio < configuration.closeRatio * slowMargin
-            quietBlocks = quiet ? quietBlocks + 1 : 0
-            if quietBlocks >= hangoverBlocks || segmentCount / blockSize >= maximumBlocks + preRollBlocks {
-                analyzer.trace?("gate closes at sample \(samplesProcessed): fast \(fast.ratio), slow \(slow.ratio)")
-                closeSegment(&results)
-            }
+        let segmentFull = segmentCount / blockSize >= maximumBlocks + preRollBlocks
+        switch gate.step(stats, active: active, segmentFull: segmentFull) {
+        case .none:
+            break
+        case .open:
+            analyzer.trace?("gate opens at sample \(samplesProcessed): \(gate.levels)")
+            openSegment()
+        case .close:
+            analyzer.trace?("gate closes at sample \(samplesProcessed): \(gate.levels)")
+            closeSegment(&results)
         }
     }
 
@@ -328,21 +369,19 @@ public final class SwipeDecoder {
         segmentCount = 0
         for k in 0..<preRollBlocks {
             let block = (ringBlock + k) % preRollBlocks
-            for i in 0..<blockSize { segment[segmentCount + i] = ring[block * blockSize + i] }
+            _ = UnsafeMutableBufferPointer(rebasing: segment[segmentCount ..< segmentCount + blockSize])
+                .update(fromContentsOf: UnsafeBufferPointer(rebasing: ring[block * blockSize ..< (block + 1) * blockSize]))
             segmentCount += blockSize
         }
         segmentStart = samplesProcessed - Int64(segmentCount)
         active = true
-        quietBlocks = 0
     }
 
     private func closeSegment(_ results: inout [Swipe]) {
         active = false
-        quietBlocks = 0
         let startTime = Double(segmentStart) / Double(sampleRate)
-        let swipe = segment.withUnsafeBufferPointer {
-            analyzer.analyze(UnsafeBufferPointer(rebasing: $0[0..<segmentCount]), startTime: startTime, noiseRMS: noiseRMS)
-        }
+        let swipe = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentCount]),
+                                     startTime: startTime, noiseRMS: noiseRMS)
         // The ring restarts empty-handed: fill it with the segment's tail so pre-roll stays continuous.
         for k in 0..<preRollBlocks {
             let from = segmentCount - (preRollBlocks - k) * blockSize

@@ -44,6 +44,7 @@ var inspect: Int?
 var margins: Int?
 var recording: String?
 var falseAccepts: Int?
+var throughputOnly = false
 var i = 1
 while i < args.count {
     switch args[i] {
@@ -55,6 +56,7 @@ while i < args.count {
     case "--margins": margins = Int(args[i + 1])!; i += 1
     case "--recording": recording = args[i + 1]; i += 1
     case "--false-accepts": falseAccepts = Int(args[i + 1])!; i += 1
+    case "--throughput": throughputOnly = true
     default: break
     }
     i += 1
@@ -63,6 +65,36 @@ while i < args.count {
 @MainActor func gridCase(_ k: Int) -> GridCase {
     var gen = GridGenerator(rng: SynthRandom(seed: seed &* 1_000_003 &+ UInt64(k)))
     return gen.make(nominal: onlyNominal || k % 2 == 0)
+}
+if args.contains("--idle-only") {
+    let idle = idleStream(rate: 44_100, seconds: 60)
+    for _ in 0..<5 { print(run(idle, rate: 44_100, period: 441).cpu) }
+    exit(0)
+}
+if throughputOnly {
+    throughputReport()
+    exit(0)
+}
+if let i = args.firstIndex(of: "--trial-debug") {
+    let k = Int(args[i + 1])!
+    var rng = SynthRandom(seed: seed &* 7_919 &+ UInt64(k))
+    let kind = TrialKind(rawValue: k % TrialKind.allCases.count)!
+    let (samples, rate, acceptable, _) = makeTrial(kind, rng: &rng)
+    print("acceptable:", acceptable)
+    let decoder = SwipeDecoder(sampleRate: rate)
+    decoder.candidateObserver = { index, read in
+        if let t = read.text { print("cand \(index) \(read.status.code) corr \(read.corrections) conf \(read.correctedConfidence ?? -1) weak \(read.weakBits) weakest \(read.weakest ?? -1) text \(t)") }
+    }
+    for r in decoder.push(samples) + decoder.finish() { for t in r.tracks where t.isOK { print("OK:", t.text ?? "", "candidate", r.quality.candidate ?? -1) } }
+    exit(0)
+}
+if let i = args.firstIndex(of: "--trial-list") {
+    for k in args[i + 1].split(separator: ",").compactMap({ Int($0) }) {
+        let r = falseAcceptTrials(k..<(k + 1), seed: seed)
+        let fa = r.values.reduce(0) { $0 + $1.falseAccepts }
+        print("trial \(k): \(fa) false accepts")
+    }
+    exit(0)
 }
 if let falseAccepts {
     let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))

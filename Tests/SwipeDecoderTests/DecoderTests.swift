@@ -84,7 +84,7 @@ struct DecoderReadTests {
         #expect(okTexts(swipes) == [track2Text])
     }
 
-    @Test("a weak spot that loses one pulse is read, with the doubtful bit corrected")
+    @Test("a weak spot that loses a pulse is refused, never guessed back")
     func weakSpot() throws {
         var track = try StripeTrack(text: track2Text, format: .track2)
         // The mid-cell transition of a 1 inside the data, almost gone.
@@ -99,8 +99,11 @@ struct DecoderReadTests {
         var s = scenario(.track2, speed: .constant(300))
         s.tracks = [track]
         let (_, swipes) = decode(s)
-        #expect(okTexts(swipes) == [track2Text])
-        #expect(swipes.first?.tracks.first?.corrections == 1)
+        // Parity and LRC could be satisfied by flipping the bridged bit, but a bridged cell is a
+        // guess; the swipe is refused and the merchant swipes again.
+        #expect(okTexts(swipes).isEmpty)
+        #expect(swipes.count == 1)
+        #expect(swipes.first?.tracks.first?.status == .failed(.doubtful))
     }
 
     @Test("a bit written wrong on the card is refused, not guessed back")

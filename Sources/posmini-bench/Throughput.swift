@@ -1,0 +1,106 @@
+import SwipeSynth
+import SwipeDecoder
+import Magstripe
+import CMallocCounter
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CPU seconds of the calling thread.
+func threadCPUTime() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func median(_ x: [Double]) -> Double {
+    let s = x.sorted()
+    return s[s.count / 2]
+}
+
+/// Audio with a stream of swipes: every format, both directions, a spread of speeds.
+func swipeStream(rate: Int, count: Int) -> (samples: [Int16], swipes: Int) {
+    var out: [Int16] = []
+    var rng = SynthRandom(seed: 77)
+    for k in 0..<count {
+        let format = TrackFormat.allCases[k % 3]
+        let text = GridCards.texts(format)[k % GridCards.texts(format).count]
+        var audio = AudioPath(sampleRate: rate)
+        audio.snr = 30
+        audio.leadingSilence = 0.03
+        audio.trailingSilence = 0.03
+        let speed = 150 + 850 * rng.uniform()
+        let scenario = SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)],
+                                     motion: Motion(speed: .constant(speed), direction: k % 2 == 0 ? .forward : .reverse),
+                                     audio: audio, seed: rng.next())
+        let swipe = SwipeSynthesizer.render(scenario)
+        out += swipe.channels[0].map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
+    }
+    return (out, count)
+}
+
+func idleStream(rate: Int, seconds: Double) -> [Int16] {
+    var rng = SynthRandom(seed: 5)
+    return (0..<Int(Double(rate) * seconds)).map { _ in Int16(max(-32_768, min(32_767, (rng.gaussian() * 30).rounded()))) }
+}
+
+/// Pushes `samples` in `period`-sized chunks; returns CPU seconds, swipes decoded, and the
+/// allocation counts of chunks that completed no swipe (steady state) and of those that did.
+func run(_ samples: [Int16], rate: Int, period: Int) -> (cpu: Double, swipes: Int, steadyAllocations: Int, steadyChunks: Int, swipeAllocations: Int) {
+    let decoder = SwipeDecoder(sampleRate: rate)
+    if CommandLine.arguments.contains("--trace-gate") { decoder.trace = { if $0.hasPrefix("gate") { print("  ", $0) } } }
+    var swipes = 0
+    var steadyAllocations = 0, steadyChunks = 0, swipeAllocations = 0
+    let start = threadCPUTime()
+    samples.withUnsafeBufferPointer { all in
+        var offset = 0
+        while offset < all.count {
+            let n = min(period, all.count - offset)
+            let before = posmini_allocation_count()
+            let results = decoder.push(UnsafeBufferPointer(rebasing: all[offset..<(offset + n)]))
+            let used = posmini_allocation_count() - before
+            if results.isEmpty {
+                steadyAllocations += used
+                steadyChunks += 1
+            } else {
+                swipeAllocations += used
+                swipes += results.count
+            }
+            offset += n
+        }
+    }
+    swipes += decoder.finish().count
+    if swipes == 0 { print("  (gate openings: \(decoder.gateOpenings))") }
+    return (threadCPUTime() - start, swipes, steadyAllocations, steadyChunks, swipeAllocations)
+}
+
+@MainActor func throughputReport() {
+    let rate = 44_100
+    let period = 441                     // 10 ms, an ALSA period
+    let idle = idleStream(rate: rate, seconds: 60)
+    let (stream, made) = swipeStream(rate: rate, count: 60)
+    // Warm up (buffers sized, caches filled), then five timed runs each; medians.
+    _ = run(idle, rate: rate, period: period)
+    _ = run(stream, rate: rate, period: period)
+    var idleTimes: [Double] = [], swipeTimes: [Double] = []
+    var idleResult = run(idle, rate: rate, period: period)
+    var swipeResult = run(stream, rate: rate, period: period)
+    for _ in 0..<5 {
+        idleResult = run(idle, rate: rate, period: period)
+        idleTimes.append(idleResult.cpu)
+        swipeResult = run(stream, rate: rate, period: period)
+        swipeTimes.append(swipeResult.cpu)
+    }
+    let idleRate = Double(idle.count) / median(idleTimes)
+    let swipeRate = Double(stream.count) / median(swipeTimes)
+    print("| throughput (one core, release, 44.1 kHz, 10 ms periods) | samples per CPU second | × real time |")
+    print("| --- | ---: | ---: |")
+    print("| idle audio (60 s of noise at -61 dBFS) | \(fmt(idleRate / 1e6, 1)) M | \(Int(idleRate / Double(rate))) |")
+    print("| swipe audio (\(made) swipes back to back, \(fmt(Double(stream.count) / Double(rate), 1)) s) | \(fmt(swipeRate / 1e6, 1)) M | \(Int(swipeRate / Double(rate))) |")
+    print("swipes decoded per run: \(swipeResult.swipes) of \(made)")
+    print("| allocations | chunks | allocations | per chunk |")
+    print("| --- | ---: | ---: | ---: |")
+    print("| idle chunks | \(idleResult.steadyChunks) | \(idleResult.steadyAllocations) | \(fmt(Double(idleResult.steadyAllocations) / Double(max(1, idleResult.steadyChunks)), 3)) |")
+    print("| swipe-audio chunks that end no swipe | \(swipeResult.steadyChunks) | \(swipeResult.steadyAllocations) | \(fmt(Double(swipeResult.steadyAllocations) / Double(max(1, swipeResult.steadyChunks)), 3)) |")
+    print("| chunks that end a swipe (analysis, result) | \(swipeResult.swipes) | \(swipeResult.swipeAllocations) | \(fmt(Double(swipeResult.swipeAllocations) / Double(max(1, swipeResult.swipes)), 1)) per swipe |")
+}
