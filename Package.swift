@@ -53,6 +53,8 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile"],
                     swiftSettings: strict),
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "AudioFile", "Magstripe", "SwipeSynth"],
+                    swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
