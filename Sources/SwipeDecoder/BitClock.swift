@@ -220,6 +220,8 @@ extension BitClock {
     static let midSpread = 0.1
     /// Cost of calling two extrema noise.
     static let spuriousPenalty = 10.0
+    /// Mean cost per cell of a chain that needs no second reading.
+    static let cleanChainCost = 1.0
     /// Cost of bridging a stretch without transitions.
     static let gapPenalty = 16.0
 
@@ -291,9 +293,14 @@ extension BitClock {
     func bestChain(_ t: [FluxTransition], start: Int, period: Double) -> [Node] {
         var single: [Node] = []
         let a = lattice(t, start: start, period: period, nodes: &single)
-        var doubled: [Node] = []
-        let b = lattice(t, start: start, period: 2 * period, nodes: &doubled)
-        let (nodes, last) = b.cost < a.cost ? (doubled, b.last) : (single, a.last)
+        var (nodes, last) = (single, a.last)
+        // A clean chain at the run's own spacing settles it: read as ones at twice the spacing,
+        // the run's first 0 cell would have cost far more.
+        if a.cost > BitClock.cleanChainCost {
+            var doubled: [Node] = []
+            let b = lattice(t, start: start, period: 2 * period, nodes: &doubled)
+            if b.cost < a.cost { (nodes, last) = (doubled, b.last) }
+        }
         var path: [Node] = []
         var k = last
         while k > start {

@@ -97,25 +97,51 @@ public enum Kernels {
     // MARK: Box filter (moving average), the building block of smoothing and baseline removal
 
     /// `output[i]` = mean of `input[i - half ... i + half]` (clamped at the ends). O(n) whatever
-    /// the width: a running sum in Double, so long windows do not drift.
+    /// the width: one sequential pass builds a prefix sum in Double (long windows do not drift),
+    /// then the window sums are differences of it, vectorised. `prefix` needs `input.count + 1`
+    /// elements. `output` may be `input`.
     public static func movingAverage(
-        _ input: UnsafeBufferPointer<Float>, half: Int, into output: UnsafeMutableBufferPointer<Float>
+        _ input: UnsafeBufferPointer<Float>, half: Int, into output: UnsafeMutableBufferPointer<Float>,
+        prefix: UnsafeMutableBufferPointer<Double>
     ) {
         let n = input.count
-        precondition(output.count >= n)
+        precondition(output.count >= n && prefix.count > n)
         guard n > 0 else { return }
         if half <= 0 {
-            for i in 0..<n { output[i] = input[i] }
+            if UnsafePointer(output.baseAddress) != input.baseAddress {
+                for i in 0..<n { output[i] = input[i] }
+            }
             return
         }
-        var sum = 0.0
-        var lo = 0, hi = -1           // window [lo, hi]
+        var running = 0.0
+        prefix[0] = 0
         for i in 0..<n {
-            let wantHi = min(n - 1, i + half)
-            while hi < wantHi { hi += 1; sum += Double(input[hi]) }
-            let wantLo = max(0, i - half)
-            while lo < wantLo { sum -= Double(input[lo]); lo += 1 }
-            output[i] = Float(sum / Double(hi - lo + 1))
+            running += Double(input[i])
+            prefix[i + 1] = running
+        }
+        // Edges: the window is clamped, so its length varies.
+        let lead = min(n, half)
+        let tailStart = max(lead, n - half)
+        for i in 0..<lead { output[i] = Float((prefix[min(n, i + half + 1)] - prefix[0]) / Double(min(n, i + half + 1))) }
+        for i in tailStart..<n {
+            let lo = max(0, i - half)
+            output[i] = Float((prefix[n] - prefix[lo]) / Double(n - lo))
+        }
+        // Interior: a constant window.
+        guard lead < tailStart, let p = prefix.baseAddress, let o = output.baseAddress else { return }
+        let width = 2 * half + 1
+        let inverse = SIMD8<Double>(repeating: 1 / Double(width))
+        var i = lead
+        while i + 8 <= tailStart {
+            let upper = UnsafeRawPointer(p + i + half + 1).loadUnaligned(as: SIMD8<Double>.self)
+            let lower = UnsafeRawPointer(p + i - half).loadUnaligned(as: SIMD8<Double>.self)
+            let mean = SIMD8<Float>((upper - lower) * inverse)
+            UnsafeMutableRawPointer(o + i).storeBytes(of: mean, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < tailStart {
+            o[i] = Float((p[i + half + 1] - p[i - half]) / Double(width))
+            i += 1
         }
     }
 
@@ -186,4 +212,25 @@ public enum Kernels {
         }
         return out
     }
+}
+
+/// The k-th smallest element (0-based) by quickselect: O(n) on average, reorders `values`.
+func selectKth<T: Comparable>(_ values: inout [T], _ k: Int) -> T {
+    precondition(!values.isEmpty && k >= 0 && k < values.count)
+    var lo = 0, hi = values.count - 1
+    while lo < hi {
+        let pivot = values[(lo + hi) / 2]
+        var i = lo, j = hi
+        while i <= j {
+            while values[i] < pivot { i += 1 }
+            while pivot < values[j] { j -= 1 }
+            if i <= j {
+                values.swapAt(i, j)
+                i += 1
+                j -= 1
+            }
+        }
+        if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
+    }
+    return values[k]
 }

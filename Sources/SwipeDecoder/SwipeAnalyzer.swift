@@ -74,6 +74,8 @@ final class SwipeAnalyzer {
 
     // Reused work buffers.
     private var work: [Float] = []
+    /// Prefix sums for the moving averages (capacity: the longest segment + 1).
+    private var prefixBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
     private var dehummed: [Float] = []
     private var scratch: [Float] = []
     private var extrema: [Int32] = []
@@ -195,7 +197,13 @@ final class SwipeAnalyzer {
         return r
     }
 
+    deinit { prefixBuffer.deallocate() }
+
     private func ensureCapacity(_ n: Int) {
+        if prefixBuffer.count < n + 1 {
+            prefixBuffer.deallocate()
+            prefixBuffer = .allocate(capacity: n + 1)
+        }
         if work.count < n {
             work = [Float](repeating: 0, count: n)
             scratch = [Float](repeating: 0, count: n)
@@ -210,54 +218,49 @@ final class SwipeAnalyzer {
 
     /// The typical interval between transitions: median spacing of the extrema that a plain,
     /// unsmoothed pass selects. Nil when there are too few to be a swipe.
+    /// `x` has its mean removed already.
     private func typicalInterval(_ x: UnsafeBufferPointer<Float>) -> Double? {
         let n = x.count
-        var mean = 0.0
-        for v in x { mean += Double(v) }
-        mean /= Double(n)
-        var estimate: Double?
+        guard var estimate = medianInterval(x) else { return nil }
         // In noise the raw extrema crowd together; smoothing at the scale found so far thins
-        // them toward the pulses, so repeat until the estimate settles.
-        for _ in 0..<4 {
-            for i in 0..<n { work[i] = x[i] - Float(mean) }
-            if let previous = estimate {
-                let half = Int((0.06 * previous).rounded())
-                if half >= 1 {
-                    work.withUnsafeMutableBufferPointer { w in
-                        scratch.withUnsafeMutableBufferPointer { s in
-                            let wv = UnsafeMutableBufferPointer(rebasing: w[0..<n])
-                            let sv = UnsafeMutableBufferPointer(rebasing: s[0..<n])
-                            Kernels.movingAverage(UnsafeBufferPointer(wv), half: half, into: sv)
-                            Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv)
-                        }
-                    }
+        // them toward the pulses, so repeat until the estimate settles. A clean signal needs no
+        // second look.
+        let quiet = min(n, Int(Self.noiseReference * sampleRate))
+        var squares: Float = 0
+        for i in 0..<quiet { squares += x[i] * x[i] }
+        let noise = (squares / Float(max(1, quiet))).squareRoot()
+        if noise * 10 < robustHeight(x) { return estimate }
+        for _ in 0..<3 {
+            let half = Int((0.06 * estimate).rounded())
+            guard half >= 1 else { return estimate }
+            let smoothed: Double? = work.withUnsafeMutableBufferPointer { w in
+                scratch.withUnsafeMutableBufferPointer { s in
+                    let wv = UnsafeMutableBufferPointer(rebasing: w[0..<n])
+                    let sv = UnsafeMutableBufferPointer(rebasing: s[0..<n])
+                    Kernels.movingAverage(x, half: half, into: sv, prefix: prefixBuffer)
+                    Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv, prefix: prefixBuffer)
+                    return medianInterval(UnsafeBufferPointer(wv))
                 }
             }
-            guard let next = medianInterval(n) else { return estimate }
-            if let previous = estimate, abs(next - previous) < 0.1 * previous { return next }
+            guard let next = smoothed else { return estimate }
+            if abs(next - estimate) < 0.1 * estimate { return next }
             estimate = next
         }
         return estimate
     }
 
-    /// Median spacing of the transitions a plain pass finds in `work[0..<n]`.
-    private func medianInterval(_ n: Int) -> Double? {
-        let height = work.withUnsafeBufferPointer { robustHeight(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+    /// Median spacing of the transitions a plain pass finds in `y`.
+    private func medianInterval(_ y: UnsafeBufferPointer<Float>) -> Double? {
+        let height = robustHeight(y)
         guard height > 0 else { return nil }
-        work.withUnsafeBufferPointer { y in
-            Kernels.localExtrema(UnsafeBufferPointer(rebasing: y[0..<n]), threshold: 0.3 * height, into: &extrema)
-        }
-        let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(n))
-        work.withUnsafeBufferPointer { y in
-            detector.select(UnsafeBufferPointer(rebasing: y[0..<n]), candidates: extrema, initialHeight: height,
-                            into: &transitions)
-        }
+        Kernels.localExtrema(y, threshold: 0.3 * height, into: &extrema)
+        let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(y.count))
+        detector.select(y, candidates: extrema, initialHeight: height, into: &transitions)
         guard transitions.count >= 16 else { return nil }
         var intervals = [Double]()
         intervals.reserveCapacity(transitions.count)
         for k in 1..<transitions.count { intervals.append(transitions[k].position - transitions[k - 1].position) }
-        intervals.sort()
-        return max(1, intervals[intervals.count / 2])
+        return max(1, selectKth(&intervals, intervals.count / 2))
     }
 
     /// A robust pulse height: the 95th percentile of the peaks of 1 ms blocks.
@@ -273,8 +276,7 @@ final class SwipeAnalyzer {
             peaks.append(p)
             i = end
         }
-        peaks.sort()
-        return peaks[min(peaks.count - 1, Int(Double(peaks.count) * 0.95))]
+        return selectKth(&peaks, min(peaks.count - 1, Int(Double(peaks.count) * 0.95)))
     }
 
     /// Fills `work` with the conditioned segment and `extrema` with its candidate peaks.
@@ -304,12 +306,12 @@ final class SwipeAnalyzer {
                 // Triangular smoothing (two box passes), width tied to the transition interval.
                 let half = Int((setting.smoothing * typical / 2).rounded())
                 if half >= 1 {
-                    Kernels.movingAverage(UnsafeBufferPointer(wv), half: half, into: sv)
-                    Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv)
+                    Kernels.movingAverage(UnsafeBufferPointer(wv), half: half, into: sv, prefix: prefixBuffer)
+                    Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv, prefix: prefixBuffer)
                 }
                 // Baseline: subtract the moving average over about four intervals.
                 let baselineHalf = max(2, Int((2 * typical).rounded()))
-                Kernels.movingAverage(UnsafeBufferPointer(wv), half: baselineHalf, into: sv)
+                Kernels.movingAverage(UnsafeBufferPointer(wv), half: baselineHalf, into: sv, prefix: prefixBuffer)
                 Kernels.subtract(UnsafeBufferPointer(wv), UnsafeBufferPointer(sv), into: wv)
             }
         }
@@ -332,14 +334,23 @@ final class SwipeAnalyzer {
     static let humHarmonics = 6
 
     /// Fits 50 Hz and 60 Hz mains hum (fundamental and harmonics) to the whole segment by least
-    /// squares, and removes whichever explains more of it. A swipe's pulse train has little
-    /// energy at exactly those frequencies over a whole segment, so the fit takes the hum and
-    /// leaves the pulses.
+    /// squares, and removes whichever explains more of it, when it matters. A swipe's pulse
+    /// train has little energy at exactly those frequencies over a whole segment, so the fit
+    /// takes the hum and leaves the pulses. The fit runs on means of 0.5 ms blocks (hum is below
+    /// 400 Hz), corrected for the averaging; only the subtraction touches every sample.
     private func removeHum(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
         var mean = 0.0
         for v in x { mean += Double(v) }
         mean /= Double(n)
+        let block = max(1, Int(sampleRate / 2_000))
+        let blocks = n / block
+        var means = [Double](repeating: 0, count: blocks)
+        for b in 0..<blocks {
+            var sum: Float = 0
+            for i in (b * block)..<((b + 1) * block) { sum += x[i] }
+            means[b] = Double(sum) / Double(block) - mean
+        }
         var bestEnergy = 0.0
         var bestFit: [(Double, Double, Double)] = []     // (radians per sample, cos, sin)
         for mains in [50.0, 60.0] {
@@ -347,23 +358,26 @@ final class SwipeAnalyzer {
             var energy = 0.0
             for h in 1...Self.humHarmonics {
                 let w = 2 * Double.pi * mains * Double(h) / sampleRate
-                guard w < Double.pi * 0.9 else { break }
-                // Recursive oscillator: cos/sin of w·i without a call per sample.
-                let (cw, sw) = (cos(w), sin(w))
-                var c = 1.0, s = 0.0
-                var a = 0.0, b = 0.0
-                for i in 0..<n {
-                    let v = Double(x[i]) - mean
-                    a += v * c
-                    b += v * s
-                    let nc = c * cw - s * sw
-                    s = s * cw + c * sw
+                guard w * Double(block) < Double.pi * 0.8 else { break }
+                // Block b's mean stands for the sample at its centre, scaled by the averaging.
+                let half = w * Double(block) / 2
+                let gain = block > 1 ? sin(half) / (Double(block) * sin(w / 2)) : 1
+                let step = w * Double(block)
+                let (cs, ss) = (cos(step), sin(step))
+                let centre = Double(block - 1) / 2
+                var c = cos(w * centre), s = sin(w * centre)
+                var a = 0.0, bb = 0.0
+                for m in means {
+                    a += m * c
+                    bb += m * s
+                    let nc = c * cs - s * ss
+                    s = s * cs + c * ss
                     c = nc
                 }
-                a *= 2 / Double(n)
-                b *= 2 / Double(n)
-                energy += a * a + b * b
-                fit.append((w, a, b))
+                a *= 2 / (Double(max(1, blocks)) * gain)
+                bb *= 2 / (Double(max(1, blocks)) * gain)
+                energy += a * a + bb * bb
+                fit.append((w, a, bb))
             }
             if energy > bestEnergy {
                 bestEnergy = energy
@@ -371,6 +385,9 @@ final class SwipeAnalyzer {
             }
         }
         for i in 0..<n { out[i] = x[i] - Float(mean) }
+        // Worth subtracting only when the hum stands out of the noise the fit itself picks up.
+        let humAmplitude = bestEnergy.squareRoot()
+        guard humAmplitude > Self.humWorthRemoving * Double(robustHeight(UnsafeBufferPointer(out))) else { return }
         for (w, a, b) in bestFit {
             let (cw, sw) = (cos(w), sin(w))
             var c = 1.0, s = 0.0
@@ -382,6 +399,9 @@ final class SwipeAnalyzer {
             }
         }
     }
+
+    /// Hum below this fraction of the pulse height is left alone.
+    static let humWorthRemoving = 0.03
 
     // MARK: Clipping
 
@@ -546,8 +566,7 @@ final class SwipeAnalyzer {
             let i = min(segment.count - 1, max(0, Int(t.position.rounded())))
             return abs(segment[i])
         }
-        heights.sort()
-        let medianHeight = heights.isEmpty ? 0 : Double(heights[heights.count / 2])
+        let medianHeight = heights.isEmpty ? 0 : Double(selectKth(&heights, heights.count / 2))
         let snr = noiseRMS > 0 && medianHeight > 0 ? 20 * log10(medianHeight / noiseRMS) : 99
 
         let format = accepted?.0.format ?? failure?.format

@@ -66,6 +66,11 @@ while i < args.count {
     var gen = GridGenerator(rng: SynthRandom(seed: seed &* 1_000_003 &+ UInt64(k)))
     return gen.make(nominal: onlyNominal || k % 2 == 0)
 }
+if args.contains("--swipes-only") {
+    let (stream, _) = swipeStream(rate: 44_100, count: 60)
+    for _ in 0..<5 { let r = run(stream, rate: 44_100, period: 441); print(r.cpu, Double(stream.count) / r.cpu / 44_100, "x RT", r.swipes) }
+    exit(0)
+}
 if args.contains("--idle-only") {
     let idle = idleStream(rate: 44_100, seconds: 60)
     for _ in 0..<5 { print(run(idle, rate: 44_100, period: 441).cpu) }

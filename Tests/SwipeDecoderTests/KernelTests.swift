@@ -37,7 +37,9 @@ struct KernelTests {
         for n in Self.lengths {
             let x = randomFloats(n, seed: UInt64(n * 7 + half))
             var out = [Float](repeating: 0, count: n)
-            x.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { Kernels.movingAverage(i, half: half, into: $0) } }
+            let prefix = UnsafeMutableBufferPointer<Double>.allocate(capacity: n + 1)
+            defer { prefix.deallocate() }
+            x.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { Kernels.movingAverage(i, half: half, into: $0, prefix: prefix) } }
             let reference = Kernels.movingAverageReference(x, half: half)
             #expect(zip(out, reference).allSatisfy { abs($0 - $1) < 1e-5 })
         }
