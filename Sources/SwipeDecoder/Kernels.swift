@@ -145,6 +145,54 @@ public enum Kernels {
         }
     }
 
+    /// A band-pass from one prefix sum: the mean over `i ± smoothHalf` minus the mean over
+    /// `i ± baselineHalf` (windows clamped at the ends). Smooths the noise and removes the
+    /// baseline in one sequential pass and one vectorised one. `prefix` needs `count + 1`.
+    public static func bandPass(
+        _ input: UnsafeBufferPointer<Float>, smoothHalf: Int, baselineHalf: Int,
+        into output: UnsafeMutableBufferPointer<Float>, prefix: UnsafeMutableBufferPointer<Double>
+    ) {
+        let n = input.count
+        precondition(output.count >= n && prefix.count > n && baselineHalf >= smoothHalf && smoothHalf >= 0)
+        guard n > 0, let p = prefix.baseAddress, let o = output.baseAddress else { return }
+        var running = 0.0
+        p[0] = 0
+        for i in 0..<n {
+            running += Double(input[i])
+            p[i + 1] = running
+        }
+        @inline(__always) func window(_ i: Int, _ h: Int) -> Double {
+            let lo = max(0, i - h), hi = min(n - 1, i + h)
+            return (p[hi + 1] - p[lo]) / Double(hi - lo + 1)
+        }
+        let lead = min(n, baselineHalf)
+        let tailStart = max(lead, n - baselineHalf)
+        for i in 0..<lead { o[i] = Float(window(i, smoothHalf) - window(i, baselineHalf)) }
+        for i in tailStart..<n { o[i] = Float(window(i, smoothHalf) - window(i, baselineHalf)) }
+        let a = SIMD8<Double>(repeating: 1 / Double(2 * smoothHalf + 1))
+        let b = SIMD8<Double>(repeating: 1 / Double(2 * baselineHalf + 1))
+        var i = lead
+        while i + 8 <= tailStart {
+            let s1 = UnsafeRawPointer(p + i + smoothHalf + 1).loadUnaligned(as: SIMD8<Double>.self)
+            let s0 = UnsafeRawPointer(p + i - smoothHalf).loadUnaligned(as: SIMD8<Double>.self)
+            let b1 = UnsafeRawPointer(p + i + baselineHalf + 1).loadUnaligned(as: SIMD8<Double>.self)
+            let b0 = UnsafeRawPointer(p + i - baselineHalf).loadUnaligned(as: SIMD8<Double>.self)
+            let v = SIMD8<Float>((s1 - s0) * a - (b1 - b0) * b)
+            UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < tailStart {
+            o[i] = Float(window(i, smoothHalf) - window(i, baselineHalf))
+            i += 1
+        }
+    }
+
+    public static func bandPassReference(_ input: [Float], smoothHalf: Int, baselineHalf: Int) -> [Float] {
+        let smooth = movingAverageReference(input, half: smoothHalf)
+        let base = movingAverageReference(input, half: baselineHalf)
+        return zip(smooth, base).map { $0 - $1 }
+    }
+
     public static func movingAverageReference(_ input: [Float], half: Int) -> [Float] {
         (0..<input.count).map { i in
             let lo = max(0, i - max(0, half)), hi = min(input.count - 1, i + max(0, half))
@@ -166,6 +214,81 @@ public enum Kernels {
             i += lanes
         }
         while i < n { po[i] = pa[i] - pb[i]; i += 1 }
+    }
+
+    // MARK: Whole-segment statistics
+
+    /// The largest |x| of each `block`-sample block (the last one may be shorter), appended to
+    /// `out` after clearing it.
+    public static func blockPeaks(_ x: UnsafeBufferPointer<Float>, block: Int, into out: inout [Float]) {
+        out.removeAll(keepingCapacity: true)
+        guard let base = x.baseAddress, block > 0 else { return }
+        var start = 0
+        while start < x.count {
+            let end = min(x.count, start + block)
+            var p = Vector.zero
+            var i = start
+            while i + lanes <= end {
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+                let a = v.replacing(with: -v, where: v .< Vector.zero)
+                p.replace(with: a, where: a .> p)
+                i += lanes
+            }
+            var peak = horizontalMax(p)
+            while i < end { peak = max(peak, abs(base[i])); i += 1 }
+            out.append(peak)
+            start = end
+        }
+    }
+
+    /// The sum of `x`, sixteen lanes at a time.
+    public static func sum(_ x: UnsafeBufferPointer<Float>) -> Float {
+        guard let base = x.baseAddress else { return 0 }
+        var acc = Vector.zero
+        var i = 0
+        while i + lanes <= x.count {
+            acc += UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+            i += lanes
+        }
+        var total = horizontalSum(acc)
+        while i < x.count { total += base[i]; i += 1 }
+        return total
+    }
+
+    public static func blockPeaksReference(_ x: [Float], block: Int) -> [Float] {
+        stride(from: 0, to: x.count, by: block).map { start in
+            x[start..<min(x.count, start + block)].map { abs($0) }.max() ?? 0
+        }
+    }
+
+    /// The largest |x|, and how many samples reach `level` or beyond in either direction.
+    public static func peakAndCount(_ x: UnsafeBufferPointer<Float>, level: Float) -> (peak: Float, count: Int) {
+        guard let base = x.baseAddress else { return (0, 0) }
+        var p = Vector.zero
+        var counts = SIMD16<Int32>.zero
+        let l = Vector(repeating: level)
+        let one = SIMD16<Int32>(repeating: 1)
+        var i = 0
+        while i + lanes <= x.count {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+            let a = v.replacing(with: -v, where: v .< Vector.zero)
+            p.replace(with: a, where: a .> p)
+            counts &+= one.replacing(with: 0, where: a .< l)
+            i += lanes
+        }
+        var peak = horizontalMax(p)
+        var count = Int(counts.wrappedSum())
+        while i < x.count {
+            let a = abs(base[i])
+            peak = max(peak, a)
+            if a >= level { count += 1 }
+            i += 1
+        }
+        return (peak, count)
+    }
+
+    public static func peakAndCountReference(_ x: [Float], level: Float) -> (peak: Float, count: Int) {
+        (x.map { abs($0) }.max() ?? 0, x.filter { abs($0) >= level }.count)
     }
 
     // MARK: Peak search

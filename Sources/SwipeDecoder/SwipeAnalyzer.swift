@@ -72,13 +72,15 @@ final class SwipeAnalyzer {
         return list
     }()
 
-    // Reused work buffers.
-    private var work: [Float] = []
+    // Work buffers, reused from swipe to swipe and grown when a longer segment comes; owned raw
+    // buffers, so slices of them can be handed around without copies.
+    private var work = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
     /// Prefix sums for the moving averages (capacity: the longest segment + 1).
     private var prefixBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
-    private var dehummed: [Float] = []
-    private var scratch: [Float] = []
+    private var dehummed = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
+    private var scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
     private var extrema: [Int32] = []
+    private var peaks: [Float] = []
     private var transitions: [FluxTransition] = []
     private var clockOutput = BitClock.Output()
     /// The level where the input clipped in this segment, 0 when it did not.
@@ -116,9 +118,8 @@ final class SwipeAnalyzer {
 
         clipLevel = clippingLevel(segment)
         // Mains hum out first: it is coherent over the whole segment, the pulses are not.
-        if dehummed.count < n { dehummed = [Float](repeating: 0, count: n) }
-        dehummed.withUnsafeMutableBufferPointer { removeHum(segment, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-        let clean = dehummed.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<n]) }
+        removeHum(segment, into: UnsafeMutableBufferPointer(rebasing: dehummed[0..<n]))
+        let clean = UnsafeBufferPointer(rebasing: dehummed[0..<n])
         // A first look: the typical interval between transitions, from a plain pass.
         guard let typical = typicalInterval(clean) else { return nil }
 
@@ -137,8 +138,8 @@ final class SwipeAnalyzer {
                 height = condition(clean, setting: setting, typical: typical)
                 lastFront = (setting.front, setting.smoothing)
             }
-            let attempt = work.withUnsafeBufferPointer { y -> Attempt in
-                let yy = UnsafeBufferPointer(rebasing: y[0..<n])
+            let attempt = { () -> Attempt in
+                let yy = UnsafeBufferPointer(rebasing: self.work[0..<n])
                 let detector = TransitionDetector(relativeThreshold: setting.threshold, typicalInterval: typical,
                                                   floor: noiseFloor)
                 detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
@@ -152,7 +153,7 @@ final class SwipeAnalyzer {
                                jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
                                firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
                                transitions: transitions)
-            }
+            }()
             if index == 0 { best = attempt }
             guard attempt.bits.count >= 20 else {
                 trace?("candidate \(index): transitions \(attempt.transitions.count) bits \(attempt.bits.count): no clock")
@@ -197,17 +198,22 @@ final class SwipeAnalyzer {
         return r
     }
 
-    deinit { prefixBuffer.deallocate() }
+    deinit {
+        prefixBuffer.deallocate()
+        work.deallocate()
+        dehummed.deallocate()
+        scratch.deallocate()
+    }
 
     private func ensureCapacity(_ n: Int) {
-        if prefixBuffer.count < n + 1 {
-            prefixBuffer.deallocate()
-            prefixBuffer = .allocate(capacity: n + 1)
-        }
-        if work.count < n {
-            work = [Float](repeating: 0, count: n)
-            scratch = [Float](repeating: 0, count: n)
-        }
+        guard work.count < n || prefixBuffer.count < n + 1 else { return }
+        for buffer in [work, dehummed, scratch] { buffer.deallocate() }
+        prefixBuffer.deallocate()
+        prefixBuffer = .allocate(capacity: n + 1)
+        work = .allocate(capacity: n)
+        dehummed = .allocate(capacity: n)
+        scratch = .allocate(capacity: n)
+        for buffer in [work, dehummed, scratch] { buffer.initialize(repeating: 0) }
     }
 
     // MARK: Conditioning
@@ -233,15 +239,11 @@ final class SwipeAnalyzer {
         for _ in 0..<3 {
             let half = Int((0.06 * estimate).rounded())
             guard half >= 1 else { return estimate }
-            let smoothed: Double? = work.withUnsafeMutableBufferPointer { w in
-                scratch.withUnsafeMutableBufferPointer { s in
-                    let wv = UnsafeMutableBufferPointer(rebasing: w[0..<n])
-                    let sv = UnsafeMutableBufferPointer(rebasing: s[0..<n])
-                    Kernels.movingAverage(x, half: half, into: sv, prefix: prefixBuffer)
-                    Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv, prefix: prefixBuffer)
-                    return medianInterval(UnsafeBufferPointer(wv))
-                }
-            }
+            let wv = UnsafeMutableBufferPointer(rebasing: work[0..<n])
+            let sv = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+            Kernels.movingAverage(x, half: half, into: sv, prefix: prefixBuffer)
+            Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv, prefix: prefixBuffer)
+            let smoothed = medianInterval(UnsafeBufferPointer(wv))
             guard let next = smoothed else { return estimate }
             if abs(next - estimate) < 0.1 * estimate { return next }
             estimate = next
@@ -265,17 +267,8 @@ final class SwipeAnalyzer {
 
     /// A robust pulse height: the 95th percentile of the peaks of 1 ms blocks.
     private func robustHeight(_ y: UnsafeBufferPointer<Float>) -> Float {
-        let block = max(8, Int(sampleRate / 1_000))
-        var peaks: [Float] = []
-        peaks.reserveCapacity(y.count / block + 1)
-        var i = 0
-        while i < y.count {
-            let end = min(y.count, i + block)
-            var p: Float = 0
-            for j in i..<end { p = max(p, abs(y[j])) }
-            peaks.append(p)
-            i = end
-        }
+        Kernels.blockPeaks(y, block: max(8, Int(sampleRate / 1_000)), into: &peaks)
+        guard !peaks.isEmpty else { return 0 }
         return selectKth(&peaks, min(peaks.count - 1, Int(Double(peaks.count) * 0.95)))
     }
 
@@ -283,48 +276,33 @@ final class SwipeAnalyzer {
     /// Returns the robust pulse height of the conditioned signal.
     private func condition(_ x: UnsafeBufferPointer<Float>, setting: CandidateSetting, typical: Double) -> Float {
         let n = x.count
-        var mean = 0.0
-        for v in x { mean += Double(v) }
-        mean /= Double(n)
-        switch setting.front {
-        case .direct:
-            for i in 0..<n { work[i] = x[i] - Float(mean) }
-        case .inverseHighPass(let corner):
+        // `x` has had its mean removed with the hum.
+        var source = x
+        if case .inverseHighPass(let corner) = setting.front {
             let gain = Float(2 * Double.pi * corner / sampleRate)
             let leak = Float(exp(-2 * Double.pi * corner / 5 / sampleRate))
             var acc: Float = 0
             for i in 0..<n {
-                let v = x[i] - Float(mean)
+                let v = x[i]
                 acc = leak * acc + v
-                work[i] = v + gain * acc
+                scratch[i] = v + gain * acc
             }
+            source = UnsafeBufferPointer(rebasing: scratch[0..<n])
         }
-        work.withUnsafeMutableBufferPointer { w in
-            scratch.withUnsafeMutableBufferPointer { s in
-                let wv = UnsafeMutableBufferPointer(rebasing: w[0..<n])
-                let sv = UnsafeMutableBufferPointer(rebasing: s[0..<n])
-                // Triangular smoothing (two box passes), width tied to the transition interval.
-                let half = Int((setting.smoothing * typical / 2).rounded())
-                if half >= 1 {
-                    Kernels.movingAverage(UnsafeBufferPointer(wv), half: half, into: sv, prefix: prefixBuffer)
-                    Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv, prefix: prefixBuffer)
-                }
-                // Baseline: subtract the moving average over about four intervals.
-                let baselineHalf = max(2, Int((2 * typical).rounded()))
-                Kernels.movingAverage(UnsafeBufferPointer(wv), half: baselineHalf, into: sv, prefix: prefixBuffer)
-                Kernels.subtract(UnsafeBufferPointer(wv), UnsafeBufferPointer(sv), into: wv)
-            }
-        }
-        let height = work.withUnsafeBufferPointer { robustHeight(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        // Smoothing over a fraction of the transition interval, less the baseline over about
+        // four intervals: one band-pass tied to the swipe's own speed.
+        let smoothHalf = Int((setting.smoothing * typical / 2).rounded())
+        let baselineHalf = max(smoothHalf, max(2, Int((2 * typical).rounded())))
+        Kernels.bandPass(source, smoothHalf: smoothHalf, baselineHalf: baselineHalf,
+                         into: UnsafeMutableBufferPointer(rebasing: work[0..<n]), prefix: prefixBuffer)
+        let conditioned = UnsafeBufferPointer(rebasing: work[0..<n])
+        let height = robustHeight(conditioned)
         // The pre-roll before the gate opened is noise: no threshold may fall to its level.
         let quiet = min(n, Int(Self.noiseReference * sampleRate))
         var squares = 0.0
         for i in 0..<quiet { squares += Double(work[i]) * Double(work[i]) }
         noiseFloor = Float(3.5 * (squares / Double(max(1, quiet))).squareRoot())
-        work.withUnsafeBufferPointer { y in
-            Kernels.localExtrema(UnsafeBufferPointer(rebasing: y[0..<n]), threshold: max(0.12 * height, 0.5 * noiseFloor),
-                                 into: &extrema)
-        }
+        Kernels.localExtrema(conditioned, threshold: max(0.12 * height, 0.5 * noiseFloor), into: &extrema)
         return height
     }
 
@@ -340,17 +318,18 @@ final class SwipeAnalyzer {
     /// 400 Hz), corrected for the averaging; only the subtraction touches every sample.
     private func removeHum(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
-        var mean = 0.0
-        for v in x { mean += Double(v) }
-        mean /= Double(n)
         let block = max(1, Int(sampleRate / 2_000))
         let blocks = n / block
         var means = [Double](repeating: 0, count: blocks)
+        var total = 0.0
         for b in 0..<blocks {
-            var sum: Float = 0
-            for i in (b * block)..<((b + 1) * block) { sum += x[i] }
-            means[b] = Double(sum) / Double(block) - mean
+            let sum = Double(Kernels.sum(UnsafeBufferPointer(rebasing: x[(b * block)..<((b + 1) * block)])))
+            means[b] = sum / Double(block)
+            total += sum
         }
+        total += Double(Kernels.sum(UnsafeBufferPointer(rebasing: x[(blocks * block)..<n])))
+        let mean = total / Double(n)
+        for b in 0..<blocks { means[b] -= mean }
         var bestEnergy = 0.0
         var bestFit: [(Double, Double, Double)] = []     // (radians per sample, cos, sin)
         for mains in [50.0, 60.0] {
@@ -408,9 +387,9 @@ final class SwipeAnalyzer {
     /// The level at which the segment clipped: its peak, if at least a few runs of three or
     /// more samples sit exactly there; otherwise 0.
     private func clippingLevel(_ x: UnsafeBufferPointer<Float>) -> Float {
-        var peak: Float = 0
-        for v in x { peak = max(peak, abs(v)) }
-        guard peak > 0 else { return 0 }
+        let (peak, _) = Kernels.peakAndCount(x, level: 1)
+        // Inputs clip at the converter's full scale or a preamplifier's rail, both loud.
+        guard peak > 0.25 else { return 0 }
         var runs = 0
         var i = 1
         while i + 1 < x.count {
@@ -554,13 +533,7 @@ final class SwipeAnalyzer {
         accepted: (TrackRead, SwipeDirection)?, failure: TrackRead?, tried: Int, typical: Double
     ) -> Swipe {
         let fs = sampleRate
-        var peak: Float = 0
-        var clipped = 0
-        for v in segment {
-            let a = abs(v)
-            peak = max(peak, a)
-            if a >= 0.98 { clipped += 1 }
-        }
+        let (peak, clipped) = Kernels.peakAndCount(segment, level: 0.98)
         // Pulse heights in the raw signal at the transitions, against the noise before the swipe.
         var heights: [Float] = attempt.transitions.map { t in
             let i = min(segment.count - 1, max(0, Int(t.position.rounded())))
