@@ -56,4 +56,36 @@ struct KernelTests {
             #expect(found == Kernels.localExtremaReference(x, threshold: threshold))
         }
     }
+
+    @Test("band-pass from one prefix sum", arguments: [(0, 2), (1, 5), (3, 40)])
+    func bandPass(smooth: Int, baseline: Int) {
+        for n in Self.lengths {
+            let x = randomFloats(n, seed: UInt64(n * 3 + smooth))
+            var out = [Float](repeating: 0, count: n)
+            let prefix = UnsafeMutableBufferPointer<Double>.allocate(capacity: n + 1)
+            defer { prefix.deallocate() }
+            x.withUnsafeBufferPointer { i in
+                out.withUnsafeMutableBufferPointer { Kernels.bandPass(i, smoothHalf: smooth, baselineHalf: baseline, into: $0, prefix: prefix) }
+            }
+            let reference = Kernels.bandPassReference(x, smoothHalf: smooth, baselineHalf: baseline)
+            #expect(zip(out, reference).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+
+    @Test("block peaks, peak-and-count and sum")
+    func segmentStatistics() {
+        for n in Self.lengths {
+            let x = randomFloats(n, seed: UInt64(n * 17))
+            for block in [1, 7, 16, 44] {
+                var peaks: [Float] = []
+                x.withUnsafeBufferPointer { Kernels.blockPeaks($0, block: block, into: &peaks) }
+                #expect(peaks == Kernels.blockPeaksReference(x, block: block))
+            }
+            let fast = x.withUnsafeBufferPointer { Kernels.peakAndCount($0, level: 0.5) }
+            let slow = Kernels.peakAndCountReference(x, level: 0.5)
+            #expect(fast.peak == slow.peak && fast.count == slow.count)
+            let sum = x.withUnsafeBufferPointer { Kernels.sum($0) }
+            #expect(abs(sum - x.reduce(0, +)) < 1e-3)
+        }
+    }
 }
