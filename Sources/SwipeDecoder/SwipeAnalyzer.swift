@@ -227,7 +227,8 @@ final class SwipeAnalyzer {
     /// `x` has its mean removed already.
     private func typicalInterval(_ x: UnsafeBufferPointer<Float>) -> Double? {
         let n = x.count
-        guard var estimate = medianInterval(x) else { return nil }
+        let height = robustHeight(x)
+        guard var estimate = medianInterval(x, height: height) else { return nil }
         // In noise the raw extrema crowd together; smoothing at the scale found so far thins
         // them toward the pulses, so repeat until the estimate settles. A clean signal needs no
         // second look.
@@ -235,7 +236,7 @@ final class SwipeAnalyzer {
         var squares: Float = 0
         for i in 0..<quiet { squares += x[i] * x[i] }
         let noise = (squares / Float(max(1, quiet))).squareRoot()
-        if noise * 10 < robustHeight(x) { return estimate }
+        if noise * 10 < height { return estimate }
         for _ in 0..<3 {
             let half = Int((0.06 * estimate).rounded())
             guard half >= 1 else { return estimate }
@@ -252,8 +253,8 @@ final class SwipeAnalyzer {
     }
 
     /// Median spacing of the transitions a plain pass finds in `y`.
-    private func medianInterval(_ y: UnsafeBufferPointer<Float>) -> Double? {
-        let height = robustHeight(y)
+    private func medianInterval(_ y: UnsafeBufferPointer<Float>, height known: Float? = nil) -> Double? {
+        let height = known ?? robustHeight(y)
         guard height > 0 else { return nil }
         Kernels.localExtrema(y, threshold: 0.3 * height, into: &extrema)
         let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(y.count))
@@ -390,6 +391,8 @@ final class SwipeAnalyzer {
         let (peak, _) = Kernels.peakAndCount(x, level: 1)
         // Inputs clip at the converter's full scale or a preamplifier's rail, both loud.
         guard peak > 0.25 else { return 0 }
+        // Three flat runs need at least nine samples exactly at the peak.
+        guard Kernels.peakAndCount(x, level: peak).count >= 9 else { return 0 }
         var runs = 0
         var i = 1
         while i + 1 < x.count {

@@ -17,7 +17,8 @@ public struct DecoderConfiguration: Sendable, Hashable {
     public var energyWindow: Double = 0.012
     /// Quiet time after the window empties before a swipe is closed, seconds.
     public var hangover: Double = 0.003
-    /// Audio kept before the gate opens, seconds.
+    /// Audio kept before the gate opens, seconds: the gate's window (the swipe may have begun
+    /// that long before it opens) plus the noise the analysis measures its floor on.
     public var preRoll: Double = 0.05
     /// Longest swipe, seconds; a longer activity is cut here.
     public var maximumSwipe: Double = 4
