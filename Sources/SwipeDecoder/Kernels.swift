@@ -6,22 +6,14 @@ public enum Kernels {
 
     // MARK: Conditioning: Int16 → Float
 
-    /// Converts 16-bit samples to Float in [-1, 1).
+    /// Converts 16-bit samples to Float in [-1, 1). A plain loop over raw pointers, which the
+    /// compiler vectorises (the generic SIMD integer-to-float initialisers are not inlined).
     public static func convert(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Float>) {
         precondition(output.count >= input.count)
-        let n = input.count
-        var i = 0
-        let scale = Vector(repeating: 1.0 / 32_768)
         guard let src = input.baseAddress, let dst = output.baseAddress else { return }
-        while i + lanes <= n {
-            let raw = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Int16>.self)
-            let v = Vector(SIMD16<Int32>(truncatingIfNeeded: raw)) * scale
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: Vector.self)
-            i += lanes
-        }
-        while i < n {
-            dst[i] = Float(src[i]) * (1.0 / 32_768)
-            i += 1
+        let scale: Float = 1.0 / 32_768
+        for i in 0..<input.count {
+            dst[i] = Float(src[i]) * scale
         }
     }
 
@@ -82,6 +74,34 @@ public enum Kernels {
         let b = a.lowHalf + a.highHalf
         let c = b.lowHalf + b.highHalf
         return c[0] + c[1]
+    }
+
+    /// Sum and sum of squares about `centre`: what the gate needs per block.
+    public struct BlockMoments: Equatable, Sendable {
+        public var sum: Float
+        public var sumOfSquares: Float
+    }
+
+    public static func blockMoments(_ x: UnsafeBufferPointer<Float>, centre: Float) -> BlockMoments {
+        guard let base = x.baseAddress else { return BlockMoments(sum: 0, sumOfSquares: 0) }
+        let n = x.count
+        let c = Vector(repeating: centre)
+        var s = Vector.zero, q = Vector.zero
+        var i = 0
+        while i + lanes <= n {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self) - c
+            s += v
+            q += v * v
+            i += lanes
+        }
+        var sum = horizontalSum(s), squares = horizontalSum(q)
+        while i < n {
+            let v = base[i] - centre
+            sum += v
+            squares += v * v
+            i += 1
+        }
+        return BlockMoments(sum: sum + centre * Float(n), sumOfSquares: squares)
     }
 
     public static func blockStatisticsReference(_ x: [Float], centre: Float) -> BlockStatistics {

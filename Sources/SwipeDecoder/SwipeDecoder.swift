@@ -11,7 +11,7 @@ import Darwin
 /// decoder behaves the same at any rate from 8 to 192 kHz.
 public struct DecoderConfiguration: Sendable, Hashable {
     /// Gate block length, seconds (rounded to a multiple of 16 samples).
-    public var blockDuration: Double = 0.001
+    public var blockDuration: Double = 0.002
     /// Energy window of the activity gate, seconds. Longer than the slowest cell (Track 2 at
     /// 5 cm/s: 6.8 ms) so a slow swipe keeps the gate open between its pulses.
     public var energyWindow: Double = 0.012
@@ -42,20 +42,28 @@ struct ActivityMeter {
     private var values: [Double]
     private var index = 0
     private var sum = 0.0
+    private let inverseCount: Double
     private(set) var floor = 0.0
+    /// The windowed mean, kept current by `add`.
+    private(set) var level = 0.0
 
     init(window: Int) {
         values = [Double](repeating: 0, count: window)
+        inverseCount = 1 / Double(window)
     }
 
-    var level: Double { max(0, sum / Double(values.count)) }
     var ratio: Double { floor > 0 ? level / floor : 0 }
+
+    /// Whether the level exceeds `factor` times the floor (no division on the per-block path).
+    @inline(__always)
+    func above(_ factor: Double) -> Bool { level > factor * floor }
 
     mutating func add(_ value: Double) {
         sum += value - values[index]
         values[index] = value
         index += 1
         if index == values.count { index = 0 }
+        level = max(0, sum * inverseCount)
     }
 
     mutating func startFloor(minimum: Double) {
@@ -87,7 +95,9 @@ struct Gate {
     let floorFollow: Double
     let dcFollow: Float
     /// The slow measure has fewer degrees of freedom, so it needs a wider margin over its floor.
-    let slowMargin = 3.0
+    static let slowMargin = 3.0
+    let openFast: Double, openSlow: Double, closeFast: Double, closeSlow: Double
+    let inverseBlock: Double
 
     private(set) var fast: ActivityMeter
     private(set) var slow: ActivityMeter
@@ -104,6 +114,11 @@ struct Gate {
         self.hangoverBlocks = hangoverBlocks
         self.floorFollow = floorFollow
         self.dcFollow = dcFollow
+        openFast = configuration.openRatio
+        openSlow = configuration.openRatio * Gate.slowMargin
+        closeFast = configuration.closeRatio
+        closeSlow = configuration.closeRatio * Gate.slowMargin
+        inverseBlock = 1 / Double(blockSize)
         fast = ActivityMeter(window: windowBlocks)
         slow = ActivityMeter(window: windowBlocks)
     }
@@ -117,12 +132,12 @@ struct Gate {
         dc = 0; lastMean = 0; blocksSeen = 0; quietBlocks = 0
     }
 
-    mutating func step(_ stats: Kernels.BlockStatistics, active: Bool, segmentFull: Bool) -> Event {
+    mutating func step(_ stats: Kernels.BlockMoments, active: Bool, segmentFull: Bool) -> Event {
         blocksSeen += 1
         let b = Double(blockSize)
-        let mean = Double(stats.sum) / b
+        let mean = Double(stats.sum) * inverseBlock
         let deviation = Double(stats.sum) - b * Double(dc)
-        let variance = max(0, (Double(stats.sumOfSquares) - deviation * deviation / b) / b)
+        let variance = max(0, (Double(stats.sumOfSquares) - deviation * deviation * inverseBlock) * inverseBlock)
         let step = mean - lastMean
         lastMean = mean
         fast.add(variance)
@@ -137,13 +152,13 @@ struct Gate {
             }
             fast.followFloor(floorFollow, minimum: configuration.absoluteFloor)
             slow.followFloor(floorFollow, minimum: configuration.absoluteFloor / b)
-            if fast.ratio > configuration.openRatio || slow.ratio > configuration.openRatio * slowMargin {
+            if fast.above(openFast) || slow.above(openSlow) {
                 quietBlocks = 0
                 return .open
             }
             return .none
         }
-        let quiet = fast.ratio < configuration.closeRatio && slow.ratio < configuration.closeRatio * slowMargin
+        let quiet = !fast.above(closeFast) && !slow.above(closeSlow)
         quietBlocks = quiet ? quietBlocks + 1 : 0
         if quietBlocks >= hangoverBlocks || segmentFull {
             quietBlocks = 0
@@ -173,6 +188,8 @@ public final class SwipeDecoder {
     public private(set) var samplesProcessed: Int64 = 0
     public private(set) var gateOpenings = 0
     public private(set) var swipesReported = 0
+    /// Segments the gate closed and the analysis looked at (with or without a swipe in them).
+    public private(set) var segmentsAnalyzed = 0
 
     private let analyzer: SwipeAnalyzer
     private let windowBlocks: Int
@@ -343,7 +360,7 @@ public final class SwipeDecoder {
 
     /// Gate decision for the block just written to its destination.
     private func finishBlock(_ results: inout [Swipe]) {
-        let stats = Kernels.blockStatistics(UnsafeBufferPointer(blockDestination), centre: dc)
+        let stats = Kernels.blockMoments(UnsafeBufferPointer(blockDestination), centre: dc)
         if active {
             segmentCount += blockSize
         } else {
@@ -380,6 +397,7 @@ public final class SwipeDecoder {
 
     private func closeSegment(_ results: inout [Swipe]) {
         active = false
+        segmentsAnalyzed += 1
         let startTime = Double(segmentStart) / Double(sampleRate)
         let swipe = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentCount]),
                                      startTime: startTime, noiseRMS: noiseRMS)

@@ -137,3 +137,48 @@ func makeTrial(_ kind: TrialKind, rng: inout SynthRandom) -> (samples: [Float], 
         return (swipe.channels[0], rate, acceptable, true)
     }
 }
+
+func falseAcceptReport(trials: Int, seed: UInt64) async {
+    let cores = processorCount()
+    let per = (trials + cores - 1) / cores
+    let started = monotonicSeconds()
+    let parts = await withTaskGroup(of: [TrialKind: TrialResult].self) { group in
+        for c in 0..<cores {
+            group.addTask { falseAcceptTrials((c * per)..<min(trials, (c + 1) * per), seed: seed) }
+        }
+        var all: [[TrialKind: TrialResult]] = []
+        for await part in group { all.append(part) }
+        return all
+    }
+    print("## False accepts: \(trials) trials\n")
+    print("Damaged swipes are synthesized with the damage written on the stripe; a read of whatever valid track the")
+    print("damage left there is not a false accept (no reader can tell it apart), any other ok text is.\n")
+    print("| trial | trials | false accepts | true reads |")
+    print("| --- | ---: | ---: | ---: |")
+    var total = TrialResult(kind: .noise)
+    for kind in TrialKind.allCases {
+        var r = TrialResult(kind: kind)
+        for p in parts { if let x = p[kind] { r.trials += x.trials; r.falseAccepts += x.falseAccepts; r.trueReads += x.trueReads } }
+        total.trials += r.trials; total.falseAccepts += r.falseAccepts; total.trueReads += r.trueReads
+        print("| \(kind) | \(r.trials) | \(r.falseAccepts) | \(r.trueReads) |")
+    }
+    print("| **all** | \(total.trials) | **\(total.falseAccepts)** | \(total.trueReads) |")
+    print("(\(fmt(monotonicSeconds() - started, 1)) s on \(cores) threads)\n")
+}
+
+/// One trial with every candidate's read shown (test cards only).
+func trialDebug(_ k: Int, seed: UInt64) {
+    var rng = SynthRandom(seed: seed &* 7_919 &+ UInt64(k))
+    let kind = TrialKind(rawValue: k % TrialKind.allCases.count)!
+    let (samples, rate, acceptable, _) = makeTrial(kind, rng: &rng)
+    print("trial \(k) (\(kind)); acceptable:", acceptable)
+    let decoder = SwipeDecoder(sampleRate: rate)
+    decoder.candidateObserver = { index, read in
+        if let t = read.text {
+            print("candidate \(index) \(read.status.code) corrections \(read.corrections) corrected-bit confidence \(read.correctedConfidence ?? -1) weak \(read.weakBits) weakest \(read.weakest ?? -1) text \(t)")
+        }
+    }
+    for r in decoder.push(samples) + decoder.finish() {
+        for t in r.tracks where t.isOK { print("OK:", t.text ?? "", "candidate", r.quality.candidate ?? -1) }
+    }
+}

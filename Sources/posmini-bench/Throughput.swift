@@ -14,6 +14,7 @@ func threadCPUTime() -> Double {
 }
 
 func median(_ x: [Double]) -> Double {
+    precondition(!x.isEmpty)
     let s = x.sorted()
     return s[s.count / 2]
 }
@@ -46,61 +47,65 @@ func idleStream(rate: Int, seconds: Double) -> [Int16] {
 
 /// Pushes `samples` in `period`-sized chunks; returns CPU seconds, swipes decoded, and the
 /// allocation counts of chunks that completed no swipe (steady state) and of those that did.
-func run(_ samples: [Int16], rate: Int, period: Int) -> (cpu: Double, swipes: Int, steadyAllocations: Int, steadyChunks: Int, swipeAllocations: Int) {
-    let decoder = SwipeDecoder(sampleRate: rate)
-    if CommandLine.arguments.contains("--trace-gate") { decoder.trace = { if $0.hasPrefix("gate") { print("  ", $0) } } }
+func run(_ samples: [Int16], rate: Int, period: Int, decoder given: SwipeDecoder? = nil) -> (cpu: Double, swipes: Int, steadyAllocations: Int, steadyChunks: Int, swipeAllocations: Int, segments: Int) {
+    // A decoder that has already seen a swipe has sized its work buffers: steady state.
+    let decoder = given ?? SwipeDecoder(sampleRate: rate)
+    decoder.reset()
     var swipes = 0
-    var steadyAllocations = 0, steadyChunks = 0, swipeAllocations = 0
+    var steadyAllocations = 0, steadyChunks = 0, swipeAllocations = 0, segments = 0
     let start = threadCPUTime()
     samples.withUnsafeBufferPointer { all in
         var offset = 0
         while offset < all.count {
             let n = min(period, all.count - offset)
             let before = posmini_allocation_count()
+            let closed = decoder.segmentsAnalyzed
             let results = decoder.push(UnsafeBufferPointer(rebasing: all[offset..<(offset + n)]))
             let used = posmini_allocation_count() - before
-            if results.isEmpty {
+            if decoder.segmentsAnalyzed == closed {
                 steadyAllocations += used
                 steadyChunks += 1
             } else {
                 swipeAllocations += used
-                swipes += results.count
+                segments += decoder.segmentsAnalyzed - closed
             }
+            swipes += results.count
             offset += n
         }
     }
     swipes += decoder.finish().count
-    if swipes == 0 { print("  (gate openings: \(decoder.gateOpenings))") }
-    return (threadCPUTime() - start, swipes, steadyAllocations, steadyChunks, swipeAllocations)
+    return (threadCPUTime() - start, swipes, steadyAllocations, steadyChunks, swipeAllocations, segments)
 }
 
-@MainActor func throughputReport() {
+func throughputReport() {
     let rate = 44_100
     let period = 441                     // 10 ms, an ALSA period
     let idle = idleStream(rate: rate, seconds: 60)
     let (stream, made) = swipeStream(rate: rate, count: 60)
     // Warm up (buffers sized, caches filled), then five timed runs each; medians.
-    _ = run(idle, rate: rate, period: period)
-    _ = run(stream, rate: rate, period: period)
+    let decoder = SwipeDecoder(sampleRate: rate)
+    _ = run(idle, rate: rate, period: period, decoder: decoder)
+    _ = run(stream, rate: rate, period: period, decoder: decoder)
     var idleTimes: [Double] = [], swipeTimes: [Double] = []
-    var idleResult = run(idle, rate: rate, period: period)
-    var swipeResult = run(stream, rate: rate, period: period)
-    for _ in 0..<5 {
-        idleResult = run(idle, rate: rate, period: period)
+    var idleResult = run(idle, rate: rate, period: period, decoder: decoder)
+    var swipeResult = run(stream, rate: rate, period: period, decoder: decoder)
+    for _ in 0..<9 {
+        idleResult = run(idle, rate: rate, period: period, decoder: decoder)
         idleTimes.append(idleResult.cpu)
-        swipeResult = run(stream, rate: rate, period: period)
+        swipeResult = run(stream, rate: rate, period: period, decoder: decoder)
         swipeTimes.append(swipeResult.cpu)
     }
     let idleRate = Double(idle.count) / median(idleTimes)
     let swipeRate = Double(stream.count) / median(swipeTimes)
-    print("| throughput (one core, release, 44.1 kHz, 10 ms periods) | samples per CPU second | × real time |")
+    print("## Throughput and allocations (one thread, 44.1 kHz Int16, 10 ms periods; medians of 9 runs)\n")
+    print("| audio | samples per CPU second | × real time |")
     print("| --- | ---: | ---: |")
     print("| idle audio (60 s of noise at -61 dBFS) | \(fmt(idleRate / 1e6, 1)) M | \(Int(idleRate / Double(rate))) |")
     print("| swipe audio (\(made) swipes back to back, \(fmt(Double(stream.count) / Double(rate), 1)) s) | \(fmt(swipeRate / 1e6, 1)) M | \(Int(swipeRate / Double(rate))) |")
-    print("swipes decoded per run: \(swipeResult.swipes) of \(made)")
-    print("| allocations | chunks | allocations | per chunk |")
+    print("\nSwipes decoded per run: \(swipeResult.swipes) of \(made).\n")
+    print("| allocations (malloc, calloc, realloc, aligned) | chunks | allocations | per chunk |")
     print("| --- | ---: | ---: | ---: |")
     print("| idle chunks | \(idleResult.steadyChunks) | \(idleResult.steadyAllocations) | \(fmt(Double(idleResult.steadyAllocations) / Double(max(1, idleResult.steadyChunks)), 3)) |")
-    print("| swipe-audio chunks that end no swipe | \(swipeResult.steadyChunks) | \(swipeResult.steadyAllocations) | \(fmt(Double(swipeResult.steadyAllocations) / Double(max(1, swipeResult.steadyChunks)), 3)) |")
-    print("| chunks that end a swipe (analysis, result) | \(swipeResult.swipes) | \(swipeResult.swipeAllocations) | \(fmt(Double(swipeResult.swipeAllocations) / Double(max(1, swipeResult.swipes)), 1)) per swipe |")
+    print("| swipe-audio chunks in which no segment ends | \(swipeResult.steadyChunks) | \(swipeResult.steadyAllocations) | \(fmt(Double(swipeResult.steadyAllocations) / Double(max(1, swipeResult.steadyChunks)), 3)) |")
+    print("| chunks that end a segment (its analysis and result) | \(swipeResult.segments) | \(swipeResult.swipeAllocations) | \(fmt(Double(swipeResult.swipeAllocations) / Double(max(1, swipeResult.segments)), 1)) per segment |")
 }
