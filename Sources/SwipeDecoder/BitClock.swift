@@ -260,7 +260,9 @@ extension BitClock {
         for node in prefix + main {
             let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
             let margin = clamp01((node.runnerUp - node.cost) / 6)
-            var sure = node.kind >= 2 ? 0 : Float(min(fit, margin))
+            // A 0 cell with two small extrema skipped as noise is as sure as its timing and its
+            // margin over reading them as transitions; only a bridged stretch is a guess.
+            var sure = node.kind >= 3 ? 0 : Float(min(fit, margin))
             switch node.kind {
             case 2: out.repairs += 1
             case 3:
