@@ -173,14 +173,25 @@ public enum Kernels {
         into output: UnsafeMutableBufferPointer<Float>, prefix: UnsafeMutableBufferPointer<Double>
     ) {
         let n = input.count
-        precondition(output.count >= n && prefix.count > n && baselineHalf >= smoothHalf && smoothHalf >= 0)
-        guard n > 0, let p = prefix.baseAddress, let o = output.baseAddress else { return }
+        precondition(prefix.count > n)
+        guard n > 0 else { return }
         var running = 0.0
-        p[0] = 0
+        prefix[0] = 0
         for i in 0..<n {
             running += Double(input[i])
-            p[i + 1] = running
+            prefix[i + 1] = running
         }
+        bandPass(prefixed: prefix, count: n, smoothHalf: smoothHalf, baselineHalf: baselineHalf, into: output)
+    }
+
+    /// The band-pass of a signal whose prefix sum (`prefix[0] = 0`, `prefix[i + 1]` = sum of the
+    /// first `i + 1` samples) is already at hand. Adding a constant to the signal changes nothing.
+    public static func bandPass(
+        prefixed prefix: UnsafeMutableBufferPointer<Double>, count n: Int, smoothHalf: Int, baselineHalf: Int,
+        into output: UnsafeMutableBufferPointer<Float>
+    ) {
+        precondition(output.count >= n && prefix.count > n && baselineHalf >= smoothHalf && smoothHalf >= 0)
+        guard n > 0, let p = prefix.baseAddress, let o = output.baseAddress else { return }
         @inline(__always) func window(_ i: Int, _ h: Int) -> Double {
             let lo = max(0, i - h), hi = min(n - 1, i + h)
             return (p[hi + 1] - p[lo]) / Double(hi - lo + 1)

@@ -85,6 +85,14 @@ final class SwipeAnalyzer {
     private var clockOutput = BitClock.Output()
     /// The level where the input clipped in this segment, 0 when it did not.
     private var clipLevel: Float = 0
+    /// The segment's peak and how many samples reach 0.98 of full scale.
+    private var segmentPeak: (peak: Float, count: Int) = (0, 0)
+    /// The robust pulse height of the segment (hum included).
+    private var segmentHeight: Float = 0
+    /// What `prefixBuffer` holds: the running sum of the raw segment can stand in for that of
+    /// the cleaned one as long as only the mean was taken out.
+    private enum PrefixContent { case nothing, segment }
+    private var prefixHolds = PrefixContent.nothing
     /// Lowest transition threshold for the current front end: from the noise before the swipe.
     private var noiseFloor: Float = 0
 
@@ -116,6 +124,7 @@ final class SwipeAnalyzer {
         guard n >= 64 else { return nil }
         ensureCapacity(n)
 
+        segmentPeak = Kernels.peakAndCount(segment, level: 0.98)
         clipLevel = clippingLevel(segment)
         // Mains hum out first: it is coherent over the whole segment, the pulses are not.
         removeHum(segment, into: UnsafeMutableBufferPointer(rebasing: dehummed[0..<n]))
@@ -227,7 +236,7 @@ final class SwipeAnalyzer {
     /// `x` has its mean removed already.
     private func typicalInterval(_ x: UnsafeBufferPointer<Float>) -> Double? {
         let n = x.count
-        let height = robustHeight(x)
+        let height = segmentHeight
         guard var estimate = medianInterval(x, height: height) else { return nil }
         // In noise the raw extrema crowd together; smoothing at the scale found so far thins
         // them toward the pulses, so repeat until the estimate settles. A clean signal needs no
@@ -242,6 +251,7 @@ final class SwipeAnalyzer {
             guard half >= 1 else { return estimate }
             let wv = UnsafeMutableBufferPointer(rebasing: work[0..<n])
             let sv = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+            prefixHolds = .nothing
             Kernels.movingAverage(x, half: half, into: sv, prefix: prefixBuffer)
             Kernels.movingAverage(UnsafeBufferPointer(sv), half: half, into: wv, prefix: prefixBuffer)
             let smoothed = medianInterval(UnsafeBufferPointer(wv))
@@ -294,8 +304,14 @@ final class SwipeAnalyzer {
         // four intervals: one band-pass tied to the swipe's own speed.
         let smoothHalf = Int((setting.smoothing * typical / 2).rounded())
         let baselineHalf = max(smoothHalf, max(2, Int((2 * typical).rounded())))
-        Kernels.bandPass(source, smoothHalf: smoothHalf, baselineHalf: baselineHalf,
-                         into: UnsafeMutableBufferPointer(rebasing: work[0..<n]), prefix: prefixBuffer)
+        if setting.front == .direct && prefixHolds == .segment {
+            Kernels.bandPass(prefixed: prefixBuffer, count: n, smoothHalf: smoothHalf, baselineHalf: baselineHalf,
+                             into: UnsafeMutableBufferPointer(rebasing: work[0..<n]))
+        } else {
+            prefixHolds = .nothing
+            Kernels.bandPass(source, smoothHalf: smoothHalf, baselineHalf: baselineHalf,
+                             into: UnsafeMutableBufferPointer(rebasing: work[0..<n]), prefix: prefixBuffer)
+        }
         let conditioned = UnsafeBufferPointer(rebasing: work[0..<n])
         let height = robustHeight(conditioned)
         // The pre-roll before the gate opened is noise: no threshold may fall to its level.
@@ -319,18 +335,21 @@ final class SwipeAnalyzer {
     /// 400 Hz), corrected for the averaging; only the subtraction touches every sample.
     private func removeHum(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
+        // One prefix sum of the segment serves the block means here and, when no hum has to be
+        // subtracted, the band-pass of the direct front end (a band-pass ignores the mean).
+        let p = prefixBuffer
+        var running = 0.0
+        p[0] = 0
+        for i in 0..<n {
+            running += Double(x[i])
+            p[i + 1] = running
+        }
+        prefixHolds = .segment
+        let mean = running / Double(n)
         let block = max(1, Int(sampleRate / 2_000))
         let blocks = n / block
         var means = [Double](repeating: 0, count: blocks)
-        var total = 0.0
-        for b in 0..<blocks {
-            let sum = Double(Kernels.sum(UnsafeBufferPointer(rebasing: x[(b * block)..<((b + 1) * block)])))
-            means[b] = sum / Double(block)
-            total += sum
-        }
-        total += Double(Kernels.sum(UnsafeBufferPointer(rebasing: x[(blocks * block)..<n])))
-        let mean = total / Double(n)
-        for b in 0..<blocks { means[b] -= mean }
+        for b in 0..<blocks { means[b] = (p[(b + 1) * block] - p[b * block]) / Double(block) - mean }
         var bestEnergy = 0.0
         var bestFit: [(Double, Double, Double)] = []     // (radians per sample, cos, sin)
         for mains in [50.0, 60.0] {
@@ -364,10 +383,13 @@ final class SwipeAnalyzer {
                 bestFit = fit
             }
         }
-        for i in 0..<n { out[i] = x[i] - Float(mean) }
+        let m = Float(mean)
+        for i in 0..<n { out[i] = x[i] - m }
         // Worth subtracting only when the hum stands out of the noise the fit itself picks up.
+        segmentHeight = robustHeight(UnsafeBufferPointer(out))
         let humAmplitude = bestEnergy.squareRoot()
-        guard humAmplitude > Self.humWorthRemoving * Double(robustHeight(UnsafeBufferPointer(out))) else { return }
+        guard humAmplitude > Self.humWorthRemoving * Double(segmentHeight) else { return }
+        prefixHolds = .nothing
         for (w, a, b) in bestFit {
             let (cw, sw) = (cos(w), sin(w))
             var c = 1.0, s = 0.0
@@ -388,7 +410,7 @@ final class SwipeAnalyzer {
     /// The level at which the segment clipped: its peak, if at least a few runs of three or
     /// more samples sit exactly there; otherwise 0.
     private func clippingLevel(_ x: UnsafeBufferPointer<Float>) -> Float {
-        let (peak, _) = Kernels.peakAndCount(x, level: 1)
+        let peak = segmentPeak.peak
         // Inputs clip at the converter's full scale or a preamplifier's rail, both loud.
         guard peak > 0.25 else { return 0 }
         // Three flat runs need at least nine samples exactly at the peak.
@@ -536,7 +558,7 @@ final class SwipeAnalyzer {
         accepted: (TrackRead, SwipeDirection)?, failure: TrackRead?, tried: Int, typical: Double
     ) -> Swipe {
         let fs = sampleRate
-        let (peak, clipped) = Kernels.peakAndCount(segment, level: 0.98)
+        let (peak, clipped) = segmentPeak
         // Pulse heights in the raw signal at the transitions, against the noise before the swipe.
         var heights: [Float] = attempt.transitions.map { t in
             let i = min(segment.count - 1, max(0, Int(t.position.rounded())))
