@@ -24,7 +24,9 @@ public struct DecoderConfiguration: Sendable, Hashable {
     public var maximumSwipe: Double = 4
     /// Window energy over the noise floor that opens the gate, and that keeps it open.
     public var openRatio: Double = 2
-    public var closeRatio: Double = 1.4
+    public var closeRatio: Double = 1.2
+    /// The slow measure's closing ratio (its noise fluctuates more).
+    public var closeSlowRatio: Double = 2
     /// Time constant of the noise floor, an average of the activity measures while idle,
     /// seconds. (It stands still while a swipe is in progress.)
     public var floorTime: Double = 0.25
@@ -117,7 +119,7 @@ struct Gate {
         openFast = configuration.openRatio
         openSlow = configuration.openRatio * Gate.slowMargin
         closeFast = configuration.closeRatio
-        closeSlow = configuration.closeRatio * Gate.slowMargin
+        closeSlow = configuration.closeSlowRatio
         inverseBlock = 1 / Double(blockSize)
         fast = ActivityMeter(window: windowBlocks)
         slow = ActivityMeter(window: windowBlocks)
