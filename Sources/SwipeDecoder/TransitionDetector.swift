@@ -9,6 +9,9 @@ struct TransitionDetector {
     var typicalInterval: Double
     /// No threshold falls below this: a few times the noise RMS of the conditioned signal.
     var floor: Float = 0
+    /// Fraction of the typical peak-to-peak swing that makes an extremum a transition even when
+    /// it stands low over the baseline.
+    static let swingThreshold: Float = 0.6
 
     /// Sub-sample position of the extremum at `i` (parabola through three samples; the middle
     /// of a flat top for a clipped pulse).
@@ -47,7 +50,15 @@ struct TransitionDetector {
                 let steps = (gap - decayStart) / typicalInterval
                 reference *= Float(pow07(steps))
             }
-            guard amplitude >= max(floor, relativeThreshold * reference) else { continue }
+            // Where pulses crowd together their tails cancel, and a real pulse can stand low
+            // over the baseline while its swing from the last pulse (of the other sign) is
+            // full: accept on either. A noise wiggle of the expected sign that passes on swing is
+            // replaced by the real pulse when it comes (same sign: the larger wins).
+            let swing = out.last.map { last in last.polarity != polarity ? amplitude + last.amplitude : 0 } ?? 0
+            let swingReference = height.positive + height.negative
+            let byLevel = amplitude >= max(floor, relativeThreshold * reference)
+            let bySwing = swing >= Self.swingThreshold * swingReference && amplitude >= 0.5 * floor
+            guard byLevel || bySwing else { continue }
             if let last = out.last, last.polarity == polarity {
                 // Two pulses of one sign in a row: one is not a transition; keep the larger.
                 if amplitude > last.amplitude {

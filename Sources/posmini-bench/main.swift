@@ -37,7 +37,9 @@ let allNominal = args.contains("--nominal")
 let only = option("--only")
 
 if let k = option("--inspect").flatMap({ Int($0) }) {
-    inspectCase(gridCase(k, seed: seed, allNominal: allNominal))
+    var c = gridCase(k, seed: seed, allNominal: allNominal)
+    if args.contains("--clean") { c.scenario.audio.snr = nil; c.scenario.audio.hum = nil; c.scenario.audio.clicks = nil }
+    inspectCase(c)
     exit(0)
 }
 if let n = option("--margins").flatMap({ Int($0) }) {

@@ -89,7 +89,7 @@ struct RecordingTests {
         #expect(bits.count - lag > 100)
     }
 
-    @Test("every corpus recording decodes without noise skips",
+    @Test("every corpus recording decodes, with at most a rare noise skip",
           arguments: ["metrocard-44k1", "metrocard3rd-44k1", "metrocardat-44k1", "metrocard-unlimited-16k", "metrocard-mix-48k"])
     func otherRecordings(name: String) throws {
         let wav = try #require(readFile(testsDirectory + "/Recordings/metrocard/" + name + ".wav"))
@@ -97,7 +97,7 @@ struct RecordingTests {
         let swipes = decode(audio.channels[0], rate: audio.sampleRate)
         #expect(!swipes.isEmpty)
         for swipe in swipes {
-            #expect(swipe.repairedCells == 0)
+            #expect(swipe.repairedCells * 100 <= swipe.bits.count)
             #expect(swipe.bits.count > 60)
             // Not ISO: nothing may read as a track.
             #expect(swipe.readTracks.isEmpty)
