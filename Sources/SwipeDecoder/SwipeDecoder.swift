@@ -387,7 +387,9 @@ public final class SwipeDecoder {
         gateOpenings += 1
         // The pre-roll, oldest block first; the block that opened the gate is its newest.
         segmentCount = 0
-        for k in 0..<preRollBlocks {
+        // Early in a stream the ring is not full yet: only blocks that were heard count.
+        let heard = Int(min(Int64(preRollBlocks), samplesProcessed / Int64(blockSize)))
+        for k in (preRollBlocks - heard)..<preRollBlocks {
             let block = (ringBlock + k) % preRollBlocks
             _ = UnsafeMutableBufferPointer(rebasing: segment[segmentCount ..< segmentCount + blockSize])
                 .update(fromContentsOf: UnsafeBufferPointer(rebasing: ring[block * blockSize ..< (block + 1) * blockSize]))

@@ -11,7 +11,7 @@ struct TransitionDetector {
     var floor: Float = 0
     /// Fraction of the typical peak-to-peak swing that makes an extremum a transition even when
     /// it stands low over the baseline.
-    static let swingThreshold: Float = 0.6
+    static let swingThreshold: Float = 0.5
 
     /// Sub-sample position of the extremum at `i` (parabola through three samples; the middle
     /// of a flat top for a clipped pulse).
