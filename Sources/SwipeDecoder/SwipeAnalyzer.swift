@@ -59,7 +59,7 @@ final class SwipeAnalyzer {
         var list: [CandidateSetting] = []
         let fronts: [(CandidateSetting.Front, Double)] = [
             (.direct, 0.12), (.direct, 0), (.direct, 0.25), (.inverseHighPass(500), 0.12), (.inverseHighPass(200), 0.12),
-            (.direct, 0.45), (.inverseHighPass(500), 0.35),
+            (.direct, 0.45), (.inverseHighPass(500), 0.35), (.inverseHighPass(200), 0.35),
         ]
         for (front, smoothing) in fronts {
             for (threshold, gain, backward) in [
