@@ -26,7 +26,7 @@ public struct DecoderConfiguration: Sendable, Hashable {
     public var openRatio: Double = 2
     public var closeRatio: Double = 1.2
     /// The slow measure's closing ratio (its noise fluctuates more).
-    public var closeSlowRatio: Double = 2
+    public var closeSlowRatio: Double = 4.2
     /// Time constant of the noise floor, an average of the activity measures while idle,
     /// seconds. (It stands still while a swipe is in progress.)
     public var floorTime: Double = 0.25

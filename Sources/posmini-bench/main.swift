@@ -66,6 +66,13 @@ if args.contains("--swipes-only") {
     for _ in 0..<5 { let r = run(stream, rate: 44_100, period: 441); print(r.cpu, Double(stream.count) / r.cpu / 44_100, "x RT", r.swipes) }
     exit(0)
 }
+if args.contains("--gate-trace") {
+    let (stream, _) = swipeStream(rate: 44_100, count: 12)
+    let d = SwipeDecoder(sampleRate: 44_100)
+    d.trace = { if $0.hasPrefix("gate") { print($0) } }
+    for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
+    exit(0)
+}
 if args.contains("--idle-only") {
     let idle = idleStream(rate: 44_100, seconds: 60)
     for _ in 0..<5 { print(run(idle, rate: 44_100, period: 441).cpu) }

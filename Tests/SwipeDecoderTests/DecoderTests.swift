@@ -128,6 +128,22 @@ struct DecoderReadTests {
         #expect(swipes.last?.direction == .reverse)
     }
 
+    @Test("swipes 60 ms apart are reported one by one")
+    func closeSwipes() {
+        var audio: [Float] = []
+        var texts: [String] = []
+        for (k, format) in [TrackFormat.track2, .track1, .track3, .track2].enumerated() {
+            var s = scenario(format, speed: .constant(400 + 100 * Double(k)), seed: UInt64(20 + k))
+            s.audio.leadingSilence = 0.03
+            s.audio.trailingSilence = 0.03
+            audio += SwipeSynthesizer.render(s).channels[0]
+            texts.append(text(format))
+        }
+        let swipes = decode(audio, rate: 44_100)
+        #expect(swipes.count == 4)
+        #expect(okTexts(swipes) == texts)
+    }
+
     @Test("Int16 and Float input give the same swipes")
     func int16AndFloat() {
         let rendered = SwipeSynthesizer.render(scenario(.track1, speed: .constant(350)))
