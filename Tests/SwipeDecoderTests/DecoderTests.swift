@@ -129,18 +129,26 @@ struct DecoderReadTests {
     }
 
     @Test("swipes 60 ms apart are reported one by one")
-    func closeSwipes() {
-        var audio: [Float] = []
+    func closeSwipes() throws {
+        var audio: [Int16] = []
         var texts: [String] = []
-        for (k, format) in [TrackFormat.track2, .track1, .track3, .track2].enumerated() {
-            var s = scenario(format, speed: .constant(400 + 100 * Double(k)), seed: UInt64(20 + k))
-            s.audio.leadingSilence = 0.03
-            s.audio.trailingSilence = 0.03
-            audio += SwipeSynthesizer.render(s).channels[0]
+        var rng = SynthRandom(seed: 77)
+        for k in 0..<12 {
+            let format = TrackFormat.allCases[k % 3]
+            var path = AudioPath(sampleRate: 44_100)
+            path.snr = 30
+            path.leadingSilence = 0.03
+            path.trailingSilence = 0.03
+            let speed = 150 + 850 * rng.uniform()
+            let s = SwipeScenario(tracks: [try StripeTrack(text: text(format), format: format)],
+                                  motion: Motion(speed: .constant(speed), direction: k % 2 == 0 ? .forward : .reverse),
+                                  audio: path, seed: rng.next())
+            audio += SwipeSynthesizer.render(s).channels[0].map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
             texts.append(text(format))
         }
-        let swipes = decode(audio, rate: 44_100)
-        #expect(swipes.count == 4)
+        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let swipes = decoder.push(audio) + decoder.finish()
+        #expect(swipes.count == 12)
         #expect(okTexts(swipes) == texts)
     }
 
