@@ -59,8 +59,17 @@ struct BitClock {
                 break
             }
             if !strong { s += 1; continue }
-            for k in 0..<run { intervals[k] = t[s + k + 1].position - t[s + k].position }
-            let sorted = intervals.sorted()
+            for k in 0..<run {
+                // Insertion sort as the intervals come: eight values, no allocation.
+                let value = t[s + k + 1].position - t[s + k].position
+                var j = k
+                while j > 0 && intervals[j - 1] > value {
+                    intervals[j] = intervals[j - 1]
+                    j -= 1
+                }
+                intervals[j] = value
+            }
+            let sorted = intervals
             let median = sorted[run / 2]
             if median > 0, sorted[0] > 0.75 * median, sorted[run - 1] < 1.3 * median {
                 return (s, median)

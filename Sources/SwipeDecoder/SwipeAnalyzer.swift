@@ -350,7 +350,20 @@ final class SwipeAnalyzer {
         let block = max(1, Int(sampleRate / 2_000))
         let blocks = n / block
         var means = [Double](repeating: 0, count: blocks)
-        for b in 0..<blocks { means[b] = (p[(b + 1) * block] - p[b * block]) / Double(block) - mean }
+        var meanSquare = 0.0
+        for b in 0..<blocks {
+            let m = (p[(b + 1) * block] - p[b * block]) / Double(block) - mean
+            means[b] = m
+            meanSquare += m * m
+        }
+        meanSquare /= Double(max(1, blocks))
+        let m = Float(mean)
+        for i in 0..<n { out[i] = x[i] - m }
+        segmentHeight = robustHeight(UnsafeBufferPointer(out))
+        // A fitted hum is at most √2 times the RMS of the block means: when that is already
+        // too small to matter (as for most swipes, whose pulses cancel within a block), skip
+        // the fit.
+        guard (2 * meanSquare).squareRoot() > Self.humWorthRemoving * Double(segmentHeight) else { return }
         var bestEnergy = 0.0
         var bestFit: [(Double, Double, Double)] = []     // (radians per sample, cos, sin)
         for mains in [50.0, 60.0] {
@@ -384,10 +397,7 @@ final class SwipeAnalyzer {
                 bestFit = fit
             }
         }
-        let m = Float(mean)
-        for i in 0..<n { out[i] = x[i] - m }
         // Worth subtracting only when the hum stands out of the noise the fit itself picks up.
-        segmentHeight = robustHeight(UnsafeBufferPointer(out))
         let humAmplitude = bestEnergy.squareRoot()
         guard humAmplitude > Self.humWorthRemoving * Double(segmentHeight) else { return }
         prefixHolds = .nothing
