@@ -133,6 +133,14 @@ final class SwipeAnalyzer {
         // A first look: the typical interval between transitions, from a plain pass.
         guard let typical = typicalInterval(clean) else { return nil }
 
+        // A clean swipe already reads from the plain pass that measured the interval. Such a
+        // read stands on its own only as a payment track needing no correction; anything else
+        // goes through the candidates as usual.
+        if let quick = plainRead(typical: typical) {
+            return describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: quick.attempt,
+                            accepted: (quick.read, quick.direction), failure: nil, tried: 1, typical: typical)
+        }
+
         var best: Attempt?
         var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
         // Reads that need a second opinion, by text: the front end that produced each.
@@ -198,6 +206,31 @@ final class SwipeAnalyzer {
                         accepted: accepted.map { ($0.read, $0.direction) }, failure: firstFailure?.0,
                         tried: tried, typical: typical)
     }
+
+    /// The lattice over the transitions of the interval pass (left in `transitions`), judged
+    /// strictly: returned only for a read without correction (and, without payment structure,
+    /// without a single doubtful bit).
+    private func plainRead(typical: Double) -> (read: TrackRead, attempt: Attempt, direction: SwipeDirection)? {
+        let primary = Self.candidates[0]
+        BitClock(gain: primary.clockGain, minimumHeight: 0.35 * segmentHeight)
+            .run(transitions, backward: false, lattice: true, into: &clockOutput)
+        guard clockOutput.bits.count >= 20 else { return nil }
+        let cells = max(1, clockOutput.bits.count)
+        let attempt = Attempt(setting: 0, bits: clockOutput.bits, confidence: clockOutput.confidence,
+                              repairs: clockOutput.repairs, bridged: clockOutput.bridged,
+                              periods: clockOutput.periods,
+                              jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
+                              firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
+                              transitions: transitions)
+        let (read, direction) = judge(attempt, setting: primary, candidate: Self.plainPass)
+        trace?("plain pass: transitions \(transitions.count) bits \(attempt.bits.count) → \(read.status.code)")
+        guard read.isOK, read.corrections == 0 else { return nil }
+        return (read, attempt, direction)
+    }
+
+    /// The candidate number the plain pass is judged as: not the primary, so nothing it reads
+    /// needs the primary's say-so.
+    static let plainPass = -1
 
     /// Clear text never leaves a failed read.
     private func scrubbed(_ read: TrackRead) -> TrackRead {
@@ -548,7 +581,10 @@ final class SwipeAnalyzer {
             let content = try TrackContent.parse(decoded.text, format: format)
             read.content = content
             read.masked = content.masked(maskPolicy)
-            if case .nonPayment = content, candidate != 0 {
+            // A track without payment structure stands on the primary setting's word, or on the
+            // plain pass's when not a single bit of it was in doubt.
+            let spotlessPlain = candidate == Self.plainPass && weakCount == 0 && correctedConfidence == nil
+            if case .nonPayment = content, candidate != 0, !spotlessPlain {
                 read.status = .failed(.unconfirmed)
             }
             if correctedConfidence != nil && candidate != 0 {

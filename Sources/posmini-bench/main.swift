@@ -69,7 +69,7 @@ if args.contains("--swipes-only") {
 if args.contains("--gate-trace") {
     let (stream, _) = swipeStream(rate: 44_100, count: 12)
     let d = SwipeDecoder(sampleRate: 44_100)
-    d.trace = { if $0.hasPrefix("gate") { print($0) } }
+    d.trace = { if $0.hasPrefix("gate") || $0.hasPrefix("plain") { print($0) } }
     for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
     exit(0)
 }
