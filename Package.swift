@@ -32,7 +32,7 @@ let package = Package(
         // The benchmark: accuracy grid, false accepts, throughput (release build).
         .target(name: "CMallocCounter"),
         .executableTarget(name: "posmini-bench",
-                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "CMallocCounter"],
+                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "CMallocCounter"],
                           swiftSettings: strict),
 
         // The hardware edges.
@@ -48,12 +48,15 @@ let package = Package(
                           dependencies: ["PosminiDaemon", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
-        .testTarget(name: "MagstripeTests", dependencies: ["Magstripe"], swiftSettings: strict),
-        .testTarget(name: "AudioFileTests", dependencies: ["AudioFile"], swiftSettings: strict),
+        // Helpers the test suites share (file reading, a seeded generator).
+        .target(name: "TestSupport", dependencies: ["ReaderIO"], path: "Tests/TestSupport", swiftSettings: strict),
+
+        .testTarget(name: "MagstripeTests", dependencies: ["Magstripe", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AudioFileTests", dependencies: ["AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile"], swiftSettings: strict),
-        .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile"],
+        .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "AudioFile", "Magstripe", "SwipeSynth"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO"], swiftSettings: strict),
     ],

@@ -1,9 +1,9 @@
 /// Turns flux transitions into F2F bits with a clock that tracks the cell period continuously.
 ///
-/// Every cell starts with a transition; a 1 has a second one in mid-cell. The clock holds the
-/// current cell period `T`; each interval is classified against it from the fractional transition
-/// times, and `T` moves toward each measured cell by `gain` (a first-order tracking loop), so a
-/// hand that speeds up or slows down four-fold is followed.
+/// Every cell starts with a transition; a 1 has a second one in mid-cell. The segmentation of
+/// the transitions into cells is chosen over the whole swipe (a lattice, below); along each path
+/// the cell period `T` moves toward each measured cell by `gain` (a first-order tracking loop),
+/// so a hand that speeds up or slows down four-fold is followed.
 struct BitClock {
     /// Fraction of each measured cell's error that the clock takes on.
     var gain: Double
@@ -24,8 +24,6 @@ struct BitClock {
         var lastPosition: Double = 0
         /// Transitions skipped as noise and cells filled in across gaps.
         var repairs: Int = 0
-        /// Times the clock lost lock and acquired again.
-        var relocks: Int = 0
         /// Cells bridged across stretches without transitions.
         var bridged: Int = 0
 
@@ -37,7 +35,6 @@ struct BitClock {
             firstPosition = 0
             lastPosition = 0
             repairs = 0
-            relocks = 0
             bridged = 0
         }
     }
@@ -79,131 +76,12 @@ struct BitClock {
         return nil
     }
 
-    /// Decodes `t` (time order, alternating polarity) into bits. `backward` walks from the last
-    /// transition to the first, giving the bits in reverse order. `lattice` chooses the
-    /// whole-swipe best segmentation; otherwise each interval is decided as it comes.
-    func run(_ transitions: [FluxTransition], backward: Bool, lattice: Bool, into out: inout Output) {
-        if lattice {
-            runLattice(transitions, backward: backward, into: &out)
-        } else {
-            runGreedy(transitions, backward: backward, into: &out)
-        }
+    /// Decodes `transitions` (time order, alternating polarity) into bits. `backward` walks from
+    /// the last transition to the first, giving the bits in reverse order.
+    func run(_ transitions: [FluxTransition], backward: Bool, into out: inout Output) {
+        runLattice(transitions, backward: backward, into: &out)
     }
 
-    /// The greedy walker: classifies each interval against the tracked period as it comes.
-    func runGreedy(_ transitions: [FluxTransition], backward: Bool, into out: inout Output) {
-        out.reset()
-        var t = transitions
-        if backward {
-            t.reverse()
-            let end = t.first?.position ?? 0
-            for i in t.indices { t[i].position = end - t[i].position }
-        }
-        guard let (start, initialPeriod) = BitClock.acquire(t, from: 0, minimumHeight: minimumHeight) else { return }
-        var period = initialPeriod
-        var boundary = t[start].position
-        out.firstPosition = boundary
-        var k = start + 1
-        let n = t.count
-        var height = Double(t[start].amplitude)
-        var pendingRepair = false
-        var recentRepairs = 0.0
-        while k < n {
-            let d1 = t[k].position - boundary
-            let r1 = d1 / period
-            if r1 < 0.3, k + 1 < n {
-                // A pair of extrema far too close together: noise between real transitions.
-                let d3 = t[k + 1].position - boundary
-                if d3 / period < 0.3 || (k + 2 < n && (t[k + 2].position - boundary) / period < 1.35) {
-                    k += 2
-                    out.repairs += 1
-                    pendingRepair = true
-                    continue
-                }
-            }
-            var measured: Double
-            var isOne: Bool
-            if r1 < 0.5 {
-                isOne = true
-            } else if r1 > 1.0 || k + 1 >= n {
-                isOne = false
-            } else {
-                // Between a half and a whole cell: compare both hypotheses with the next interval.
-                let d2 = t[k + 1].position - t[k].position
-                let errorOne = abs(d1 + d2 - period) + abs(d1 - period / 2)
-                let errorZero = abs(d1 - period)
-                isOne = errorOne < errorZero
-            }
-            var sure: Double
-            if isOne {
-                guard k + 1 < n else { break }
-                measured = t[k + 1].position - boundary
-                let rTotal = measured / period
-                if rTotal > 1.6 {
-                    // The second half never came: end of data or a lost pulse.
-                    if rTotal > 4 { break }
-                    out.repairs += 1
-                    pendingRepair = true
-                }
-                let half = clamp01(1 - abs(r1 - 0.5) / 0.25)
-                let whole = clamp01(1 - abs(rTotal - 1) / 0.4)
-                let pulse = clamp01(Double(t[k].amplitude) / (0.7 * height))
-                sure = min(half, whole, pulse)
-                height += 0.2 * (Double(max(t[k].amplitude, t[k + 1].amplitude)) - height)
-                out.bits.append(1)
-                boundary = t[k + 1].position
-                k += 2
-            } else {
-                measured = d1
-                sure = r1 <= 1 ? clamp01((r1 - 0.75) / 0.25) : clamp01(1 - (r1 - 1) / 0.5)
-                if r1 > 1.6 {
-                    if r1 > 4 { break }          // the card has left the head
-                    let cells = Int(r1.rounded())
-                    for _ in 1..<cells {
-                        out.bits.append(0)
-                        out.confidence.append(0)
-                        out.periods.append(Float(period))
-                    }
-                    measured = d1 / Double(cells)
-                    out.repairs += 1
-                    sure = 0
-                }
-                height += 0.2 * (Double(t[k].amplitude) - height)
-                out.bits.append(0)
-                boundary = t[k].position
-                k += 1
-            }
-            let repaired = pendingRepair || sure == 0
-            if pendingRepair {
-                sure = 0
-                pendingRepair = false
-            }
-            recentRepairs = 0.85 * recentRepairs + (repaired ? 1 : 0)
-            if recentRepairs > 2.5, let again = BitClock.acquire(t, from: k, minimumHeight: minimumHeight) {
-                // Lock lost (noise before the card, a stumble): start over at the next clean run.
-                out.confidence.append(0)
-                out.periods.append(Float(period))
-                period = again.period
-                boundary = t[again.start].position
-                k = again.start + 1
-                recentRepairs = 0
-                out.relocks += 1
-                continue
-            }
-            out.confidence.append(Float(sure))
-            let error = (measured - period) / period
-            out.squaredError += error * error
-            period += gain * (measured - period)
-            out.periods.append(Float(period))
-        }
-        out.lastPosition = boundary
-        if backward {
-            let end = transitions.last?.position ?? 0
-            let first = end - out.lastPosition
-            out.lastPosition = end - out.firstPosition
-            out.firstPosition = first
-        }
-    }
 }
 
 extension BitClock {

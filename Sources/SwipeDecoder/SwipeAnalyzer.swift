@@ -24,8 +24,6 @@ struct CandidateSetting: Sendable, Hashable {
     var threshold: Float
     var clockGain: Double
     var backward: Bool
-    /// Decide bits over the whole swipe (the lattice) rather than interval by interval.
-    var lattice: Bool = true
 }
 
 /// Candidates that share a front end see the same transitions; only different front ends give
@@ -163,7 +161,7 @@ final class SwipeAnalyzer {
                 detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
                 if clipLevel > 0 { centreClippedPulses(segment, reach: max(2, Int(0.25 * typical))) }
                 BitClock(gain: setting.clockGain, minimumHeight: 0.35 * height)
-                    .run(transitions, backward: setting.backward, lattice: setting.lattice, into: &clockOutput)
+                    .run(transitions, backward: setting.backward, into: &clockOutput)
                 let cells = max(1, clockOutput.bits.count)
                 return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
                                repairs: clockOutput.repairs, bridged: clockOutput.bridged,
@@ -213,7 +211,7 @@ final class SwipeAnalyzer {
     private func plainRead(typical: Double) -> (read: TrackRead, attempt: Attempt, direction: SwipeDirection)? {
         let primary = Self.candidates[0]
         BitClock(gain: primary.clockGain, minimumHeight: 0.35 * segmentHeight)
-            .run(transitions, backward: false, lattice: true, into: &clockOutput)
+            .run(transitions, backward: false, into: &clockOutput)
         guard clockOutput.bits.count >= 20 else { return nil }
         let cells = max(1, clockOutput.bits.count)
         let attempt = Attempt(setting: 0, bits: clockOutput.bits, confidence: clockOutput.confidence,

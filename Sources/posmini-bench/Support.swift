@@ -1,3 +1,4 @@
+import ReaderIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,17 +17,13 @@ func monotonicSeconds() -> Double {
 
 func processorCount() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
+/// A whole file (the benchmark's diagnostics read recordings).
 func readAll(_ path: String) -> [UInt8] {
-    guard let f = fopen(path, "rb") else { fatalError("cannot open \(path)") }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, f)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
+    do {
+        return try FileBytes.read(path)
+    } catch {
+        fatalError("cannot read \(error)")
     }
-    return bytes
 }
 
 /// The CPU this ran on, for the report's header.

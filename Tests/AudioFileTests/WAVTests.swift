@@ -1,8 +1,6 @@
 import Testing
 import AudioFile
-#if canImport(Glibc)
-import Glibc
-#endif
+import TestSupport
 
 /// Builds WAV bytes field by field, so that every header variant can be made on purpose.
 struct WAVBuilder {
@@ -44,20 +42,6 @@ struct WAVBuilder {
 
 func le16(_ out: inout [UInt8], _ v: UInt16) { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
 func le32(_ out: inout [UInt8], _ v: UInt32) { out += (0..<4).map { UInt8((v >> UInt32($0 * 8)) & 0xFF) } }
-
-/// Reads a whole file (tests only; the product's file I/O lives in ReaderIO).
-func readFile(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, f)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
-    }
-    return bytes
-}
 
 @Suite("WAV reading and writing")
 struct WAVTests {

@@ -1,4 +1,5 @@
 import Magstripe
+@_exported import TestSupport
 
 /// Test cards built only from published test PANs (card-network test numbers).
 enum Cards {
@@ -16,18 +17,5 @@ enum Cards {
         case .track2: track2
         case .track3: track3
         }
-    }
-}
-
-/// A small deterministic generator for test data (SplitMix64).
-struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

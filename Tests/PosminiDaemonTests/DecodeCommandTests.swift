@@ -3,6 +3,7 @@ import AudioFile
 import Magstripe
 import SwipeSynth
 import FoundationEssentials
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,19 +47,6 @@ struct DecodeCommandTests {
         var template = Array("/tmp/posminid-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         return try #require(made.map { String(cString: $0) })
-    }
-
-    func readText(_ path: String) -> String {
-        guard let f = fopen(path, "rb") else { return "" }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     func write(_ bytes: [UInt8], to path: String) {
