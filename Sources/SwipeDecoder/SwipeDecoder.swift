@@ -211,7 +211,14 @@ public final class SwipeDecoder {
     private let segment: UnsafeMutableBufferPointer<Float>
     private var segmentCount = 0
     private var segmentStart: Int64 = 0
-    private var gate: Gate
+    /// The gate's state, in memory owned for the decoder's life: stepping it once per block
+    /// through a pointer costs no run-time exclusivity bookkeeping (a stored `var` of a class
+    /// would, on every mutating call).
+    private let gateState: UnsafeMutablePointer<Gate>
+    private var gate: Gate {
+        get { gateState.pointee }
+        set { gateState.pointee = newValue }
+    }
     private var active = false
     /// The running DC level (for completing a last partial block).
     private var dc: Float { gate.dc }
@@ -234,13 +241,16 @@ public final class SwipeDecoder {
         ring.initialize(repeating: 0)
         segment = .allocate(capacity: (maximumBlocks + preRollBlocks) * blockSize)
         segment.initialize(repeating: 0)
-        gate = Gate(configuration: configuration, blockSize: blockSize, windowBlocks: windowBlocks,
+        gateState = .allocate(capacity: 1)
+        gateState.initialize(to: Gate(configuration: configuration, blockSize: blockSize, windowBlocks: windowBlocks,
                     hangoverBlocks: hangoverBlocks, floorFollow: min(1, blockSeconds / configuration.floorTime),
-                    dcFollow: Float(min(1, blockSeconds / 0.05)))
+                    dcFollow: Float(min(1, blockSeconds / 0.05))))
         analyzer = SwipeAnalyzer(sampleRate: sampleRate, channel: channel, maskPolicy: configuration.maskPolicy)
     }
 
     deinit {
+        gateState.deinitialize(count: 1)
+        gateState.deallocate()
         pending.deallocate()
         ring.deallocate()
         segment.deallocate()
@@ -342,7 +352,7 @@ public final class SwipeDecoder {
     public func reset() {
         pendingCount = 0; ringBlock = 0; segmentCount = 0
         active = false; samplesProcessed = 0
-        gate.reset()
+        gateState.pointee.reset()
     }
 
     // MARK: The gate
@@ -371,7 +381,7 @@ public final class SwipeDecoder {
         samplesProcessed += Int64(blockSize)
 
         let segmentFull = segmentCount / blockSize >= maximumBlocks + preRollBlocks
-        switch gate.step(stats, active: active, segmentFull: segmentFull) {
+        switch gateState.pointee.step(stats, active: active, segmentFull: segmentFull) {
         case .none:
             break
         case .open:
