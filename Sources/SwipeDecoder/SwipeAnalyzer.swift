@@ -131,10 +131,10 @@ final class SwipeAnalyzer {
         // A first look: the typical interval between transitions, from a plain pass.
         guard let typical = typicalInterval(clean) else { return nil }
 
-        // A clean swipe already reads from the plain pass that measured the interval. Such a
-        // read stands on its own only as a payment track needing no correction; anything else
-        // goes through the candidates as usual.
-        if let quick = plainRead(typical: typical) {
+        // A clean swipe already reads from the plain pass that measured the interval; what it
+        // cannot settle on its own goes through the candidates. (Not in exhaustive mode, where
+        // every candidate is to be seen.)
+        if !exhaustive, let quick = plainRead(typical: typical) {
             return describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: quick.attempt,
                             accepted: (quick.read, quick.direction), failure: nil, tried: 1, typical: typical)
         }
@@ -160,15 +160,7 @@ final class SwipeAnalyzer {
                                                   floor: noiseFloor)
                 detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
                 if clipLevel > 0 { centreClippedPulses(segment, reach: max(2, Int(0.25 * typical))) }
-                BitClock(gain: setting.clockGain, minimumHeight: 0.35 * height)
-                    .run(transitions, backward: setting.backward, into: &clockOutput)
-                let cells = max(1, clockOutput.bits.count)
-                return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
-                               repairs: clockOutput.repairs, bridged: clockOutput.bridged,
-                               periods: clockOutput.periods,
-                               jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
-                               firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
-                               transitions: transitions)
+                return clock(setting, index: index, backward: setting.backward, minimumHeight: 0.35 * height)
             }()
             if index == 0 { best = attempt }
             guard attempt.bits.count >= 20 else {
@@ -210,20 +202,23 @@ final class SwipeAnalyzer {
     /// without a single doubtful bit).
     private func plainRead(typical: Double) -> (read: TrackRead, attempt: Attempt, direction: SwipeDirection)? {
         let primary = Self.candidates[0]
-        BitClock(gain: primary.clockGain, minimumHeight: 0.35 * segmentHeight)
-            .run(transitions, backward: false, into: &clockOutput)
-        guard clockOutput.bits.count >= 20 else { return nil }
-        let cells = max(1, clockOutput.bits.count)
-        let attempt = Attempt(setting: 0, bits: clockOutput.bits, confidence: clockOutput.confidence,
-                              repairs: clockOutput.repairs, bridged: clockOutput.bridged,
-                              periods: clockOutput.periods,
-                              jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
-                              firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
-                              transitions: transitions)
+        let attempt = clock(primary, index: 0, backward: false, minimumHeight: 0.35 * segmentHeight)
+        guard attempt.bits.count >= 20 else { return nil }
         let (read, direction) = judge(attempt, setting: primary, candidate: Self.plainPass)
         trace?("plain pass: transitions \(transitions.count) bits \(attempt.bits.count) → \(read.status.code)")
         guard read.isOK, read.corrections == 0 else { return nil }
         return (read, attempt, direction)
+    }
+
+    /// The bit clock over `transitions`, packaged as an attempt of candidate `index`.
+    private func clock(_ setting: CandidateSetting, index: Int, backward: Bool, minimumHeight: Float) -> Attempt {
+        BitClock(gain: setting.clockGain, minimumHeight: minimumHeight).run(transitions, backward: backward, into: &clockOutput)
+        let cells = max(1, clockOutput.bits.count)
+        return Attempt(setting: index, bits: clockOutput.bits, confidence: clockOutput.confidence,
+                       repairs: clockOutput.repairs, bridged: clockOutput.bridged, periods: clockOutput.periods,
+                       jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
+                       firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
+                       transitions: transitions)
     }
 
     /// The candidate number the plain pass is judged as: not the primary, so nothing it reads
