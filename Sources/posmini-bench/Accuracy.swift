@@ -87,15 +87,10 @@ func accuracyPart(_ range: Range<Int>, seed: UInt64, allNominal: Bool, showFailu
 func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: Int) async {
     let started = monotonicSeconds()
     let cores = processorCount()
-    let per = (cases + cores - 1) / cores
-    let total = await withTaskGroup(of: AccuracyPart.self) { group in
-        for c in 0..<cores {
-            group.addTask { accuracyPart((c * per)..<min(cases, (c + 1) * per), seed: seed, allNominal: allNominal,
-                                         showFailures: showFailures / cores + 1) }
-        }
-        var all = AccuracyPart()
-        for await part in group { all.merge(part) }
-        return all
+    var total = AccuracyPart()
+    for part in await inParallel(cases, { accuracyPart($0, seed: seed, allNominal: allNominal,
+                                                       showFailures: showFailures / cores + 1) }) {
+        total.merge(part)
     }
     print("## Accuracy over the SwipeSynth grid (\(cases) swipes, seed \(seed))\n")
     print("Grid: Tracks 1, 2, 3 × speed 5-250 cm/s × speed ratio 1-4 (accelerating, decelerating, a hand's rise and fall,")

@@ -140,16 +140,8 @@ func makeTrial(_ kind: TrialKind, rng: inout SynthRandom) -> (samples: [Float], 
 
 func falseAcceptReport(trials: Int, seed: UInt64) async {
     let cores = processorCount()
-    let per = (trials + cores - 1) / cores
     let started = monotonicSeconds()
-    let parts = await withTaskGroup(of: [TrialKind: TrialResult].self) { group in
-        for c in 0..<cores {
-            group.addTask { falseAcceptTrials((c * per)..<min(trials, (c + 1) * per), seed: seed) }
-        }
-        var all: [[TrialKind: TrialResult]] = []
-        for await part in group { all.append(part) }
-        return all
-    }
+    let parts = await inParallel(trials) { falseAcceptTrials($0, seed: seed) }
     print("## False accepts: \(trials) trials\n")
     print("Damaged swipes are synthesized with the damage written on the stripe; a read of whatever valid track the")
     print("damage left there is not a false accept (no reader can tell it apart), any other ok text is.\n")

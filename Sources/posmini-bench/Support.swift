@@ -28,14 +28,9 @@ func readAll(_ path: String) -> [UInt8] {
 
 /// The CPU this ran on, for the report's header.
 func cpuModel() -> String {
-    guard let f = fopen("/proc/cpuinfo", "r") else { return "unknown CPU" }
-    defer { fclose(f) }
-    var line = [CChar](repeating: 0, count: 512)
-    while fgets(&line, Int32(line.count), f) != nil {
-        let text = String(cString: line)
-        if text.hasPrefix("model name") {
-            return String(text.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters()
-        }
+    guard let info = try? FileBytes.read("/proc/cpuinfo", limit: 1 << 20) else { return "unknown CPU" }
+    for line in String(decoding: info, as: UTF8.self).split(separator: "\n") where line.hasPrefix("model name") {
+        return String(line.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters()
     }
     return "unknown CPU"
 }
@@ -43,5 +38,20 @@ func cpuModel() -> String {
 extension String {
     func trimmingCharacters() -> String {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed())
+    }
+}
+
+/// Splits `0..<count` into one slice per core, runs `work` on each in parallel, and returns
+/// the slices' results in slice order.
+func inParallel<Part: Sendable>(_ count: Int, _ work: @escaping @Sendable (Range<Int>) -> Part) async -> [Part] {
+    let cores = processorCount()
+    let per = (count + cores - 1) / cores
+    return await withTaskGroup(of: (Int, Part).self) { group in
+        for c in 0..<cores {
+            group.addTask { (c, work((c * per)..<min(count, (c + 1) * per))) }
+        }
+        var parts: [(Int, Part)] = []
+        for await part in group { parts.append(part) }
+        return parts.sorted { $0.0 < $1.0 }.map(\.1)
     }
 }
