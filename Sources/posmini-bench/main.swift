@@ -73,6 +73,12 @@ if args.contains("--gate-trace") {
     for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
     exit(0)
 }
+if args.contains("--swipes-once") {
+    // One pass over a short stream: for instruction counts under callgrind.
+    let (stream, _) = swipeStream(rate: 44_100, count: 12)
+    print(run(stream, rate: 44_100, period: 441).swipes)
+    exit(0)
+}
 if args.contains("--idle-only") {
     let idle = idleStream(rate: 44_100, seconds: 60)
     for _ in 0..<5 { print(run(idle, rate: 44_100, period: 441).cpu) }
