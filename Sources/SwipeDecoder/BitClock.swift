@@ -109,6 +109,8 @@ extension BitClock {
     static let spuriousPenalty = 10.0
     /// Mean cost per cell of a chain that needs no second reading.
     static let cleanChainCost = 1.0
+    /// A runner-up this much costlier than the best leaves a bit fully sure.
+    static let marginScale = 6.0
     /// Cost of bridging a stretch without transitions.
     static let gapPenalty = 16.0
 
@@ -144,36 +146,41 @@ extension BitClock {
         }
         out.firstPosition = t[firstIndex].position
         out.lastPosition = t[main[main.count - 1].index].position
-        for node in prefix + main {
-            let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
-            let margin = clamp01((node.runnerUp - node.cost) / 6)
-            // A 0 cell with two small extrema skipped as noise is as sure as its timing and its
-            // margin over reading them as transitions; only a bridged stretch is a guess.
-            var sure = node.kind >= 3 ? 0 : Float(min(fit, margin))
-            switch node.kind {
-            case 2: out.repairs += 1
-            case 3:
-                // A stretch with no transition at all: bridged with zeros, known to be a guess.
-                for _ in 1..<Int(node.cells) {
-                    out.bits.append(0)
-                    out.confidence.append(0)
-                    out.periods.append(Float(node.period))
-                }
-                out.bridged += Int(node.cells)
-                sure = 0
-            default: break
-            }
-            out.bits.append(node.kind == 1 ? 1 : 0)
-            out.confidence.append(sure)
-            out.periods.append(Float(node.period))
-            out.squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
-        }
+        for node in prefix { emit(node, into: &out) }
+        for node in main { emit(node, into: &out) }
         if backward {
             let end = transitions.last?.position ?? 0
             let first = end - out.lastPosition
             out.lastPosition = end - out.firstPosition
             out.firstPosition = first
         }
+    }
+
+    /// Appends the bit (or the bridged zeros) of one chosen cell.
+    @inline(__always)
+    private func emit(_ node: Node, into out: inout Output) {
+        let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
+        let margin = clamp01((node.runnerUp - node.cost) / BitClock.marginScale)
+        // A 0 cell with two small extrema skipped as noise is as sure as its timing and its
+        // margin over reading them as transitions; only a bridged stretch is a guess.
+        var sure = node.kind >= 3 ? 0 : Float(min(fit, margin))
+        switch node.kind {
+        case 2: out.repairs += 1
+        case 3:
+            // A stretch with no transition at all: bridged with zeros, known to be a guess.
+            for _ in 1..<Int(node.cells) {
+                out.bits.append(0)
+                out.confidence.append(0)
+                out.periods.append(Float(node.period))
+            }
+            out.bridged += Int(node.cells)
+            sure = 0
+        default: break
+        }
+        out.bits.append(node.kind == 1 ? 1 : 0)
+        out.confidence.append(sure)
+        out.periods.append(Float(node.period))
+        out.squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
     }
 
     /// The cheapest chain of cells from `start`. An even run is zeros at its spacing or ones at
@@ -190,30 +197,56 @@ extension BitClock {
             let b = lattice(t, start: start, period: 2 * period, nodes: &doubled)
             if b.cost < a.cost { (nodes, last) = (doubled, b.last) }
         }
-        var path: [Node] = []
+        // Walk back once to count the cells, then fill the path front to back.
+        var length = 0
         var k = last
-        while k > start {
-            var node = nodes[k]
-            node.index = k
-            path.append(node)
-            k = node.previous
-        }
+        while k > start { length += 1; k = nodes[k].previous }
         guard k == start else { return [] }
-        return path.reversed()
+        return [Node](unsafeUninitializedCapacity: length) { path, count in
+            var k = last
+            var slot = length - 1
+            while k > start {
+                var node = nodes[k]
+                node.index = k
+                (path.baseAddress! + slot).initialize(to: node)
+                slot -= 1
+                k = node.previous
+            }
+            count = length
+        }
     }
 
     /// Fills `nodes` for a start at `start` with `period`; returns the last boundary reached and
     /// the cost per cell of the best path to it.
-    func lattice(_ t: [FluxTransition], start: Int, period initialPeriod: Double,
+    func lattice(_ transitions: [FluxTransition], start: Int, period initialPeriod: Double,
                  nodes: inout [Node]) -> (last: Int, cost: Double) {
-        let n = t.count
+        let n = transitions.count
         nodes = [Node](repeating: Node(), count: n)
+        let gain = self.gain
+        let last = transitions.withUnsafeBufferPointer { t in
+            nodes.withUnsafeMutableBufferPointer { nodes in
+                BitClock.fill(nodes, t, start: start, period: initialPeriod, gain: gain)
+            }
+        }
+        var cells = 0
+        var k = last
+        while k > start && k >= 0 {
+            cells += 1
+            k = nodes[k].previous
+        }
+        return (last, cells > 0 ? nodes[last].cost / Double(cells) : .infinity)
+    }
+
+    /// The lattice's inner loop over raw buffers: returns the last boundary reached.
+    private static func fill(_ nodes: UnsafeMutableBufferPointer<Node>, _ t: UnsafeBufferPointer<FluxTransition>,
+                             start: Int, period initialPeriod: Double, gain: Double) -> Int {
+        let n = t.count
         nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: 0, fit: 1, runnerUp: .infinity)
         var last = start
         var i = start + 1
         while i < n {
             var best = Node()
-            func consider(from j: Int, kind: UInt8) {
+            @inline(__always) func consider(from j: Int, kind: UInt8) {
                 guard j >= start, nodes[j].cost.isFinite else { return }
                 let period = nodes[j].period
                 let length = t[i].position - t[j].position
@@ -259,19 +292,19 @@ extension BitClock {
             if gap > 3.5 && nodes[i - 1].cost.isFinite { break }
             consider(from: i - 1, kind: 0)
             consider(from: i - 2, kind: 1)
-            consider(from: i - 3, kind: 2)
-            consider(from: i - 1, kind: 3)
+            // The penalised readings cannot change the result when they cost at least the
+            // confidence margin's full scale more than the best so far: skip them then.
+            if i - 3 >= start, nodes[i - 3].cost + BitClock.spuriousPenalty < best.cost + BitClock.marginScale {
+                consider(from: i - 3, kind: 2)
+            }
+            if nodes[i - 1].cost + BitClock.gapPenalty < best.cost + BitClock.marginScale {
+                consider(from: i - 1, kind: 3)
+            }
             nodes[i] = best
             if best.cost.isFinite { last = i }
             i += 1
         }
-        var cells = 0
-        var k = last
-        while k > start && k >= 0 {
-            cells += 1
-            k = nodes[k].previous
-        }
-        return (last, cells > 0 ? nodes[last].cost / Double(cells) : .infinity)
+        return last
     }
 }
 

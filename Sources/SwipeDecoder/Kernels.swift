@@ -1,8 +1,22 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The decoder's inner loops, each as a SIMD kernel and a plain-loop reference that tests hold
 /// it to. Lanes are 16 wide; the tails run scalar.
 public enum Kernels {
     public typealias Vector = SIMD16<Float>
     static let lanes = Vector.scalarCount
+    /// 0, 1, 2, … in the lanes: masks the lanes of a vector past the end of a block.
+    static let laneIndex: Vector = {
+        var v = Vector()
+        for k in 0..<lanes { v[k] = Float(k) }
+        return v
+    }()
 
     // MARK: Conditioning: Int16 → Float
 
@@ -265,11 +279,134 @@ public enum Kernels {
                 p.replace(with: a, where: a .> p)
                 i += lanes
             }
+            if i < end && i + lanes <= x.count {
+                // The block's last partial vector: a whole load, the lanes past the block zeroed.
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+                let a = v.replacing(with: -v, where: v .< Vector.zero)
+                    .replacing(with: 0, where: laneIndex .>= Vector(repeating: Float(end - i)))
+                p.replace(with: a, where: a .> p)
+                i = end
+            }
             var peak = horizontalMax(p)
             while i < end { peak = max(peak, abs(base[i])); i += 1 }
             out.append(peak)
             start = end
         }
+    }
+
+    /// Subtracts `a·cos(w·i) + b·sin(w·i)` from `x[i]`: eight samples at a time, from a phasor
+    /// that a Double rotation advances once per eight samples (so the phase stays exact over
+    /// any segment length).
+    public static func subtractSinusoid(_ x: UnsafeMutableBufferPointer<Float>, w: Double, a: Double, b: Double) {
+        guard let base = x.baseAddress else { return }
+        var cosLanes = SIMD8<Float>(), sinLanes = SIMD8<Float>()
+        for k in 0..<8 {
+            cosLanes[k] = Float(cos(w * Double(k)))
+            sinLanes[k] = Float(sin(w * Double(k)))
+        }
+        let (stepC, stepS) = (cos(8 * w), sin(8 * w))
+        var c = 1.0, s = 0.0          // cos and sin of w·i at the start of the group
+        var i = 0
+        while i + 8 <= x.count {
+            // a·cos(θ + wk) + b·sin(θ + wk) = (a·c + b·s)·cos(wk) + (b·c − a·s)·sin(wk)
+            let u = Float(a * c + b * s), v = Float(b * c - a * s)
+            let p = UnsafeMutableRawPointer(base + i)
+            let value = p.loadUnaligned(as: SIMD8<Float>.self) - (u * cosLanes + v * sinLanes)
+            p.storeBytes(of: value, as: SIMD8<Float>.self)
+            let nc = c * stepC - s * stepS
+            s = s * stepC + c * stepS
+            c = nc
+            i += 8
+        }
+        while i < x.count {
+            let k = Double(i % 8)
+            let (ck, sk) = (cos(w * k), sin(w * k))
+            base[i] -= Float(a * (c * ck - s * sk) + b * (s * ck + c * sk))
+            i += 1
+        }
+    }
+
+    public static func subtractSinusoidReference(_ x: [Float], w: Double, a: Double, b: Double) -> [Float] {
+        x.enumerated().map { i, v in v - Float(a * cos(w * Double(i)) + b * sin(w * Double(i))) }
+    }
+
+    /// The mean of each `block`-sample block (whole blocks only), into `out`, and the sum of all
+    /// of `x`.
+    public static func blockMeans(_ x: UnsafeBufferPointer<Float>, block: Int, into out: UnsafeMutableBufferPointer<Double>) -> Double {
+        let blocks = x.count / block
+        precondition(block > 0 && out.count >= blocks)
+        guard let base = x.baseAddress else { return 0 }
+        var total = 0.0
+        var start = 0
+        for b in 0..<blocks {
+            let end = start + block
+            var acc = Vector.zero
+            var i = start
+            while i + lanes <= end {
+                acc += UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+                i += lanes
+            }
+            if i < end && i + lanes <= x.count {
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+                acc += v.replacing(with: 0, where: laneIndex .>= Vector(repeating: Float(end - i)))
+                i = end
+            }
+            var s = horizontalSum(acc)
+            while i < end { s += base[i]; i += 1 }
+            out[b] = Double(s) / Double(block)
+            total += Double(s)
+            start = end
+        }
+        return total + Double(sum(UnsafeBufferPointer(rebasing: x[(blocks * block)...])))
+    }
+
+    public static func blockMeansReference(_ x: [Float], block: Int) -> (means: [Double], total: Double) {
+        let means = stride(from: 0, to: x.count / block * block, by: block).map { start in
+            x[start..<(start + block)].reduce(0.0) { $0 + Double($1) } / Double(block)
+        }
+        return (means, x.reduce(0.0) { $0 + Double($1) })
+    }
+
+    /// Σ x[b]·cos(θ0 + b·step) and Σ x[b]·sin(θ0 + b·step): four terms at a time, the phasor
+    /// advanced by a Double rotation.
+    public static func correlate(_ x: UnsafeBufferPointer<Double>, step: Double, phase: Double) -> (cos: Double, sin: Double) {
+        guard let base = x.baseAddress else { return (0, 0) }
+        var c = SIMD4<Double>(), s = SIMD4<Double>()
+        for k in 0..<4 {
+            c[k] = cos(phase + step * Double(k))
+            s[k] = sin(phase + step * Double(k))
+        }
+        let rc = SIMD4<Double>(repeating: cos(4 * step)), rs = SIMD4<Double>(repeating: sin(4 * step))
+        var ac = SIMD4<Double>.zero, asn = SIMD4<Double>.zero
+        var i = 0
+        while i + 4 <= x.count {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD4<Double>.self)
+            ac += v * c
+            asn += v * s
+            let nc = c * rc - s * rs
+            s = s * rc + c * rs
+            c = nc
+            i += 4
+        }
+        var sumC = ac.sum(), sumS = asn.sum()
+        var k = 0
+        while i < x.count {
+            // c and s hold the phasors of terms i, i+1, …: take lane k.
+            sumC += base[i] * c[k]
+            sumS += base[i] * s[k]
+            i += 1
+            k += 1
+        }
+        return (sumC, sumS)
+    }
+
+    public static func correlateReference(_ x: [Double], step: Double, phase: Double) -> (cos: Double, sin: Double) {
+        var c = 0.0, s = 0.0
+        for (b, v) in x.enumerated() {
+            c += v * cos(phase + step * Double(b))
+            s += v * sin(phase + step * Double(b))
+        }
+        return (c, s)
     }
 
     /// The sum of `x`, sixteen lanes at a time.
@@ -333,28 +470,46 @@ public enum Kernels {
         out.removeAll(keepingCapacity: true)
         let n = x.count
         guard n >= 3, let base = x.baseAddress else { return }
-        let tPos = Vector(repeating: threshold)
-        let tNeg = Vector(repeating: -threshold)
-        var i = 1
-        while i + lanes + 1 <= n {
-            let previous = UnsafeRawPointer(base + i - 1).loadUnaligned(as: Vector.self)
-            let current = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
-            let next = UnsafeRawPointer(base + i + 1).loadUnaligned(as: Vector.self)
-            let isMax = (current .> previous) .& (current .>= next) .& (current .> tPos)
-            let isMin = (current .< previous) .& (current .<= next) .& (current .< tNeg)
-            let hits = isMax .| isMin
-            if any(hits) {
-                for lane in 0..<lanes where hits[lane] { out.append(Int32(i + lane)) }
+        // Room for every sample, written through a pointer without per-element checks, then
+        // cut to what was found (no reallocation once the array has grown to the segment).
+        out.append(contentsOf: repeatElement(0, count: n))
+        let found = out.withUnsafeMutableBufferPointer { buffer -> Int in
+            let o = buffer.baseAddress!
+            var count = 0
+            let tPos = Vector(repeating: threshold)
+            let tNeg = Vector(repeating: -threshold)
+            var laneBits = SIMD16<UInt32>.zero
+            for lane in 0..<lanes { laneBits[lane] = 1 << UInt32(lane) }
+            var i = 1
+            while i + lanes + 1 <= n {
+                let previous = UnsafeRawPointer(base + i - 1).loadUnaligned(as: Vector.self)
+                let current = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+                let next = UnsafeRawPointer(base + i + 1).loadUnaligned(as: Vector.self)
+                let isMax = (current .> previous) .& (current .>= next) .& (current .> tPos)
+                let isMin = (current .< previous) .& (current .<= next) .& (current .< tNeg)
+                let hits = isMax .| isMin
+                if any(hits) {
+                    // The hits as a bit mask, then one store per set bit.
+                    var word = SIMD16<UInt32>.zero.replacing(with: laneBits, where: hits).wrappedSum()
+                    while word != 0 {
+                        o[count] = Int32(truncatingIfNeeded: i &+ word.trailingZeroBitCount)
+                        count &+= 1
+                        word &= word &- 1
+                    }
+                }
+                i += lanes
             }
-            i += lanes
-        }
-        while i < n - 1 {
-            let p = base[i - 1], c = base[i], q = base[i + 1]
-            if (c > p && c >= q && c > threshold) || (c < p && c <= q && c < -threshold) {
-                out.append(Int32(i))
+            while i < n - 1 {
+                let p = base[i - 1], c = base[i], q = base[i + 1]
+                if (c > p && c >= q && c > threshold) || (c < p && c <= q && c < -threshold) {
+                    o[count] = Int32(i)
+                    count += 1
+                }
+                i += 1
             }
-            i += 1
+            return count
         }
+        out.removeLast(n - found)
     }
 
     public static func localExtremaReference(_ x: [Float], threshold: Float) -> [Int32] {
@@ -370,6 +525,12 @@ public enum Kernels {
 
 /// The k-th smallest element (0-based) by quickselect: O(n) on average, reorders `values`.
 func selectKth<T: Comparable>(_ values: inout [T], _ k: Int) -> T {
+    precondition(!values.isEmpty && k >= 0 && k < values.count)
+    return values.withUnsafeMutableBufferPointer { selectKth($0, k) }
+}
+
+/// The k-th smallest element (0-based) of `values`, reordering them.
+func selectKth<T: Comparable>(_ values: UnsafeMutableBufferPointer<T>, _ k: Int) -> T {
     precondition(!values.isEmpty && k >= 0 && k < values.count)
     var lo = 0, hi = values.count - 1
     while lo < hi {

@@ -78,6 +78,8 @@ final class SwipeAnalyzer {
     private var prefixBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
     private var dehummed = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
     private var scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
+    /// The means of the 0.5 ms blocks the hum fit works on.
+    private var blockMeanBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
     private var extrema: [Int32] = []
     private var peaks: [Float] = []
     private var transitions: [FluxTransition] = []
@@ -88,8 +90,8 @@ final class SwipeAnalyzer {
     private var segmentPeak: (peak: Float, count: Int) = (0, 0)
     /// The robust pulse height of the segment (hum included).
     private var segmentHeight: Float = 0
-    /// What `prefixBuffer` holds: the running sum of the raw segment can stand in for that of
-    /// the cleaned one as long as only the mean was taken out.
+    /// What `prefixBuffer` holds: the running sum of the cleaned segment, once a direct front
+    /// end has computed it, serves the next direct front end.
     private enum PrefixContent { case nothing, segment }
     private var prefixHolds = PrefixContent.nothing
     /// Lowest transition threshold for the current front end: from the noise before the swipe.
@@ -239,13 +241,16 @@ final class SwipeAnalyzer {
         work.deallocate()
         dehummed.deallocate()
         scratch.deallocate()
+        blockMeanBuffer.deallocate()
     }
 
     private func ensureCapacity(_ n: Int) {
         guard work.count < n || prefixBuffer.count < n + 1 else { return }
         for buffer in [work, dehummed, scratch] { buffer.deallocate() }
         prefixBuffer.deallocate()
+        blockMeanBuffer.deallocate()
         prefixBuffer = .allocate(capacity: n + 1)
+        blockMeanBuffer = .allocate(capacity: n)
         work = .allocate(capacity: n)
         dehummed = .allocate(capacity: n)
         scratch = .allocate(capacity: n)
@@ -335,9 +340,9 @@ final class SwipeAnalyzer {
             Kernels.bandPass(prefixed: prefixBuffer, count: n, smoothHalf: smoothHalf, baselineHalf: baselineHalf,
                              into: UnsafeMutableBufferPointer(rebasing: work[0..<n]))
         } else {
-            prefixHolds = .nothing
             Kernels.bandPass(source, smoothHalf: smoothHalf, baselineHalf: baselineHalf,
                              into: UnsafeMutableBufferPointer(rebasing: work[0..<n]), prefix: prefixBuffer)
+            prefixHolds = setting.front == .direct ? .segment : .nothing
         }
         let conditioned = UnsafeBufferPointer(rebasing: work[0..<n])
         let height = robustHeight(conditioned)
@@ -362,25 +367,15 @@ final class SwipeAnalyzer {
     /// 400 Hz), corrected for the averaging; only the subtraction touches every sample.
     private func removeHum(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
-        // One prefix sum of the segment serves the block means here and, when no hum has to be
-        // subtracted, the band-pass of the direct front end (a band-pass ignores the mean).
-        let p = prefixBuffer
-        var running = 0.0
-        p[0] = 0
-        for i in 0..<n {
-            running += Double(x[i])
-            p[i + 1] = running
-        }
-        prefixHolds = .segment
-        let mean = running / Double(n)
+        prefixHolds = .nothing          // a new segment
         let block = max(1, Int(sampleRate / 2_000))
         let blocks = n / block
-        var means = [Double](repeating: 0, count: blocks)
+        let means = UnsafeMutableBufferPointer(rebasing: blockMeanBuffer[0..<blocks])
+        let mean = Kernels.blockMeans(x, block: block, into: means) / Double(n)
         var meanSquare = 0.0
         for b in 0..<blocks {
-            let m = (p[(b + 1) * block] - p[b * block]) / Double(block) - mean
-            means[b] = m
-            meanSquare += m * m
+            means[b] -= mean
+            meanSquare += means[b] * means[b]
         }
         meanSquare /= Double(max(1, blocks))
         let m = Float(mean)
@@ -401,18 +396,8 @@ final class SwipeAnalyzer {
                 // Block b's mean stands for the sample at its centre, scaled by the averaging.
                 let half = w * Double(block) / 2
                 let gain = block > 1 ? sin(half) / (Double(block) * sin(w / 2)) : 1
-                let step = w * Double(block)
-                let (cs, ss) = (cos(step), sin(step))
                 let centre = Double(block - 1) / 2
-                var c = cos(w * centre), s = sin(w * centre)
-                var a = 0.0, bb = 0.0
-                for m in means {
-                    a += m * c
-                    bb += m * s
-                    let nc = c * cs - s * ss
-                    s = s * cs + c * ss
-                    c = nc
-                }
+                var (a, bb) = Kernels.correlate(UnsafeBufferPointer(means), step: w * Double(block), phase: w * centre)
                 a *= 2 / (Double(max(1, blocks)) * gain)
                 bb *= 2 / (Double(max(1, blocks)) * gain)
                 energy += a * a + bb * bb
@@ -426,17 +411,7 @@ final class SwipeAnalyzer {
         // Worth subtracting only when the hum stands out of the noise the fit itself picks up.
         let humAmplitude = bestEnergy.squareRoot()
         guard humAmplitude > Self.humWorthRemoving * Double(segmentHeight) else { return }
-        prefixHolds = .nothing
-        for (w, a, b) in bestFit {
-            let (cw, sw) = (cos(w), sin(w))
-            var c = 1.0, s = 0.0
-            for i in 0..<n {
-                out[i] -= Float(a * c + b * s)
-                let nc = c * cw - s * sw
-                s = s * cw + c * sw
-                c = nc
-            }
-        }
+        for (w, a, b) in bestFit { Kernels.subtractSinusoid(out, w: w, a: a, b: b) }
     }
 
     /// Hum below this fraction of the pulse height is left alone.

@@ -35,6 +35,21 @@ struct TransitionDetector {
         into out: inout [FluxTransition]
     ) {
         out.removeAll(keepingCapacity: true)
+        // At most one transition per candidate: room for all, filled through a pointer.
+        out.append(contentsOf: repeatElement(FluxTransition(position: 0, amplitude: 0, polarity: 0), count: candidates.count))
+        let count = candidates.withUnsafeBufferPointer { candidates in
+            out.withUnsafeMutableBufferPointer { out in
+                selectInto(out, y, candidates: candidates, initialHeight: initialHeight)
+            }
+        }
+        out.removeLast(out.count - count)
+    }
+
+    private func selectInto(
+        _ out: UnsafeMutableBufferPointer<FluxTransition>, _ y: UnsafeBufferPointer<Float>,
+        candidates: UnsafeBufferPointer<Int32>, initialHeight: Float
+    ) -> Int {
+        var count = 0
         var height: (positive: Float, negative: Float) = (initialHeight, initialHeight)
         var lastAccepted = -Double.infinity
         let decayStart = 1.5 * typicalInterval
@@ -54,20 +69,22 @@ struct TransitionDetector {
             // over the baseline while its swing from the last pulse (of the other sign) is
             // full: accept on either. A noise wiggle of the expected sign that passes on swing is
             // replaced by the real pulse when it comes (same sign: the larger wins).
-            let swing = out.last.map { last in last.polarity != polarity ? amplitude + last.amplitude : 0 } ?? 0
+            let previous: FluxTransition? = count > 0 ? out[count - 1] : nil
+            let swing = previous.map { last in last.polarity != polarity ? amplitude + last.amplitude : 0 } ?? 0
             let swingReference = height.positive + height.negative
             let byLevel = amplitude >= max(floor, relativeThreshold * reference)
             let bySwing = swing >= Self.swingThreshold * swingReference && amplitude >= 0.5 * floor
             guard byLevel || bySwing else { continue }
-            if let last = out.last, last.polarity == polarity {
+            if let last = previous, last.polarity == polarity {
                 // Two pulses of one sign in a row: one is not a transition; keep the larger.
                 if amplitude > last.amplitude {
-                    out[out.count - 1] = FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity)
+                    out[count - 1] = FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity)
                     lastAccepted = Double(i)
                 }
                 continue
             }
-            out.append(FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity))
+            out[count] = FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity)
+            count += 1
             lastAccepted = Double(i)
             let bounded = min(amplitude, 2 * reference)
             if polarity > 0 {
@@ -76,6 +93,7 @@ struct TransitionDetector {
                 height.negative += 0.3 * (bounded - height.negative)
             }
         }
+        return count
     }
 }
 

@@ -63,13 +63,16 @@ if let list = option("--trial-list") {
 }
 if args.contains("--swipes-only") {
     let (stream, _) = swipeStream(rate: 44_100, count: 60)
-    for _ in 0..<5 { let r = run(stream, rate: 44_100, period: 441); print(r.cpu, Double(stream.count) / r.cpu / 44_100, "x RT", r.swipes) }
+    let runs = option("--swipes-only").flatMap { Int($0) } ?? 5
+    var rates: [Double] = []
+    for _ in 0..<runs { let r = run(stream, rate: 44_100, period: 441); rates.append(Double(stream.count) / r.cpu / 44_100) }
+    print("swipe audio: median", Int(median(rates)), "x RT over", runs, "runs; min", Int(rates.min()!), "max", Int(rates.max()!))
     exit(0)
 }
 if args.contains("--gate-trace") {
     let (stream, _) = swipeStream(rate: 44_100, count: 12)
     let d = SwipeDecoder(sampleRate: 44_100)
-    d.trace = { if $0.hasPrefix("gate") || $0.hasPrefix("plain") { print($0) } }
+    d.trace = { if $0.hasPrefix("gate") || $0.hasPrefix("plain") || args.contains("--all") { print($0) } }
     for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
     exit(0)
 }

@@ -76,7 +76,7 @@ struct KernelTests {
     func segmentStatistics() {
         for n in Self.lengths {
             let x = randomFloats(n, seed: UInt64(n * 17))
-            for block in [1, 7, 16, 44] {
+            for block in [1, 7, 16, 22, 44, 48] {
                 var peaks: [Float] = []
                 x.withUnsafeBufferPointer { Kernels.blockPeaks($0, block: block, into: &peaks) }
                 #expect(peaks == Kernels.blockPeaksReference(x, block: block))
@@ -86,6 +86,48 @@ struct KernelTests {
             #expect(fast.peak == slow.peak && fast.count == slow.count)
             let sum = x.withUnsafeBufferPointer { Kernels.sum($0) }
             #expect(abs(sum - x.reduce(0, +)) < 1e-3)
+        }
+    }
+
+    @Test("block means", arguments: [1, 7, 16, 22, 44])
+    func blockMeans(block: Int) {
+        for n in Self.lengths {
+            let x = randomFloats(n, seed: UInt64(n * 31 + block))
+            let blocks = n / block
+            var means = [Double](repeating: .nan, count: max(1, blocks))
+            let total = x.withUnsafeBufferPointer { xb in
+                means.withUnsafeMutableBufferPointer { Kernels.blockMeans(xb, block: block, into: $0) }
+            }
+            let reference = Kernels.blockMeansReference(x, block: block)
+            #expect(abs(total - reference.total) < 1e-3)
+            #expect(reference.means.count == blocks)
+            for b in 0..<blocks { #expect(abs(means[b] - reference.means[b]) < 1e-5) }
+        }
+    }
+
+    @Test("correlation with a sinusoid", arguments: [0.001, 0.3, 2.5])
+    func correlate(step: Double) {
+        for n in Self.lengths {
+            var rng = TestRandom(state: UInt64(n) &+ 999)
+            let x = (0..<n).map { _ in Double.random(in: -1...1, using: &rng) }
+            let fast = x.withUnsafeBufferPointer { Kernels.correlate($0, step: step, phase: 0.7) }
+            let slow = Kernels.correlateReference(x, step: step, phase: 0.7)
+            #expect(abs(fast.cos - slow.cos) < 1e-9 * Double(max(1, n)))
+            #expect(abs(fast.sin - slow.sin) < 1e-9 * Double(max(1, n)))
+        }
+    }
+
+    @Test("subtracting a sinusoid", arguments: [0.001, 0.05, 1.9])
+    func subtractSinusoid(w: Double) {
+        for n in Self.lengths + [200_000] {
+            let x = randomFloats(n, seed: UInt64(n * 3 + 1))
+            var fast = x
+            fast.withUnsafeMutableBufferPointer { Kernels.subtractSinusoid($0, w: w, a: 0.3, b: -0.2) }
+            let slow = Kernels.subtractSinusoidReference(x, w: w, a: 0.3, b: -0.2)
+            var worst: Float = 0
+            for i in 0..<n { worst = max(worst, abs(fast[i] - slow[i])) }
+            // Float arithmetic on a value of at most 1.4: a few ulps, never a drifting phase.
+            #expect(worst < 1e-5)
         }
     }
 }
