@@ -140,6 +140,18 @@ final class SwipeAnalyzer {
             return describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: quick.attempt,
                             accepted: (quick.read, quick.direction), failure: nil, tried: 1, typical: typical)
         }
+        // The shortest read that may be accepted has 65 cells (start sentinel, ten characters,
+        // end sentinel and LRC of five bits), each with at least one transition. A plain pass
+        // that finds fewer saw the tail of a swipe, a click or a burst, not a card (noise and
+        // doublets only add extrema to it): the candidates are not tried. Measured on the
+        // benchmark grid (12 000 swipes, two seeds): not one read lost.
+        if !exhaustive && transitions.count < Self.fewestPlainTransitions {
+            let attempt = clock(Self.candidates[0], index: 0, backward: false, minimumHeight: 0.35 * segmentHeight)
+            guard attempt.bits.count >= 20 else { return nil }
+            let (read, _) = judge(attempt, setting: Self.candidates[0], candidate: Self.plainPass)
+            return describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: attempt,
+                            accepted: nil, failure: scrubbed(read), tried: 1, typical: typical)
+        }
 
         var best: Attempt?
         var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
@@ -222,6 +234,10 @@ final class SwipeAnalyzer {
                        firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
                        transitions: transitions)
     }
+
+    /// Fewer transitions than this in the plain pass: not worth the candidates (see `analyze`):
+    /// the cells of the shortest acceptable read, 13 characters of 5 bits.
+    static let fewestPlainTransitions = (SwipeDecoder.minimumDataCharacters + 3) * 5
 
     /// The candidate number the plain pass is judged as: not the primary, so nothing it reads
     /// needs the primary's say-so.

@@ -231,6 +231,18 @@ struct DecoderRefusalTests {
         }
     }
 
+    @Test("a stub of a swipe, too short for any acceptable read, is refused without the candidates")
+    func stub() {
+        var s = scenario(.track2, speed: .constant(300))
+        s.motion.travel = 0...0.12
+        let (rendered, swipes) = decode(s)
+        // Fewer transitions than the 65 cells of the shortest acceptable read.
+        #expect(rendered.tracks[0].pulses.count < 65)
+        #expect(okTexts(swipes).isEmpty)
+        #expect(swipes.count == 1)
+        for swipe in swipes { #expect(swipe.quality.candidatesTried == 1) }
+    }
+
     @Test("two errors in one character are not corrected into a read")
     func twoErrorsInOneCharacter() throws {
         var track = try StripeTrack(text: track2Text, format: .track2)
