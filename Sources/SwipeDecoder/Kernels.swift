@@ -524,13 +524,14 @@ public enum Kernels {
 }
 
 /// The k-th smallest element (0-based) by quickselect: O(n) on average, reorders `values`.
-func selectKth<T: Comparable>(_ values: inout [T], _ k: Int) -> T {
+public func selectKth<T: Comparable>(_ values: inout [T], _ k: Int) -> T {
     precondition(!values.isEmpty && k >= 0 && k < values.count)
     return values.withUnsafeMutableBufferPointer { selectKth($0, k) }
 }
 
-/// The k-th smallest element (0-based) of `values`, reordering them.
-func selectKth<T: Comparable>(_ values: UnsafeMutableBufferPointer<T>, _ k: Int) -> T {
+/// The k-th smallest element (0-based) of `values`, reordering them (Hoare partition around
+/// the middle element).
+public func selectKth<T: Comparable>(_ values: UnsafeMutableBufferPointer<T>, _ k: Int) -> T {
     precondition(!values.isEmpty && k >= 0 && k < values.count)
     var lo = 0, hi = values.count - 1
     while lo < hi {
@@ -549,3 +550,6 @@ func selectKth<T: Comparable>(_ values: UnsafeMutableBufferPointer<T>, _ k: Int)
     }
     return values[k]
 }
+
+/// The k-th smallest by sorting: the reference `selectKth` is tested against.
+public func selectKthReference<T: Comparable>(_ values: [T], _ k: Int) -> T { values.sorted()[k] }

@@ -82,6 +82,7 @@ final class SwipeAnalyzer {
     private var blockMeanBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
     private var extrema: [Int32] = []
     private var peaks: [Float] = []
+    private var intervals: [Double] = []
     private var transitions: [FluxTransition] = []
     private var clockOutput = BitClock.Output()
     /// The level where the input clipped in this segment, 0 when it did not.
@@ -318,8 +319,7 @@ final class SwipeAnalyzer {
         let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(y.count))
         detector.select(y, candidates: extrema, initialHeight: height, into: &transitions)
         guard transitions.count >= 16 else { return nil }
-        var intervals = [Double]()
-        intervals.reserveCapacity(transitions.count)
+        intervals.removeAll(keepingCapacity: true)
         for k in 1..<transitions.count { intervals.append(transitions[k].position - transitions[k - 1].position) }
         return max(1, selectKth(&intervals, intervals.count / 2))
     }

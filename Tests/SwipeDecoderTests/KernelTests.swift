@@ -130,4 +130,26 @@ struct KernelTests {
             #expect(worst < 1e-5)
         }
     }
+
+    @Test("k-th smallest (quickselect)")
+    func kth() {
+        for n in Self.lengths where n > 0 {
+            var rng = TestRandom(state: UInt64(n) &+ 4242)
+            // Distinct values, many duplicates, sorted and reversed inputs.
+            let inputs: [[Float]] = [
+                randomFloats(n, seed: UInt64(n)),
+                (0..<n).map { _ in Float(Int.random(in: 0...3, using: &rng)) },
+                (0..<n).map { Float($0) },
+                (0..<n).map { Float(n - $0) },
+                [Float](repeating: 2, count: n),
+            ]
+            for input in inputs {
+                for k in Set([0, n / 2, n - 1, (n * 95) / 100]) {
+                    var copy = input
+                    #expect(selectKth(&copy, k) == selectKthReference(input, k))
+                    #expect(copy.sorted() == input.sorted())
+                }
+            }
+        }
+    }
 }
