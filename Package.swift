@@ -36,7 +36,8 @@ let package = Package(
                           swiftSettings: strict),
 
         // The hardware edges.
-        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev"], swiftSettings: strict),
+        .target(name: "CSystem"),
+        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CSystem", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
@@ -58,7 +59,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO"], swiftSettings: strict),
+        .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
+                    swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,8 +4,10 @@ import Glibc
 import Musl
 #endif
 
-/// Why a file could not be read.
-public struct FileReadError: Error, Sendable, Hashable, CustomStringConvertible {
+/// Why a file could not be read or written: the path and the errno.
+public typealias FileReadError = FileError
+
+public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
     public let path: String
     public let errno: Int32
 
@@ -41,4 +43,37 @@ public enum FileBytes {
         }
         return bytes
     }
+
+    /// Writes `bytes` to `path` whole: into a temporary file beside it, flushed, then renamed
+    /// over it, so a reader never sees half a file. `mode` applies to a new file.
+    public static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(FileError) {
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileError(path: temporary, errno: errno) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(fd)
+                unlink(temporary)
+                throw FileError(path: temporary, errno: code)
+            }
+            written += n
+        }
+        guard fsync(fd) == 0, close(fd) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileError(path: temporary, errno: code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileError(path: path, errno: code)
+        }
+    }
+
+    /// This process's id (for unique temporary names).
+    public static var processID: Int32 { getpid() }
 }

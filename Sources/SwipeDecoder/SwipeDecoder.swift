@@ -277,6 +277,9 @@ public final class SwipeDecoder {
     public var noiseRMS: Double { gate.noiseRMS }
     /// Whether a swipe is in progress.
     public var isActive: Bool { active }
+    /// Stream time (seconds) where the segment being gathered starts, pre-roll included; nil
+    /// while the gate is closed.
+    public var openSegmentStart: Double? { active ? Double(segmentStart) / Double(sampleRate) : nil }
 
     // MARK: Input
 

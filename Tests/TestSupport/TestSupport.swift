@@ -1,9 +1,17 @@
-public import ReaderIO
+import ReaderIO
 
 /// A whole file, or nil when it cannot be read (tests report the missing file themselves).
 public func readFile(_ path: String) -> [UInt8]? {
     try? FileBytes.read(path)
 }
+
+/// Writes a file whole (tests' fixtures in /tmp).
+public func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    try FileBytes.write(bytes, to: path)
+}
+
+/// This process's id, for unique fixture names.
+public func getpidValue() -> Int32 { FileBytes.processID }
 
 /// A file's text (empty when it cannot be read).
 public func readText(_ path: String) -> String {

@@ -1,0 +1,11 @@
+#ifndef POSMINI_SYSTEM_H
+#define POSMINI_SYSTEM_H
+
+/// Linux calls that Swift's Glibc module does not expose (GNU extensions, sys/eventfd.h).
+
+/// A non-blocking, close-on-exec eventfd; -1 with errno set on failure.
+int posmini_eventfd(void);
+/// Names the calling thread (at most 15 bytes are kept); 0 or an errno.
+int posmini_set_thread_name(const char *name);
+
+#endif

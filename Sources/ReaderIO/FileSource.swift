@@ -1,0 +1,119 @@
+public import AudioFile
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A recording played as a capture source: as fast as the consumer takes it (tests, `decode`),
+/// or paced in real time like a sound card (`--replay`), so that the daemon's timeouts and its
+/// latency can be exercised without hardware.
+public final class FileSource: CaptureSource, @unchecked Sendable {
+    public let name: String
+    public let sampleRate: Int
+    public let channels: Int
+    public let periodFrames: Int
+    public let isRealTime: Bool
+    public let overruns = 0
+    /// Interleaved frames.
+    private let samples: [Float]
+    private let frameCount: Int
+    private let position = Atomic<Int>(0)
+    /// When the first period was due (paced sources), monotonic seconds.
+    private var startTime = 0.0
+
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        case unreadable(FileReadError)
+        case notAudio(path: String, WAVError)
+        case rawSize(path: String, bytes: Int, frameBytes: Int)
+        case badParameters(String)
+
+        public var description: String {
+            switch self {
+            case .unreadable(let error): "\(error)"
+            case .notAudio(let path, let error): "\(path): \(error)"
+            case .rawSize(let path, let bytes, let frameBytes):
+                "\(path): \(bytes) bytes is not a whole number of \(frameBytes)-byte frames"
+            case .badParameters(let what): what
+            }
+        }
+    }
+
+    /// Audio already in memory (the tests' synthesized swipes).
+    public init(name: String, audio: PCMAudio, paced: Bool, periodTime: Double = 0.01) {
+        self.name = name
+        sampleRate = audio.sampleRate
+        channels = audio.channels.count
+        frameCount = audio.frameCount
+        var interleaved = [Float](repeating: 0, count: audio.frameCount * audio.channels.count)
+        for (c, channel) in audio.channels.enumerated() {
+            for i in 0..<audio.frameCount { interleaved[i * audio.channels.count + c] = channel[i] }
+        }
+        samples = interleaved
+        isRealTime = paced
+        periodFrames = max(1, Int(Double(audio.sampleRate) * periodTime))
+    }
+
+    /// A WAV file (16/24/32-bit integer or 32-bit float, mono or stereo).
+    public convenience init(wav path: String, paced: Bool, periodTime: Double = 0.01) throws(Failure) {
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path) } catch { throw .unreadable(error) }
+        let audio: PCMAudio
+        do { audio = try WAV.decode(bytes) } catch { throw .notAudio(path: path, error) }
+        self.init(name: path, audio: audio, paced: paced, periodTime: periodTime)
+    }
+
+    /// Headerless samples with an explicit rate, channel count and encoding.
+    public convenience init(raw path: String, rate: Int, channels: Int, format: CaptureFormat, paced: Bool,
+                            periodTime: Double = 0.01) throws(Failure) {
+        guard (1_000...768_000).contains(rate) else { throw .badParameters("raw audio needs a rate of 1000-768000 Hz, not \(rate)") }
+        guard (1...8).contains(channels) else { throw .badParameters("raw audio needs 1-8 channels, not \(channels)") }
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path) } catch { throw .unreadable(error) }
+        let frameBytes = channels * format.bytesPerSample
+        guard bytes.count % frameBytes == 0 else { throw .rawSize(path: path, bytes: bytes.count, frameBytes: frameBytes) }
+        var flat = [Float](repeating: 0, count: bytes.count / format.bytesPerSample)
+        bytes.withUnsafeBytes { raw in
+            flat.withUnsafeMutableBufferPointer { format.convert(raw.baseAddress!, count: $0.count, into: $0.baseAddress!) }
+        }
+        var perChannel = [[Float]](repeating: [], count: channels)
+        for c in 0..<channels { perChannel[c] = stride(from: c, to: flat.count, by: channels).map { flat[$0] } }
+        self.init(name: path, audio: PCMAudio(sampleRate: rate, channels: perChannel), paced: paced, periodTime: periodTime)
+    }
+
+    /// Frames delivered so far.
+    public var framesRead: Int { position.load(ordering: .relaxed) }
+
+    public func start() throws(CaptureEnd) {
+        startTime = monotonicSeconds()
+    }
+
+    public func waitForData(stop: EventFD) -> Bool {
+        guard isRealTime else { return !stop.isSignalled }
+        // The next period is due when the wall clock reaches its last frame's time.
+        let next = min(frameCount, position.load(ordering: .relaxed) + periodFrames)
+        let due = startTime + Double(next) / Double(sampleRate)
+        let wait = due - monotonicSeconds()
+        if wait <= 0 { return !stop.isSignalled }
+        return !stop.wait(timeoutMilliseconds: Int32((wait * 1_000).rounded(.up)))
+    }
+
+    public func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws(CaptureEnd) -> Int {
+        let at = position.load(ordering: .relaxed)
+        guard at < frameCount else { throw .endOfSource }
+        var n = min(frames, periodFrames, frameCount - at)
+        if isRealTime {
+            // Never ahead of the clock.
+            let due = Int((monotonicSeconds() - startTime) * Double(sampleRate))
+            n = min(n, max(0, due - at))
+        }
+        samples.withUnsafeBufferPointer { all in
+            buffer.update(from: all.baseAddress! + at * channels, count: n * channels)
+        }
+        position.store(at + n, ordering: .relaxed)
+        return n
+    }
+
+    public func close() {}
+}

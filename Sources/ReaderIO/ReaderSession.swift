@@ -1,0 +1,262 @@
+public import SwipeDecoder
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What a reader session reports, in order, on its decoder thread.
+public enum ReaderEvent: Sendable {
+    /// Capture runs: the negotiated stream.
+    case started(rate: Int, channels: Int, periodFrames: Int)
+    /// Something the operator should know that does not stop the session (no real-time
+    /// priority, say).
+    case notice(String)
+    /// A swipe ended: its tracks (one per channel that read, merged), figures and problem.
+    case swipe(Swipe)
+    /// The session is over: nil when `stop()` asked for it, else why the source ended.
+    case ended(CaptureEnd?)
+}
+
+/// Counters a session keeps; readable from any thread.
+public struct ReaderStatistics: Sendable, Hashable {
+    public var framesCaptured = 0
+    /// Recovered device overruns.
+    public var overruns = 0
+    /// Samples the capture thread could not hand over because the decoder fell behind.
+    public var dropped = 0
+    public var swipes = 0
+}
+
+/// A source → lock-free ring → decoder pipeline on two threads of its own. The capture thread
+/// only waits, reads a period, writes it to the ring and counts; the decoder thread decodes
+/// each channel as its own head, merges the tracks of one swipe, and delivers events.
+/// `stop()` (and the end of the source) ends with both threads joined and the source closed.
+public final class ReaderSession: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Ring capacity in seconds of audio.
+        public var ringSeconds = 2.0
+        /// SCHED_FIFO priority for the capture thread, if wanted.
+        public var realTimePriority: Int32?
+        public var decoder = DecoderConfiguration()
+        public init() {}
+    }
+
+    public let source: any CaptureSource
+    public let configuration: Configuration
+    private let deliver: @Sendable (ReaderEvent) -> Void
+    private let ring: SPSCRing<Float>
+    private let stopEvent = EventFD()
+    private let dataReady = EventFD()
+    private let captureDone = Atomic<Bool>(false)
+    private let framesCaptured = Atomic<Int>(0)
+    private let swipeCount = Atomic<Int>(0)
+    private let captureEnd = Mutex<CaptureEnd?>(nil)
+    private let threads = Mutex<[OSThread]>([])
+    private let finished = Atomic<Bool>(false)
+
+    public init(source: any CaptureSource, configuration: Configuration = Configuration(),
+                onEvent: @escaping @Sendable (ReaderEvent) -> Void) {
+        self.source = source
+        self.configuration = configuration
+        deliver = onEvent
+        let frames = max(Int(configuration.ringSeconds * Double(source.sampleRate)), 4 * source.periodFrames)
+        ring = SPSCRing(minimumCapacity: frames * source.channels)
+    }
+
+    deinit { stop() }
+
+    public var statistics: ReaderStatistics {
+        ReaderStatistics(framesCaptured: framesCaptured.load(ordering: .relaxed), overruns: source.overruns,
+                         dropped: ring.dropped, swipes: swipeCount.load(ordering: .relaxed))
+    }
+
+    /// Whether the session has delivered `.ended`.
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    /// Starts capture and decoding. A source that fails to start ends the session at once.
+    public func start() {
+        do throws(CaptureEnd) {
+            try source.start()
+        } catch {
+            source.close()
+            finished.store(true, ordering: .releasing)
+            deliver(.ended(error))
+            return
+        }
+        deliver(.started(rate: source.sampleRate, channels: source.channels, periodFrames: source.periodFrames))
+        let decoderThread = OSThread(name: "posmini-decode") { [self] in decodeLoop() }
+        let captureThread = OSThread(name: "posmini-capture") { [self] in captureLoop() }
+        threads.withLock { $0 = [captureThread, decoderThread] }
+    }
+
+    /// Stops both threads, joins them and closes the source. Idempotent; not from `onEvent`.
+    public func stop() {
+        stopEvent.signal()
+        waitUntilFinished()
+    }
+
+    /// Blocks until the session has ended (the source ran out, the device went away, or
+    /// `stop()`), with both threads joined and the source closed.
+    public func waitUntilFinished() {
+        let running = threads.withLock { list -> [OSThread] in
+            let copy = list
+            list = []
+            return copy
+        }
+        for thread in running { thread.join() }
+        source.close()
+    }
+
+    // MARK: The capture thread
+
+    private func captureLoop() {
+        if let priority = configuration.realTimePriority, let error = OSThread.requestRealTime(priority: priority) {
+            deliver(.notice("real-time priority \(priority) refused (\(String(cString: strerror(error)))): capturing at normal priority; "
+                + "grant CAP_SYS_NICE or LimitRTPRIO= in the unit to have it"))
+        }
+        let channels = source.channels
+        let period = source.periodFrames
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: period * channels)
+        defer { buffer.deallocate() }
+        var end: CaptureEnd?
+        // From here to the end of the loop: no allocation, no lock, no logging.
+        capture: while true {
+            guard source.waitForData(stop: stopEvent) else { break }
+            if !source.isRealTime {
+                // A file waits for the decoder instead of losing samples.
+                while ring.writable < period * channels {
+                    if stopEvent.wait(timeoutMilliseconds: 1) { break capture }
+                }
+            }
+            let frames: Int
+            do throws(CaptureEnd) {
+                frames = try source.read(into: buffer, frames: period)
+            } catch {
+                end = error
+                break
+            }
+            guard frames > 0 else { continue }
+            ring.write(UnsafeBufferPointer(start: buffer, count: frames * channels), granule: channels)
+            framesCaptured.add(frames, ordering: .relaxed)
+            dataReady.signal()
+        }
+        captureEnd.withLock { $0 = end }
+        captureDone.store(true, ordering: .releasing)
+        dataReady.signal()
+    }
+
+    // MARK: The decoder thread
+
+    private func decodeLoop() {
+        let channels = source.channels
+        let decoders = (0..<channels).map {
+            SwipeDecoder(sampleRate: source.sampleRate, channel: $0, configuration: configuration.decoder)
+        }
+        var merger = ChannelMerger(channels: channels)
+        let chunkFrames = source.periodFrames
+        let chunk = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunkFrames * channels)
+        let lane = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunkFrames)
+        defer {
+            chunk.deallocate()
+            lane.deallocate()
+        }
+        var pollSet = [
+            pollfd(fd: dataReady.descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: stopEvent.descriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        while true {
+            let rc = poll(&pollSet, 2, -1)
+            if rc < 0 && errno != EINTR { break }
+            if stopEvent.isSignalled { break }
+            dataReady.drain()
+            let done = captureDone.load(ordering: .acquiring)
+            // Everything the ring holds, a period at a time.
+            while true {
+                // Whole frames only: every write is (see `write(_:granule:)`).
+                let n = ring.read(into: chunk)
+                if n == 0 { break }
+                let frames = n / channels
+                for c in 0..<channels {
+                    for i in 0..<frames { lane[i] = chunk[i * channels + c] }
+                    let results = decoders[c].push(UnsafeBufferPointer(rebasing: lane[0..<frames]))
+                    for swipe in results { merger.add(swipe) }
+                }
+                release(merger.ready(decoders))
+            }
+            if done {
+                for decoder in decoders { for swipe in decoder.finish() { merger.add(swipe) } }
+                release(merger.ready(nil))
+                finished.store(true, ordering: .releasing)
+                deliver(.ended(captureEnd.withLock { $0 }))
+                stopEvent.signal()          // the capture thread has ended already; harmless
+                return
+            }
+        }
+        finished.store(true, ordering: .releasing)
+        deliver(.ended(nil))
+    }
+
+    private func release(_ swipes: [Swipe]) {
+        for swipe in swipes {
+            swipeCount.add(1, ordering: .relaxed)
+            deliver(.swipe(swipe))
+        }
+    }
+}
+
+/// Holds the swipes of a multi-channel reader until no other channel can still add a track to
+/// them, then merges those that overlap in time into one.
+struct ChannelMerger {
+    let channels: Int
+    private var pending: [Swipe] = []
+
+    init(channels: Int) { self.channels = channels }
+
+    mutating func add(_ swipe: Swipe) { pending.append(swipe) }
+
+    /// The swipes that can go now (all of them when `decoders` is nil: the stream has ended).
+    mutating func ready(_ decoders: [SwipeDecoder]?) -> [Swipe] {
+        guard !pending.isEmpty else { return [] }
+        guard channels > 1 else {
+            defer { pending.removeAll() }
+            return pending
+        }
+        var out: [Swipe] = []
+        while let first = pending.first {
+            // Everything that overlaps the first pending swipe, transitively.
+            var group = [first]
+            var rest = Array(pending.dropFirst())
+            var grew = true
+            while grew {
+                grew = false
+                let start = group.map(\.start).min()!, end = group.map(\.end).max()!
+                if let k = rest.firstIndex(where: { $0.start <= end && start <= $0.end }) {
+                    group.append(rest.remove(at: k))
+                    grew = true
+                }
+            }
+            let end = group.map(\.end).max()!
+            // A channel still gathering a segment that began before this swipe ended may yet
+            // add a track to it: wait for it.
+            if let decoders, decoders.contains(where: { ($0.openSegmentStart ?? .infinity) <= end }) { break }
+            pending = rest
+            out.append(Self.merge(group))
+        }
+        return out
+    }
+
+    /// One swipe from the results of several heads: every channel's track, the figures of the
+    /// one that read (or the first).
+    static func merge(_ group: [Swipe]) -> Swipe {
+        guard group.count > 1 else { return group[0] }
+        let sorted = group.sorted { ($0.tracks.first?.channel ?? 0) < ($1.tracks.first?.channel ?? 0) }
+        var merged = sorted.first(where: { !$0.readTracks.isEmpty }) ?? sorted[0]
+        merged.tracks = sorted.flatMap(\.tracks)
+        merged.start = group.map(\.start).min()!
+        merged.end = group.map(\.end).max()!
+        if !merged.readTracks.isEmpty { merged.problem = nil }
+        return merged
+    }
+}

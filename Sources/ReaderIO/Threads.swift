@@ -1,0 +1,101 @@
+import CSystem
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A POSIX thread running one closure, joined explicitly. (No Foundation: the capture and
+/// decoder threads are plain pthreads whose loops we control entirely.)
+public final class OSThread: @unchecked Sendable {
+    private var handle = pthread_t()
+    private var joined = false
+
+    private final class Start {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    /// Starts `body` on a new thread named `name` (at most 15 bytes show in `ps`/`top`).
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        let rc = pthread_create(&handle, nil, { argument in
+            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            _ = posmini_set_thread_name(String(start.name.utf8.prefix(15))!)
+            start.body()
+            return nil
+        }, start)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    /// Waits for the thread to end. Idempotent; must not be called from the thread itself.
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(handle, nil)
+    }
+
+    /// Asks for SCHED_FIFO at `priority` for the calling thread; returns the errno on failure
+    /// (EPERM without CAP_SYS_NICE or an RLIMIT_RTPRIO).
+    public static func requestRealTime(priority: Int32) -> Int32? {
+        var parameters = sched_param()
+        parameters.sched_priority = priority
+        let rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters)
+        return rc == 0 ? nil : rc
+    }
+}
+
+/// An eventfd: a counter one thread signals and another waits on in `poll()`. Used to stop a
+/// thread that sleeps in `poll()` and to wake the decoder when the ring has data.
+public final class EventFD: @unchecked Sendable {
+    public let descriptor: Int32
+
+    public init() {
+        descriptor = posmini_eventfd()
+        precondition(descriptor >= 0, "eventfd failed: errno \(errno)")
+    }
+
+    deinit { close(descriptor) }
+
+    /// Adds one to the counter (wakes a poller). Async-signal-safe, no allocation.
+    public func signal() {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { write(descriptor, $0.baseAddress, 8) }
+    }
+
+    /// Resets the counter; returns whether it had been signalled.
+    @discardableResult
+    public func drain() -> Bool {
+        var value: UInt64 = 0
+        let n = withUnsafeMutableBytes(of: &value) { read(descriptor, $0.baseAddress, 8) }
+        return n == 8 && value > 0
+    }
+
+    /// Whether the counter is set, without resetting it.
+    public var isSignalled: Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1
+    }
+
+    /// Waits until signalled or `timeoutMilliseconds` pass (-1: no limit); returns whether it
+    /// was signalled (the counter is left set).
+    public func wait(timeoutMilliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            let rc = poll(&entry, 1, timeoutMilliseconds)
+            if rc < 0 && errno == EINTR { continue }
+            return rc == 1
+        }
+    }
+}
+
+/// Monotonic clock, seconds.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

@@ -1,0 +1,114 @@
+import Testing
+import ReaderIO
+import SwipeDecoder
+import SwipeSynth
+import Magstripe
+import AudioFile
+
+@Suite("Reader session on file sources")
+struct SessionTests {
+    @Test("an unpaced recording of three swipes gives three reads, then the end of the source")
+    func unpaced() {
+        let audio = swipeSequence([(track1Text, .track1), (track2Text, .track2), (track3Text, .track3)])
+        let log = EventLog()
+        let session = ReaderSession(source: FileSource(name: "three", audio: audio, paced: false), onEvent: log.add)
+        session.start()
+        #expect(log.waitForEnd(seconds: 30))
+        session.waitUntilFinished()
+        #expect(log.okTexts == [track1Text, track2Text, track3Text])
+        #expect(log.end == .some(.endOfSource))
+        #expect(session.statistics.framesCaptured == audio.frameCount)
+        #expect(session.statistics.dropped == 0)
+        #expect(session.isFinished)
+    }
+
+    @Test("a paced recording arrives in real time and the read follows the swipe's end closely")
+    func paced() {
+        let swipe = synthesizedSwipe([(track2Text, .track2)], lead: 0.1, trail: 0.25)
+        let audio = PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels)
+        let log = EventLog()
+        let session = ReaderSession(source: FileSource(name: "paced", audio: audio, paced: true), onEvent: log.add)
+        let started = monotonicSeconds()
+        session.start()
+        #expect(log.waitForEnd(seconds: 10))
+        session.waitUntilFinished()
+        let elapsed = monotonicSeconds() - started
+        #expect(elapsed >= audio.duration - 0.02, "played in \(elapsed) s, the audio lasts \(audio.duration) s")
+        #expect(log.okTexts == [track2Text])
+        // Arrival of the read, against the time of the swipe's last transition in the paced stream.
+        let events = log.all, times = log.arrivalTimes
+        if let k = events.firstIndex(where: { if case .swipe = $0 { true } else { false } }) {
+            let latency = times[k] - started - swipe.swipeEnd
+            // The benchmark states the figure; here a margin for a loaded test machine.
+            #expect(latency < 0.1, "latency \(latency * 1_000) ms")
+        }
+    }
+
+    @Test("stop() ends a paced session promptly, with both threads joined")
+    func stop() {
+        let silence = PCMAudio(sampleRate: 44_100, channels: [[Float](repeating: 0, count: 44_100 * 20)])
+        let log = EventLog()
+        let session = ReaderSession(source: FileSource(name: "silence", audio: silence, paced: true), onEvent: log.add)
+        session.start()
+        sleepMilliseconds(100)
+        let before = monotonicSeconds()
+        session.stop()
+        #expect(monotonicSeconds() - before < 0.5)
+        #expect(log.end == .some(nil))
+        #expect(session.isFinished)
+        #expect(log.swipes.isEmpty)
+    }
+
+    @Test("two heads: the tracks of one swipe arrive merged as one result")
+    func twoHeads() {
+        let swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)])
+        #expect(swipe.channels.count == 2)
+        let log = EventLog()
+        let source = FileSource(name: "stereo", audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
+        let session = ReaderSession(source: source, onEvent: log.add)
+        session.start()
+        #expect(log.waitForEnd(seconds: 30))
+        session.waitUntilFinished()
+        #expect(log.swipes.count == 1)
+        let tracks = log.swipes.first?.tracks ?? []
+        #expect(tracks.map(\.channel) == [0, 1])
+        #expect(Set(log.okTexts) == [track1Text, track2Text])
+    }
+
+    @Test("heads whose swipes do not overlap stay separate results")
+    func separateSwipes() {
+        let a = synthesizedSwipe([(track1Text, .track1)], trail: 0.5).channels[0]
+        let b = synthesizedSwipe([(track2Text, .track2)], seed: 9).channels[0]
+        // Channel 0 swipes first, channel 1 after it is over.
+        let n = a.count + b.count
+        let left = a + [Float](repeating: 0, count: b.count)
+        let right = [Float](repeating: 0, count: a.count) + b
+        #expect(left.count == n && right.count == n)
+        let log = EventLog()
+        let session = ReaderSession(source: FileSource(name: "apart", audio: PCMAudio(sampleRate: 44_100, channels: [left, right]), paced: false),
+                                    onEvent: log.add)
+        session.start()
+        #expect(log.waitForEnd(seconds: 30))
+        session.waitUntilFinished()
+        #expect(log.swipes.count == 2)
+        #expect(log.okTexts == [track1Text, track2Text])
+    }
+
+    @Test("a broken or missing file is refused with its name and what is wrong")
+    func badFiles() throws {
+        #expect(throws: FileSource.Failure.self) { try FileSource(wav: "/nonexistent/swipe.wav", paced: false) }
+        do {
+            _ = try FileSource(wav: "/nonexistent/swipe.wav", paced: false)
+        } catch {
+            #expect(error.description.contains("/nonexistent/swipe.wav"))
+        }
+        let path = "/tmp/posmini-test-\(getpidValue())-odd.raw"
+        try writeBytes([1, 2, 3], to: path)
+        do {
+            _ = try FileSource(raw: path, rate: 44_100, channels: 1, format: .s16le, paced: false)
+            Issue.record("a 3-byte file of 2-byte frames was accepted")
+        } catch {
+            #expect(error.description.contains("not a whole number"))
+        }
+    }
+}
