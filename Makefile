@@ -4,7 +4,10 @@
 SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 # Debian packages the build and the test suite need. Later rigs add theirs here.
-APT_PACKAGES := pkg-config libasound2-dev libudev-dev
+#   libasound2-dev, libudev-dev: the C libraries (pkg-config finds them)
+#   pulseaudio, pulseaudio-utils, libasound2-plugins: a PulseAudio null sink as a paced virtual
+#     sound card, reached through ALSA's `pulse` device (the capture tests)
+APT_PACKAGES := pkg-config libasound2-dev libudev-dev pulseaudio pulseaudio-utils libasound2-plugins
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -36,8 +39,9 @@ test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
 
-# The decoder's figures: accuracy grid, no-card streams, false accepts, throughput and
-# allocations (release build, several minutes on 2 cores).
+# The figures: decoder accuracy grid, no-card streams, false accepts, throughput and
+# allocations; the capture pipeline's ring stress, capture-loop allocations and latency
+# (release build, several minutes on 2 cores).
 bench: deps
 	$(SWIFT) build -c release --product posmini-bench $(SWIFT_FLAGS)
 	.build/release/posmini-bench

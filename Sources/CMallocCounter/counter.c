@@ -12,10 +12,16 @@ extern void __libc_free(void *);
 extern void *__libc_memalign(size_t, size_t);
 
 static _Atomic long allocations;
+// Per thread as well: the capture thread's own count, whatever the other threads do.
+static _Thread_local long thread_allocations;
 
-static inline void count(void) { atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed); }
+static inline void count(void) {
+    atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+    thread_allocations++;
+}
 
 long posmini_allocation_count(void) { return atomic_load_explicit(&allocations, memory_order_relaxed); }
+long posmini_thread_allocation_count(void) { return thread_allocations; }
 
 void *malloc(size_t n) { count(); return __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { count(); return __libc_calloc(a, b); }

@@ -5,7 +5,7 @@ import ReaderIO
 import FoundationEssentials
 
 /// `posminid decode`: offline decoding of recordings, one result per swipe.
-public struct DecodeTool {
+public struct DecodeTool: Sendable {
     public var json = false
     public var reveal = false
     public var configuration = DecoderConfiguration()

@@ -74,6 +74,7 @@ public final class ALSACapture: CaptureSource, @unchecked Sendable {
     /// `periodTime` seconds and a buffer of at least `periods` of them.
     public init(device: String, rate: Int = 44_100, periodTime: Double = 0.01, periods: Int = 8) throws(ALSAError) {
         name = device
+        posmini_alsa_quiet()
         var handle: OpaquePointer?
         var rc = snd_pcm_open(&handle, device, SND_PCM_STREAM_CAPTURE, SND_PCM_NONBLOCK)
         guard rc == 0, let handle else { throw ALSAError(device: device, call: "snd_pcm_open", code: rc) }

@@ -82,6 +82,9 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
         self.init(name: path, audio: PCMAudio(sampleRate: rate, channels: perChannel), paced: paced, periodTime: periodTime)
     }
 
+    /// When playing started (monotonic seconds): frame k is due at `startedAt + k / rate`.
+    public var startedAt: Double { startTime }
+
     /// Frames delivered so far.
     public var framesRead: Int { position.load(ordering: .relaxed) }
 

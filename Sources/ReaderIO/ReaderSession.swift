@@ -40,6 +40,9 @@ public final class ReaderSession: @unchecked Sendable {
         /// SCHED_FIFO priority for the capture thread, if wanted.
         public var realTimePriority: Int32?
         public var decoder = DecoderConfiguration()
+        /// Called on the capture thread just before its loop starts and just after it ends
+        /// (with the periods it read), never inside it: for the benchmark's allocation count.
+        public var captureProbe: (@Sendable (_ loopEnded: Bool, _ periods: Int) -> Void)?
         public init() {}
     }
 
@@ -72,6 +75,9 @@ public final class ReaderSession: @unchecked Sendable {
                          dropped: ring.dropped, swipes: swipeCount.load(ordering: .relaxed))
     }
 
+    /// Why the source ended on its own (nil while running, or when `stop()` ended it).
+    public var endReason: CaptureEnd? { captureEnd.withLock { $0 } }
+
     /// Whether the session has delivered `.ended`.
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
 
@@ -81,6 +87,7 @@ public final class ReaderSession: @unchecked Sendable {
             try source.start()
         } catch {
             source.close()
+            captureEnd.withLock { $0 = error }
             finished.store(true, ordering: .releasing)
             deliver(.ended(error))
             return
@@ -121,6 +128,8 @@ public final class ReaderSession: @unchecked Sendable {
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: period * channels)
         defer { buffer.deallocate() }
         var end: CaptureEnd?
+        var periods = 0
+        configuration.captureProbe?(false, 0)
         // From here to the end of the loop: no allocation, no lock, no logging.
         capture: while true {
             guard source.waitForData(stop: stopEvent) else { break }
@@ -140,8 +149,10 @@ public final class ReaderSession: @unchecked Sendable {
             guard frames > 0 else { continue }
             ring.write(UnsafeBufferPointer(start: buffer, count: frames * channels), granule: channels)
             framesCaptured.add(frames, ordering: .relaxed)
+            periods &+= 1
             dataReady.signal()
         }
+        configuration.captureProbe?(true, periods)
         captureEnd.withLock { $0 = end }
         captureDone.store(true, ordering: .releasing)
         dataReady.signal()

@@ -13,7 +13,8 @@ import Glibc
 //   --cases N            accuracy grid size (default 10 000: half nominal, half anywhere)
 //   --false-accepts N    false-accept trials (default 100 000)
 //   --noise-seconds S    length of each no-card stream (default 60)
-//   --only SECTION       accuracy | noise | false-accepts | throughput
+//   --only SECTION       accuracy | noise | false-accepts | throughput | capture
+//   --ring-samples N     samples per ring stress run (capture section; default 200 M)
 //   --seed N             grid and trial seed (default 2026)
 //   --nominal            accuracy grid inside the nominal region only
 //   --show-failures N    list up to N failed grid cases
@@ -100,6 +101,9 @@ if only == nil || only == "false-accepts" {
 }
 if only == nil || only == "throughput" {
     throughputReport()
+}
+if only == nil || only == "capture" {
+    captureReport(ringSamples: option("--ring-samples").flatMap { Int($0) } ?? 200_000_000)
 }
 
 /// `--margins N`: every candidate's passing read over N grid cases, true against false, to set

@@ -7,7 +7,7 @@ struct Posminid: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posminid",
         abstract: "Audio-jack magnetic-stripe reader daemon.",
-        subcommands: [Decode.self])
+        subcommands: [Decode.self, Listen.self])
 
     func run() throws {
         // The daemon itself arrives with the socket and systemd work.
@@ -37,6 +37,84 @@ struct Decode: ParsableCommand {
     func run() throws {
         let tool = DecodeTool(json: json, reveal: reveal)
         let status = tool.run(files, out: StandardStreams.out, err: StandardStreams.err)
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct Listen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Capture from a reader (or replay a recording) and print each swipe as it ends.",
+        discussion: """
+            Opens one ALSA capture device by name (hw:CARD=…,DEV=0, plughw:…, default, pulse, or any \
+            name your ALSA configuration defines) and decodes it live, or replays a recording paced \
+            in real time like a device (--fast: as fast as it decodes). Stops on Ctrl-C, after \
+            --seconds, or after --swipes. Exit status: 0 when it stopped as asked or the recording \
+            ended, 1 when the device went away or failed, 2 when it could not be opened.
+            """)
+
+    @Option(name: .shortAndLong, help: "ALSA capture device name.")
+    var device: String?
+
+    @Option(help: "A WAV recording (or raw samples with --raw-format) to play instead of a device.")
+    var replay: String?
+
+    @Flag(help: "Replay as fast as the decoder takes it instead of in real time.")
+    var fast = false
+
+    @Option(help: "The replay file is headerless samples in this encoding: S16_LE, S24_LE, S32_LE, FLOAT_LE.")
+    var rawFormat: String?
+
+    @Option(help: "Sample rate of a raw replay file.")
+    var rawRate = 44_100
+
+    @Option(help: "Channels of a raw replay file.")
+    var rawChannels = 1
+
+    @Option(help: "Sample rate to ask the device for (the nearest it offers is used).")
+    var rate = 44_100
+
+    @Option(help: "Stop after this many seconds.")
+    var seconds: Double?
+
+    @Option(help: "Stop after this many swipes.")
+    var swipes: Int?
+
+    @Option(help: "SCHED_FIFO priority for the capture thread (needs CAP_SYS_NICE).")
+    var realtime: Int32?
+
+    @Flag(help: "One JSON object per swipe, one per line.")
+    var json = false
+
+    @Flag(help: "Also print clear track data (test cards only; warns on stderr).")
+    var reveal = false
+
+    func validate() throws {
+        guard (device == nil) != (replay == nil) else {
+            throw ValidationError("give exactly one of --device NAME and --replay FILE")
+        }
+        if let rawFormat, CaptureFormat(rawValue: rawFormat) == nil {
+            throw ValidationError("unknown raw format '\(rawFormat)': use S16_LE, S24_LE, S32_LE or FLOAT_LE")
+        }
+    }
+
+    func run() throws {
+        let input: ListenTool.Input
+        if let device {
+            input = .device(device)
+        } else if let replay, let rawFormat, let format = CaptureFormat(rawValue: rawFormat) {
+            input = .raw(path: replay, rate: rawRate, channels: rawChannels, format: format, paced: !fast)
+        } else {
+            input = .file(path: replay!, paced: !fast)
+        }
+        var tool = ListenTool(input: input)
+        tool.json = json
+        tool.reveal = reveal
+        tool.rate = rate
+        tool.seconds = seconds
+        tool.swipes = swipes
+        tool.realTimePriority = realtime
+        InterruptSignals.install()
+        let status = tool.run(out: StandardStreams.out, err: StandardStreams.err)
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -9,153 +9,89 @@ import Glibc
 #endif
 
 /// `posminid decode` end to end: the built executable, real files, exit codes and output.
-@Suite("posminid decode", .serialized)
-struct DecodeCommandTests {
-    static let packageRoot: String = {
-        let parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.dropLast(3).joined(separator: "/")
-    }()
+extension ProcessSuites {
+    @Suite("posminid decode")
+    struct DecodeCommandTests: CommandTesting {
 
-    /// The executable `swift build` put beside the test bundle.
-    static let executable: String = {
-        for configuration in ["debug", "release"] {
-            let path = packageRoot + "/.build/\(configuration)/posminid"
-            if access(path, X_OK) == 0 { return path }
+        @Test("JSON lines, one per swipe, masked and without clear data")
+        func jsonOutput() throws {
+            let file = try swipeFile([(Self.track2, .track2), (Self.track1, .track1)])
+            let result = try run(["decode", "--json", file])
+            #expect(result.status == 0)
+            let lines = result.stdout.split(separator: "\n")
+            #expect(lines.count == 2)
+            struct Line: Decodable {
+                struct Track: Decodable { var track: Int?; var status: String; var masked: String?; var data: String? }
+                var file: String; var channel: Int; var start_s: Double; var end_s: Double; var direction: String?
+                var tracks: [Track]
+            }
+            let decoded = try lines.map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+            #expect(decoded.map { $0.tracks.first?.track } == [2, 1])
+            #expect(decoded.allSatisfy { $0.tracks.first?.status == "ok" && $0.tracks.first?.data == nil && $0.direction == "forward" })
+            #expect(decoded[0].tracks[0].masked == ";411111******1111=2812101*************?")
+            #expect(decoded[0].start_s < decoded[0].end_s && decoded[0].end_s < decoded[1].start_s)
+            #expect(!result.stdout.contains("4111111111111111"))
+            #expect(!result.stdout.contains("12345678"))
+            #expect(result.stderr.isEmpty)
         }
-        return packageRoot + "/.build/debug/posminid"
-    }()
 
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the executable with `arguments`, capturing both streams.
-    func run(_ arguments: [String]) throws -> Run {
-        let directory = try temporaryDirectory()
-        let out = directory + "/stdout", err = directory + "/stderr"
-        let quoted = ([Self.executable] + arguments).map {
-            "'" + $0.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+        @Test("--reveal prints the data and warns on stderr")
+        func reveal() throws {
+            let file = try swipeFile([(Self.track2, .track2)])
+            let result = try run(["decode", "--json", "--reveal", file])
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("\"data\":\"\(Self.track2)\""))
+            #expect(result.stderr.contains("clear card data"))
+            let text = try run(["decode", file])
+            #expect(text.status == 0)
+            #expect(text.stdout.contains("Track 2: ok"))
+            #expect(!text.stdout.contains("4111111111111111"))
         }
-        let status = system(quoted.joined(separator: " ") + " >'\(out)' 2>'\(err)'")
-        let code = (status >> 8) & 0xFF
-        return Run(status: code, stdout: readText(out), stderr: readText(err))
-    }
 
-    func temporaryDirectory() throws -> String {
-        var template = Array("/tmp/posminid-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        return try #require(made.map { String(cString: $0) })
-    }
-
-    func write(_ bytes: [UInt8], to path: String) {
-        let f = fopen(path, "wb")!
-        _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
-        fclose(f)
-    }
-
-    static let track2 = ";4111111111111111=28121010000012345678?"
-    static let track1 = "%B4111111111111111^CARDHOLDER/TEST A^2812101000000000000000123456?"
-
-    /// A WAV of swipes of `texts` (one channel per text when `stereo`).
-    func swipeFile(_ texts: [(String, TrackFormat)], stereo: Bool = false) throws -> String {
-        var audio = AudioPath(sampleRate: 44_100)
-        audio.snr = 35
-        audio.leadingSilence = 0.1
-        audio.trailingSilence = 0.1
-        let tracks = try texts.map { try StripeTrack(text: $0.0, format: $0.1) }
-        var channels: [[Float]]
-        if stereo {
-            channels = SwipeSynthesizer.render(SwipeScenario(tracks: tracks, motion: Motion(speed: .constant(300)), audio: audio)).channels
-        } else {
-            channels = [tracks.flatMap { track in
-                SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300)), audio: audio)).channels[0]
-            }]
+        @Test("a two-head reader: both channels read")
+        func stereo() throws {
+            let file = try swipeFile([(Self.track1, .track1), (Self.track2, .track2)], stereo: true)
+            let result = try run(["decode", "--json", file])
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("\"channel\":0") && result.stdout.contains("\"channel\":1"))
+            #expect(result.stdout.split(separator: "\n").count == 2)
         }
-        let path = try temporaryDirectory() + "/swipe.wav"
-        write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: channels)), to: path)
-        return path
-    }
 
-    @Test("JSON lines, one per swipe, masked and without clear data")
-    func jsonOutput() throws {
-        let file = try swipeFile([(Self.track2, .track2), (Self.track1, .track1)])
-        let result = try run(["decode", "--json", file])
-        #expect(result.status == 0)
-        let lines = result.stdout.split(separator: "\n")
-        #expect(lines.count == 2)
-        struct Line: Decodable {
-            struct Track: Decodable { var track: Int?; var status: String; var masked: String?; var data: String? }
-            var file: String; var channel: Int; var start_s: Double; var end_s: Double; var direction: String?
-            var tracks: [Track]
+        @Test("silence gives no swipe and exit 1")
+        func silence() throws {
+            let path = try temporaryDirectory() + "/silence.wav"
+            write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [[Float](repeating: 0, count: 44_100)])), to: path)
+            let json = try run(["decode", "--json", path])
+            #expect(json.status == 1)
+            #expect(json.stdout.isEmpty)
+            let text = try run(["decode", path])
+            #expect(text.status == 1)
+            #expect(text.stdout.contains("no swipe found"))
         }
-        let decoded = try lines.map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
-        #expect(decoded.map { $0.tracks.first?.track } == [2, 1])
-        #expect(decoded.allSatisfy { $0.tracks.first?.status == "ok" && $0.tracks.first?.data == nil && $0.direction == "forward" })
-        #expect(decoded[0].tracks[0].masked == ";411111******1111=2812101*************?")
-        #expect(decoded[0].start_s < decoded[0].end_s && decoded[0].end_s < decoded[1].start_s)
-        #expect(!result.stdout.contains("4111111111111111"))
-        #expect(!result.stdout.contains("12345678"))
-        #expect(result.stderr.isEmpty)
-    }
 
-    @Test("--reveal prints the data and warns on stderr")
-    func reveal() throws {
-        let file = try swipeFile([(Self.track2, .track2)])
-        let result = try run(["decode", "--json", "--reveal", file])
-        #expect(result.status == 0)
-        #expect(result.stdout.contains("\"data\":\"\(Self.track2)\""))
-        #expect(result.stderr.contains("clear card data"))
-        let text = try run(["decode", file])
-        #expect(text.status == 0)
-        #expect(text.stdout.contains("Track 2: ok"))
-        #expect(!text.stdout.contains("4111111111111111"))
-    }
+        @Test("broken input: exit 2 and a message naming the file and the fault", arguments: [
+            ("not-a-wav.wav", Array("hello, I am text".utf8), "not a WAV file"),
+            ("truncated.wav", Array(WAV.encode16(PCMAudio(sampleRate: 8_000, channels: [[Float](repeating: 0.1, count: 800)])).prefix(300)),
+             "truncated"),
+            ("alaw.wav", [0x52, 0x49, 0x46, 0x46, 38, 0, 0, 0, 0x57, 0x41, 0x56, 0x45, 0x66, 0x6D, 0x74, 0x20, 16, 0, 0, 0,
+                          6, 0, 1, 0, 0x40, 0x1F, 0, 0, 0x40, 0x1F, 0, 0, 1, 0, 8, 0, 0x64, 0x61, 0x74, 0x61, 2, 0, 0, 0, 0, 0],
+             "unsupported WAV encoding"),
+        ] as [(String, [UInt8], String)])
+        func brokenInput(name: String, bytes: [UInt8], message: String) throws {
+            let path = try temporaryDirectory() + "/" + name
+            write(bytes, to: path)
+            let result = try run(["decode", path])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains(path))
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
 
-    @Test("a two-head reader: both channels read")
-    func stereo() throws {
-        let file = try swipeFile([(Self.track1, .track1), (Self.track2, .track2)], stereo: true)
-        let result = try run(["decode", "--json", file])
-        #expect(result.status == 0)
-        #expect(result.stdout.contains("\"channel\":0") && result.stdout.contains("\"channel\":1"))
-        #expect(result.stdout.split(separator: "\n").count == 2)
-    }
-
-    @Test("silence gives no swipe and exit 1")
-    func silence() throws {
-        let path = try temporaryDirectory() + "/silence.wav"
-        write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [[Float](repeating: 0, count: 44_100)])), to: path)
-        let json = try run(["decode", "--json", path])
-        #expect(json.status == 1)
-        #expect(json.stdout.isEmpty)
-        let text = try run(["decode", path])
-        #expect(text.status == 1)
-        #expect(text.stdout.contains("no swipe found"))
-    }
-
-    @Test("broken input: exit 2 and a message naming the file and the fault", arguments: [
-        ("not-a-wav.wav", Array("hello, I am text".utf8), "not a WAV file"),
-        ("truncated.wav", Array(WAV.encode16(PCMAudio(sampleRate: 8_000, channels: [[Float](repeating: 0.1, count: 800)])).prefix(300)),
-         "truncated"),
-        ("alaw.wav", [0x52, 0x49, 0x46, 0x46, 38, 0, 0, 0, 0x57, 0x41, 0x56, 0x45, 0x66, 0x6D, 0x74, 0x20, 16, 0, 0, 0,
-                      6, 0, 1, 0, 0x40, 0x1F, 0, 0, 0x40, 0x1F, 0, 0, 1, 0, 8, 0, 0x64, 0x61, 0x74, 0x61, 2, 0, 0, 0, 0, 0],
-         "unsupported WAV encoding"),
-    ] as [(String, [UInt8], String)])
-    func brokenInput(name: String, bytes: [UInt8], message: String) throws {
-        let path = try temporaryDirectory() + "/" + name
-        write(bytes, to: path)
-        let result = try run(["decode", path])
-        #expect(result.status == 2)
-        #expect(result.stderr.contains(path))
-        #expect(result.stderr.contains(message), "\(result.stderr)")
-    }
-
-    @Test("a missing file: exit 2, named")
-    func missingFile() throws {
-        let result = try run(["decode", "/nonexistent/swipe.wav"])
-        #expect(result.status == 2)
-        #expect(result.stderr.contains("/nonexistent/swipe.wav"))
-        #expect(result.stderr.contains("No such file"))
-    }
+        @Test("a missing file: exit 2, named")
+        func missingFile() throws {
+            let result = try run(["decode", "/nonexistent/swipe.wav"])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("/nonexistent/swipe.wav"))
+            #expect(result.stderr.contains("No such file"))
+        }
+}
 }

@@ -1,0 +1,147 @@
+import ReaderIO
+import SwipeDecoder
+import SwipeSynth
+import Magstripe
+import AudioFile
+import CMallocCounter
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The capture pipeline's figures: the ring between two threads, the capture loop's
+/// allocations through real libasound, and end-of-swipe → result latency on a paced source.
+func captureReport(ringSamples: Int) {
+    print("## Capture pipeline (ReaderIO)\n")
+    ringStress(total: ringSamples)
+    captureAllocations()
+    latency()
+}
+
+/// Two threads, every sample checked; median of three runs.
+func ringStress(total: Int) {
+    var rates: [Double] = []
+    var wrongTotal = 0
+    for _ in 0..<3 {
+        let ring = SPSCRing<UInt32>(minimumCapacity: 1 << 16)
+        let begin = monotonicSeconds()
+        let producer = OSThread(name: "ring-producer") {
+            var buffer = [UInt32](repeating: 0, count: 441)
+            var next = 0
+            while next < total {
+                let n = min(buffer.count, total - next)
+                for i in 0..<n { buffer[i] = UInt32(truncatingIfNeeded: next + i) }
+                var sent = 0
+                while sent < n {
+                    sent += buffer.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[sent..<n])) }
+                }
+                next += n
+            }
+        }
+        var received = 0, wrong = 0
+        var out = [UInt32](repeating: 0, count: 1_024)
+        while received < total {
+            let n = out.withUnsafeMutableBufferPointer { ring.read(into: $0) }
+            for i in 0..<n where out[i] != UInt32(truncatingIfNeeded: received + i) { wrong += 1 }
+            received += n
+        }
+        producer.join()
+        rates.append(Double(total) / (monotonicSeconds() - begin))
+        wrongTotal += wrong
+    }
+    print("| ring stress (two threads, every sample checked, median of 3) | value |")
+    print("| --- | ---: |")
+    print("| samples moved per run | \(total / 1_000_000) M |")
+    print("| throughput | \(fmt(median(rates) / 1e6, 1)) M samples/s |")
+    print("| samples wrong, lost or repeated | \(wrongTotal) |")
+    print("")
+}
+
+/// A session on an ALSA device (alsa-lib's `file` plugin over `null`: real snd_pcm_readi and
+/// poll, no sound card), the capture thread's allocations counted from just before its loop to
+/// just after it.
+func captureAllocations() {
+    let directory = "/tmp/posmini-bench-\(getpid())"
+    mkdir(directory, 0o700)
+    defer { _ = system("rm -rf '\(directory)'") }
+    let raw = directory + "/capture.raw"
+    var bytes = [UInt8](repeating: 0, count: 44_100 * 2 * 5)
+    for i in stride(from: 0, to: bytes.count, by: 2) { bytes[i] = UInt8(truncatingIfNeeded: i / 7) }
+    try? FileBytes.write(bytes, to: raw)
+    let conf = directory + "/asound.conf"
+    try? FileBytes.write(Array("pcm.posmini_bench { type file slave.pcm \"null\" file \"/dev/null\" infile \"\(raw)\" format \"raw\" }\n".utf8), to: conf)
+    setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:" + conf, 1)
+    let counts = Mutex<(start: Int, end: Int, periods: Int)>((0, 0, 0))
+    var configuration = ReaderSession.Configuration()
+    configuration.captureProbe = { ended, periods in
+        let now = posmini_thread_allocation_count()
+        counts.withLock { if ended { $0.end = now; $0.periods = periods } else { $0.start = now } }
+    }
+    let source: ALSACapture
+    do {
+        source = try ALSACapture(device: "posmini_bench")
+    } catch {
+        print("capture loop: ALSA file plugin unavailable (\(error))\n")
+        return
+    }
+    let session = ReaderSession(source: source, configuration: configuration) { _ in }
+    session.start()
+    let deadline = monotonicSeconds() + 10
+    while session.statistics.framesCaptured < 5_000 * source.periodFrames && monotonicSeconds() < deadline {
+        usleep(10_000)
+    }
+    session.stop()
+    let c = counts.withLock { $0 }
+    print("| capture loop (ALSA `file` plugin device, \(source.format), \(source.periodFrames)-frame periods) | value |")
+    print("| --- | ---: |")
+    print("| periods read | \(c.periods) |")
+    print("| allocations in the capture thread's loop | \(c.end - c.start) (\(fmt(Double(c.end - c.start) / Double(max(1, c.periods)), 3)) per period) |")
+    print("")
+}
+
+/// Ten swipes in a paced recording: time from each swipe's last flux transition (known from the
+/// synthesizer) to the delivery of its result.
+func latency() {
+    var samples: [Float] = []
+    var ends: [Double] = []
+    var rng = SynthRandom(seed: 31)
+    for k in 0..<10 {
+        let format = TrackFormat.allCases[k % 3]
+        let text = GridCards.texts(format)[k % GridCards.texts(format).count]
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 30
+        audio.leadingSilence = 0.2
+        audio.trailingSilence = 0.2
+        let speed = 200 + 800 * rng.uniform()
+        let scenario = SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)],
+                                     motion: Motion(speed: .constant(speed), direction: k % 2 == 0 ? .forward : .reverse),
+                                     audio: audio, seed: rng.next())
+        let swipe = SwipeSynthesizer.render(scenario)
+        ends.append(Double(samples.count) / 44_100 + swipe.swipeEnd)
+        samples += swipe.channels[0]
+    }
+    let source = FileSource(name: "latency", audio: PCMAudio(sampleRate: 44_100, channels: [samples]), paced: true)
+    let arrivals = Mutex<[(time: Double, end: Double)]>([])
+    let session = ReaderSession(source: source) { event in
+        if case .swipe(let swipe) = event {
+            let now = monotonicSeconds()
+            arrivals.withLock { $0.append((now, swipe.end)) }
+        }
+    }
+    session.start()
+    session.waitUntilFinished()
+    let got = arrivals.withLock { $0 }
+    // Each result against the true end of the swipe it reports (nearest by time).
+    var latencies: [Double] = []
+    for arrival in got {
+        guard let end = ends.min(by: { abs($0 - arrival.end) < abs($1 - arrival.end) }) else { continue }
+        latencies.append(arrival.time - source.startedAt - end)
+    }
+    print("| end of swipe → result (paced 44.1 kHz recording, 10 ms periods, \(got.count) of 10 swipes) | ms |")
+    print("| --- | ---: |")
+    if !latencies.isEmpty {
+        print("| median | \(fmt(median(latencies) * 1_000, 1)) |")
+        print("| max | \(fmt(latencies.max()! * 1_000, 1)) |")
+    }
+    print("")
+}
