@@ -11,7 +11,7 @@ APT_PACKAGES := pkg-config libasound2-dev libudev-dev pulseaudio pulseaudio-util
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test bench demo clean
+.PHONY: all deps build release test test-sanitize bench demo clean
 
 all: build
 
@@ -38,6 +38,13 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+
+# The threaded parts under ThreadSanitizer (its own build folder; not part of `make test`):
+# the SPSC ring between two threads and reader sessions with their capture and decoder threads.
+test-sanitize: deps
+	$(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan $(SWIFT_FLAGS)
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --sanitize=thread --build-path .build-tsan \
+	  --filter 'RingTests|SessionTests' $(SWIFT_FLAGS)
 
 # The figures: decoder accuracy grid, no-card streams, false accepts, throughput and
 # allocations; the capture pipeline's ring stress, capture-loop allocations and latency
