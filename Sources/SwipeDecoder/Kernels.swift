@@ -468,48 +468,51 @@ public enum Kernels {
         _ x: UnsafeBufferPointer<Float>, threshold: Float, into out: inout [Int32]
     ) {
         out.removeAll(keepingCapacity: true)
+        out.append(contentsOf: repeatElement(0, count: x.count))
+        let found = out.withUnsafeMutableBufferPointer { localExtrema(x, threshold: threshold, into: $0.baseAddress!) }
+        out.removeLast(x.count - found)
+    }
+
+    /// The indices of the local extrema of `x` beyond ±`threshold`, written to `out` (room for
+    /// `x.count`); returns how many.
+    public static func localExtrema(
+        _ x: UnsafeBufferPointer<Float>, threshold: Float, into o: UnsafeMutablePointer<Int32>
+    ) -> Int {
         let n = x.count
-        guard n >= 3, let base = x.baseAddress else { return }
-        // Room for every sample, written through a pointer without per-element checks, then
-        // cut to what was found (no reallocation once the array has grown to the segment).
-        out.append(contentsOf: repeatElement(0, count: n))
-        let found = out.withUnsafeMutableBufferPointer { buffer -> Int in
-            let o = buffer.baseAddress!
-            var count = 0
-            let tPos = Vector(repeating: threshold)
-            let tNeg = Vector(repeating: -threshold)
-            var laneBits = SIMD16<UInt32>.zero
-            for lane in 0..<lanes { laneBits[lane] = 1 << UInt32(lane) }
-            var i = 1
-            while i + lanes + 1 <= n {
-                let previous = UnsafeRawPointer(base + i - 1).loadUnaligned(as: Vector.self)
-                let current = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
-                let next = UnsafeRawPointer(base + i + 1).loadUnaligned(as: Vector.self)
-                let isMax = (current .> previous) .& (current .>= next) .& (current .> tPos)
-                let isMin = (current .< previous) .& (current .<= next) .& (current .< tNeg)
-                let hits = isMax .| isMin
-                if any(hits) {
-                    // The hits as a bit mask, then one store per set bit.
-                    var word = SIMD16<UInt32>.zero.replacing(with: laneBits, where: hits).wrappedSum()
-                    while word != 0 {
-                        o[count] = Int32(truncatingIfNeeded: i &+ word.trailingZeroBitCount)
-                        count &+= 1
-                        word &= word &- 1
-                    }
+        guard n >= 3, let base = x.baseAddress else { return 0 }
+        var count = 0
+        let tPos = Vector(repeating: threshold)
+        let tNeg = Vector(repeating: -threshold)
+        var laneBits = SIMD16<UInt32>.zero
+        for lane in 0..<lanes { laneBits[lane] = 1 << UInt32(lane) }
+        var i = 1
+        while i + lanes + 1 <= n {
+            let previous = UnsafeRawPointer(base + i - 1).loadUnaligned(as: Vector.self)
+            let current = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
+            let next = UnsafeRawPointer(base + i + 1).loadUnaligned(as: Vector.self)
+            let isMax = (current .> previous) .& (current .>= next) .& (current .> tPos)
+            let isMin = (current .< previous) .& (current .<= next) .& (current .< tNeg)
+            let hits = isMax .| isMin
+            if any(hits) {
+                // The hits as a bit mask, then one store per set bit.
+                var word = SIMD16<UInt32>.zero.replacing(with: laneBits, where: hits).wrappedSum()
+                while word != 0 {
+                    o[count] = Int32(truncatingIfNeeded: i &+ word.trailingZeroBitCount)
+                    count &+= 1
+                    word &= word &- 1
                 }
-                i += lanes
             }
-            while i < n - 1 {
-                let p = base[i - 1], c = base[i], q = base[i + 1]
-                if (c > p && c >= q && c > threshold) || (c < p && c <= q && c < -threshold) {
-                    o[count] = Int32(i)
-                    count += 1
-                }
-                i += 1
-            }
-            return count
+            i += lanes
         }
-        out.removeLast(n - found)
+        while i < n - 1 {
+            let p = base[i - 1], c = base[i], q = base[i + 1]
+            if (c > p && c >= q && c > threshold) || (c < p && c <= q && c < -threshold) {
+                o[count] = Int32(i)
+                count += 1
+            }
+            i += 1
+        }
+        return count
     }
 
     public static func localExtremaReference(_ x: [Float], threshold: Float) -> [Int32] {

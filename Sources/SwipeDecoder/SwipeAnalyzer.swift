@@ -80,7 +80,10 @@ final class SwipeAnalyzer {
     private var scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
     /// The means of the 0.5 ms blocks the hum fit works on.
     private var blockMeanBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
-    private var extrema: [Int32] = []
+    /// Candidate extrema of the current front end (indices), room for a whole segment.
+    private var extremaBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var extremaCount = 0
+    private var extrema: UnsafeBufferPointer<Int32> { UnsafeBufferPointer(start: extremaBuffer, count: extremaCount) }
     private var peaks: [Float] = []
     private var intervals: [Double] = []
     private var transitions: [FluxTransition] = []
@@ -243,6 +246,10 @@ final class SwipeAnalyzer {
                        transitions: transitions)
     }
 
+    /// The median pulse height (for the SNR figure) is taken over at most this many
+    /// transitions, evenly spread.
+    static let medianSample = 256
+
     /// Fewer transitions than this in the plain pass: not worth the candidates (see `analyze`):
     /// the cells of the shortest acceptable read, 13 characters of 5 bits.
     static let fewestPlainTransitions = (SwipeDecoder.minimumDataCharacters + 3) * 5
@@ -266,6 +273,7 @@ final class SwipeAnalyzer {
         dehummed.deallocate()
         scratch.deallocate()
         blockMeanBuffer.deallocate()
+        extremaBuffer.deallocate()
     }
 
     private func ensureCapacity(_ n: Int) {
@@ -275,6 +283,8 @@ final class SwipeAnalyzer {
         blockMeanBuffer.deallocate()
         prefixBuffer = .allocate(capacity: n + 1)
         blockMeanBuffer = .allocate(capacity: n)
+        extremaBuffer.deallocate()
+        extremaBuffer = .allocate(capacity: n)
         work = .allocate(capacity: n)
         dehummed = .allocate(capacity: n)
         scratch = .allocate(capacity: n)
@@ -322,7 +332,7 @@ final class SwipeAnalyzer {
     private func medianInterval(_ y: UnsafeBufferPointer<Float>, height known: Float? = nil) -> Double? {
         let height = known ?? robustHeight(y)
         guard height > 0 else { return nil }
-        Kernels.localExtrema(y, threshold: 0.3 * height, into: &extrema)
+        extremaCount = Kernels.localExtrema(y, threshold: 0.3 * height, into: extremaBuffer)
         let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(y.count))
         detector.select(y, candidates: extrema, initialHeight: height, into: &transitions)
         guard transitions.count >= 16 else { return nil }
@@ -374,7 +384,7 @@ final class SwipeAnalyzer {
         var squares = 0.0
         for i in 0..<quiet { squares += Double(work[i]) * Double(work[i]) }
         noiseFloor = Float(3.5 * (squares / Double(max(1, quiet))).squareRoot())
-        Kernels.localExtrema(conditioned, threshold: max(0.12 * height, 0.5 * noiseFloor), into: &extrema)
+        extremaCount = Kernels.localExtrema(conditioned, threshold: max(0.12 * height, 0.5 * noiseFloor), into: extremaBuffer)
         return height
     }
 
@@ -598,8 +608,10 @@ final class SwipeAnalyzer {
         let fs = sampleRate
         let (peak, clipped) = segmentPeak
         // Pulse heights in the raw signal at the transitions, against the noise before the swipe.
-        var heights: [Float] = attempt.transitions.map { t in
-            let i = min(segment.count - 1, max(0, Int(t.position.rounded())))
+        // (At most `Self.medianSample` of them, spread over the swipe: an estimate for the report.)
+        let step = max(1, attempt.transitions.count / Self.medianSample)
+        var heights: [Float] = stride(from: 0, to: attempt.transitions.count, by: step).map { k in
+            let i = min(segment.count - 1, max(0, Int(attempt.transitions[k].position + 0.5)))     // positions are ≥ 0
             return abs(segment[i])
         }
         let medianHeight = heights.isEmpty ? 0 : Double(selectKth(&heights, heights.count / 2))

@@ -419,9 +419,15 @@ public final class SwipeDecoder {
         let swipe = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentCount]),
                                      startTime: startTime, noiseRMS: noiseRMS)
         // The ring restarts empty-handed: fill it with the segment's tail so pre-roll stays continuous.
-        for k in 0..<preRollBlocks {
-            let from = segmentCount - (preRollBlocks - k) * blockSize
-            for i in 0..<blockSize { ring[k * blockSize + i] = from + i >= 0 ? segment[from + i] : dc }
+        let span = preRollBlocks * blockSize
+        if segmentCount >= span {
+            _ = UnsafeMutableBufferPointer(rebasing: ring[0..<span])
+                .update(fromContentsOf: UnsafeBufferPointer(rebasing: segment[(segmentCount - span)..<segmentCount]))
+        } else {
+            for k in 0..<preRollBlocks {
+                let from = segmentCount - (preRollBlocks - k) * blockSize
+                for i in 0..<blockSize { ring[k * blockSize + i] = from + i >= 0 ? segment[from + i] : dc }
+            }
         }
         ringBlock = 0
         segmentCount = 0

@@ -31,16 +31,15 @@ struct TransitionDetector {
 
     /// Selects transitions from the extrema indices `candidates` of `y`.
     func select(
-        _ y: UnsafeBufferPointer<Float>, candidates: [Int32], initialHeight: Float,
+        _ y: UnsafeBufferPointer<Float>, candidates: UnsafeBufferPointer<Int32>, initialHeight: Float,
         into out: inout [FluxTransition]
     ) {
         out.removeAll(keepingCapacity: true)
         // At most one transition per candidate: room for all, filled through a pointer.
+        if out.capacity < candidates.count { out.reserveCapacity(candidates.count) }
         out.append(contentsOf: repeatElement(FluxTransition(position: 0, amplitude: 0, polarity: 0), count: candidates.count))
-        let count = candidates.withUnsafeBufferPointer { candidates in
-            out.withUnsafeMutableBufferPointer { out in
-                selectInto(out, y, candidates: candidates, initialHeight: initialHeight)
-            }
+        let count = out.withUnsafeMutableBufferPointer { out in
+            selectInto(out, y, candidates: candidates, initialHeight: initialHeight)
         }
         out.removeLast(out.count - count)
     }
