@@ -469,14 +469,14 @@ public enum Kernels {
     ) {
         out.removeAll(keepingCapacity: true)
         out.append(contentsOf: repeatElement(0, count: x.count))
-        let found = out.withUnsafeMutableBufferPointer { localExtrema(x, threshold: threshold, into: $0.baseAddress!) }
+        let found = out.withUnsafeMutableBufferPointer { localExtrema(x, threshold: threshold, writingTo: $0.baseAddress!) }
         out.removeLast(x.count - found)
     }
 
     /// The indices of the local extrema of `x` beyond ±`threshold`, written to `out` (room for
     /// `x.count`); returns how many.
     public static func localExtrema(
-        _ x: UnsafeBufferPointer<Float>, threshold: Float, into o: UnsafeMutablePointer<Int32>
+        _ x: UnsafeBufferPointer<Float>, threshold: Float, writingTo o: UnsafeMutablePointer<Int32>
     ) -> Int {
         let n = x.count
         guard n >= 3, let base = x.baseAddress else { return 0 }

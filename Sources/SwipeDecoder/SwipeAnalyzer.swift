@@ -332,7 +332,7 @@ final class SwipeAnalyzer {
     private func medianInterval(_ y: UnsafeBufferPointer<Float>, height known: Float? = nil) -> Double? {
         let height = known ?? robustHeight(y)
         guard height > 0 else { return nil }
-        extremaCount = Kernels.localExtrema(y, threshold: 0.3 * height, into: extremaBuffer)
+        extremaCount = Kernels.localExtrema(y, threshold: 0.3 * height, writingTo: extremaBuffer)
         let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(y.count))
         detector.select(y, candidates: extrema, initialHeight: height, into: &transitions)
         guard transitions.count >= 16 else { return nil }
@@ -384,7 +384,7 @@ final class SwipeAnalyzer {
         var squares = 0.0
         for i in 0..<quiet { squares += Double(work[i]) * Double(work[i]) }
         noiseFloor = Float(3.5 * (squares / Double(max(1, quiet))).squareRoot())
-        extremaCount = Kernels.localExtrema(conditioned, threshold: max(0.12 * height, 0.5 * noiseFloor), into: extremaBuffer)
+        extremaCount = Kernels.localExtrema(conditioned, threshold: max(0.12 * height, 0.5 * noiseFloor), writingTo: extremaBuffer)
         return height
     }
 
