@@ -26,11 +26,18 @@ struct BitClock {
         var repairs: Int = 0
         /// Cells bridged across stretches without transitions.
         var bridged: Int = 0
+        /// The lattice's node buffers, kept from run to run.
+        var workspace = LatticeWorkspace()
 
-        mutating func reset() {
+        /// Empties the output with room for `expected` cells (one allocation per array when an
+        /// earlier result still holds the old buffers, none otherwise).
+        mutating func reset(expected: Int = 0) {
             bits.removeAll(keepingCapacity: true)
             confidence.removeAll(keepingCapacity: true)
             periods.removeAll(keepingCapacity: true)
+            bits.reserveCapacity(expected)
+            confidence.reserveCapacity(expected)
+            periods.reserveCapacity(expected)
             squaredError = 0
             firstPosition = 0
             lastPosition = 0
@@ -119,7 +126,8 @@ extension BitClock {
     /// ambiguous interval is decided by the intervals that follow it, not on its own. The period
     /// follows each path with the tracking loop's gain.
     func runLattice(_ transitions: [FluxTransition], backward: Bool, into out: inout Output) {
-        out.reset()
+        // A cell per transition at most, and a few bridged ones.
+        out.reset(expected: transitions.count + 16)
         var t = transitions
         if backward {
             t.reverse()
@@ -127,7 +135,7 @@ extension BitClock {
             for i in t.indices { t[i].position = end - t[i].position }
         }
         guard let (start, acquired) = BitClock.acquire(t, from: 0, minimumHeight: minimumHeight) else { return }
-        let main = bestChain(t, start: start, period: acquired)
+        let main = bestChain(t, start: start, period: acquired, workspace: out.workspace)
         guard !main.isEmpty else { return }
         // Cells before the first even run (noise, or a card that does not start with clocking
         // zeros): read them backwards from the run, and keep them while they fit cleanly.
@@ -137,7 +145,7 @@ extension BitClock {
             var head = Array(t[0...start].reversed())
             let origin = head[0].position
             for i in head.indices { head[i].position = origin - head[i].position }
-            for node in bestChain(head, start: 0, period: main[0].period) {
+            for node in bestChain(head, start: 0, period: main[0].period, workspace: out.workspace) {
                 if node.kind >= 2 || node.fit > 16 { break }
                 prefix.append(node)
                 firstIndex = start - node.index
@@ -186,15 +194,15 @@ extension BitClock {
     /// The cheapest chain of cells from `start`. An even run is zeros at its spacing or ones at
     /// twice it (a card that ends in ones, read backwards); both readings cost nothing until the
     /// first cell that tells them apart, so both are run and the cheaper kept.
-    func bestChain(_ t: [FluxTransition], start: Int, period: Double) -> [Node] {
-        var single: [Node] = []
-        let a = lattice(t, start: start, period: period, nodes: &single)
+    func bestChain(_ t: [FluxTransition], start: Int, period: Double, workspace: LatticeWorkspace) -> [Node] {
+        let single = workspace.nodes(0, count: t.count)
+        let a = lattice(t, start: start, period: period, nodes: single)
         var (nodes, last) = (single, a.last)
         // A clean chain at the run's own spacing settles it: read as ones at twice the spacing,
         // the run's first 0 cell would have cost far more.
         if a.cost > BitClock.cleanChainCost {
-            var doubled: [Node] = []
-            let b = lattice(t, start: start, period: 2 * period, nodes: &doubled)
+            let doubled = workspace.nodes(1, count: t.count)
+            let b = lattice(t, start: start, period: 2 * period, nodes: doubled)
             if b.cost < a.cost { (nodes, last) = (doubled, b.last) }
         }
         // Walk back once to count the cells, then fill the path front to back.
@@ -216,17 +224,14 @@ extension BitClock {
         }
     }
 
-    /// Fills `nodes` for a start at `start` with `period`; returns the last boundary reached and
-    /// the cost per cell of the best path to it.
+    /// Fills `nodes` (room for `t.count`; only what the walk writes is read) for a start at
+    /// `start` with `period`; returns the last boundary reached and the cost per cell of the
+    /// best path to it.
     func lattice(_ transitions: [FluxTransition], start: Int, period initialPeriod: Double,
-                 nodes: inout [Node]) -> (last: Int, cost: Double) {
-        let n = transitions.count
-        nodes = [Node](repeating: Node(), count: n)
+                 nodes: UnsafeMutablePointer<Node>) -> (last: Int, cost: Double) {
         let gain = self.gain
         let last = transitions.withUnsafeBufferPointer { t in
-            nodes.withUnsafeMutableBufferPointer { nodes in
-                BitClock.fill(nodes, t, start: start, period: initialPeriod, gain: gain)
-            }
+            BitClock.fill(UnsafeMutableBufferPointer(start: nodes, count: t.count), t, start: start, period: initialPeriod, gain: gain)
         }
         var cells = 0
         var k = last
@@ -258,9 +263,9 @@ extension BitClock {
                     let m = (d1 / length - 0.5) / BitClock.midSpread
                     local += m * m
                     // A weak mid-cell pulse between strong boundaries is less likely real.
-                    let edge = Double(min(t[i].amplitude, t[j].amplitude))
-                    let ratio = Double(t[j + 1].amplitude) / max(edge, 1e-9)
-                    if ratio < 0.5 { local += (0.5 - ratio) * 12 }
+                    let edge = max(Double(min(t[i].amplitude, t[j].amplitude)), 1e-9)
+                    let inner = Double(t[j + 1].amplitude)
+                    if inner < 0.5 * edge { local += (0.5 - inner / edge) * 12 }
                 case 2:
                     let edge = Double(min(t[i].amplitude, t[j].amplitude))
                     let inner = Double(max(t[j + 1].amplitude, t[j + 2].amplitude))
@@ -280,16 +285,21 @@ extension BitClock {
                     best.previous = j
                     best.kind = kind
                     best.fit = local
-                    let cells = kind == 3 ? max(2, (length / period).rounded()) : 1
-                    best.cells = UInt8(min(255, cells))
-                    best.period = period + gain * (length / cells - period)
+                    if kind == 3 {
+                        let cells = max(2, (length / period).rounded())
+                        best.cells = UInt8(min(255, cells))
+                        best.period = period + gain * (length / cells - period)
+                    } else {
+                        best.cells = 1
+                        best.period = period + gain * (length - period)
+                    }
                 } else if total < best.runnerUp {
                     best.runnerUp = total
                 }
             }
             // The card has left the head when even a whole cell cannot reach this transition.
-            let gap = (t[i].position - t[i - 1].position) / max(nodes[i - 1].period, nodes[last].period)
-            if gap > 3.5 && nodes[i - 1].cost.isFinite { break }
+            let gap = t[i].position - t[i - 1].position
+            if gap > 3.5 * max(nodes[i - 1].period, nodes[last].period) && nodes[i - 1].cost.isFinite { break }
             consider(from: i - 1, kind: 0)
             consider(from: i - 2, kind: 1)
             // The penalised readings cannot change the result when they cost at least the
@@ -310,3 +320,21 @@ extension BitClock {
 
 @inline(__always)
 func clamp01(_ x: Double) -> Double { min(1, max(0, x)) }
+
+/// Node buffers for the lattice, grown as needed and reused: the lattice writes every node it
+/// later reads, so they are never cleared.
+final class LatticeWorkspace {
+    private var buffers: [UnsafeMutablePointer<BitClock.Node>] = [.allocate(capacity: 1), .allocate(capacity: 1)]
+    private var capacities = [1, 1]
+
+    func nodes(_ which: Int, count: Int) -> UnsafeMutablePointer<BitClock.Node> {
+        if capacities[which] < count {
+            buffers[which].deallocate()
+            capacities[which] = max(count, 2 * capacities[which])
+            buffers[which] = .allocate(capacity: capacities[which])
+        }
+        return buffers[which]
+    }
+
+    deinit { for buffer in buffers { buffer.deallocate() } }
+}
