@@ -77,6 +77,27 @@ func run(_ samples: [Int16], rate: Int, period: Int, decoder given: SwipeDecoder
     return (threadCPUTime() - start, swipes, steadyAllocations, steadyChunks, swipeAllocations, segments)
 }
 
+/// The cheapest pass over the audio in the same periods: conversion and a sum. CPU seconds.
+func baseline(_ samples: [Int16], period: Int) -> Double {
+    var buffer = [Float](repeating: 0, count: period)
+    var total: Float = 0
+    let start = threadCPUTime()
+    samples.withUnsafeBufferPointer { all in
+        buffer.withUnsafeMutableBufferPointer { out in
+            var offset = 0
+            while offset < all.count {
+                let n = min(period, all.count - offset)
+                Kernels.convert(UnsafeBufferPointer(rebasing: all[offset..<(offset + n)]), into: out)
+                total += Kernels.sum(UnsafeBufferPointer(rebasing: out[0..<n]))
+                offset += n
+            }
+        }
+    }
+    let cpu = threadCPUTime() - start
+    if total.isNaN { print("") }      // keeps the loop from being optimised away
+    return cpu
+}
+
 func throughputReport() {
     let rate = 44_100
     let period = 441                     // 10 ms, an ALSA period
@@ -86,10 +107,11 @@ func throughputReport() {
     let decoder = SwipeDecoder(sampleRate: rate)
     _ = run(idle, rate: rate, period: period, decoder: decoder)
     _ = run(stream, rate: rate, period: period, decoder: decoder)
-    var idleTimes: [Double] = [], swipeTimes: [Double] = []
+    var idleTimes: [Double] = [], swipeTimes: [Double] = [], baselineTimes: [Double] = []
     var idleResult = run(idle, rate: rate, period: period, decoder: decoder)
     var swipeResult = run(stream, rate: rate, period: period, decoder: decoder)
     for _ in 0..<9 {
+        baselineTimes.append(baseline(stream, period: period))
         idleResult = run(idle, rate: rate, period: period, decoder: decoder)
         idleTimes.append(idleResult.cpu)
         swipeResult = run(stream, rate: rate, period: period, decoder: decoder)
@@ -102,6 +124,10 @@ func throughputReport() {
     print("| --- | ---: | ---: |")
     print("| idle audio (60 s of noise at -61 dBFS) | \(fmt(idleRate / 1e6, 1)) M | \(Int(idleRate / Double(rate))) |")
     print("| swipe audio (\(made) swipes back to back, \(fmt(Double(stream.count) / Double(rate), 1)) s) | \(fmt(swipeRate / 1e6, 1)) M | \(Int(swipeRate / Double(rate))) |")
+    let baselineRate = Double(stream.count) / median(baselineTimes)
+    print("| baseline: Int16 → Float and a sum, the same periods (the machine's pace) | \(fmt(baselineRate / 1e6, 1)) M | \(Int(baselineRate / Double(rate))) |")
+    print("\nAgainst the baseline, measured alternately in this process: idle audio \(fmt(idleRate / baselineRate, 3)), "
+        + "swipe audio \(fmt(swipeRate / baselineRate, 4)).")
     print("\nSwipes decoded per run: \(swipeResult.swipes) of \(made).\n")
     print("| allocations (malloc, calloc, realloc, aligned) | chunks | allocations | per chunk |")
     print("| --- | ---: | ---: | ---: |")
