@@ -17,6 +17,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The socket server (NIOPosix on a Unix domain socket).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        // Logging with levels that journald keeps.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // One service group for readers and server; SIGTERM and SIGHUP.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries: the build fails here, with the apt package to install, when they are missing.
@@ -36,16 +42,24 @@ let package = Package(
                           swiftSettings: strict),
 
         // The hardware edges.
-        .target(name: "CSystem"),
-        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CSystem", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
+        .target(name: "CPosix"),
+        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
-                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO"],
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
 
         // Executables: argument parsing and a call into the library.
         .executableTarget(name: "posminid",
+                          dependencies: ["PosminiDaemon", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        .executableTarget(name: "posminictl",
                           dependencies: ["PosminiDaemon", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 

@@ -58,6 +58,8 @@ public final class ReaderSession: @unchecked Sendable {
     private let captureEnd = Mutex<CaptureEnd?>(nil)
     private let threads = Mutex<[OSThread]>([])
     private let finished = Atomic<Bool>(false)
+    /// When the decoder thread last went round its loop (monotonic nanoseconds).
+    private let decoderBeat = Atomic<Int>(0)
 
     public init(source: any CaptureSource, configuration: Configuration = Configuration(),
                 onEvent: @escaping @Sendable (ReaderEvent) -> Void) {
@@ -77,6 +79,12 @@ public final class ReaderSession: @unchecked Sendable {
 
     /// Why the source ended on its own (nil while running, or when `stop()` ended it).
     public var endReason: CaptureEnd? { captureEnd.withLock { $0 } }
+
+    /// Whether the decoder thread went round its loop within the last `seconds` (a live source
+    /// wakes it every period): what the systemd watchdog vouches for.
+    public func decoderAlive(within seconds: Double) -> Bool {
+        Double(decoderBeat.load(ordering: .relaxed)) / 1e9 > monotonicSeconds() - seconds
+    }
 
     /// Whether the session has delivered `.ended`.
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
@@ -177,8 +185,10 @@ public final class ReaderSession: @unchecked Sendable {
             pollfd(fd: dataReady.descriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: stopEvent.descriptor, events: Int16(POLLIN), revents: 0),
         ]
+        decoderBeat.store(Int(monotonicSeconds() * 1e9), ordering: .relaxed)
         while true {
-            let rc = poll(&pollSet, 2, -1)
+            let rc = poll(&pollSet, 2, 1_000)
+            decoderBeat.store(Int(monotonicSeconds() * 1e9), ordering: .relaxed)
             if rc < 0 && errno != EINTR { break }
             if stopEvent.isSignalled { break }
             dataReady.drain()

@@ -3,16 +3,53 @@ import PosminiDaemon
 import ReaderIO
 
 @main
-struct Posminid: ParsableCommand {
+struct Posminid: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posminid",
         abstract: "Audio-jack magnetic-stripe reader daemon.",
+        discussion: """
+            Without a subcommand, runs the daemon in the foreground (as systemd starts it): reader \
+            sessions and the Unix-socket server (see docs/PROTOCOL.md). SIGTERM stops it gracefully; \
+            SIGHUP reloads the configuration.
+            """,
+        version: PosminiProtocol.release,
         subcommands: [Decode.self, Listen.self])
 
-    func run() throws {
-        // The daemon itself arrives with the socket and systemd work.
-        StandardStreams.err("posminid: the daemon is not part of this build yet; try `posminid decode --help`.")
-        throw ExitCode(2)
+    @Option(help: "Configuration file (default /etc/posminid/posminid.conf; built-in defaults when that is absent).")
+    var config: String?
+
+    @Option(help: "Socket path (default /run/posmini.sock, or the configuration's).")
+    var socket: String?
+
+    @Option(name: .customLong("device"), help: "An ALSA capture device to read as a reader (repeatable).")
+    var devices: [String] = []
+
+    @Option(name: .customLong("replay"), help: "A WAV recording played in real time as a reader (repeatable).")
+    var replays: [String] = []
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "State directory (reader bindings; default /var/lib/posminid).")
+    var stateDirectory: String?
+
+    @Flag(help: "Send CARD events without encrypted track data (tests only: DUKPT is not in this build yet).")
+    var insecureNoEncryption = false
+
+    func run() async throws {
+        var options = DaemonOptions()
+        if let config {
+            options.configPath = config
+            options.configRequired = true
+        }
+        options.socketPath = socket
+        options.devices = devices
+        options.replays = replays
+        options.logLevel = logLevel
+        options.stateDirectory = stateDirectory
+        options.insecureNoEncryption = insecureNoEncryption
+        let status = await Daemon.run(options)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 

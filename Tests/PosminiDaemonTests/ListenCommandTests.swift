@@ -157,13 +157,16 @@ struct Background {
     let stderr: String
     let pid: Int32
 
-    init(_ arguments: [String], environment: [String: String], directory: String) throws {
+    /// Runs `posminid arguments` (after `prefix`, a wrapper such as systemd-socket-activate) with
+    /// `environment` added; the pid is the wrapper's when there is one (it execs posminid).
+    init(_ arguments: [String], environment: [String: String], directory: String, prefix: [String] = []) throws {
         stdout = directory + "/bg.stdout"
         stderr = directory + "/bg.stderr"
         let pidFile = directory + "/bg.pid"
         let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(shellQuoted($0.value))" }
-        let command = (["env"] + assignments + [shellQuoted(posminidExecutable)] + arguments.map(shellQuoted)).joined(separator: " ")
-        _ = system("sh -c \(shellQuoted(command + " >'\(stdout)' 2>'\(stderr)' & echo $! >'\(pidFile)'"))")
+        let words = ["exec", "env"] + assignments + prefix.map(shellQuoted) + [shellQuoted(posminidExecutable)] + arguments.map(shellQuoted)
+        let command = words.joined(separator: " ")
+        _ = system("sh -c \(shellQuoted("(" + command + ") >'\(stdout)' 2>'\(stderr)' & echo $! >'\(pidFile)'"))")
         pid = Int32(readText(pidFile).split(separator: "\n").first ?? "") ?? -1
     }
 

@@ -21,6 +21,12 @@ let posminidExecutable: String = {
     return packageRoot + "/.build/debug/posminid"
 }()
 
+/// `posminictl`, beside `posminid`.
+let posminictlExecutable: String = {
+    let parts = posminidExecutable.split(separator: "/", omittingEmptySubsequences: false)
+    return (parts.dropLast() + ["posminictl"]).joined(separator: "/")
+}()
+
 /// Every suite that starts processes (posminid, PulseAudio) lives in here: one at a time.
 @Suite(.serialized) enum ProcessSuites {}
 

@@ -1,0 +1,126 @@
+public import Magstripe
+import ReaderIO
+
+/// `/etc/posminid/posminid.conf`: `key = value` lines, `#` comments, a repeated key for a list.
+/// No file means the built-in defaults. An unknown key or a bad value refuses the whole file,
+/// naming the file, the line and what is wrong.
+public struct DaemonConfiguration: Sendable, Hashable {
+    public var socketPath = "/run/posmini.sock"
+    /// Group of the socket file (mode 0660) and the group allowed to connect.
+    public var socketGroup = "posmini"
+    /// Users and groups (names or numbers) allowed to connect besides root and `socketGroup`.
+    public var allowUsers: [String] = []
+    public var allowGroups: [String] = []
+    /// ALSA capture devices read from start-up (readers that udev announces come on their own).
+    public var devices: [String] = []
+    public var rate = 44_100
+    public var maskFirst = 6
+    public var maskLast = 4
+    /// Longest (and default) arm, seconds.
+    public var armTimeout = 120.0
+    public var maxClients = 32
+    /// Bytes a client may leave unread before it is disconnected.
+    public var clientQueueBytes = 256 * 1024
+    public var logLevel = "info"
+    public var realTimePriority: Int32?
+    public var stateDirectory = "/var/lib/posminid"
+
+    public init() {}
+
+    public var maskPolicy: MaskPolicy { MaskPolicy(keepFirst: maskFirst, keepLast: maskLast) }
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    public struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        public var file: String
+        public var line: Int
+        public var message: String
+        public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
+    }
+
+    /// Reads `path`; a missing file gives the defaults only when `optional`.
+    public static func load(_ path: String, optional: Bool) throws(Failure) -> DaemonConfiguration {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileBytes.read(path, limit: 1 << 20)
+        } catch {
+            if optional && error.errno == 2 { return DaemonConfiguration() }
+            throw Failure(file: path, line: 0, message: "cannot read: \(error)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw Failure(file: path, line: 0, message: "not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(Failure) -> DaemonConfiguration {
+        var c = DaemonConfiguration()
+        var seen: Set<String> = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = index + 1
+            func fail(_ message: String) -> Failure { Failure(file: file, line: number, message: message) }
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingWhitespace()
+            if trimmed.isEmpty { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else { throw fail("expected 'key = value', found '\(trimmed)'") }
+            let key = String(trimmed[..<equals].trimmingWhitespace())
+            let value = String(trimmed[trimmed.index(after: equals)...].trimmingWhitespace())
+            guard !value.isEmpty else { throw fail("'\(key)' has no value") }
+            let repeatable: Set<String> = ["device", "allow_user", "allow_group"]
+            if !repeatable.contains(key) {
+                guard !seen.contains(key) else { throw fail("'\(key)' is set twice") }
+                seen.insert(key)
+            }
+            func integer(_ range: ClosedRange<Int>) throws(Failure) -> Int {
+                guard let n = Int(value), range.contains(n) else {
+                    throw fail("'\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(value)'")
+                }
+                return n
+            }
+            func name() throws(Failure) -> String {
+                let ok = value.utf8.allSatisfy { b in
+                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E
+                }
+                guard ok, value.utf8.count <= 32 else { throw fail("'\(key)' must be a user or group name or number, not '\(value)'") }
+                return value
+            }
+            switch key {
+            case "socket":
+                guard value.hasPrefix("/") else { throw fail("'socket' must be an absolute path, not '\(value)'") }
+                c.socketPath = value
+            case "socket_group": c.socketGroup = try name()
+            case "allow_user": c.allowUsers.append(try name())
+            case "allow_group": c.allowGroups.append(try name())
+            case "device": c.devices.append(value)
+            case "rate": c.rate = try integer(8_000...192_000)
+            case "mask_first": c.maskFirst = try integer(0...8)
+            case "mask_last": c.maskLast = try integer(0...4)
+            case "arm_timeout": c.armTimeout = Double(try integer(1...120))
+            case "max_clients": c.maxClients = try integer(1...1_024)
+            case "client_queue_kib": c.clientQueueBytes = try integer(16...16_384) * 1024
+            case "log_level":
+                guard logLevels.contains(value) else {
+                    throw fail("'log_level' must be one of \(logLevels.joined(separator: ", ")), not '\(value)'")
+                }
+                c.logLevel = value
+            case "realtime_priority": c.realTimePriority = Int32(try integer(1...99))
+            case "state_directory":
+                guard value.hasPrefix("/") else { throw fail("'state_directory' must be an absolute path, not '\(value)'") }
+                c.stateDirectory = value
+            default:
+                throw fail("unknown key '\(key)'")
+            }
+        }
+        return c
+    }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return s
+    }
+}

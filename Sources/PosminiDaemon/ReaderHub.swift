@@ -1,0 +1,266 @@
+import Magstripe
+public import SwipeDecoder
+import ReaderIO
+
+/// A connected client as the hub sees it: where its messages go.
+public protocol HubClient: AnyObject, Sendable {
+    var clientID: Int { get }
+    /// Queues a message for the client; never blocks (a client that does not read is closed
+    /// by its connection, not waited on).
+    func send(_ message: JSONValue)
+}
+
+/// The daemon's state: readers, who has armed which, who watches; routes every swipe. An actor:
+/// requests from the socket, swipes from the decoder threads and timers all pass through it in
+/// turn.
+public actor ReaderHub {
+    public struct ReaderInfo: Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var present = true
+        /// "in", "out" or "unknown" (jack detection arrives with the hot-plug work).
+        public var jack = "unknown"
+        public var capturing = false
+    }
+
+    struct Arm {
+        var client: Int
+        var reference: String?
+        var token: Int
+        var timeout: Double
+    }
+
+    private var readers: [String: ReaderInfo] = [:]
+    private var readerOrder: [String] = []
+    private var arms: [String: Arm] = [:]
+    private var clients: [Int: any HubClient] = [:]
+    private var watchers: Set<Int> = []
+    private var bindings: Set<String>
+    private let bindingsPath: String?
+    private var nextToken = 0
+    private let started = monotonicSeconds()
+    private let maximumArm: Double
+    private let encrypt: (@Sendable (Swipe) -> JSONValue?)?
+
+    // Counters for STATUS.
+    private var swipes = 0
+    private var goodReads = 0
+    private var failedReads: [String: Int] = [:]
+    private var overruns: [String: Int] = [:]
+    private var dropped: [String: Int] = [:]
+
+    /// `bindingsPath`: where `bind` persists (nil: in memory only). `encrypt` builds the
+    /// `encrypted` object of a CARD (nil: the field is left out).
+    public init(maximumArm: Double = PosminiProtocol.maximumArm, bindingsPath: String? = nil,
+                encrypt: (@Sendable (Swipe) -> JSONValue?)? = nil) {
+        self.maximumArm = maximumArm
+        self.bindingsPath = bindingsPath
+        self.encrypt = encrypt
+        var loaded: Set<String> = []
+        if let bindingsPath, let bytes = try? FileBytes.read(bindingsPath, limit: 1 << 20) {
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where !line.isEmpty {
+                loaded.insert(String(line))
+            }
+        }
+        bindings = loaded
+    }
+
+    // MARK: Clients
+
+    /// Registers a client; returns its greeting (VERSION, READERS).
+    public func connect(_ client: any HubClient) -> [JSONValue] {
+        clients[client.clientID] = client
+        return [
+            ["class": "VERSION", "release": .string(PosminiProtocol.release),
+             "proto_major": .number(Double(PosminiProtocol.major)), "proto_minor": .number(Double(PosminiProtocol.minor))],
+            ["class": "READERS", "readers": .array(readerOrder.compactMap { readers[$0].map(describe) })],
+        ]
+    }
+
+    /// A client went away: its arms end (nobody is told: it is gone).
+    public func disconnect(_ id: Int) {
+        clients[id] = nil
+        watchers.remove(id)
+        for (reader, arm) in arms where arm.client == id { arms[reader] = nil }
+    }
+
+    public var clientCount: Int { clients.count }
+
+    /// Answers one request of client `id`.
+    public func handle(_ request: Request, from id: Int) -> [JSONValue] {
+        switch request {
+        case .watch(let enable):
+            if enable { watchers.insert(id) } else { watchers.remove(id) }
+            return [["class": "WATCH", "enable": .bool(enable)]]
+        case .arm(let requested, let timeout, let reference):
+            let reader: String
+            if let requested {
+                guard let info = readers[requested], info.present else {
+                    return [ProtocolError("unknown_reader", "no reader \"\(requested)\" is present").json]
+                }
+                reader = info.id
+            } else {
+                let present = readerOrder.filter { readers[$0]?.present == true }
+                guard !present.isEmpty else { return [ProtocolError("no_reader", "no reader is present").json] }
+                guard present.count == 1 else {
+                    return [ProtocolError("ambiguous_reader", "\(present.count) readers are present: name one with \"reader\" (\(present.joined(separator: ", ")))").json]
+                }
+                reader = present[0]
+            }
+            if let current = arms[reader], current.client != id {
+                return [ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another client").json]
+            }
+            let seconds = min(timeout ?? maximumArm, maximumArm)
+            nextToken += 1
+            let token = nextToken
+            arms[reader] = Arm(client: id, reference: reference, token: token, timeout: seconds)
+            Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
+                await self?.expire(reader: reader, token: token)
+            }
+            var armed: [String: JSONValue] = ["class": "ARMED", "reader": .string(reader), "timeout_s": .number(seconds)]
+            if let reference { armed["reference"] = .string(reference) }
+            return [.object(armed)]
+        case .cancel:
+            let mine = arms.filter { $0.value.client == id }
+            guard !mine.isEmpty else { return [ProtocolError("not_armed", "this client has no reader armed").json] }
+            return mine.keys.sorted().map { reader in
+                let arm = arms.removeValue(forKey: reader)!
+                return ending("CANCELLED", reader: reader, reference: arm.reference)
+            }
+        case .status:
+            return [status()]
+        case .bind(let reader), .unbind(let reader):
+            guard readers[reader] != nil || bindings.contains(reader) else {
+                return [ProtocolError("unknown_reader", "no reader \"\(reader)\"").json]
+            }
+            let binding: Bool
+            if case .bind = request { binding = true } else { binding = false }
+            if binding { bindings.insert(reader) } else { bindings.remove(reader) }
+            saveBindings()
+            if let info = readers[reader] { broadcast(describe(info)) }
+            return [["class": .string(binding ? "BOUND" : "UNBOUND"), "reader": .string(reader)]]
+        }
+    }
+
+    private func expire(reader: String, token: Int) {
+        guard let arm = arms[reader], arm.token == token else { return }
+        arms[reader] = nil
+        clients[arm.client]?.send(ending("TIMEOUT", reader: reader, reference: arm.reference))
+    }
+
+    private func ending(_ name: String, reader: String, reference: String?) -> JSONValue {
+        var fields: [String: JSONValue] = ["class": .string(name), "reader": .string(reader)]
+        if let reference { fields["reference"] = .string(reference) }
+        return .object(fields)
+    }
+
+    // MARK: Readers
+
+    public func readerAppeared(id: String, name: String) {
+        var info = readers[id] ?? ReaderInfo(id: id, name: name)
+        info.present = true
+        info.name = name
+        if readers[id] == nil { readerOrder.append(id) }
+        readers[id] = info
+        broadcast(describe(info))
+    }
+
+    public func readerCapturing(id: String, _ capturing: Bool) {
+        guard var info = readers[id] else { return }
+        info.capturing = capturing
+        readers[id] = info
+        broadcast(describe(info))
+    }
+
+    /// The reader is gone: an arm on it ends with READER_REMOVED.
+    public func readerRemoved(id: String) {
+        guard var info = readers[id] else { return }
+        info.present = false
+        info.capturing = false
+        readers[id] = info
+        if let arm = arms.removeValue(forKey: id) {
+            clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference))
+        }
+        broadcast(describe(info))
+    }
+
+    public func readerStatistics(id: String, overruns: Int, dropped: Int) {
+        self.overruns[id] = overruns
+        self.dropped[id] = dropped
+    }
+
+    /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
+    /// failure to that client (the arm stays), activity without card data to watchers.
+    public func swipe(_ swipe: Swipe, reader: String) {
+        swipes += 1
+        let ok = !swipe.readTracks.isEmpty
+        if ok { goodReads += 1 } else { failedReads[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1 }
+        guard let arm = arms[reader], let client = clients[arm.client] else {
+            notifyWatchers(["class": "SWIPE_IGNORED", "reader": .string(reader), "read": .bool(ok)], except: nil)
+            return
+        }
+        if ok {
+            var card = CardMessage.card(swipe, reader: reader, reference: arm.reference)
+            if let encrypted = encrypt?(swipe), case .object(var fields) = card {
+                fields["encrypted"] = encrypted
+                card = .object(fields)
+            }
+            arms[reader] = nil
+            client.send(card)
+            notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": true], except: arm.client)
+        } else {
+            client.send(CardMessage.failed(swipe, reader: reader, reference: arm.reference))
+            notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": false,
+                            "reason": .string(swipe.problem?.rawValue ?? "unreadable")], except: arm.client)
+        }
+    }
+
+    /// Shutting down: every armed client is told CANCELLED.
+    public func shutdown() {
+        for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) {
+            clients[arm.client]?.send(ending("CANCELLED", reader: reader, reference: arm.reference))
+        }
+        arms.removeAll()
+    }
+
+    /// One line for systemd's STATUS=.
+    public func summary() -> String {
+        let present = readers.values.filter(\.present).count
+        return "\(present) reader\(present == 1 ? "" : "s"), \(clients.count) client\(clients.count == 1 ? "" : "s"), \(arms.count) armed, \(swipes) swipes (\(goodReads) read)"
+    }
+
+    // MARK: Messages
+
+    private func describe(_ info: ReaderInfo) -> JSONValue {
+        ["class": "READER", "id": .string(info.id), "name": .string(info.name), "present": .bool(info.present),
+         "jack": .string(info.jack), "bound": .bool(bindings.contains(info.id)), "capturing": .bool(info.capturing),
+         "armed": .bool(arms[info.id] != nil)]
+    }
+
+    private func status() -> JSONValue {
+        var failed: [String: JSONValue] = [:]
+        for (reason, n) in failedReads { failed[reason] = .number(Double(n)) }
+        return ["class": "STATUS",
+                "readers": .array(readerOrder.compactMap { readers[$0].map(describe) }),
+                "armed": .number(Double(arms.count)),
+                "clients": .number(Double(clients.count)),
+                "counters": ["swipes": .number(Double(swipes)), "good_reads": .number(Double(goodReads)),
+                             "failed_reads": .object(failed),
+                             "xruns": .number(Double(overruns.values.reduce(0, +))),
+                             "dropped_samples": .number(Double(dropped.values.reduce(0, +)))],
+                "uptime_s": .number((monotonicSeconds() - started).rounded())]
+    }
+
+    private func broadcast(_ message: JSONValue) { notifyWatchers(message, except: nil) }
+
+    private func notifyWatchers(_ message: JSONValue, except: Int?) {
+        for id in watchers where id != except { clients[id]?.send(message) }
+    }
+
+    private func saveBindings() {
+        guard let bindingsPath else { return }
+        let text = bindings.sorted().map { $0 + "\n" }.joined()
+        try? FileBytes.write(Array(text.utf8), to: bindingsPath, mode: 0o600)
+    }
+}

@@ -1,0 +1,264 @@
+import NIOCore
+import NIOPosix
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line of a request, or the news that a line went over the limit.
+enum LineEvent: Sendable {
+    case line([UInt8])
+    case tooLong
+}
+
+/// Splits the byte stream into lines of at most `maximum` bytes (a trailing CR is dropped).
+struct LineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = LineEvent
+    let maximum: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
+            let length = view.distance(from: view.startIndex, to: newline)
+            guard length <= maximum else {
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                context.fireChannelRead(wrapInboundOut(.tooLong))
+                return .continue
+            }
+            var bytes = buffer.readBytes(length: length) ?? []
+            buffer.moveReaderIndex(forwardBy: 1)
+            if bytes.last == 13 { bytes.removeLast() }
+            context.fireChannelRead(wrapInboundOut(.line(bytes)))
+            return .continue
+        }
+        if buffer.readableBytes > maximum {
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            context.fireChannelRead(wrapInboundOut(.tooLong))
+        }
+        return .needMoreData
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}
+
+/// A connected client: its outgoing messages go through a queue bounded in bytes; a client that
+/// lets it fill (does not read) is disconnected rather than allowed to hold up anyone else.
+final class ClientConnection: HubClient, @unchecked Sendable {
+    let clientID: Int
+    let channel: any Channel
+    let limit: Int
+    let stream: AsyncStream<String>
+    private let continuation: AsyncStream<String>.Continuation
+    private let pending = Atomic<Int>(0)
+    let overflowed = Atomic<Bool>(false)
+
+    init(id: Int, channel: any Channel, limit: Int) {
+        clientID = id
+        self.channel = channel
+        self.limit = limit
+        (stream, continuation) = AsyncStream.makeStream(of: String.self)
+    }
+
+    func send(_ message: JSONValue) {
+        let line = message.text + "\n"
+        let queued = pending.add(line.utf8.count, ordering: .relaxed).newValue
+        guard queued <= limit else {
+            if !overflowed.exchange(true, ordering: .relaxed) {
+                continuation.finish()
+                channel.close(promise: nil)
+            }
+            return
+        }
+        continuation.yield(line)
+    }
+
+    func written(_ line: String) { pending.subtract(line.utf8.count, ordering: .relaxed) }
+
+    /// No more messages: the writer ends once the queue is flushed.
+    func finish() { continuation.finish() }
+}
+
+/// Who may connect: root, members of the socket's group and of the allowed groups, and the
+/// allowed users.
+struct AccessPolicy: Sendable {
+    var users: Set<UInt32>
+    var groups: Set<UInt32>
+
+    init(configuration: DaemonConfiguration) {
+        users = Set(configuration.allowUsers.compactMap(AccessPolicy.uid))
+        groups = Set(([configuration.socketGroup] + configuration.allowGroups).compactMap(AccessPolicy.gid))
+    }
+
+    static func uid(_ name: String) -> UInt32? {
+        if let n = UInt32(name) { return n }
+        guard let entry = getpwnam(name) else { return nil }
+        return entry.pointee.pw_uid
+    }
+
+    static func gid(_ name: String) -> UInt32? {
+        if let n = UInt32(name) { return n }
+        guard let entry = getgrnam(name) else { return nil }
+        return entry.pointee.gr_gid
+    }
+
+    func allows(uid: UInt32, gid: UInt32) -> Bool {
+        if uid == 0 || users.contains(uid) || groups.contains(gid) { return true }
+        // The user's supplementary groups, from the group database.
+        guard !groups.isEmpty, let entry = getpwuid(uid) else { return false }
+        var count: Int32 = 64
+        var list = [gid_t](repeating: 0, count: 64)
+        guard getgrouplist(entry.pointee.pw_name, gid, &list, &count) >= 0 else { return false }
+        return list.prefix(Int(count)).contains { groups.contains($0) }
+    }
+}
+
+/// The Unix-socket server: accepts clients, checks who they are, parses their lines and passes
+/// requests to the hub.
+final class SocketServer: Sendable {
+    let hub: ReaderHub
+    let logger: Logger
+    let maxClients: Int
+    let queueLimit: Int
+    let policy: Mutex<AccessPolicy>
+    private let connected = Atomic<Int>(0)
+    private let nextID = Atomic<Int>(0)
+
+    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger) {
+        self.hub = hub
+        self.logger = logger
+        maxClients = configuration.maxClients
+        queueLimit = configuration.clientQueueBytes
+        policy = Mutex(AccessPolicy(configuration: configuration))
+    }
+
+    func reload(_ configuration: DaemonConfiguration) {
+        policy.withLock { $0 = AccessPolicy(configuration: configuration) }
+    }
+
+    typealias Connection = NIOAsyncChannel<LineEvent, ByteBuffer>
+
+    /// Binds `path` (or adopts systemd's `passed` socket) and returns the listening channel.
+    func listen(path: String, passed: Int32?, group: String) async throws -> NIOAsyncChannel<Connection, Never> {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder(maximum: PosminiProtocol.maximumLine)))
+                return try Connection(wrappingChannelSynchronously: channel)
+            }
+        }
+        if let passed {
+            return try await bootstrap.bind(passed, childChannelInitializer: initializer)
+        }
+        // Created here: 0660 and the configured group, whatever the umask.
+        let previous = umask(0o117)
+        defer { umask(previous) }
+        let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true,
+                                              childChannelInitializer: initializer)
+        chmod(path, 0o660)
+        if let gid = AccessPolicy.gid(group) {
+            if chown(path, UInt32.max, gid) != 0 {
+                logger.warning("cannot give \(path) to group \(group): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            logger.warning("socket group '\(group)' does not exist: \(path) stays in the daemon's group")
+        }
+        return server
+    }
+
+    /// Serves until the listening channel closes.
+    func serve(_ server: NIOAsyncChannel<Connection, Never>) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    group.addTask { await self.handle(connection) }
+                }
+            }
+        }
+    }
+
+    /// `struct ucred` as the kernel lays it out (pid_t, uid_t, gid_t).
+    struct PeerCredentials: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+    }
+
+    /// SO_PEERCRED (Linux): who is at the other end of a Unix socket, as of connect().
+    static let peerCredentialsOption: Int32 = 17
+
+    private func credentials(_ channel: any Channel) async -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SocketServer.peerCredentialsOption))
+        return try? await future.get()
+    }
+
+    private func handle(_ connection: Connection) async {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        let peer = await credentials(connection.channel)
+        let count = connected.add(1, ordering: .relaxed).newValue
+        defer { connected.subtract(1, ordering: .relaxed) }
+        try? await connection.executeThenClose { inbound, outbound in
+            func refuse(_ error: ProtocolError) async throws {
+                try await outbound.write(ByteBuffer(string: error.json.text + "\n"))
+            }
+            guard let peer else {
+                logger.warning("client \(id): no peer credentials; refused")
+                try await refuse(ProtocolError("access_denied", "the daemon cannot tell who you are"))
+                return
+            }
+            guard policy.withLock({ $0.allows(uid: peer.uid, gid: peer.gid) }) else {
+                logger.notice("client \(id) refused: uid \(peer.uid) gid \(peer.gid) pid \(peer.pid) is not allowed")
+                try await refuse(ProtocolError("access_denied", "uid \(peer.uid) may not use posminid: ask for membership of its group"))
+                return
+            }
+            guard count <= maxClients else {
+                logger.warning("client \(id) refused: \(maxClients) clients already connected (uid \(peer.uid) pid \(peer.pid))")
+                try await refuse(ProtocolError("too_many_clients", "the daemon serves at most \(maxClients) clients at once"))
+                return
+            }
+            logger.info("client \(id) connected: uid \(peer.uid) pid \(peer.pid)")
+            let client = ClientConnection(id: id, channel: connection.channel, limit: queueLimit)
+            for message in await hub.connect(client) { client.send(message) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await line in client.stream {
+                        try await outbound.write(ByteBuffer(string: line))
+                        client.written(line)
+                    }
+                }
+                reading: for try await event in inbound {
+                    switch event {
+                    case .tooLong:
+                        client.send(ProtocolError("line_too_long", "a request line may be at most \(PosminiProtocol.maximumLine) bytes; closing").json)
+                        break reading
+                    case .line(let bytes):
+                        if bytes.isEmpty { continue }
+                        do throws(ProtocolError) {
+                            let request = try Request.parse(bytes)
+                            for reply in await hub.handle(request, from: id) { client.send(reply) }
+                        } catch {
+                            client.send(error.json)
+                        }
+                    }
+                    if client.overflowed.load(ordering: .relaxed) { break reading }
+                }
+                client.finish()
+                try await group.next()
+                group.cancelAll()
+            }
+            await hub.disconnect(id)
+            if client.overflowed.load(ordering: .relaxed) {
+                logger.warning("client \(id) disconnected: it left more than \(queueLimit) bytes unread")
+            } else {
+                logger.info("client \(id) disconnected")
+            }
+        }
+        await hub.disconnect(id)
+    }
+}

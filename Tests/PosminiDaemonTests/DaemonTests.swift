@@ -1,0 +1,332 @@
+import Testing
+import AudioFile
+import Magstripe
+import SwipeSynth
+import PosminiDaemon
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`.
+final class NotifyListener {
+    let path: String
+    let fd: Int32
+
+    init(path: String) {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
+    deinit { close(fd); unlink(path) }
+
+    /// Datagrams received within `seconds`, until `until` is among them.
+    func receive(seconds: Double, until: String) -> [String] {
+        var got: [String] = []
+        let deadline = monotonicNow() + seconds
+        while monotonicNow() < deadline {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 50) == 1 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { continue }
+            let text = String(decoding: buffer[0..<n], as: UTF8.self)
+            got.append(text)
+            if text.contains(until) { return got }
+        }
+        return got
+    }
+}
+
+extension ProcessSuites {
+    /// The daemon end to end: real processes, a replayed recording as the reader.
+    @Suite("posminid daemon")
+    struct DaemonTests: CommandTesting {
+        /// A recording with a Track 1 swipe `delay` seconds in, then silence.
+        func replayFile(delay: Double, swipes: Int = 1, gap: Double = 1.0, directory: String) throws -> String {
+            var samples = [Float](repeating: 0, count: Int(delay * 44_100))
+            for k in 0..<swipes {
+                var audio = AudioPath(sampleRate: 44_100)
+                audio.snr = 35
+                audio.leadingSilence = 0.05
+                audio.trailingSilence = gap
+                let scenario = SwipeScenario(tracks: [try StripeTrack(text: Self.track1, format: .track1)],
+                                             motion: Motion(speed: .constant(300)), audio: audio, seed: UInt64(k + 1))
+                samples += SwipeSynthesizer.render(scenario).channels[0]
+            }
+            samples += [Float](repeating: 0, count: 44_100 * 30)
+            let path = directory + "/replay.wav"
+            write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
+            return path
+        }
+
+        struct Daemon {
+            let process: Background
+            let socket: String
+            let directory: String
+
+            func client() throws -> ControlClient {
+                var last: (any Error)?
+                for _ in 0..<100 {
+                    do { return try ControlClient(path: socket) } catch { last = error; usleep(50_000) }
+                }
+                throw last!
+            }
+
+            /// A client past its greeting.
+            func greeted() throws -> ControlClient {
+                let c = try client()
+                #expect(try c.next(timeout: 5)?["class"] == "VERSION")
+                #expect(try c.next(timeout: 5)?["class"] == "READERS")
+                return c
+            }
+
+            func stop() {
+                if process.pid > 0 { kill(process.pid, SIGTERM) }
+                let deadline = monotonicNow() + 10
+                while process.running && monotonicNow() < deadline { usleep(20_000) }
+            }
+        }
+
+        func startDaemon(replayDelay: Double = 1.5, swipes: Int = 1, extra: [String] = [], environment: [String: String] = [:],
+                         config: String? = nil) throws -> Daemon {
+            let directory = try temporaryDirectory()
+            let replay = try replayFile(delay: replayDelay, swipes: swipes, directory: directory)
+            let socket = directory + "/posmini.sock"
+            var arguments = ["--replay", replay, "--socket", socket, "--state-directory", directory, "--insecure-no-encryption"]
+            if let config {
+                write(Array(config.utf8), to: directory + "/posminid.conf")
+                arguments += ["--config", directory + "/posminid.conf"]
+            }
+            let process = try Background(arguments + extra, environment: environment, directory: directory)
+            return Daemon(process: process, socket: socket, directory: directory)
+        }
+
+        @Test("arm, swipe: CARD to the armed client with masked fields only; a watcher sees SWIPE without card data")
+        func armAndCard() throws {
+            let daemon = try startDaemon()
+            defer { daemon.stop() }
+            let pos = try daemon.greeted(), watcher = try daemon.greeted()
+            try watcher.send(["cmd": "watch", "enable": true])
+            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            try pos.send(["cmd": "arm", "timeout_s": 30, "reference": "order-1"])
+            #expect(try pos.next(timeout: 5)?["class"] == "ARMED")
+            let card = try #require(try pos.next(timeout: 15))
+            #expect(card["class"] == "CARD", "\(card.text)")
+            #expect(card["masked_pan"] == "411111******1111")
+            #expect(card["reference"] == "order-1")
+            #expect(card["card_type"] == "payment")
+            #expect(!card.text.contains("4111111111111111"))
+            var seen: [String] = []
+            while let m = try watcher.next(timeout: 2) {
+                seen.append(m["class"]?.stringValue ?? "")
+                #expect(!m.text.contains("411111"))
+            }
+            #expect(seen.contains("SWIPE"))
+            #expect(!seen.contains("CARD"))
+            let log = readText(daemon.process.stderr)
+            #expect(!log.contains("4111111111111111") && !log.contains("411111******"))
+        }
+
+        @Test("timeout, cancel, busy reader, disarm on disconnect, status")
+        func armEndings() throws {
+            let daemon = try startDaemon(replayDelay: 20)
+            defer { daemon.stop() }
+            let a = try daemon.greeted(), b = try daemon.greeted()
+            try a.send(["cmd": "arm", "timeout_s": 0.5])
+            #expect(try a.next(timeout: 5)?["class"] == "ARMED")
+            #expect(try a.next(timeout: 5)?["class"] == "TIMEOUT")
+            try a.send(["cmd": "arm"])
+            #expect(try a.next(timeout: 5)?["class"] == "ARMED")
+            try b.send(["cmd": "arm"])
+            #expect(try b.next(timeout: 5)?["code"] == "reader_busy")
+            try a.send(["cmd": "cancel"])
+            #expect(try a.next(timeout: 5)?["class"] == "CANCELLED")
+            try a.send(["cmd": "cancel"])
+            #expect(try a.next(timeout: 5)?["code"] == "not_armed")
+            try a.send(["cmd": "arm"])
+            #expect(try a.next(timeout: 5)?["class"] == "ARMED")
+            // a leaves while armed: the reader is free again.
+            var leaving: ControlClient? = a
+            leaving = nil
+            _ = leaving
+            usleep(200_000)
+            try b.send(["cmd": "arm"])
+            #expect(try b.next(timeout: 5)?["class"] == "ARMED")
+            try b.send(["cmd": "status"])
+            let status = try #require(try b.next(timeout: 5))
+            #expect(status["class"] == "STATUS")
+            #expect(status["armed"] == 1)
+            #expect(status["readers"]?.arrayValue?.first?["id"] == "replay")
+        }
+
+        @Test("bad input gets ERROR naming the problem and the connection stays usable; an overlong line closes it")
+        func badInput() throws {
+            let daemon = try startDaemon(replayDelay: 20)
+            defer { daemon.stop() }
+            let c = try daemon.greeted()
+            let raw = try daemon.client()
+            for (line, code) in [("not json", "invalid_json"), (#"{"cmd":"dance"}"#, "unknown_command"),
+                                 (#"{"cmd":"arm","timeout_s":"x"}"#, "invalid_request"), (#"{"cmd":"arm","timeout_s":900}"#, "invalid_timeout"),
+                                 ("[1]", "invalid_request")] {
+                try c.sendRaw(Array((line + "\n").utf8))
+                #expect(try c.next(timeout: 5)?["code"] == .string(code), "\(line)")
+            }
+            try c.sendRaw([0x7B, 0xC3, 0x28, 0x7D, 0x0A])
+            #expect(try c.next(timeout: 5)?["code"] == "invalid_utf8")
+            try c.send(["cmd": "status"])
+            #expect(try c.next(timeout: 5)?["class"] == "STATUS")
+            // Over 4 KiB in one line: ERROR, then closed.
+            _ = try raw.next(timeout: 5)
+            _ = try raw.next(timeout: 5)
+            try raw.sendRaw(Array(repeating: UInt8(ascii: "x"), count: 5_000) + [0x0A])
+            #expect(try raw.next(timeout: 5)?["code"] == "line_too_long")
+            #expect(try raw.next(timeout: 5) == nil)
+        }
+
+        @Test("the 33rd client is told why and closed")
+        func tooManyClients() throws {
+            let daemon = try startDaemon(replayDelay: 20)
+            defer { daemon.stop() }
+            var clients: [ControlClient] = []
+            for _ in 0..<32 { clients.append(try daemon.greeted()) }
+            let extra = try daemon.client()
+            #expect(try extra.next(timeout: 5)?["code"] == "too_many_clients")
+            #expect(try extra.next(timeout: 5) == nil)
+            clients.removeLast()
+            usleep(200_000)
+            _ = try daemon.greeted()
+        }
+
+        @Test("a client that sends thousands of requests and never reads is disconnected; others are served")
+        func neverReads() throws {
+            let daemon = try startDaemon(replayDelay: 20)
+            defer { daemon.stop() }
+            let hog = try daemon.client()
+            let request = Array((#"{"cmd":"status"}"# + "\n").utf8)
+            var batch: [UInt8] = []
+            for _ in 0..<200 { batch += request }
+            var sent = 0
+            let deadline = monotonicNow() + 20
+            // The replies (hundreds of bytes each) far exceed the socket buffers and the queue.
+            while sent < 20_000 && monotonicNow() < deadline {
+                do { try hog.sendRaw(batch, nonBlocking: true) } catch { break }
+                sent += 200
+            }
+            let other = try daemon.greeted()
+            try other.send(["cmd": "status"])
+            #expect(try other.next(timeout: 5)?["class"] == "STATUS")
+            let log = readText(daemon.process.stderr)
+            #expect(log.contains("unread"), "\(log.suffix(500))")
+        }
+
+        @Test("a user outside the allow-list is refused with ERROR")
+        func refusedUser() throws {
+            let daemon = try startDaemon(replayDelay: 20)
+            defer { daemon.stop() }
+            _ = try daemon.greeted()
+            chmod(daemon.socket, 0o666)   // past the file mode: the credentials check must refuse
+            chmod(daemon.directory, 0o755)
+            let out = daemon.directory + "/nobody.out"
+            let command = "setpriv --reuid=65534 --regid=65534 --clear-groups \(shellQuoted(posminictlExecutable)) status --json --socket \(shellQuoted(daemon.socket)) >\(shellQuoted(out)) 2>&1"
+            let status = system(command)
+            #expect(status != 0)
+            #expect(readText(out).contains("access_denied"), "\(readText(out))")
+            #expect(readText(daemon.process.stderr).contains("uid 65534"))
+        }
+
+        @Test("readiness, status and watchdog through NOTIFY_SOCKET; SIGTERM during an arm sends CANCELLED and STOPPING=1")
+        func systemdNotify() throws {
+            let directory = try temporaryDirectory()
+            let listener = NotifyListener(path: directory + "/notify")
+            let daemon = try startDaemon(replayDelay: 20, environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000"])
+            let ready = listener.receive(seconds: 15, until: "READY=1")
+            #expect(ready.contains { $0.contains("READY=1") }, "\(ready)")
+            #expect(ready.contains { $0.contains("STATUS=") })
+            let pings = listener.receive(seconds: 3, until: "WATCHDOG=1")
+            #expect(pings.contains("WATCHDOG=1"), "\(pings)")
+            let c = try daemon.greeted()
+            try c.send(["cmd": "arm"])
+            #expect(try c.next(timeout: 5)?["class"] == "ARMED")
+            kill(daemon.process.pid, SIGTERM)
+            #expect(try c.next(timeout: 5)?["class"] == "CANCELLED")
+            let stopping = listener.receive(seconds: 5, until: "STOPPING=1")
+            #expect(stopping.contains("STOPPING=1"))
+            daemon.stop()
+            #expect(!daemon.process.running)
+        }
+
+        @Test("socket activation: the socket systemd-socket-activate passes is adopted")
+        func socketActivation() throws {
+            let directory = try temporaryDirectory()
+            let replay = try replayFile(delay: 20, directory: directory)
+            let socket = directory + "/activated.sock"
+            let process = try Background(["--replay", replay, "--insecure-no-encryption", "--state-directory", directory],
+                                         environment: [:], directory: directory,
+                                         prefix: ["systemd-socket-activate", "-l", socket])
+            defer {
+                kill(process.pid, SIGTERM)
+                usleep(300_000)
+            }
+            var client: ControlClient?
+            for _ in 0..<100 where client == nil {
+                client = try? ControlClient(path: socket)
+                if client == nil { usleep(50_000) }
+            }
+            let c = try #require(client)
+            #expect(try c.next(timeout: 10)?["class"] == "VERSION")
+            #expect(readText(process.stderr).contains("socket systemd passed"), "\(readText(process.stderr))")
+        }
+
+        @Test("configuration errors refuse to start, naming file and line; no encryption flag refuses to start")
+        func refusals() throws {
+            let directory = try temporaryDirectory()
+            write(Array("socket = /tmp/x.sock\nflavour = mint\n".utf8), to: directory + "/bad.conf")
+            let bad = try run(["--config", directory + "/bad.conf", "--insecure-no-encryption"])
+            #expect(bad.status == 2)
+            #expect(bad.stderr.contains("bad.conf:2: unknown key 'flavour'"), "\(bad.stderr)")
+            let plain = try run(["--socket", directory + "/s.sock"])
+            #expect(plain.status == 2)
+            #expect(plain.stderr.contains("encrypt"))
+            let version = try run(["--version"])
+            #expect(version.stdout.contains(PosminiProtocol.release))
+        }
+
+        @Test("the systemd units pass systemd-analyze verify with ExecStart at the built binary")
+        func units() throws {
+            let directory = try temporaryDirectory()
+            let service = readText(packageRoot + "/systemd/posminid.service")
+                .replacingOccurrences("ExecStart=/usr/sbin/posminid", "ExecStart=\(posminidExecutable)")
+            #expect(service.contains("ExecStart=\(posminidExecutable)"))
+            write(Array(service.utf8), to: directory + "/posminid.service")
+            write(readFile(packageRoot + "/systemd/posminid.socket") ?? [], to: directory + "/posminid.socket")
+            let out = directory + "/verify.out"
+            let status = system("cd \(shellQuoted(directory)) && systemd-analyze verify --man=no ./posminid.socket ./posminid.service >\(shellQuoted(out)) 2>&1")
+            #expect(status == 0, "\(readText(out))")
+            let security = directory + "/security.out"
+            _ = system("cd \(shellQuoted(directory)) && systemd-analyze security --offline=true ./posminid.service >\(shellQuoted(security)) 2>&1")
+            let text = readText(security)
+            let score = text.split(separator: "\n").first { $0.contains("Overall exposure level") }
+                .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
+            #expect(score != nil && score! <= 2.5, "\(text.suffix(300))")
+        }
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound] + replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}

@@ -1,0 +1,232 @@
+import Testing
+import Synchronization
+import PosminiDaemon
+import SwipeDecoder
+import SwipeSynth
+import Magstripe
+import TestSupport
+
+/// A client that records what it is sent.
+final class RecordingClient: HubClient, @unchecked Sendable {
+    let clientID: Int
+    private let box = Mutex<[JSONValue]>([])
+    init(_ id: Int) { clientID = id }
+    func send(_ message: JSONValue) { box.withLock { $0.append(message) } }
+    var received: [JSONValue] { box.withLock { $0 } }
+    var classes: [String] { received.compactMap { $0["class"]?.stringValue } }
+}
+
+/// A decoded swipe of a test card (or a failed one).
+func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", format: TrackFormat = .track2, cut: Bool = false) -> Swipe {
+    var audio = AudioPath(sampleRate: 44_100)
+    audio.snr = 35
+    audio.leadingSilence = 0.1
+    audio.trailingSilence = 0.1
+    var motion = Motion(speed: .constant(300))
+    if cut { motion.travel = 0...0.5 }
+    let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)], motion: motion, audio: audio))
+    let decoder = SwipeDecoder(sampleRate: 44_100)
+    return (decoder.push(rendered.channels[0]) + decoder.finish())[0]
+}
+
+@Suite("Reader hub: the POS-app flow")
+struct HubTests {
+    @Test("connect greets with VERSION and READERS")
+    func greeting() async {
+        let hub = ReaderHub()
+        await hub.readerAppeared(id: "r1", name: "USB reader")
+        let greeting = await hub.connect(RecordingClient(1))
+        #expect(greeting.map { $0["class"]?.stringValue } == ["VERSION", "READERS"])
+        #expect(greeting[0]["proto_major"] == 1)
+        #expect(greeting[1]["readers"]?.arrayValue?.first?["id"] == "r1")
+    }
+
+    @Test("arm, swipe: the card goes to the arming client only, masked; a watcher sees activity without card data")
+    func armAndSwipe() async {
+        let hub = ReaderHub()
+        await hub.readerAppeared(id: "r1", name: "reader")
+        let pos = RecordingClient(1), watcher = RecordingClient(2)
+        _ = await hub.connect(pos)
+        _ = await hub.connect(watcher)
+        #expect(await hub.handle(.watch(true), from: 2).first?["class"] == "WATCH")
+        let armed = await hub.handle(.arm(reader: nil, timeout: 30, reference: "order-7"), from: 1)
+        #expect(armed.first?["class"] == "ARMED")
+        #expect(armed.first?["reference"] == "order-7")
+        await hub.swipe(decodedSwipe(), reader: "r1")
+        let card = pos.received.last
+        #expect(card?["class"] == "CARD")
+        #expect(card?["card_type"] == "payment")
+        #expect(card?["masked_pan"] == "411111******1111")
+        #expect(card?["last4"] == "1111")
+        #expect(card?["expiry"] == "2812")
+        #expect(card?["reference"] == "order-7")
+        #expect(!(card?.text.contains("4111111111111111") ?? true))
+        #expect(watcher.classes.contains("SWIPE"))
+        #expect(!watcher.received.contains { $0.text.contains("411111") })
+        // The arm has ended: the next swipe is ignored.
+        await hub.swipe(decodedSwipe(), reader: "r1")
+        #expect(pos.classes.filter { $0 == "CARD" }.count == 1)
+        #expect(watcher.classes.last == "SWIPE_IGNORED")
+    }
+
+    @Test("a bad read keeps the reader armed for a retry")
+    func failedRead() async {
+        let hub = ReaderHub()
+        await hub.readerAppeared(id: "r1", name: "reader")
+        let pos = RecordingClient(1)
+        _ = await hub.connect(pos)
+        _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
+        await hub.swipe(decodedSwipe(cut: true), reader: "r1")
+        #expect(pos.classes == ["SWIPE_FAILED"])
+        #expect(pos.received[0]["reason"] == "partialSwipe")
+        await hub.swipe(decodedSwipe(), reader: "r1")
+        #expect(pos.classes == ["SWIPE_FAILED", "CARD"])
+    }
+
+    @Test("refusals: no reader, unknown reader, ambiguous reader, busy reader, cancel without an arm")
+    func refusals() async {
+        let hub = ReaderHub()
+        let a = RecordingClient(1), b = RecordingClient(2)
+        _ = await hub.connect(a)
+        _ = await hub.connect(b)
+        #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: nil), from: 1).first?["code"] == "no_reader")
+        await hub.readerAppeared(id: "r1", name: "one")
+        await hub.readerAppeared(id: "r2", name: "two")
+        #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: nil), from: 1).first?["code"] == "ambiguous_reader")
+        #expect(await hub.handle(.arm(reader: "r9", timeout: nil, reference: nil), from: 1).first?["code"] == "unknown_reader")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "reader_busy")
+        #expect(await hub.handle(.cancel, from: 2).first?["code"] == "not_armed")
+        #expect(await hub.handle(.cancel, from: 1).first?["class"] == "CANCELLED")
+        // Now free for the other client.
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["class"] == "ARMED")
+    }
+
+    @Test("an arm times out with TIMEOUT; a disconnect disarms; a removed reader ends its arm")
+    func endings() async throws {
+        let hub = ReaderHub()
+        await hub.readerAppeared(id: "r1", name: "one")
+        await hub.readerAppeared(id: "r2", name: "two")
+        let a = RecordingClient(1), b = RecordingClient(2)
+        _ = await hub.connect(a)
+        _ = await hub.connect(b)
+        _ = await hub.handle(.arm(reader: "r1", timeout: 0.2, reference: nil), from: 1)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(a.classes == ["TIMEOUT"])
+        _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
+        await hub.disconnect(1)
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["class"] == "ARMED")
+        await hub.readerRemoved(id: "r1")
+        #expect(b.classes == ["READER_REMOVED"])
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "unknown_reader")
+    }
+
+    @Test("shutdown tells armed clients CANCELLED; bindings persist")
+    func shutdownAndBindings() async throws {
+        let path = "/tmp/posmini-bindings-\(getpidValue())"
+        let hub = ReaderHub(bindingsPath: path)
+        await hub.readerAppeared(id: "r1", name: "one")
+        let a = RecordingClient(1)
+        _ = await hub.connect(a)
+        #expect(await hub.handle(.bind("r1"), from: 1).first?["class"] == "BOUND")
+        #expect(await hub.handle(.bind("nope"), from: 1).first?["code"] == "unknown_reader")
+        _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: "x"), from: 1)
+        await hub.shutdown()
+        #expect(a.classes.last == "CANCELLED")
+        let again = ReaderHub(bindingsPath: path)
+        await again.readerAppeared(id: "r1", name: "one")
+        let greeting = await again.connect(RecordingClient(5))
+        #expect(greeting[1]["readers"]?.arrayValue?.first?["bound"] == true)
+        #expect(await again.handle(.unbind("r1"), from: 5).first?["class"] == "UNBOUND")
+    }
+}
+
+@Suite("Protocol requests and configuration")
+struct RequestTests {
+    func parse(_ text: String) -> Result<Request, ProtocolError> {
+        do throws(ProtocolError) { return .success(try Request.parse(Array(text.utf8))) } catch { return .failure(error) }
+    }
+
+    func code(_ text: String) -> String? {
+        if case .failure(let error) = parse(text) { return error.code }
+        return nil
+    }
+
+    @Test("every command parses, with its arguments")
+    func commands() throws {
+        #expect(try parse(#"{"cmd":"watch","enable":false}"#).get() == .watch(false))
+        #expect(try parse(#"{"cmd":"arm","reader":"r1","timeout_s":30,"reference":"A1"}"#).get() == .arm(reader: "r1", timeout: 30, reference: "A1"))
+        #expect(try parse(#"{"cmd":"arm"}"#).get() == .arm(reader: nil, timeout: nil, reference: nil))
+        #expect(try parse(#"{"cmd":"cancel"}"#).get() == .cancel)
+        #expect(try parse(#"{"cmd":"status"}"#).get() == .status)
+        #expect(try parse(#"{"cmd":"bind","reader":"r1"}"#).get() == .bind("r1"))
+    }
+
+    @Test("bad requests name the problem")
+    func refusals() {
+        #expect(code("not json") == "invalid_json")
+        #expect(code("[1,2]") == "invalid_request")
+        #expect(code(#"{"enable":true}"#) == "invalid_request")
+        #expect(code(#"{"cmd":5}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"fly"}"#) == "unknown_command")
+        #expect(code(#"{"cmd":"arm","timeout_s":"soon"}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"arm","timeout_s":500}"#) == "invalid_timeout")
+        #expect(code(#"{"cmd":"arm","timeout_s":0}"#) == "invalid_timeout")
+        #expect(code(#"{"cmd":"watch","enable":"yes"}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"status","extra":1}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"bind"}"#) == "invalid_request")
+        #expect((try? Request.parse([0x7B, 0xFF, 0x7D])) == nil)
+        do { _ = try Request.parse([0x7B, 0xFF, 0x7D]) } catch { #expect(error.code == "invalid_utf8") }
+    }
+
+    @Test("replies are one line, class first, with escapes")
+    func replies() {
+        let message: JSONValue = ["class": "ERROR", "code": "x", "message": "a \"quote\"\nand a line"]
+        #expect(message.text == #"{"class":"ERROR","code":"x","message":"a \"quote\"\nand a line"}"#)
+    }
+
+    @Test("configuration: every key, and refusals naming file and line")
+    func configuration() throws {
+        let text = """
+            # posminid test configuration
+            socket = /tmp/x.sock
+            socket_group = pos
+            allow_user = 1000
+            allow_group = staff
+            device = hw:CARD=Reader,DEV=0
+            device = plughw:2,0
+            mask_first = 6
+            mask_last = 4
+            arm_timeout = 60
+            max_clients = 8
+            client_queue_kib = 64
+            log_level = debug
+            realtime_priority = 10
+            state_directory = /tmp/state
+            """
+        let c = try DaemonConfiguration.parse(text, file: "t.conf")
+        #expect(c.socketPath == "/tmp/x.sock" && c.socketGroup == "pos")
+        #expect(c.devices == ["hw:CARD=Reader,DEV=0", "plughw:2,0"])
+        #expect(c.armTimeout == 60 && c.maxClients == 8 && c.clientQueueBytes == 64 * 1024)
+        #expect(c.logLevel == "debug" && c.realTimePriority == 10 && c.allowUsers == ["1000"])
+        for (bad, line, words) in [
+            ("colour = blue", 1, "unknown key 'colour'"),
+            ("\n\nmax_clients = lots", 3, "whole number"),
+            ("log_level = loud", 1, "log_level"),
+            ("socket = relative.sock", 1, "absolute"),
+            ("arm_timeout = 500", 1, "1 to 120"),
+            ("rate = 44100\nrate = 48000", 2, "twice"),
+            ("just words", 1, "key = value"),
+        ] {
+            do {
+                _ = try DaemonConfiguration.parse(bad, file: "bad.conf")
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(error.line == line && error.description.hasPrefix("bad.conf:\(line):") && error.description.contains(words),
+                        "\(error.description)")
+            }
+        }
+        #expect((try? DaemonConfiguration.load("/nonexistent/posminid.conf", optional: true)) == DaemonConfiguration())
+        #expect((try? DaemonConfiguration.load("/nonexistent/posminid.conf", optional: false)) == nil)
+    }
+}
