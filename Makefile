@@ -7,7 +7,9 @@ SWIFT_FLAGS  ?=
 #   libasound2-dev, libudev-dev: the C libraries (pkg-config finds them)
 #   pulseaudio, pulseaudio-utils, libasound2-plugins: a PulseAudio null sink as a paced virtual
 #     sound card, reached through ALSA's `pulse` device (the capture tests)
-APT_PACKAGES := pkg-config libasound2-dev libudev-dev pulseaudio pulseaudio-utils libasound2-plugins
+#   systemd: systemd-analyze (the units are verified) and systemd-socket-activate (the daemon
+#     is started on a passed socket); util-linux: setpriv (a refused user connects)
+APT_PACKAGES := pkg-config libasound2-dev libudev-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -6,7 +6,7 @@ import Glibc
 /// A blocking client of the daemon's socket, for `posminictl` and tests: connect, send one
 /// request line, read message lines.
 public final class ControlClient {
-    private let fd: Int32
+    private var fd: Int32
     private var buffer: [UInt8] = []
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -20,7 +20,7 @@ public final class ControlClient {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
+            Glibc.close(fd)
             throw Failure(description: "socket path too long: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
@@ -29,7 +29,7 @@ public final class ControlClient {
         }
         guard rc == 0 else {
             let code = errno
-            close(fd)
+            Glibc.close(fd)
             var message = "cannot connect to \(path): \(String(cString: strerror(code)))"
             if code == ENOENT || code == ECONNREFUSED { message += " (is posminid running? `systemctl status posminid.socket`)" }
             if code == EACCES { message += " (you need to be in the socket's group, usually 'posmini')" }
@@ -37,7 +37,14 @@ public final class ControlClient {
         }
     }
 
-    deinit { close(fd) }
+    deinit { close() }
+
+    /// Hangs up (idempotent).
+    public func close() {
+        guard fd >= 0 else { return }
+        Glibc.close(fd)
+        fd = -1
+    }
 
     public func send(_ request: JSONValue) throws(Failure) {
         try sendRaw(Array((request.text + "\n").utf8))

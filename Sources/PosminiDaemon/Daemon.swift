@@ -191,15 +191,16 @@ struct ServerService: Service {
 
     func run() async throws {
         let channel = listening.channel
-        let hub = self.hub
+        let hub = self.hub, server = self.server
         try await withGracefulShutdownHandler {
             try await server.serve(listening)
         } onGracefulShutdown: {
             Task {
-                await hub.shutdown()
-                // A moment for the CANCELLED lines to reach their clients, then close.
-                try? await Task.sleep(for: .milliseconds(100))
+                // No new clients; armed ones hear CANCELLED, have a moment to receive it, and are closed.
                 channel.close(promise: nil)
+                await hub.shutdown()
+                try? await Task.sleep(for: .milliseconds(200))
+                server.closeAll()
             }
         }
         if let ownsSocket { unlink(ownsSocket) }
@@ -232,7 +233,7 @@ struct SupervisionService: Service {
         let reloads = await UnixSignalsSequence(trapping: .sighup)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in reloads {
+                for await _ in reloads.cancelOnGracefulShutdown() {
                     do {
                         let fresh = try DaemonConfiguration.load(options.configPath, optional: !options.configRequired)
                         server.reload(fresh)
@@ -260,6 +261,9 @@ struct SupervisionService: Service {
             }
             try? await gracefulShutdown()
             Systemd.notify("STOPPING=1")
+            // First of all (this service stops first): armed clients hear CANCELLED, before
+            // their readers go away under them.
+            await hub.shutdown()
             group.cancelAll()
         }
     }

@@ -38,6 +38,7 @@ public actor ReaderHub {
     private var bindings: Set<String>
     private let bindingsPath: String?
     private var nextToken = 0
+    private var shuttingDown = false
     private let started = monotonicSeconds()
     private let maximumArm: Double
     private let encrypt: (@Sendable (Swipe) -> JSONValue?)?
@@ -93,6 +94,7 @@ public actor ReaderHub {
             if enable { watchers.insert(id) } else { watchers.remove(id) }
             return [["class": "WATCH", "enable": .bool(enable)]]
         case .arm(let requested, let timeout, let reference):
+            guard !shuttingDown else { return [ProtocolError("shutting_down", "posminid is stopping").json] }
             let reader: String
             if let requested {
                 guard let info = readers[requested], info.present else {
@@ -218,6 +220,7 @@ public actor ReaderHub {
 
     /// Shutting down: every armed client is told CANCELLED.
     public func shutdown() {
+        shuttingDown = true
         for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) {
             clients[arm.client]?.send(ending("CANCELLED", reader: reader, reference: arm.reference))
         }

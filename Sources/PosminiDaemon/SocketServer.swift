@@ -126,6 +126,8 @@ final class SocketServer: Sendable {
     let policy: Mutex<AccessPolicy>
     private let connected = Atomic<Int>(0)
     private let nextID = Atomic<Int>(0)
+    /// Open client channels, to close at shutdown.
+    private let open = Mutex<[Int: any Channel]>([:])
 
     init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger) {
         self.hub = hub
@@ -133,6 +135,16 @@ final class SocketServer: Sendable {
         maxClients = configuration.maxClients
         queueLimit = configuration.clientQueueBytes
         policy = Mutex(AccessPolicy(configuration: configuration))
+    }
+
+    /// Closes every client connection (shutdown, after the last messages had their moment).
+    func closeAll() {
+        let channels = open.withLock { all -> [any Channel] in
+            let list = Array(all.values)
+            all.removeAll()
+            return list
+        }
+        for channel in channels { channel.close(promise: nil) }
     }
 
     func reload(_ configuration: DaemonConfiguration) {
@@ -201,8 +213,13 @@ final class SocketServer: Sendable {
     private func handle(_ connection: Connection) async {
         let id = nextID.add(1, ordering: .relaxed).newValue
         let peer = await credentials(connection.channel)
+        let served = Mutex<ClientConnection?>(nil)
         let count = connected.add(1, ordering: .relaxed).newValue
-        defer { connected.subtract(1, ordering: .relaxed) }
+        open.withLock { $0[id] = connection.channel }
+        defer {
+            connected.subtract(1, ordering: .relaxed)
+            open.withLock { $0[id] = nil }
+        }
         try? await connection.executeThenClose { inbound, outbound in
             func refuse(_ error: ProtocolError) async throws {
                 try await outbound.write(ByteBuffer(string: error.json.text + "\n"))
@@ -224,6 +241,7 @@ final class SocketServer: Sendable {
             }
             logger.info("client \(id) connected: uid \(peer.uid) pid \(peer.pid)")
             let client = ClientConnection(id: id, channel: connection.channel, limit: queueLimit)
+            served.withLock { $0 = client }
             for message in await hub.connect(client) { client.send(message) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -252,13 +270,13 @@ final class SocketServer: Sendable {
                 try await group.next()
                 group.cancelAll()
             }
-            await hub.disconnect(id)
-            if client.overflowed.load(ordering: .relaxed) {
-                logger.warning("client \(id) disconnected: it left more than \(queueLimit) bytes unread")
-            } else {
-                logger.info("client \(id) disconnected")
-            }
         }
         await hub.disconnect(id)
+        guard let client = served.withLock({ $0 }) else { return }
+        if client.overflowed.load(ordering: .relaxed) {
+            logger.warning("client \(id) disconnected: it left more than \(queueLimit) bytes unread")
+        } else {
+            logger.info("client \(id) disconnected")
+        }
     }
 }

@@ -13,7 +13,13 @@ struct Posminid: AsyncParsableCommand {
             SIGHUP reloads the configuration.
             """,
         version: PosminiProtocol.release,
-        subcommands: [Decode.self, Listen.self])
+        subcommands: [Run.self, Decode.self, Listen.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon in the foreground (the default).")
 
     @Option(help: "Configuration file (default /etc/posminid/posminid.conf; built-in defaults when that is absent).")
     var config: String?

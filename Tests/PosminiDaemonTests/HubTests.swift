@@ -111,7 +111,7 @@ struct HubTests {
         _ = await hub.connect(a)
         _ = await hub.connect(b)
         _ = await hub.handle(.arm(reader: "r1", timeout: 0.2, reference: nil), from: 1)
-        try await Task.sleep(for: .milliseconds(500))
+        for _ in 0..<100 where a.classes.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         #expect(a.classes == ["TIMEOUT"])
         _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
         await hub.disconnect(1)

@@ -173,6 +173,16 @@ struct Background {
     var running: Bool { pid > 0 && Glibc.kill(pid, 0) == 0 && !isZombie }
     private var isZombie: Bool { readText("/proc/\(pid)/stat").contains(") Z ") }
 
+    /// Waits (up to `seconds`) for `condition`.
+    static func wait(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = monotonicNow() + seconds
+        while monotonicNow() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
     /// Waits (up to `seconds`) for `condition` on the output so far.
     func waitFor(seconds: Double, _ condition: (String, String) -> Bool) -> Bool {
         let deadline = monotonicNow() + seconds
