@@ -134,6 +134,37 @@ extension ProcessSuites {
             #expect(!log.contains("4111111111111111") && !log.contains("411111******"))
         }
 
+        @Test("examples/pos_client.py (standard library only) arms and prints the masked card")
+        func pythonExample() throws {
+            let daemon = try startDaemon(replayDelay: 2)
+            defer { daemon.stop() }
+            _ = try daemon.greeted()
+            let out = daemon.directory + "/example.out"
+            let status = system("/usr/bin/python3 \(shellQuoted(packageRoot + "/examples/pos_client.py")) --socket \(shellQuoted(daemon.socket)) --timeout 30 --reference A-7 >\(shellQuoted(out)) 2>&1")
+            let text = readText(out)
+            #expect(status == 0, "\(text)")
+            #expect(text.contains("card: payment 411111******1111 expires 2812"), "\(text)")
+            #expect(!text.contains("4111111111111111"))
+        }
+
+        @Test("posminictl: status, and arm waits for the masked card")
+        func posminictl() throws {
+            let daemon = try startDaemon(replayDelay: 2)
+            defer { daemon.stop() }
+            _ = try daemon.greeted()
+            let out = daemon.directory + "/ctl.out"
+            var status = system("\(shellQuoted(posminictlExecutable)) arm --timeout 30 --socket \(shellQuoted(daemon.socket)) >\(shellQuoted(out)) 2>&1")
+            #expect(status == 0, "\(readText(out))")
+            #expect(readText(out).contains("card on replay, payment, 411111******1111, expires 2812"), "\(readText(out))")
+            status = system("\(shellQuoted(posminictlExecutable)) status --socket \(shellQuoted(daemon.socket)) >\(shellQuoted(out)) 2>&1")
+            #expect(status == 0)
+            #expect(readText(out).contains("reader replay"), "\(readText(out))")
+            #expect(readText(out).contains("(1 read)"), "\(readText(out))")
+            status = system("\(shellQuoted(posminictlExecutable)) status --socket /nonexistent/s.sock >\(shellQuoted(out)) 2>&1")
+            #expect(status != 0)
+            #expect(readText(out).contains("is posminid running?"))
+        }
+
         @Test("timeout, cancel, busy reader, disarm on disconnect, status")
         func armEndings() throws {
             let daemon = try startDaemon(replayDelay: 20)
