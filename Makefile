@@ -13,7 +13,7 @@ APT_PACKAGES := pkg-config libasound2-dev libudev-dev pulseaudio pulseaudio-util
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize bench demo clean
+.PHONY: all deps build release test test-sanitize bench demo man install clean
 
 all: build
 
@@ -54,6 +54,39 @@ test-sanitize: deps
 bench: deps
 	$(SWIFT) build -c release --product posmini-bench $(SWIFT_FLAGS)
 	.build/release/posmini-bench
+
+# The product working on a synthesized reader: the daemon replaying a two-head reader's recording,
+# a POS client arming it, a watcher, the status (debug build; a few minutes the first time).
+demo: deps
+	$(SWIFT) build $(SWIFT_FLAGS)
+	BIN=.build/debug sh scripts/demo.sh
+
+# Where `make install` puts things (Debian's layout by default; DESTDIR for packaging).
+PREFIX  ?= /usr
+DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+install: release
+	install -D -m 0755 .build/release/posminid $(DESTDIR)$(PREFIX)/sbin/posminid
+	install -D -m 0755 .build/release/posminictl $(DESTDIR)$(PREFIX)/bin/posminictl
+	sed 's|^ExecStart=/usr/sbin/posminid|ExecStart=$(PREFIX)/sbin/posminid|' systemd/posminid.service > posminid.service.tmp
+	install -D -m 0644 posminid.service.tmp $(DESTDIR)$(UNITDIR)/posminid.service
+	rm -f posminid.service.tmp
+	install -D -m 0644 systemd/posminid.socket $(DESTDIR)$(UNITDIR)/posminid.socket
+	install -D -m 0644 systemd/posminid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/posminid.conf
+	for rule in udev-rules/*.rules; do [ -e "$$rule" ] && install -D -m 0644 "$$rule" $(DESTDIR)$(PREFIX)/lib/udev/rules.d/$$(basename "$$rule"); done; true
+	install -D -m 0644 man/posminid.8 $(DESTDIR)$(PREFIX)/share/man/man8/posminid.8
+	install -D -m 0644 man/posminictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/posminictl.1
+	install -D -m 0644 examples/posminid.conf $(DESTDIR)$(PREFIX)/share/doc/posminid/posminid.conf.example
+	install -D -m 0644 docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/posminid/PROTOCOL.md
+	install -D -m 0644 examples/pos_client.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/pos_client.py
+	[ -e $(DESTDIR)/etc/posminid/posminid.conf ] || install -D -m 0644 examples/posminid.conf $(DESTDIR)/etc/posminid/posminid.conf
+
+# The man pages' reference part, from the argument parsers (committed in man/).
+man: release
+	$(SWIFT) build --product generate-manual-tool $(SWIFT_FLAGS) 2>/dev/null || true
+	$$(find .build -name generate-manual-tool -type f -perm -u+x | head -1) .build/release/posminid --section 8 --authors "posminid developers" --output-directory man
+	$$(find .build -name generate-manual-tool -type f -perm -u+x | head -1) .build/release/posminictl --section 1 --authors "posminid developers" --output-directory man
 
 clean:
 	rm -rf .build .build-*

@@ -1,6 +1,7 @@
 import Magstripe
 import SwipeSynth
 import SwipeDecoder
+import ReaderIO
 import AudioFile
 #if canImport(Glibc)
 import Glibc
@@ -75,6 +76,34 @@ if args.contains("--gate-trace") {
     let d = SwipeDecoder(sampleRate: 44_100)
     d.trace = { if $0.hasPrefix("gate") || $0.hasPrefix("plain") || args.contains("--all") { print($0) } }
     for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
+    exit(0)
+}
+if let path = option("--demo-wav") {
+    // `make demo`'s recording: a swipe cut short (the reader reports it and stays armed), then
+    // a good Track 1 + Track 2 swipe on a two-head reader, in the published test card's data.
+    var channels: [[Float]] = [[], []]
+    func add(_ travel: ClosedRange<Double>, seed: UInt64, lead: Double) {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 32
+        audio.leadingSilence = lead
+        audio.trailingSilence = 1.2
+        var motion = Motion(speed: .constant(400))
+        motion.travel = travel
+        let tracks = [try! StripeTrack(text: GridCards.texts(.track1)[0], format: .track1),
+                      try! StripeTrack(text: GridCards.texts(.track2)[0], format: .track2)]
+        let swipe = SwipeSynthesizer.render(SwipeScenario(tracks: tracks, motion: motion, audio: audio, seed: seed))
+        channels[0] += swipe.channels[0]
+        channels[1] += swipe.channels[1]
+    }
+    add(0...0.45, seed: 1, lead: 2.5)
+    add(0...1, seed: 2, lead: 1.0)
+    for c in 0..<2 { channels[c] += [Float](repeating: 0, count: 44_100 * 20) }
+    do {
+        try FileBytes.write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: channels)), to: path)
+    } catch {
+        print("cannot write \(path): \(error)")
+        exit(2)
+    }
     exit(0)
 }
 if args.contains("--swipes-once") {

@@ -329,6 +329,9 @@ extension ProcessSuites {
             let plain = try run(["--socket", directory + "/s.sock"])
             #expect(plain.status == 2)
             #expect(plain.stderr.contains("encrypt"))
+            // The annotated example configuration is a valid file (of the defaults).
+            let example = try run(["--config", packageRoot + "/examples/posminid.conf", "--socket", directory + "/e.sock", "--log-level", "error"])
+            #expect(example.status == 2 && example.stderr.contains("encrypt") && !example.stderr.contains("refused"), "\(example.stderr)")
             let version = try run(["--version"])
             #expect(version.stdout.contains(PosminiProtocol.release))
         }
