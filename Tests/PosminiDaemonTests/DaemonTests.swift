@@ -297,6 +297,27 @@ extension ProcessSuites {
             #expect(!daemon.process.running)
         }
 
+        @Test("logs carry syslog priorities under journald; SIGHUP reloads the configuration or keeps the running one")
+        func journalAndReload() throws {
+            let daemon = try startDaemon(replayDelay: 20, environment: ["JOURNAL_STREAM": "8:12345"], config: "log_level = info\n")
+            defer { daemon.stop() }
+            _ = try daemon.greeted()
+            let lines = readText(daemon.process.stderr).split(separator: "\n")
+            #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("<") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("<6>") } && lines.contains { $0.hasPrefix("<4>") })
+            kill(daemon.process.pid, SIGHUP)
+            #expect(Background.wait(seconds: 5) { readText(daemon.process.stderr).contains("configuration reloaded") })
+            write(Array("log_level = loud\n".utf8), to: daemon.directory + "/posminid.conf")
+            kill(daemon.process.pid, SIGHUP)
+            #expect(Background.wait(seconds: 5) { readText(daemon.process.stderr).contains("reload refused") },
+                    "\(readText(daemon.process.stderr))")
+            #expect(readText(daemon.process.stderr).contains("posminid.conf:1:"))
+            // Still serving.
+            let c = try daemon.greeted()
+            try c.send(["cmd": "status"])
+            #expect(try c.next(timeout: 5)?["class"] == "STATUS")
+        }
+
         @Test("socket activation: the socket systemd-socket-activate passes is adopted")
         func socketActivation() throws {
             let directory = try temporaryDirectory()
