@@ -237,7 +237,8 @@ struct SupervisionService: Service {
                     do {
                         let fresh = try DaemonConfiguration.load(options.configPath, optional: !options.configRequired)
                         server.reload(fresh)
-                        logger.notice("configuration reloaded from \(options.configPath)")
+                        await hub.setMaximumArm(fresh.armTimeout)
+                        logger.notice("configuration reloaded from \(options.configPath): access list, client limits and arm timeout applied; devices, masking, log level and the socket apply at the next start")
                     } catch {
                         logger.error("reload refused, keeping the running configuration: \(error)")
                     }

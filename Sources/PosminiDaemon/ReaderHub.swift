@@ -40,7 +40,7 @@ public actor ReaderHub {
     private var nextToken = 0
     private var shuttingDown = false
     private let started = monotonicSeconds()
-    private let maximumArm: Double
+    private var maximumArm: Double
     private let encrypt: (@Sendable (Swipe) -> JSONValue?)?
 
     // Counters for STATUS.
@@ -65,6 +65,9 @@ public actor ReaderHub {
         }
         bindings = loaded
     }
+
+    /// The longest arm from now on (a reloaded configuration).
+    public func setMaximumArm(_ seconds: Double) { maximumArm = seconds }
 
     // MARK: Clients
 

@@ -121,8 +121,9 @@ struct AccessPolicy: Sendable {
 final class SocketServer: Sendable {
     let hub: ReaderHub
     let logger: Logger
-    let maxClients: Int
-    let queueLimit: Int
+    private let limits: Mutex<(clients: Int, queue: Int)>
+    var maxClients: Int { limits.withLock { $0.clients } }
+    var queueLimit: Int { limits.withLock { $0.queue } }
     let policy: Mutex<AccessPolicy>
     private let connected = Atomic<Int>(0)
     private let nextID = Atomic<Int>(0)
@@ -132,8 +133,7 @@ final class SocketServer: Sendable {
     init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger) {
         self.hub = hub
         self.logger = logger
-        maxClients = configuration.maxClients
-        queueLimit = configuration.clientQueueBytes
+        limits = Mutex((configuration.maxClients, configuration.clientQueueBytes))
         policy = Mutex(AccessPolicy(configuration: configuration))
     }
 
@@ -147,8 +147,10 @@ final class SocketServer: Sendable {
         for channel in channels { channel.close(promise: nil) }
     }
 
+    /// Applies what can change while clients are connected: who may connect and the limits.
     func reload(_ configuration: DaemonConfiguration) {
         policy.withLock { $0 = AccessPolicy(configuration: configuration) }
+        limits.withLock { $0 = (configuration.maxClients, configuration.clientQueueBytes) }
     }
 
     typealias Connection = NIOAsyncChannel<LineEvent, ByteBuffer>
@@ -212,6 +214,7 @@ final class SocketServer: Sendable {
 
     private func handle(_ connection: Connection) async {
         let id = nextID.add(1, ordering: .relaxed).newValue
+        let (maxClients, queueLimit) = limits.withLock { $0 }
         let peer = await credentials(connection.channel)
         let served = Mutex<ClientConnection?>(nil)
         let count = connected.add(1, ordering: .relaxed).newValue
