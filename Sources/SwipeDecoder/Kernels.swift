@@ -330,41 +330,70 @@ public enum Kernels {
         x.enumerated().map { i, v in v - Float(a * cos(w * Double(i)) + b * sin(w * Double(i))) }
     }
 
-    /// The mean of each `block`-sample block (whole blocks only), into `out`, and the sum of all
-    /// of `x`.
-    public static func blockMeans(_ x: UnsafeBufferPointer<Float>, block: Int, into out: UnsafeMutableBufferPointer<Double>) -> Double {
-        let blocks = x.count / block
-        precondition(block > 0 && out.count >= blocks)
+    /// The sum, largest and smallest sample of each whole `block`-sample block (into `sums`,
+    /// `maxima`, `minima`), and the sum of all of `x`. Eight lanes, three accumulators, so they
+    /// stay in registers; a block's last partial vector is loaded whole and masked.
+    public static func blockExtremes(
+        _ x: UnsafeBufferPointer<Float>, block: Int, sums: UnsafeMutablePointer<Double>,
+        maxima: UnsafeMutablePointer<Float>, minima: UnsafeMutablePointer<Float>
+    ) -> Double {
+        precondition(block > 0)
         guard let base = x.baseAddress else { return 0 }
+        typealias V = SIMD8<Float>
+        let index = V(0, 1, 2, 3, 4, 5, 6, 7)
+        let blocks = x.count / block
         var total = 0.0
         var start = 0
         for b in 0..<blocks {
             let end = start + block
-            var acc = Vector.zero
+            var acc = V.zero
+            var hi = V(repeating: -.infinity), lo = V(repeating: .infinity)
             var i = start
-            while i + lanes <= end {
-                acc += UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
-                i += lanes
+            while i + 8 <= end {
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: V.self)
+                acc += v
+                hi.replace(with: v, where: v .> hi)
+                lo.replace(with: v, where: v .< lo)
+                i += 8
             }
-            if i < end && i + lanes <= x.count {
-                let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
-                acc += v.replacing(with: 0, where: laneIndex .>= Vector(repeating: Float(end - i)))
+            if i < end && i + 8 <= x.count {
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: V.self)
+                let inside = index .< V(repeating: Float(end - i))
+                acc += v.replacing(with: 0, where: .!inside)
+                hi.replace(with: v, where: (v .> hi) .& inside)
+                lo.replace(with: v, where: (v .< lo) .& inside)
                 i = end
             }
-            var s = horizontalSum(acc)
-            while i < end { s += base[i]; i += 1 }
-            out[b] = Double(s) / Double(block)
-            total += Double(s)
+            // Horizontal: halves folded with compare-and-select.
+            var h4 = hi.lowHalf, l4 = lo.lowHalf
+            h4.replace(with: hi.highHalf, where: hi.highHalf .> h4)
+            l4.replace(with: lo.highHalf, where: lo.highHalf .< l4)
+            var blockMax = max(max(h4[0], h4[1]), max(h4[2], h4[3]))
+            var blockMin = min(min(l4[0], l4[1]), min(l4[2], l4[3]))
+            let a4 = acc.lowHalf + acc.highHalf
+            var sum = (a4[0] + a4[1]) + (a4[2] + a4[3])
+            while i < end {
+                let v = base[i]
+                sum += v
+                blockMax = max(blockMax, v)
+                blockMin = min(blockMin, v)
+                i += 1
+            }
+            sums[b] = Double(sum)
+            maxima[b] = blockMax
+            minima[b] = blockMin
+            total += Double(sum)
             start = end
         }
-        return total + Double(sum(UnsafeBufferPointer(rebasing: x[(blocks * block)...])))
+        for i in start..<x.count { total += Double(base[i]) }
+        return total
     }
 
-    public static func blockMeansReference(_ x: [Float], block: Int) -> (means: [Double], total: Double) {
-        let means = stride(from: 0, to: x.count / block * block, by: block).map { start in
-            x[start..<(start + block)].reduce(0.0) { $0 + Double($1) } / Double(block)
-        }
-        return (means, x.reduce(0.0) { $0 + Double($1) })
+    public static func blockExtremesReference(_ x: [Float], block: Int) -> (sums: [Double], maxima: [Float], minima: [Float], total: Double) {
+        let starts = Array(stride(from: 0, to: x.count / block * block, by: block))
+        return (starts.map { x[$0..<($0 + block)].reduce(0.0) { $0 + Double($1) } },
+                starts.map { x[$0..<($0 + block)].max()! }, starts.map { x[$0..<($0 + block)].min()! },
+                x.reduce(0.0) { $0 + Double($1) })
     }
 
     /// Σ x[b]·cos(θ0 + b·step) and Σ x[b]·sin(θ0 + b·step): four terms at a time, the phasor
@@ -427,36 +456,6 @@ public enum Kernels {
         stride(from: 0, to: x.count, by: block).map { start in
             x[start..<min(x.count, start + block)].map { abs($0) }.max() ?? 0
         }
-    }
-
-    /// The largest |x|, and how many samples reach `level` or beyond in either direction.
-    public static func peakAndCount(_ x: UnsafeBufferPointer<Float>, level: Float) -> (peak: Float, count: Int) {
-        guard let base = x.baseAddress else { return (0, 0) }
-        var p = Vector.zero
-        var counts = SIMD16<Int32>.zero
-        let l = Vector(repeating: level)
-        let one = SIMD16<Int32>(repeating: 1)
-        var i = 0
-        while i + lanes <= x.count {
-            let v = UnsafeRawPointer(base + i).loadUnaligned(as: Vector.self)
-            let a = v.replacing(with: -v, where: v .< Vector.zero)
-            p.replace(with: a, where: a .> p)
-            counts &+= one.replacing(with: 0, where: a .< l)
-            i += lanes
-        }
-        var peak = horizontalMax(p)
-        var count = Int(counts.wrappedSum())
-        while i < x.count {
-            let a = abs(base[i])
-            peak = max(peak, a)
-            if a >= level { count += 1 }
-            i += 1
-        }
-        return (peak, count)
-    }
-
-    public static func peakAndCountReference(_ x: [Float], level: Float) -> (peak: Float, count: Int) {
-        (x.map { abs($0) }.max() ?? 0, x.filter { abs($0) >= level }.count)
     }
 
     // MARK: Peak search

@@ -78,8 +78,12 @@ final class SwipeAnalyzer {
     private var prefixBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
     private var dehummed = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
     private var scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
-    /// The means of the 0.5 ms blocks the hum fit works on.
+    /// The sums (then means) of the 0.5 ms blocks the hum fit works on, and their extremes.
     private var blockMeanBuffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
+    private var blockMaxima = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var blockMinima = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// The sum of the segment's samples.
+    private var segmentTotal = 0.0
     /// Candidate extrema of the current front end (indices), room for a whole segment.
     private var extremaBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private var extremaCount = 0
@@ -129,7 +133,12 @@ final class SwipeAnalyzer {
         guard n >= 64 else { return nil }
         ensureCapacity(n)
 
-        segmentPeak = Kernels.peakAndCount(segment, level: 0.98)
+        // One pass for the 0.5 ms blocks' sums and extremes: the peak, the clipping counts, the
+        // hum fit's block means and the pulse height all come from them.
+        let half = Self.humBlock(sampleRate)
+        segmentTotal = Kernels.blockExtremes(segment, block: half, sums: blockMeanBuffer.baseAddress!,
+                                             maxima: blockMaxima, minima: blockMinima)
+        segmentPeak = peakAndCount(segment, block: half, level: 0.98)
         clipLevel = clippingLevel(segment)
         // Mains hum out first: it is coherent over the whole segment, the pulses are not.
         removeHum(segment, into: UnsafeMutableBufferPointer(rebasing: dehummed[0..<n]))
@@ -274,6 +283,8 @@ final class SwipeAnalyzer {
         scratch.deallocate()
         blockMeanBuffer.deallocate()
         extremaBuffer.deallocate()
+        blockMaxima.deallocate()
+        blockMinima.deallocate()
     }
 
     private func ensureCapacity(_ n: Int) {
@@ -285,6 +296,10 @@ final class SwipeAnalyzer {
         blockMeanBuffer = .allocate(capacity: n)
         extremaBuffer.deallocate()
         extremaBuffer = .allocate(capacity: n)
+        blockMaxima.deallocate()
+        blockMaxima = .allocate(capacity: n)
+        blockMinima.deallocate()
+        blockMinima = .allocate(capacity: n)
         work = .allocate(capacity: n)
         dehummed = .allocate(capacity: n)
         scratch = .allocate(capacity: n)
@@ -343,9 +358,54 @@ final class SwipeAnalyzer {
 
     /// A robust pulse height: the 95th percentile of the peaks of 1 ms blocks.
     private func robustHeight(_ y: UnsafeBufferPointer<Float>) -> Float {
-        Kernels.blockPeaks(y, block: max(8, Int(sampleRate / 1_000)), into: &peaks)
+        Kernels.blockPeaks(y, block: Self.heightBlock(sampleRate), into: &peaks)
         guard !peaks.isEmpty else { return 0 }
         return selectKth(&peaks, min(peaks.count - 1, Int(Double(peaks.count) * 0.95)))
+    }
+
+    static func heightBlock(_ sampleRate: Double) -> Int { max(8, Int(sampleRate / 1_000)) }
+    static func humBlock(_ sampleRate: Double) -> Int { max(1, Int(sampleRate / 2_000)) }
+
+    /// `robustHeight(y)` for `y` = the segment less `mean`, from the segment pass's 0.5 ms block
+    /// extremes where two of them make a 1 ms block (most rates): the same values, bit for bit
+    /// (subtracting `mean` keeps the order of the samples), without another pass.
+    private func heightFromBlocks(_ y: UnsafeBufferPointer<Float>, mean m: Float, halfBlock: Int) -> Float {
+        let block = Self.heightBlock(sampleRate)
+        guard block == 2 * halfBlock else { return robustHeight(y) }
+        let pairs = y.count / block
+        peaks.removeAll(keepingCapacity: true)
+        for k in 0..<pairs {
+            let hi = max(blockMaxima[2 * k], blockMaxima[2 * k + 1]) - m
+            let lo = min(blockMinima[2 * k], blockMinima[2 * k + 1]) - m
+            peaks.append(max(abs(hi), abs(lo)))
+        }
+        if pairs * block < y.count {
+            var last: Float = 0
+            for i in (pairs * block)..<y.count { last = max(last, abs(y[i])) }
+            peaks.append(last)
+        }
+        guard !peaks.isEmpty else { return 0 }
+        return selectKth(&peaks, min(peaks.count - 1, Int(Double(peaks.count) * 0.95)))
+    }
+
+    /// The segment's peak |x| and how many samples reach `level`, from the block extremes: only
+    /// blocks that reach the level are looked at sample by sample.
+    private func peakAndCount(_ x: UnsafeBufferPointer<Float>, block: Int, level: Float) -> (peak: Float, count: Int) {
+        let blocks = x.count / block
+        var peak: Float = 0
+        var count = 0
+        for b in 0..<blocks {
+            let top = max(blockMaxima[b], -blockMinima[b])
+            peak = max(peak, top)
+            if top >= level {
+                for i in (b * block)..<((b + 1) * block) where abs(x[i]) >= level { count += 1 }
+            }
+        }
+        for i in (blocks * block)..<x.count {
+            peak = max(peak, abs(x[i]))
+            if abs(x[i]) >= level { count += 1 }
+        }
+        return (peak, count)
     }
 
     /// Fills `work` with the conditioned segment and `extrema` with its candidate peaks.
@@ -401,19 +461,20 @@ final class SwipeAnalyzer {
     private func removeHum(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
         prefixHolds = .nothing          // a new segment
-        let block = max(1, Int(sampleRate / 2_000))
+        let block = Self.humBlock(sampleRate)
         let blocks = n / block
+        // The block sums are the segment pass's (see `analyze`).
         let means = UnsafeMutableBufferPointer(rebasing: blockMeanBuffer[0..<blocks])
-        let mean = Kernels.blockMeans(x, block: block, into: means) / Double(n)
+        let mean = segmentTotal / Double(n)
         var meanSquare = 0.0
         for b in 0..<blocks {
-            means[b] -= mean
+            means[b] = means[b] / Double(block) - mean
             meanSquare += means[b] * means[b]
         }
         meanSquare /= Double(max(1, blocks))
         let m = Float(mean)
         for i in 0..<n { out[i] = x[i] - m }
-        segmentHeight = robustHeight(UnsafeBufferPointer(out))
+        segmentHeight = heightFromBlocks(UnsafeBufferPointer(out), mean: m, halfBlock: block)
         // A fitted hum is at most √2 times the RMS of the block means: when that is already
         // too small to matter (as for most swipes, whose pulses cancel within a block), skip
         // the fit.
@@ -459,7 +520,7 @@ final class SwipeAnalyzer {
         // Inputs clip at the converter's full scale or a preamplifier's rail, both loud.
         guard peak > 0.25 else { return 0 }
         // Three flat runs need at least nine samples exactly at the peak.
-        guard Kernels.peakAndCount(x, level: peak).count >= 9 else { return 0 }
+        guard peakAndCount(x, block: Self.humBlock(sampleRate), level: peak).count >= 9 else { return 0 }
         var runs = 0
         var i = 1
         while i + 1 < x.count {

@@ -72,7 +72,7 @@ struct KernelTests {
         }
     }
 
-    @Test("block peaks, peak-and-count and sum")
+    @Test("block peaks and sum")
     func segmentStatistics() {
         for n in Self.lengths {
             let x = randomFloats(n, seed: UInt64(n * 17))
@@ -81,27 +81,35 @@ struct KernelTests {
                 x.withUnsafeBufferPointer { Kernels.blockPeaks($0, block: block, into: &peaks) }
                 #expect(peaks == Kernels.blockPeaksReference(x, block: block))
             }
-            let fast = x.withUnsafeBufferPointer { Kernels.peakAndCount($0, level: 0.5) }
-            let slow = Kernels.peakAndCountReference(x, level: 0.5)
-            #expect(fast.peak == slow.peak && fast.count == slow.count)
             let sum = x.withUnsafeBufferPointer { Kernels.sum($0) }
             #expect(abs(sum - x.reduce(0, +)) < 1e-3)
         }
     }
 
-    @Test("block means", arguments: [1, 7, 16, 22, 44])
-    func blockMeans(block: Int) {
+    @Test("block sums and extremes", arguments: [1, 7, 8, 16, 22, 44])
+    func blockExtremes(block: Int) {
         for n in Self.lengths {
             let x = randomFloats(n, seed: UInt64(n * 31 + block))
             let blocks = n / block
-            var means = [Double](repeating: .nan, count: max(1, blocks))
+            var sums = [Double](repeating: .nan, count: max(1, blocks))
+            var maxima = [Float](repeating: .nan, count: max(1, blocks))
+            var minima = [Float](repeating: .nan, count: max(1, blocks))
             let total = x.withUnsafeBufferPointer { xb in
-                means.withUnsafeMutableBufferPointer { Kernels.blockMeans(xb, block: block, into: $0) }
+                sums.withUnsafeMutableBufferPointer { s in
+                    maxima.withUnsafeMutableBufferPointer { hi in
+                        minima.withUnsafeMutableBufferPointer { lo in
+                            Kernels.blockExtremes(xb, block: block, sums: s.baseAddress!, maxima: hi.baseAddress!, minima: lo.baseAddress!)
+                        }
+                    }
+                }
             }
-            let reference = Kernels.blockMeansReference(x, block: block)
+            let reference = Kernels.blockExtremesReference(x, block: block)
             #expect(abs(total - reference.total) < 1e-3)
-            #expect(reference.means.count == blocks)
-            for b in 0..<blocks { #expect(abs(means[b] - reference.means[b]) < 1e-5) }
+            #expect(reference.sums.count == blocks)
+            for b in 0..<blocks {
+                #expect(abs(sums[b] - reference.sums[b]) < 1e-4)
+                #expect(maxima[b] == reference.maxima[b] && minima[b] == reference.minima[b])
+            }
         }
     }
 
