@@ -154,41 +154,62 @@ extension BitClock {
         }
         out.firstPosition = t[firstIndex].position
         out.lastPosition = t[main[main.count - 1].index].position
-        for node in prefix { emit(node, into: &out) }
-        for node in main { emit(node, into: &out) }
+        // Every cell's bit, confidence and period written in place: one resize per array, then
+        // plain stores (appending cell by cell checks capacity and uniqueness each time).
+        var cells = 0
+        for node in prefix { cells += node.kind == 3 ? Int(node.cells) : 1 }
+        for node in main { cells += node.kind == 3 ? Int(node.cells) : 1 }
+        out.bits.append(contentsOf: repeatElement(0, count: cells))
+        out.confidence.append(contentsOf: repeatElement(0, count: cells))
+        out.periods.append(contentsOf: repeatElement(0, count: cells))
+        var repairs = 0, bridged = 0
+        var squaredError = 0.0
+        out.bits.withUnsafeMutableBufferPointer { bits in
+            out.confidence.withUnsafeMutableBufferPointer { confidence in
+                out.periods.withUnsafeMutableBufferPointer { periods in
+                    var k = 0
+                    func emit(_ node: Node) {
+                        let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
+                        let margin = clamp01((node.runnerUp - node.cost) / BitClock.marginScale)
+                        // A 0 cell with two small extrema skipped as noise is as sure as its timing
+                        // and its margin over reading them as transitions; only a bridged stretch is
+                        // a guess.
+                        var sure = node.kind >= 3 ? 0 : Float(min(fit, margin))
+                        let period = Float(node.period)
+                        switch node.kind {
+                        case 2: repairs += 1
+                        case 3:
+                            // A stretch with no transition at all: bridged with zeros, a guess.
+                            for _ in 1..<Int(node.cells) {
+                                bits[k] = 0
+                                confidence[k] = 0
+                                periods[k] = period
+                                k += 1
+                            }
+                            bridged += Int(node.cells)
+                            sure = 0
+                        default: break
+                        }
+                        bits[k] = node.kind == 1 ? 1 : 0
+                        confidence[k] = sure
+                        periods[k] = period
+                        k += 1
+                        squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
+                    }
+                    for node in prefix { emit(node) }
+                    for node in main { emit(node) }
+                }
+            }
+        }
+        out.repairs += repairs
+        out.bridged += bridged
+        out.squaredError += squaredError
         if backward {
             let end = transitions.last?.position ?? 0
             let first = end - out.lastPosition
             out.lastPosition = end - out.firstPosition
             out.firstPosition = first
         }
-    }
-
-    /// Appends the bit (or the bridged zeros) of one chosen cell.
-    @inline(__always)
-    private func emit(_ node: Node, into out: inout Output) {
-        let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
-        let margin = clamp01((node.runnerUp - node.cost) / BitClock.marginScale)
-        // A 0 cell with two small extrema skipped as noise is as sure as its timing and its
-        // margin over reading them as transitions; only a bridged stretch is a guess.
-        var sure = node.kind >= 3 ? 0 : Float(min(fit, margin))
-        switch node.kind {
-        case 2: out.repairs += 1
-        case 3:
-            // A stretch with no transition at all: bridged with zeros, known to be a guess.
-            for _ in 1..<Int(node.cells) {
-                out.bits.append(0)
-                out.confidence.append(0)
-                out.periods.append(Float(node.period))
-            }
-            out.bridged += Int(node.cells)
-            sure = 0
-        default: break
-        }
-        out.bits.append(node.kind == 1 ? 1 : 0)
-        out.confidence.append(sure)
-        out.periods.append(Float(node.period))
-        out.squaredError += node.fit * BitClock.cellSpread * BitClock.cellSpread
     }
 
     /// The cheapest chain of cells from `start`. An even run is zeros at its spacing or ones at

@@ -49,47 +49,51 @@ struct TransitionDetector {
         candidates: UnsafeBufferPointer<Int32>, initialHeight: Float
     ) -> Int {
         var count = 0
-        var height: (positive: Float, negative: Float) = (initialHeight, initialHeight)
+        var positive = initialHeight, negative = initialHeight
         var lastAccepted = -Double.infinity
+        // The last transition kept (polarity 0: none yet), held in locals.
+        var lastPolarity: Int8 = 0
+        var lastAmplitude: Float = 0
         let decayStart = 1.5 * typicalInterval
+        let levelFloor = floor, swingFloor = 0.5 * floor
         for candidate in candidates {
             let i = Int(candidate)
             let v = y[i]
             let polarity: Int8 = v > 0 ? 1 : -1
             let amplitude = abs(v)
-            var reference = polarity > 0 ? height.positive : height.negative
+            var reference = polarity > 0 ? positive : negative
             let gap = Double(i) - lastAccepted
             if gap > decayStart {
                 // A long silence: let the threshold fall, so a sudden drop in level is followed.
-                let steps = (gap - decayStart) / typicalInterval
-                reference *= Float(pow07(steps))
+                reference *= Float(pow07((gap - decayStart) / typicalInterval))
             }
             // Where pulses crowd together their tails cancel, and a real pulse can stand low
             // over the baseline while its swing from the last pulse (of the other sign) is
             // full: accept on either. A noise wiggle of the expected sign that passes on swing is
             // replaced by the real pulse when it comes (same sign: the larger wins).
-            let previous: FluxTransition? = count > 0 ? out[count - 1] : nil
-            let swing = previous.map { last in last.polarity != polarity ? amplitude + last.amplitude : 0 } ?? 0
-            let swingReference = height.positive + height.negative
-            let byLevel = amplitude >= max(floor, relativeThreshold * reference)
-            let bySwing = swing >= Self.swingThreshold * swingReference && amplitude >= 0.5 * floor
+            let swing = lastPolarity != 0 && lastPolarity != polarity ? amplitude + lastAmplitude : 0
+            let byLevel = amplitude >= max(levelFloor, relativeThreshold * reference)
+            let bySwing = swing >= Self.swingThreshold * (positive + negative) && amplitude >= swingFloor
             guard byLevel || bySwing else { continue }
-            if let last = previous, last.polarity == polarity {
+            if lastPolarity == polarity {
                 // Two pulses of one sign in a row: one is not a transition; keep the larger.
-                if amplitude > last.amplitude {
+                if amplitude > lastAmplitude {
                     out[count - 1] = FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity)
+                    lastAmplitude = amplitude
                     lastAccepted = Double(i)
                 }
                 continue
             }
             out[count] = FluxTransition(position: Self.refine(y, i), amplitude: amplitude, polarity: polarity)
             count += 1
+            lastPolarity = polarity
+            lastAmplitude = amplitude
             lastAccepted = Double(i)
             let bounded = min(amplitude, 2 * reference)
             if polarity > 0 {
-                height.positive += 0.3 * (bounded - height.positive)
+                positive += 0.3 * (bounded - positive)
             } else {
-                height.negative += 0.3 * (bounded - height.negative)
+                negative += 0.3 * (bounded - negative)
             }
         }
         return count
