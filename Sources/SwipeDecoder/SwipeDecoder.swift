@@ -41,7 +41,9 @@ public struct DecoderConfiguration: Sendable, Hashable {
 /// A windowed mean of one activity measure and its noise floor: the floor follows the measure
 /// down at once and up only slowly, and only while the gate is idle.
 struct ActivityMeter {
-    private var values: [Double]
+    /// The window's values: inline storage (no array, so no uniqueness check per block).
+    private var values = InlineArray<32, Double>(repeating: 0)
+    private let count: Int
     private var index = 0
     private var sum = 0.0
     private let inverseCount: Double
@@ -50,7 +52,8 @@ struct ActivityMeter {
     private(set) var level = 0.0
 
     init(window: Int) {
-        values = [Double](repeating: 0, count: window)
+        precondition(window >= 1 && window <= 32, "activity window of 1-32 blocks")
+        count = window
         inverseCount = 1 / Double(window)
     }
 
@@ -64,7 +67,7 @@ struct ActivityMeter {
         sum += value - values[index]
         values[index] = value
         index += 1
-        if index == values.count { index = 0 }
+        if index == count { index = 0 }
         level = max(0, sum * inverseCount)
     }
 
@@ -187,7 +190,10 @@ public final class SwipeDecoder {
     public let blockSize: Int
 
     /// Counters for status and diagnosis.
-    public private(set) var samplesProcessed: Int64 = 0
+    public var samplesProcessed: Int64 { processed }
+    /// Private storage: the per-block increment then needs no run-time exclusivity check (a
+    /// public property's would).
+    private var processed: Int64 = 0
     public private(set) var gateOpenings = 0
     public private(set) var swipesReported = 0
     /// Segments the gate closed and the analysis looked at (with or without a swipe in them).
@@ -354,7 +360,7 @@ public final class SwipeDecoder {
     /// Forgets everything: the next sample starts a new stream.
     public func reset() {
         pendingCount = 0; ringBlock = 0; segmentCount = 0
-        active = false; samplesProcessed = 0
+        active = false; processed = 0
         gateState.pointee.reset()
     }
 
@@ -381,7 +387,7 @@ public final class SwipeDecoder {
         } else {
             ringBlock = (ringBlock + 1) % preRollBlocks
         }
-        samplesProcessed += Int64(blockSize)
+        processed += Int64(blockSize)
 
         let segmentFull = segmentCount / blockSize >= maximumBlocks + preRollBlocks
         switch gateState.pointee.step(stats, active: active, segmentFull: segmentFull) {
