@@ -102,24 +102,7 @@ func captureAllocations() {
 /// Ten swipes in a paced recording: time from each swipe's last flux transition (known from the
 /// synthesizer) to the delivery of its result.
 func latency() {
-    var samples: [Float] = []
-    var ends: [Double] = []
-    var rng = SynthRandom(seed: 31)
-    for k in 0..<10 {
-        let format = TrackFormat.allCases[k % 3]
-        let text = GridCards.texts(format)[k % GridCards.texts(format).count]
-        var audio = AudioPath(sampleRate: 44_100)
-        audio.snr = 30
-        audio.leadingSilence = 0.2
-        audio.trailingSilence = 0.2
-        let speed = 200 + 800 * rng.uniform()
-        let scenario = SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)],
-                                     motion: Motion(speed: .constant(speed), direction: k % 2 == 0 ? .forward : .reverse),
-                                     audio: audio, seed: rng.next())
-        let swipe = SwipeSynthesizer.render(scenario)
-        ends.append(Double(samples.count) / 44_100 + swipe.swipeEnd)
-        samples += swipe.channels[0]
-    }
+    let (samples, ends) = mixedSwipes(rate: 44_100, count: 10, seed: 31, speeds: 200...1_000, silence: 0.2)
     let source = FileSource(name: "latency", audio: PCMAudio(sampleRate: 44_100, channels: [samples]), paced: true)
     let arrivals = Mutex<[(time: Double, end: Double)]>([])
     let session = ReaderSession(source: source) { event in

@@ -19,25 +19,35 @@ func median(_ x: [Double]) -> Double {
     return s[s.count / 2]
 }
 
-/// Audio with a stream of swipes: every format, both directions, a spread of speeds.
-func swipeStream(rate: Int, count: Int) -> (samples: [Int16], swipes: Int) {
-    var out: [Int16] = []
-    var rng = SynthRandom(seed: 77)
+/// Swipes of every format, alternating direction, constant speeds drawn from `speeds` (mm/s),
+/// each with `silence` seconds before and after; with the time of each one's last transition.
+func mixedSwipes(rate: Int, count: Int, seed: UInt64, speeds: ClosedRange<Double>, silence: Double)
+    -> (samples: [Float], ends: [Double]) {
+    var samples: [Float] = []
+    var ends: [Double] = []
+    var rng = SynthRandom(seed: seed)
     for k in 0..<count {
         let format = TrackFormat.allCases[k % 3]
         let text = GridCards.texts(format)[k % GridCards.texts(format).count]
         var audio = AudioPath(sampleRate: rate)
         audio.snr = 30
-        audio.leadingSilence = 0.03
-        audio.trailingSilence = 0.03
-        let speed = 150 + 850 * rng.uniform()
+        audio.leadingSilence = silence
+        audio.trailingSilence = silence
+        let speed = speeds.lowerBound + (speeds.upperBound - speeds.lowerBound) * rng.uniform()
         let scenario = SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)],
                                      motion: Motion(speed: .constant(speed), direction: k % 2 == 0 ? .forward : .reverse),
                                      audio: audio, seed: rng.next())
         let swipe = SwipeSynthesizer.render(scenario)
-        out += swipe.channels[0].map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
+        ends.append(Double(samples.count) / Double(rate) + swipe.swipeEnd)
+        samples += swipe.channels[0]
     }
-    return (out, count)
+    return (samples, ends)
+}
+
+/// Audio with a stream of swipes back to back: every format, both directions, a spread of speeds.
+func swipeStream(rate: Int, count: Int) -> (samples: [Int16], swipes: Int) {
+    let (samples, _) = mixedSwipes(rate: rate, count: count, seed: 77, speeds: 150...1_000, silence: 0.03)
+    return (samples.map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }, count)
 }
 
 func idleStream(rate: Int, seconds: Double) -> [Int16] {

@@ -68,17 +68,13 @@ struct Decode: ParsableCommand {
             2 when a file could not be read.
             """)
 
-    @Flag(help: "One JSON object per swipe, one per line.")
-    var json = false
-
-    @Flag(help: "Also print clear track data (test cards only; warns on stderr).")
-    var reveal = false
+    @OptionGroup var output: SwipeOutput
 
     @Argument(help: "WAV files (16/24/32-bit integer or 32-bit float, mono or stereo).")
     var files: [String]
 
     func run() throws {
-        let tool = DecodeTool(json: json, reveal: reveal)
+        let tool = DecodeTool(json: output.json, reveal: output.reveal)
         let status = tool.run(files, out: StandardStreams.out, err: StandardStreams.err)
         if status != 0 { throw ExitCode(status) }
     }
@@ -125,11 +121,7 @@ struct Listen: ParsableCommand {
     @Option(help: "SCHED_FIFO priority for the capture thread (needs CAP_SYS_NICE).")
     var realtime: Int32?
 
-    @Flag(help: "One JSON object per swipe, one per line.")
-    var json = false
-
-    @Flag(help: "Also print clear track data (test cards only; warns on stderr).")
-    var reveal = false
+    @OptionGroup var output: SwipeOutput
 
     func validate() throws {
         guard (device == nil) != (replay == nil) else {
@@ -150,8 +142,8 @@ struct Listen: ParsableCommand {
             input = .file(path: replay!, paced: !fast)
         }
         var tool = ListenTool(input: input)
-        tool.json = json
-        tool.reveal = reveal
+        tool.json = output.json
+        tool.reveal = output.reveal
         tool.rate = rate
         tool.seconds = seconds
         tool.swipes = swipes
@@ -160,4 +152,13 @@ struct Listen: ParsableCommand {
         let status = tool.run(out: StandardStreams.out, err: StandardStreams.err)
         if status != 0 { throw ExitCode(status) }
     }
+}
+
+/// How swipes are printed, for `decode` and `listen`.
+struct SwipeOutput: ParsableArguments {
+    @Flag(help: "One JSON object per swipe, one per line.")
+    var json = false
+
+    @Flag(help: "Also print clear track data (test cards only; warns on stderr).")
+    var reveal = false
 }
