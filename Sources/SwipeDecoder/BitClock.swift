@@ -106,6 +106,8 @@ extension BitClock {
         var index: Int = 0
         var fit: Double = 0
         var runnerUp: Double = .infinity
+        /// 1 / period, so that the lattice multiplies where it would divide.
+        var inversePeriod: Double = 0
     }
 
     /// Relative spread of a cell's length around the clock, and of a mid-cell transition
@@ -267,7 +269,10 @@ extension BitClock {
     private static func fill(_ nodes: UnsafeMutableBufferPointer<Node>, _ t: UnsafeBufferPointer<FluxTransition>,
                              start: Int, period initialPeriod: Double, gain: Double) -> Int {
         let n = t.count
-        nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: 0, fit: 1, runnerUp: .infinity)
+        nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: 0, fit: 1, runnerUp: .infinity,
+                            inversePeriod: 1 / initialPeriod)
+        // Divisions cost many times a multiplication: the constant ones become products.
+        let inverseSpread = 1 / BitClock.cellSpread, inverseMidSpread = 1 / BitClock.midSpread
         var last = start
         var i = start + 1
         while i < n {
@@ -276,12 +281,13 @@ extension BitClock {
                 guard j >= start, nodes[j].cost.isFinite else { return }
                 let period = nodes[j].period
                 let length = t[i].position - t[j].position
-                let r = length / period
-                var local = ((r - 1) / BitClock.cellSpread) * ((r - 1) / BitClock.cellSpread)
+                let r = length * nodes[j].inversePeriod
+                let e = (r - 1) * inverseSpread
+                var local = e * e
                 switch kind {
                 case 1:
                     let d1 = t[j + 1].position - t[j].position
-                    let m = (d1 / length - 0.5) / BitClock.midSpread
+                    let m = (d1 / length - 0.5) * inverseMidSpread
                     local += m * m
                     // A weak mid-cell pulse between strong boundaries is less likely real.
                     let edge = max(Double(min(t[i].amplitude, t[j].amplitude)), 1e-9)
@@ -294,7 +300,7 @@ extension BitClock {
                 case 3:
                     guard r >= 1.6 else { return }
                     let cells = r.rounded()
-                    let z = (r / cells - 1) / BitClock.cellSpread
+                    let z = (r / cells - 1) * inverseSpread
                     local = BitClock.gapPenalty + z * z
                 default:
                     break
@@ -307,7 +313,7 @@ extension BitClock {
                     best.kind = kind
                     best.fit = local
                     if kind == 3 {
-                        let cells = max(2, (length / period).rounded())
+                        let cells = max(2, r.rounded())
                         best.cells = UInt8(min(255, cells))
                         best.period = period + gain * (length / cells - period)
                     } else {
@@ -331,8 +337,11 @@ extension BitClock {
             if nodes[i - 1].cost + BitClock.gapPenalty < best.cost + BitClock.marginScale {
                 consider(from: i - 1, kind: 3)
             }
+            if best.cost.isFinite {
+                best.inversePeriod = 1 / best.period
+                last = i
+            }
             nodes[i] = best
-            if best.cost.isFinite { last = i }
             i += 1
         }
         return last
