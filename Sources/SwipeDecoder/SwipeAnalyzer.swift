@@ -374,10 +374,13 @@ final class SwipeAnalyzer {
         guard block == 2 * halfBlock else { return robustHeight(y) }
         let pairs = y.count / block
         peaks.removeAll(keepingCapacity: true)
-        for k in 0..<pairs {
-            let hi = max(blockMaxima[2 * k], blockMaxima[2 * k + 1]) - m
-            let lo = min(blockMinima[2 * k], blockMinima[2 * k + 1]) - m
-            peaks.append(max(abs(hi), abs(lo)))
+        peaks.append(contentsOf: repeatElement(0, count: pairs))
+        peaks.withUnsafeMutableBufferPointer { out in
+            for k in 0..<pairs {
+                let hi = max(blockMaxima[2 * k], blockMaxima[2 * k + 1]) - m
+                let lo = min(blockMinima[2 * k], blockMinima[2 * k + 1]) - m
+                out[k] = max(abs(hi), abs(lo))
+            }
         }
         if pairs * block < y.count {
             var last: Float = 0
@@ -392,14 +395,34 @@ final class SwipeAnalyzer {
     /// blocks that reach the level are looked at sample by sample.
     private func peakAndCount(_ x: UnsafeBufferPointer<Float>, block: Int, level: Float) -> (peak: Float, count: Int) {
         let blocks = x.count / block
-        var peak: Float = 0
         var count = 0
-        for b in 0..<blocks {
+        // Eight blocks at a time; a block is looked at sample by sample only when it reaches
+        // the level.
+        var top8 = SIMD8<Float>.zero
+        let levels = SIMD8<Float>(repeating: level)
+        var b = 0
+        while b + 8 <= blocks {
+            let hi = UnsafeRawPointer(blockMaxima + b).loadUnaligned(as: SIMD8<Float>.self)
+            let lo = UnsafeRawPointer(blockMinima + b).loadUnaligned(as: SIMD8<Float>.self)
+            let top = hi.replacing(with: -lo, where: -lo .> hi)
+            top8.replace(with: top, where: top .> top8)
+            let reach = top .>= levels
+            if any(reach) {
+                for k in 0..<8 where reach[k] {
+                    for i in ((b + k) * block)..<((b + k + 1) * block) where abs(x[i]) >= level { count += 1 }
+                }
+            }
+            b += 8
+        }
+        let t4 = top8.lowHalf.replacing(with: top8.highHalf, where: top8.highHalf .> top8.lowHalf)
+        var peak = max(max(t4[0], t4[1]), max(t4[2], t4[3]))
+        while b < blocks {
             let top = max(blockMaxima[b], -blockMinima[b])
             peak = max(peak, top)
             if top >= level {
                 for i in (b * block)..<((b + 1) * block) where abs(x[i]) >= level { count += 1 }
             }
+            b += 1
         }
         for i in (blocks * block)..<x.count {
             peak = max(peak, abs(x[i]))
