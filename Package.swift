@@ -41,13 +41,16 @@ let package = Package(
                           dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "CMallocCounter"],
                           swiftSettings: strict),
 
+        // The socket protocol's messages, shared by daemon, clients and tests (pure).
+        .target(name: "PosminiProtocol", swiftSettings: strict),
+
         // The hardware edges.
         .target(name: "CPosix"),
         .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
-                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO",
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "PosminiProtocol",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log"),
@@ -56,11 +59,11 @@ let package = Package(
 
         // Executables: argument parsing and a call into the library.
         .executableTarget(name: "posminid",
-                          dependencies: ["PosminiDaemon", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["PosminiDaemon", "PosminiProtocol", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .executableTarget(name: "posminictl",
-                          dependencies: ["PosminiDaemon", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["PosminiDaemon", "PosminiProtocol", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         // Helpers the test suites share (file reading, a seeded generator).
@@ -71,7 +74,7 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),

@@ -1,3 +1,4 @@
+public import PosminiProtocol
 import ReaderIO
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import PosminiProtocol
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -231,7 +232,7 @@ struct SupervisionService: Service {
         Systemd.notify("READY=1\nSTATUS=\(await hub.summary())")
         let interval = Systemd.watchdogInterval
         let reloads = await UnixSignalsSequence(trapping: .sighup)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in reloads.cancelOnGracefulShutdown() {
                     do {
@@ -247,7 +248,7 @@ struct SupervisionService: Service {
             group.addTask {
                 var lastStatus = ""
                 while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(Int((interval ?? 5) * 1_000)))
+                    do { try await Task.sleep(for: .milliseconds(Int((interval ?? 5) * 1_000))) } catch { return }
                     for (id, stats) in readers.statistics() {
                         await hub.readerStatistics(id: id, overruns: stats.overruns, dropped: stats.dropped)
                     }

@@ -1,3 +1,4 @@
+public import PosminiProtocol
 import Magstripe
 public import SwipeDecoder
 import ReaderIO

@@ -1,3 +1,4 @@
+import PosminiProtocol
 import NIOCore
 import NIOPosix
 import Logging

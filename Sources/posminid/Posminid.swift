@@ -1,3 +1,4 @@
+import PosminiProtocol
 import ArgumentParser
 import PosminiDaemon
 import ReaderIO

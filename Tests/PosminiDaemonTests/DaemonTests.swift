@@ -1,3 +1,4 @@
+import PosminiProtocol
 import Testing
 import AudioFile
 import Magstripe

@@ -1,0 +1,98 @@
+/// posminid's socket protocol: message values, requests and errors, shared by the daemon, its
+/// clients and the tests. Pure: no I/O.
+
+/// The socket protocol: newline-delimited JSON, every message with a `class` (docs/PROTOCOL.md).
+public enum PosminiProtocol {
+    public static let major = 1
+    public static let minor = 0
+    public static let release = "0.4.0"
+    /// The longest request line, bytes (the newline excluded).
+    public static let maximumLine = 4_096
+    /// The longest arm, and the default, seconds (the merchant flow's limit).
+    public static let maximumArm = 120.0
+}
+
+/// A request from a client.
+public enum Request: Sendable, Hashable {
+    case watch(Bool)
+    case arm(reader: String?, timeout: Double?, reference: String?)
+    case cancel
+    case status
+    case bind(String)
+    case unbind(String)
+}
+
+/// Why a request was refused: the `code` of the `ERROR` reply, and a message naming the problem.
+public struct ProtocolError: Error, Sendable, Hashable {
+    public var code: String
+    public var message: String
+
+    public init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var json: JSONValue { ["class": "ERROR", "code": .string(code), "message": .string(message)] }
+}
+
+extension Request {
+    /// Parses one request line.
+    public static func parse(_ line: [UInt8]) throws(ProtocolError) -> Request {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(line)
+        } catch {
+            switch error {
+            case .invalidUTF8: throw ProtocolError("invalid_utf8", "the request is not valid UTF-8")
+            case .invalidJSON: throw ProtocolError("invalid_json", "the request is not a JSON object on one line")
+            }
+        }
+        guard case .object(let fields) = value else { throw ProtocolError("invalid_request", "a request is a JSON object with \"cmd\"") }
+        guard let command = fields["cmd"] else { throw ProtocolError("invalid_request", "the request has no \"cmd\"") }
+        guard let name = command.stringValue else { throw ProtocolError("invalid_request", "\"cmd\" must be a string") }
+
+        func string(_ key: String) throws(ProtocolError) -> String? {
+            guard let v = fields[key], v != .null else { return nil }
+            guard let s = v.stringValue else { throw ProtocolError("invalid_request", "\"\(key)\" must be a string") }
+            guard s.utf8.count <= 256 else { throw ProtocolError("invalid_request", "\"\(key)\" is longer than 256 bytes") }
+            return s
+        }
+        func allowed(_ keys: Set<String>) throws(ProtocolError) {
+            for key in fields.keys where key != "cmd" && !keys.contains(key) {
+                throw ProtocolError("invalid_request", "\"\(name)\" takes no \"\(key)\"")
+            }
+        }
+
+        switch name {
+        case "watch":
+            try allowed(["enable"])
+            guard let v = fields["enable"] else { return .watch(true) }
+            guard let enable = v.boolValue else { throw ProtocolError("invalid_request", "\"enable\" must be true or false") }
+            return .watch(enable)
+        case "arm":
+            try allowed(["reader", "timeout_s", "reference"])
+            var timeout: Double?
+            if let v = fields["timeout_s"], v != .null {
+                guard let t = v.numberValue, t.isFinite else { throw ProtocolError("invalid_request", "\"timeout_s\" must be a number of seconds") }
+                guard t > 0, t <= PosminiProtocol.maximumArm else {
+                    throw ProtocolError("invalid_timeout", "\"timeout_s\" must be more than 0 and at most \(Int(PosminiProtocol.maximumArm))")
+                }
+                timeout = t
+            }
+            return .arm(reader: try string("reader"), timeout: timeout, reference: try string("reference"))
+        case "cancel":
+            try allowed([])
+            return .cancel
+        case "status":
+            try allowed([])
+            return .status
+        case "bind", "unbind":
+            try allowed(["reader"])
+            guard let reader = try string("reader") else { throw ProtocolError("invalid_request", "\"\(name)\" needs \"reader\"") }
+            return name == "bind" ? .bind(reader) : .unbind(reader)
+        default:
+            throw ProtocolError("unknown_command", "unknown command \"\(name)\": use watch, arm, cancel, status, bind or unbind")
+        }
+    }
+}
+
