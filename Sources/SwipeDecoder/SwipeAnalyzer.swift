@@ -502,6 +502,16 @@ final class SwipeAnalyzer {
         // too small to matter (as for most swipes, whose pulses cancel within a block), skip
         // the fit.
         guard (2 * meanSquare).squareRoot() > Self.humWorthRemoving * Double(segmentHeight) else { return }
+        // Hum is stationary: whatever of it the segment holds, the noise before the swipe holds
+        // too, without the swipe's own low frequencies. When the block means there stay well
+        // below the level that matters, there is no hum to fit.
+        let quietBlocks = Int(Self.noiseReference * sampleRate) / block
+        if quietBlocks >= 8 && quietBlocks <= blocks {
+            var quietSquare = 0.0
+            for b in 0..<quietBlocks { quietSquare += means[b] * means[b] }
+            quietSquare /= Double(quietBlocks)
+            guard (2 * quietSquare).squareRoot() > 0.5 * Self.humWorthRemoving * Double(segmentHeight) else { return }
+        }
         var bestEnergy = 0.0
         var bestFit: [(Double, Double, Double)] = []     // (radians per sample, cos, sin)
         for mains in [50.0, 60.0] {
