@@ -351,8 +351,14 @@ final class SwipeAnalyzer {
         let detector = TransitionDetector(relativeThreshold: 0.5, typicalInterval: Double(y.count))
         detector.select(y, candidates: extrema, initialHeight: height, into: &transitions)
         guard transitions.count >= 16 else { return nil }
+        // Written in place after one resize (appending checks capacity and uniqueness each time).
         intervals.removeAll(keepingCapacity: true)
-        for k in 1..<transitions.count { intervals.append(transitions[k].position - transitions[k - 1].position) }
+        intervals.append(contentsOf: repeatElement(0, count: transitions.count - 1))
+        transitions.withUnsafeBufferPointer { t in
+            intervals.withUnsafeMutableBufferPointer { out in
+                for k in 1..<t.count { out[k - 1] = t[k].position - t[k - 1].position }
+            }
+        }
         return max(1, selectKth(&intervals, intervals.count / 2))
     }
 
