@@ -163,10 +163,7 @@ final class SwipeAnalyzer {
         if !exhaustive && transitions.count < Self.fewestPlainTransitions {
             let primary = Self.candidates[0]
             let height = condition(clean, setting: primary, typical: typical)
-            let yy = UnsafeBufferPointer(rebasing: work[0..<n])
-            TransitionDetector(relativeThreshold: primary.threshold, typicalInterval: typical, floor: noiseFloor)
-                .select(yy, candidates: extrema, initialHeight: height, into: &transitions)
-            let attempt = clock(primary, index: 0, backward: primary.backward, minimumHeight: 0.35 * height)
+            let attempt = candidateAttempt(primary, index: 0, segment: segment, typical: typical, height: height)
             guard attempt.bits.count >= 20 else { return nil }
             let (read, _) = judge(attempt, setting: primary, candidate: 0)
             return describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: attempt,
@@ -188,14 +185,7 @@ final class SwipeAnalyzer {
                 height = condition(clean, setting: setting, typical: typical)
                 lastFront = (setting.front, setting.smoothing)
             }
-            let attempt = { () -> Attempt in
-                let yy = UnsafeBufferPointer(rebasing: self.work[0..<n])
-                let detector = TransitionDetector(relativeThreshold: setting.threshold, typicalInterval: typical,
-                                                  floor: noiseFloor)
-                detector.select(yy, candidates: extrema, initialHeight: height, into: &transitions)
-                if clipLevel > 0 { centreClippedPulses(segment, reach: max(2, Int(0.25 * typical))) }
-                return clock(setting, index: index, backward: setting.backward, minimumHeight: 0.35 * height)
-            }()
+            let attempt = candidateAttempt(setting, index: index, segment: segment, typical: typical, height: height)
             if index == 0 { best = attempt }
             guard attempt.bits.count >= 20 else {
                 trace?("candidate \(index): transitions \(attempt.transitions.count) bits \(attempt.bits.count): no clock")
@@ -242,6 +232,17 @@ final class SwipeAnalyzer {
         trace?("plain pass: transitions \(transitions.count) bits \(attempt.bits.count) → \(read.status.code)")
         guard read.isOK, read.corrections == 0 else { return nil }
         return (read, attempt, direction)
+    }
+
+    /// One candidate on the conditioned segment in `work` (see `condition`): its transitions,
+    /// clipped pulses centred, then the bit clock.
+    private func candidateAttempt(_ setting: CandidateSetting, index: Int, segment: UnsafeBufferPointer<Float>,
+                                  typical: Double, height: Float) -> Attempt {
+        let conditioned = UnsafeBufferPointer(rebasing: work[0..<segment.count])
+        TransitionDetector(relativeThreshold: setting.threshold, typicalInterval: typical, floor: noiseFloor)
+            .select(conditioned, candidates: extrema, initialHeight: height, into: &transitions)
+        if clipLevel > 0 { centreClippedPulses(segment, reach: max(2, Int(0.25 * typical))) }
+        return clock(setting, index: index, backward: setting.backward, minimumHeight: 0.35 * height)
     }
 
     /// The bit clock over `transitions`, packaged as an attempt of candidate `index`.
@@ -366,7 +367,12 @@ final class SwipeAnalyzer {
     private func robustHeight(_ y: UnsafeBufferPointer<Float>) -> Float {
         Kernels.blockPeaks(y, block: Self.heightBlock(sampleRate), into: &peaks)
         guard !peaks.isEmpty else { return 0 }
-        return selectKth(&peaks, min(peaks.count - 1, Int(Double(peaks.count) * 0.95)))
+        return upperPercentile(&peaks)
+    }
+
+    /// The 95th percentile of block peaks: the robust pulse height (reorders `values`).
+    private func upperPercentile(_ values: inout [Float]) -> Float {
+        selectKth(&values, min(values.count - 1, Int(Double(values.count) * 0.95)))
     }
 
     static func heightBlock(_ sampleRate: Double) -> Int { max(8, Int(sampleRate / 1_000)) }
@@ -394,7 +400,7 @@ final class SwipeAnalyzer {
             peaks.append(last)
         }
         guard !peaks.isEmpty else { return 0 }
-        return selectKth(&peaks, min(peaks.count - 1, Int(Double(peaks.count) * 0.95)))
+        return upperPercentile(&peaks)
     }
 
     /// The segment's peak |x| and how many samples reach `level`, from the block extremes: only
