@@ -69,9 +69,9 @@ extension CommandTesting {
         fclose(f)
     }
 
-    static var track2: String { ";4111111111111111=28121010000012345678?" }
-    static var track3: String { ";011234567890123445=724724100000000000030300000040400099010=000000000000000000000000==1=0000000000000?" }
-    static var track1: String { "%B4111111111111111^CARDHOLDER/TEST A^2812101000000000000000123456?" }
+    static var track2: String { track2Text }
+    static var track3: String { track3Text }
+    static var track1: String { track1Text }
 
     /// A WAV of swipes of `texts` (one channel per text when `stereo`).
     func swipeFile(_ texts: [(String, TrackFormat)], stereo: Bool = false) throws -> String {

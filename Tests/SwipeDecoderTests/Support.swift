@@ -7,10 +7,6 @@ import AudioFile
 import Glibc
 #endif
 
-/// Published test card numbers only.
-let track1Text = "%B4111111111111111^CARDHOLDER/TEST A^2812101000000000000000123456?"
-let track2Text = ";4111111111111111=28121010000012345678?"
-let track3Text = ";011234567890123445=724724100000000000030300000040400099010=000000000000000000000000==1=0000000000000?"
 
 func text(_ format: TrackFormat) -> String {
     switch format {

@@ -5,6 +5,11 @@ public func readFile(_ path: String) -> [UInt8]? {
     try? FileBytes.read(path)
 }
 
+/// Published test card numbers only: the tracks the test suites swipe.
+public let track1Text = "%B4111111111111111^CARDHOLDER/TEST A^2812101000000000000000123456?"
+public let track2Text = ";4111111111111111=28121010000012345678?"
+public let track3Text = ";011234567890123445=724724100000000000030300000040400099010=000000000000000000000000==1=0000000000000?"
+
 /// Writes a file whole (tests' fixtures in /tmp).
 public func writeBytes(_ bytes: [UInt8], to path: String) throws {
     try FileBytes.write(bytes, to: path)
