@@ -13,14 +13,8 @@ public enum Systemd {
         guard let raw = getenv("NOTIFY_SOCKET") else { return false }
         let path = String(cString: raw)
         guard path.hasPrefix("/") || path.hasPrefix("@") else { return false }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(path.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }       // the abstract namespace
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count)
+        guard let (unixAddress, length) = unixSocketAddress(path, abstractAt: true) else { return false }
+        var address = unixAddress
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -80,4 +74,16 @@ public enum Systemd {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         return fd
     }
+}
+
+/// A `sockaddr_un` for `path` and its length; nil when the path does not fit. With
+/// `abstractAt`, a leading `@` names the abstract namespace (as in `$NOTIFY_SOCKET`).
+func unixSocketAddress(_ path: String, abstractAt: Bool = false) -> (sockaddr_un, socklen_t)? {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    var bytes = Array(path.utf8)
+    if abstractAt && bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+    return (address, socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count))
 }
