@@ -4,12 +4,12 @@
 SWIFT        ?= swift
 SWIFT_FLAGS  ?=
 # Debian packages the build and the test suite need. Later rigs add theirs here.
-#   libasound2-dev, libudev-dev: the C libraries (pkg-config finds them)
+#   libasound2-dev, libudev-dev, libssl-dev: the C libraries (pkg-config finds them; libcrypto for TDES)
 #   pulseaudio, pulseaudio-utils, libasound2-plugins: a PulseAudio null sink as a paced virtual
 #     sound card, reached through ALSA's `pulse` device (the capture tests)
 #   systemd: systemd-analyze (the units are verified) and systemd-socket-activate (the daemon
 #     is started on a passed socket); util-linux: setpriv (a refused user connects)
-APT_PACKAGES := pkg-config libasound2-dev libudev-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux
+APT_PACKAGES := pkg-config libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -23,13 +23,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // One service group for readers and server; SIGTERM and SIGHUP.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // AES for DUKPT: single-block encryption, CBC without padding, CMAC (CryptoExtras).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries: the build fails here, with the apt package to install, when they are missing.
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        // libcrypto for TDES (DES-EDE3), which swift-crypto does not offer.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Pure modules: no I/O, no logging.
+        // Wiped, non-copyable buffers for clear card data and keys.
+        .target(name: "Secrets", swiftSettings: strict),
         .target(name: "Magstripe", swiftSettings: strict),
         .target(name: "AudioFile", swiftSettings: strict),
         .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
@@ -40,6 +46,12 @@ let package = Package(
         .executableTarget(name: "posmini-bench",
                           dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "CMallocCounter"],
                           swiftSettings: strict),
+
+        // DUKPT key derivation and track encryption, AES (X9.24-3) and TDES (X9.24-1) (pure).
+        .target(name: "DUKPT",
+                dependencies: ["Secrets", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "CryptoExtras", package: "swift-crypto")],
+                swiftSettings: strict),
 
         // The socket protocol's messages, shared by daemon, clients and tests (pure).
         .target(name: "PosminiProtocol", swiftSettings: strict),
@@ -76,6 +88,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
     ],
