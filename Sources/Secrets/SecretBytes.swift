@@ -199,3 +199,21 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// A `SecretBytes` that several owners can hold (a track of a swipe on its way from the decoder
+/// to encryption): shared by reference, so the bytes still exist once, and wiped when the last
+/// holder lets go.
+public final class SecretText: Sendable {
+    public let bytes: SecretBytes
+
+    public init(_ bytes: consuming SecretBytes) {
+        self.bytes = bytes
+    }
+
+    /// Bytes copied from a collection that is not itself secret (tests, test vectors).
+    public convenience init(copying bytes: some Collection<UInt8>) {
+        self.init(SecretBytes(copying: bytes))
+    }
+
+    public var count: Int { bytes.count }
+}
