@@ -36,10 +36,10 @@ let package = Package(
         // Pure modules: no I/O, no logging.
         // Wiped, non-copyable buffers for clear card data and keys.
         .target(name: "Secrets", swiftSettings: strict),
-        .target(name: "Magstripe", swiftSettings: strict),
+        .target(name: "Magstripe", dependencies: ["Secrets"], swiftSettings: strict),
         .target(name: "AudioFile", swiftSettings: strict),
         .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
-        .target(name: "SwipeDecoder", dependencies: ["Magstripe"], swiftSettings: strict),
+        .target(name: "SwipeDecoder", dependencies: ["Magstripe", "Secrets"], swiftSettings: strict),
 
         // The benchmark: accuracy grid, false accepts, throughput (release build).
         .target(name: "CMallocCounter"),
@@ -62,7 +62,7 @@ let package = Package(
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
-                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "PosminiProtocol",
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "PosminiProtocol", "DUKPT", "Secrets", "CPosix",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log"),
@@ -79,14 +79,14 @@ let package = Package(
                           swiftSettings: strict),
 
         // Helpers the test suites share (file reading, a seeded generator).
-        .target(name: "TestSupport", dependencies: ["ReaderIO"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["ReaderIO", "Secrets"], path: "Tests/TestSupport", swiftSettings: strict),
 
         .testTarget(name: "MagstripeTests", dependencies: ["Magstripe", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AudioFileTests", dependencies: ["AudioFile", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile"], swiftSettings: strict),
+        .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],

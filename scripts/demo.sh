@@ -11,7 +11,7 @@ echo "== posminid demo (test card data only)"
 echo "   A two-head reader is synthesized: a swipe cut short, then a good swipe of Tracks 1 and 2."
 "$BIN/posmini-bench" --demo-wav "$DIR/reader.wav" >/dev/null
 "$BIN/posminid" --replay "$DIR/reader.wav" --socket "$SOCK" --state-directory "$DIR" \
-    --insecure-no-encryption --log-level info 2>"$DIR/daemon.log" &
+    --test-key --log-level info 2>"$DIR/daemon.log" &
 DAEMON=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 

@@ -6,3 +6,13 @@
 int posmini_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int posmini_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+#include <sys/prctl.h>
+
+int posmini_set_undumpable(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int posmini_dumpable(void) {
+    return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+}

@@ -1,3 +1,5 @@
+public import Secrets
+
 /// Why a track text that claims a payment layout does not hold one.
 public enum CardFieldError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The text does not start with the format's start sentinel and end with `?`.
@@ -79,7 +81,7 @@ public struct PaymentTrack: Sendable, Hashable {
     public let expiry: ExpiryDate
     public let serviceCode: ServiceCode
     /// Issuer data after the service code; may hold card verification values.
-    public let discretionary: String
+    public let discretionary: SecretText
 }
 
 /// A track without a payment layout (any Track 3, or a Track 1/2 that is not a payment card):
@@ -87,9 +89,9 @@ public struct PaymentTrack: Sendable, Hashable {
 public struct RawTrack: Sendable, Hashable {
     public let format: TrackFormat
     /// Start sentinel through end sentinel.
-    public let text: String
+    public let text: SecretText
     /// The text between the sentinels, split at `^` (Track 1) or `=` (Tracks 2 and 3).
-    public let fields: [String]
+    public let fields: [SecretText]
 }
 
 /// What a track holds.
@@ -105,36 +107,54 @@ public enum TrackContent: Sendable, Hashable {
         }
     }
 
-    /// Parses a track text (start sentinel through end sentinel).
+    /// Parses a track text (start sentinel through end sentinel): tests and tools.
+    public static func parse(_ text: String, format: TrackFormat) throws(CardFieldError) -> TrackContent {
+        try parse(SecretText(copying: Array(text.utf8)), format: format)
+    }
+
+    typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
+
+    /// Parses a track text (start sentinel through end sentinel), ASCII in a wiped buffer; the
+    /// fields that hold card data are copied only into wiped buffers.
     ///
     /// Track 1 is a payment layout when it starts `%B`; Track 2 when it holds `=`; every other
     /// text, and every Track 3, is `nonPayment`. A text that claims the payment layout must hold
     /// it completely, or parsing throws the field that is wrong.
-    public static func parse(_ text: String, format: TrackFormat) throws(CardFieldError) -> TrackContent {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 2,
-              bytes.first == format.ascii(ofValue: format.startSentinelValue),
-              bytes.last == UInt8(ascii: "?") else { throw .notTrackText }
-        let body = bytes[1 ..< bytes.count - 1]
-        let separator: UInt8 = format == .track1 ? UInt8(ascii: "^") : UInt8(ascii: "=")
-        switch format {
-        case .track1 where body.first == UInt8(ascii: "B"):
-            return .payment(try parseTrack1(body.dropFirst()))
-        case .track2 where body.contains(separator):
-            return .payment(try parseTrack2(body))
-        default:
-            let fields = body.split(separator: separator, omittingEmptySubsequences: false)
-                .map { String(decoding: $0, as: UTF8.self) }
-            return .nonPayment(RawTrack(format: format, text: text, fields: fields))
+    public static func parse(_ text: SecretText, format: TrackFormat) throws(CardFieldError) -> TrackContent {
+        let result: Result<TrackContent, CardFieldError> = text.bytes.withUnsafeBytes { all in
+            let bytes = all[...]
+            guard bytes.count >= 2,
+                  bytes.first == format.ascii(ofValue: format.startSentinelValue),
+                  bytes.last == UInt8(ascii: "?") else { return .failure(.notTrackText) }
+            let body = bytes[(bytes.startIndex + 1) ..< (bytes.endIndex - 1)]
+            let separator: UInt8 = format == .track1 ? UInt8(ascii: "^") : UInt8(ascii: "=")
+            do throws(CardFieldError) {
+                switch format {
+                case .track1 where body.first == UInt8(ascii: "B"):
+                    return .success(.payment(try parseTrack1(body.dropFirst())))
+                case .track2 where body.contains(separator):
+                    return .success(.payment(try parseTrack2(body)))
+                default:
+                    let fields = body.split(separator: separator, omittingEmptySubsequences: false).map(secret)
+                    return .success(.nonPayment(RawTrack(format: format, text: text, fields: fields)))
+                }
+            } catch {
+                return .failure(error)
+            }
         }
+        return try result.get()
     }
 
-    private static func string(_ bytes: ArraySlice<UInt8>) -> String {
+    private static func string(_ bytes: Bytes) -> String {
         String(decoding: bytes, as: UTF8.self)
     }
 
+    private static func secret(_ bytes: Bytes) -> SecretText {
+        SecretText(SecretBytes(copying: bytes))
+    }
+
     /// `PAN ^ NAME ^ YYMM SSS discretionary` (after `%B`).
-    private static func parseTrack1(_ body: ArraySlice<UInt8>) throws(CardFieldError) -> PaymentTrack {
+    private static func parseTrack1(_ body: Bytes) throws(CardFieldError) -> PaymentTrack {
         let caret = UInt8(ascii: "^")
         guard let s1 = body.firstIndex(of: caret) else { throw .missingSeparator(after: "PAN") }
         let pan = try makePAN(body[body.startIndex ..< s1])
@@ -148,7 +168,7 @@ public enum TrackContent: Sendable, Hashable {
     }
 
     /// `PAN = YYMM SSS discretionary`.
-    private static func parseTrack2(_ body: ArraySlice<UInt8>) throws(CardFieldError) -> PaymentTrack {
+    private static func parseTrack2(_ body: Bytes) throws(CardFieldError) -> PaymentTrack {
         guard let s1 = body.firstIndex(of: UInt8(ascii: "=")) else { throw .missingSeparator(after: "PAN") }
         let pan = try makePAN(body[body.startIndex ..< s1])
         let (expiry, service, discretionary) = try expiryServiceDiscretionary(body[(s1 + 1)...])
@@ -156,17 +176,17 @@ public enum TrackContent: Sendable, Hashable {
                             serviceCode: service, discretionary: discretionary)
     }
 
-    private static func makePAN(_ bytes: ArraySlice<UInt8>) throws(CardFieldError) -> PAN {
+    private static func makePAN(_ bytes: Bytes) throws(CardFieldError) -> PAN {
         do {
-            return try PAN(string(bytes))
+            return try PAN(secret: secret(bytes))
         } catch {
             throw .pan(error)
         }
     }
 
     private static func expiryServiceDiscretionary(
-        _ rest: ArraySlice<UInt8>
-    ) throws(CardFieldError) -> (ExpiryDate, ServiceCode, String) {
+        _ rest: Bytes
+    ) throws(CardFieldError) -> (ExpiryDate, ServiceCode, SecretText) {
         guard rest.count >= 4, let expiry = ExpiryDate(yymm: string(rest.prefix(4))) else {
             throw .invalidExpiry
         }
@@ -174,6 +194,6 @@ public enum TrackContent: Sendable, Hashable {
         guard afterExpiry.count >= 3, let service = ServiceCode(string(afterExpiry.prefix(3))) else {
             throw .invalidServiceCode
         }
-        return (expiry, service, string(afterExpiry.dropFirst(3)))
+        return (expiry, service, secret(afterExpiry.dropFirst(3)))
     }
 }

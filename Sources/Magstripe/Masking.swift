@@ -1,3 +1,5 @@
+public import Secrets
+
 /// What of a track may be shown: the PAN's first and last digits, the name, the expiry and the
 /// service code. The discretionary data (it can hold card verification values) and every
 /// character of a non-payment track are masked.
@@ -14,12 +16,16 @@ public struct MaskedTrack: Sendable, Hashable {
 
     /// A track text masked whole except its sentinels: for non-payment tracks and for text that
     /// failed to parse.
-    public static func whole(_ text: String, format: TrackFormat) -> MaskedTrack {
+    public static func whole(_ text: SecretText, format: TrackFormat) -> MaskedTrack {
         let n = text.count
         let masked = n >= 2
-            ? String(text.first!) + String(repeating: "*", count: n - 2) + String(text.last!)
+            ? format.startSentinel.description + String(repeating: "*", count: n - 2) + format.endSentinel.description
             : String(repeating: "*", count: n)
         return MaskedTrack(format: format, text: masked, pan: nil, name: nil, expiry: nil, serviceCode: nil)
+    }
+
+    public static func whole(_ text: String, format: TrackFormat) -> MaskedTrack {
+        whole(SecretText(copying: Array(text.utf8)), format: format)
     }
 }
 

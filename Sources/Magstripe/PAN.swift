@@ -1,3 +1,5 @@
+public import Secrets
+
 /// Why a primary account number is not acceptable.
 public enum PANError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A character that is not a decimal digit, at this index.
@@ -20,8 +22,8 @@ public enum PANError: Error, Sendable, Hashable, CustomStringConvertible {
 /// 12 to 19 decimal digits; the Luhn result is computed and reported; numbers starting `62`
 /// (UnionPay) are valid even when they fail Luhn; every other payment PAN must pass it.
 public struct PAN: Sendable, Hashable {
-    /// The digits, as ASCII. Clear card data: never log or print it.
-    public let digits: String
+    /// The digits, as ASCII, in a wiped buffer. Clear card data: never log or print it.
+    public let digits: SecretText
     /// Whether the Luhn check digit is right.
     public let luhnValid: Bool
 
@@ -32,17 +34,21 @@ public struct PAN: Sendable, Hashable {
         try self.init(String(digits))
     }
 
+    /// From a string (tests and tools; the decoder builds PANs from wiped bytes).
     public init(_ digits: String) throws(PANError) {
-        var count = 0
-        for (i, byte) in digits.utf8.enumerated() {
-            guard byte >= 0x30 && byte <= 0x39 else { throw .nonDigit(at: i) }
-            count += 1
+        try self.init(secret: SecretText(copying: Array(digits.utf8)))
+    }
+
+    public init(secret digits: SecretText) throws(PANError) {
+        let checked: Result<Bool, PANError> = digits.bytes.withUnsafeBytes { b in
+            for i in 0..<b.count where b[i] < 0x30 || b[i] > 0x39 { return .failure(.nonDigit(at: i)) }
+            guard (PAN.minimumLength...PAN.maximumLength).contains(b.count) else { return .failure(.length(b.count)) }
+            let luhn = PAN.luhnValid(b)
+            guard luhn || (b.count >= 2 && b[0] == 0x36 && b[1] == 0x32) else { return .failure(.luhnFailed) }
+            return .success(luhn)
         }
-        guard (PAN.minimumLength...PAN.maximumLength).contains(count) else { throw .length(count) }
-        let luhn = PAN.luhnValid(digits)
-        guard luhn || PAN.isLuhnExempt(digits) else { throw .luhnFailed }
+        self.luhnValid = try checked.get()
         self.digits = digits
-        self.luhnValid = luhn
     }
 
     /// Numbers whose issuers do not all use a Luhn check digit (UnionPay, `62…`).
@@ -53,10 +59,15 @@ public struct PAN: Sendable, Hashable {
     /// The Luhn (mod 10) check over a string of decimal digits. False for an empty string or
     /// any non-digit.
     public static func luhnValid(_ digits: String) -> Bool {
+        Array(digits.utf8).withUnsafeBufferPointer { luhnValid($0) }
+    }
+
+    /// The Luhn check over ASCII digits.
+    public static func luhnValid(_ digits: UnsafeBufferPointer<UInt8>) -> Bool {
         var sum = 0
         var double = false
         var count = 0
-        for byte in digits.utf8.reversed() {
+        for byte in digits.reversed() {
             guard byte >= 0x30 && byte <= 0x39 else { return false }
             var d = Int(byte - 0x30)
             if double {
@@ -73,13 +84,13 @@ public struct PAN: Sendable, Hashable {
     /// The digits with all but the first `policy.keepFirst` and last `policy.keepLast` replaced
     /// by `*`.
     public func masked(_ policy: MaskPolicy = .standard) -> String {
-        policy.mask(digits)
+        digits.bytes.withUnsafeBytes { policy.mask($0) }
     }
 
     /// The issuer identification number prefix (first six digits): safe to show.
-    public var bin: Substring { digits.prefix(6) }
+    public var bin: String { digits.bytes.withUnsafeBytes { String(decoding: $0.prefix(6), as: UTF8.self) } }
     /// The last four digits: safe to show.
-    public var last4: Substring { digits.suffix(4) }
+    public var last4: String { digits.bytes.withUnsafeBytes { String(decoding: $0.suffix(4), as: UTF8.self) } }
 }
 
 /// How much of a PAN stays visible.
@@ -103,7 +114,11 @@ public struct MaskPolicy: Sendable, Hashable {
     /// Masks a digit string. When the policy would leave fewer than `minimumMasked` digits
     /// masked, the visible counts shrink (the leading digits first) until it does not.
     public func mask(_ digits: String) -> String {
-        let characters = Array(digits)
+        Array(digits.utf8).withUnsafeBufferPointer { mask($0) }
+    }
+
+    /// Masks ASCII digits; only the visible ones reach the returned string.
+    public func mask(_ characters: UnsafeBufferPointer<UInt8>) -> String {
         let n = characters.count
         let visibleBudget = max(0, n - MaskPolicy.minimumMasked)
         var first = keepFirst
@@ -113,8 +128,12 @@ public struct MaskPolicy: Sendable, Hashable {
         }
         var out = ""
         out.reserveCapacity(n)
-        for (i, c) in characters.enumerated() {
-            out.append(i < first || i >= n - last ? c : maskCharacter)
+        for i in 0..<n {
+            if i < first || i >= n - last {
+                out.unicodeScalars.append(Unicode.Scalar(characters[i]))
+            } else {
+                out.append(maskCharacter)
+            }
         }
         return out
     }

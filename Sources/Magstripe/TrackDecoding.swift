@@ -1,3 +1,5 @@
+public import Secrets
+
 /// One bit that single-error correction flipped.
 public struct BitCorrection: Sendable, Hashable, CustomStringConvertible {
     /// Index of the character in the track: 0 is the start sentinel, the last is the LRC.
@@ -19,8 +21,8 @@ public struct DecodedTrack: Sendable, Hashable {
     public let format: TrackFormat
     /// The direction the bits had to be read in to find the track.
     public let direction: SwipeDirection
-    /// Start sentinel through end sentinel, as ASCII.
-    public let text: String
+    /// Start sentinel through end sentinel, as ASCII, in a wiped buffer.
+    public let text: SecretText
     /// The bits flipped by single-error correction (empty for a clean read).
     public let corrections: [BitCorrection]
     /// Where the start sentinel begins, as an index into the bit string in `direction` order.
@@ -29,7 +31,7 @@ public struct DecodedTrack: Sendable, Hashable {
     public let endBit: Int
 
     /// Characters between the sentinels.
-    public var dataLength: Int { max(0, text.utf8.count - 2) }
+    public var dataLength: Int { max(0, text.count - 2) }
 }
 
 /// Why a bit string is not a valid track. Each names the check that failed and where.
@@ -263,10 +265,9 @@ public enum TrackDecoding {
             return .failure(.unexpectedSentinel(at: index))
         }
 
-        var ascii = [UInt8]()
-        ascii.reserveCapacity(endIndex + 1)
-        for value in values[0...endIndex] { ascii.append(format.ascii(ofValue: value)) }
-        let text = String(decoding: ascii, as: UTF8.self)
+        let text = SecretText(SecretBytes(count: endIndex + 1) { out in
+            for i in 0...endIndex { out[i] = format.ascii(ofValue: values[i]) }
+        })
         return .success(DecodedTrack(format: format, direction: direction, text: text,
                                      corrections: corrections, startBit: start, endBit: end))
     }

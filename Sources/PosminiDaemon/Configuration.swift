@@ -1,4 +1,5 @@
 public import Magstripe
+public import DUKPT
 import ReaderIO
 
 /// `/etc/posminid/posminid.conf`: `key = value` lines, `#` comments, a repeated key for a list.
@@ -24,6 +25,10 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var logLevel = "info"
     public var realTimePriority: Int32?
     public var stateDirectory = "/var/lib/posminid"
+    /// DUKPT scheme; nil: the key file's (AES for the test key).
+    public var scheme: DUKPTScheme?
+    /// The initial-key file when there is no systemd credential.
+    public var keyFile: String?
 
     public init() {}
 
@@ -108,6 +113,14 @@ public struct DaemonConfiguration: Sendable, Hashable {
             case "state_directory":
                 guard value.hasPrefix("/") else { throw fail("'state_directory' must be an absolute path, not '\(value)'") }
                 c.stateDirectory = value
+            case "scheme":
+                guard let scheme = DUKPTScheme(rawValue: value) else {
+                    throw fail("'scheme' must be aes128-dukpt or tdes-dukpt, not '\(value)'")
+                }
+                c.scheme = scheme
+            case "key_file":
+                guard value.hasPrefix("/") else { throw fail("'key_file' must be an absolute path, not '\(value)'") }
+                c.keyFile = value
             default:
                 throw fail("unknown key '\(key)'")
             }

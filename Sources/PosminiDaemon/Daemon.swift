@@ -6,6 +6,7 @@ import NIOCore
 import ReaderIO
 import SwipeDecoder
 import Synchronization
+import CPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,8 +22,10 @@ public struct DaemonOptions: Sendable {
     public var replays: [String] = []
     public var logLevel: String?
     public var stateDirectory: String?
-    /// Run without the encryption of card events (tests only, until DUKPT lands).
-    public var insecureNoEncryption = false
+    /// Use the published test key (demonstrations and tests), with a warning on every card.
+    public var testKey = false
+    /// The initial-key file (default: the systemd credential, else /etc/posminid/ik).
+    public var keyFile: String?
 
     public init() {}
 }
@@ -132,11 +135,15 @@ public enum Daemon {
             return 2
         }
         let logger = Logger(label: "posminid") { StderrLogHandler(label: $0, level: level) }
-        guard options.insecureNoEncryption else {
-            logger.critical("card events are sent encrypted under DUKPT, which this build does not have yet: refusing to start (tests pass --insecure-no-encryption)")
+        // No core dump, no ptrace by other users: the process holds card data and keys.
+        if posmini_set_undumpable() != 0 { logger.warning("could not make the process undumpable: core dumps may hold card data") }
+        let encryptor: CardEncryptor
+        do {
+            encryptor = try KeySetup.encryptor(options: options, configuration: &configuration, logger: logger)
+        } catch {
+            logger.critical("\(error)")
             return 2
         }
-        logger.warning("running with --insecure-no-encryption: CARD events carry masked fields only, no encrypted track data")
 
         let passed: Int32?
         do {
@@ -146,7 +153,8 @@ public enum Daemon {
             return 2
         }
         let hub = ReaderHub(maximumArm: configuration.armTimeout,
-                            bindingsPath: directoryExists(configuration.stateDirectory) ? configuration.stateDirectory + "/bindings" : nil)
+                            bindingsPath: directoryExists(configuration.stateDirectory) ? configuration.stateDirectory + "/bindings" : nil,
+                            encryptor: encryptor)
         let server = SocketServer(hub: hub, configuration: configuration, logger: logger)
         let listening: NIOAsyncChannel<SocketServer.Connection, Never>
         do {

@@ -133,7 +133,7 @@ public struct DecodeTool: Sendable {
                 var detail: String?
                 if case .failed(let failure) = track.status { detail = failure.description }
                 return .init(track: track.format?.rawValue, status: track.status.code, corrected: track.corrections,
-                             masked: track.masked?.text, data: reveal && track.isOK ? track.text : nil, detail: detail)
+                             masked: track.masked?.text, data: reveal && track.isOK ? track.text?.revealed() : nil, detail: detail)
             },
             quality: .init(peak_dbfs: r(q.peakDBFS, 1), snr_db: r(q.snrDB, 1), jitter: r(q.jitter, 4),
                            min_samples_per_half_cell: r(q.minimumSamplesPerHalfCell, 2),
@@ -158,7 +158,7 @@ public struct DecodeTool: Sendable {
             let name = track.format.map { "Track \($0.rawValue)" } ?? "no track"
             if track.isOK {
                 line += "\n  \(name): ok\(track.corrections > 0 ? " (\(track.corrections) bit corrected)" : "")  \(track.masked?.text ?? "")"
-                if reveal, let text = track.text { line += "\n  \(name) data: \(text)" }
+                if reveal, let text = track.text { line += "\n  \(name) data: \(text.revealed())" }
             } else if case .failed(let failure) = track.status {
                 line += "\n  \(name): \(failure.description)"
             }

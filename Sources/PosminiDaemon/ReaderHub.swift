@@ -42,7 +42,7 @@ public actor ReaderHub {
     private var shuttingDown = false
     private let started = monotonicSeconds()
     private var maximumArm: Double
-    private let encrypt: (@Sendable (Swipe) -> JSONValue?)?
+    private let encryptor: CardEncryptor?
 
     // Counters for STATUS.
     private var swipes = 0
@@ -51,13 +51,13 @@ public actor ReaderHub {
     private var overruns: [String: Int] = [:]
     private var dropped: [String: Int] = [:]
 
-    /// `bindingsPath`: where `bind` persists (nil: in memory only). `encrypt` builds the
-    /// `encrypted` object of a CARD (nil: the field is left out).
+    /// `bindingsPath`: where `bind` persists (nil: in memory only). `encryptor` builds the
+    /// `encrypted` object of a CARD (nil, in hub tests only: the field is left out).
     public init(maximumArm: Double = PosminiProtocol.maximumArm, bindingsPath: String? = nil,
-                encrypt: (@Sendable (Swipe) -> JSONValue?)? = nil) {
+                encryptor: CardEncryptor? = nil) {
         self.maximumArm = maximumArm
         self.bindingsPath = bindingsPath
-        self.encrypt = encrypt
+        self.encryptor = encryptor
         var loaded: Set<String> = []
         if let bindingsPath, let bytes = try? FileBytes.read(bindingsPath, limit: 1 << 20) {
             for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where !line.isEmpty {
@@ -112,6 +112,9 @@ public actor ReaderHub {
                     return [ProtocolError("ambiguous_reader", "\(present.count) readers are present: name one with \"reader\" (\(present.joined(separator: ", ")))").json]
                 }
                 reader = present[0]
+            }
+            if let encryptor, encryptor.isExhausted {
+                return [ProtocolError("key_exhausted", "the reader's encryption key is used up: provision a new key").json]
             }
             if let current = arms[reader], current.client != id {
                 return [ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another client").json]
@@ -208,11 +211,27 @@ public actor ReaderHub {
         }
         if ok {
             var card = CardMessage.card(swipe, reader: reader, reference: arm.reference)
-            if let encrypted = encrypt?(swipe), case .object(var fields) = card {
-                fields["encrypted"] = encrypted
-                card = .object(fields)
-            }
             arms[reader] = nil
+            if let encryptor {
+                switch encryptor.encrypt(swipe) {
+                case .success(let encrypted):
+                    if case .object(var fields) = card {
+                        fields["encrypted"] = encrypted
+                        card = .object(fields)
+                    }
+                case .failure(let failure):
+                    // The card cannot leave: the arm ends with the reason.
+                    var error = ProtocolError(failure.code, failure.message).json
+                    if case .object(var fields) = error {
+                        fields["reader"] = .string(reader)
+                        if let reference = arm.reference { fields["reference"] = .string(reference) }
+                        error = .object(fields)
+                    }
+                    client.send(error)
+                    notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": false], except: arm.client)
+                    return
+                }
+            }
             client.send(card)
             notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": true], except: arm.client)
         } else {
@@ -248,7 +267,7 @@ public actor ReaderHub {
     private func status() -> JSONValue {
         var failed: [String: JSONValue] = [:]
         for (reason, n) in failedReads { failed[reason] = .number(Double(n)) }
-        return ["class": "STATUS",
+        var fields: [String: JSONValue] = ["class": "STATUS",
                 "readers": .array(readerOrder.compactMap { readers[$0].map(describe) }),
                 "armed": .number(Double(arms.count)),
                 "clients": .number(Double(clients.count)),
@@ -257,6 +276,8 @@ public actor ReaderHub {
                              "xruns": .number(Double(overruns.values.reduce(0, +))),
                              "dropped_samples": .number(Double(dropped.values.reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
+        if let encryptor { fields["encryption"] = encryptor.status() }
+        return .object(fields)
     }
 
     private func broadcast(_ message: JSONValue) { notifyWatchers(message, except: nil) }

@@ -11,6 +11,11 @@ public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
     public let path: String
     public let errno: Int32
 
+    public init(path: String, errno: Int32) {
+        self.path = path
+        self.errno = errno
+    }
+
     public var description: String {
         "\(path): \(String(cString: strerror(errno)))"
     }
@@ -45,8 +50,9 @@ public enum FileBytes {
     }
 
     /// Writes `bytes` to `path` whole: into a temporary file beside it, flushed, then renamed
-    /// over it, so a reader never sees half a file. `mode` applies to a new file.
-    public static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(FileError) {
+    /// over it, so a reader never sees half a file. `mode` applies to a new file. `durable`: the
+    /// directory is flushed too, so the rename itself survives a power cut before this returns.
+    public static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644, durable: Bool = false) throws(FileError) {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw FileError(path: temporary, errno: errno) }
@@ -72,6 +78,41 @@ public enum FileBytes {
             unlink(temporary)
             throw FileError(path: path, errno: code)
         }
+        if durable { try syncDirectory(of: path) }
+    }
+
+    /// Flushes the directory holding `path` (its entries: a rename, a new file).
+    public static func syncDirectory(of path: String) throws(FileError) {
+        let directory: String
+        if let slash = path.lastIndex(of: "/") {
+            directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        } else {
+            directory = "."
+        }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: directory, errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw FileError(path: directory, errno: errno) }
+    }
+
+    /// The file's permission bits and owner, or nil when it does not exist.
+    public static func permissions(_ path: String) throws(FileError) -> (mode: UInt32, owner: UInt32)? {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            if errno == ENOENT { return nil }
+            throw FileError(path: path, errno: errno)
+        }
+        return (UInt32(info.st_mode) & 0o7777, UInt32(info.st_uid))
+    }
+
+    /// Creates a directory (mode `mode`) unless it exists.
+    public static func makeDirectory(_ path: String, mode: UInt32) throws(FileError) {
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw FileError(path: path, errno: errno) }
+    }
+
+    /// Overwrites an array's bytes with zeros (key file contents once parsed).
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } }
     }
 
     /// This process's id (for unique temporary names).

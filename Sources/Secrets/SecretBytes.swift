@@ -216,4 +216,19 @@ public final class SecretText: Sendable {
     }
 
     public var count: Int { bytes.count }
+
+    /// The bytes as a `String`, which cannot be wiped: only for the developer tools that print
+    /// clear data on request (`decode --reveal`, `posminictl decrypt`), the benchmark and tests.
+    public func revealed() -> String {
+        bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+extension SecretText: Hashable {
+    /// Same bytes (constant time for equal lengths).
+    public static func == (a: SecretText, b: SecretText) -> Bool { a === b || a.bytes.constantTimeEquals(b.bytes) }
+
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
 }

@@ -1,4 +1,5 @@
 public import Magstripe
+public import Secrets
 
 /// A flux transition as the detector found it.
 public struct FluxTransition: Sendable, Hashable {
@@ -66,8 +67,9 @@ public struct TrackRead: Sendable, Hashable {
     /// The format the sentinels and checks identified (nil when nothing framed).
     public var format: TrackFormat?
     public var status: TrackStatus
-    /// Start sentinel through end sentinel; only for `ok` reads.
-    public var text: String?
+    /// Start sentinel through end sentinel, ASCII; only for `ok` reads. Wiped when the last
+    /// holder drops it.
+    public var text: SecretText?
     public var content: TrackContent?
     /// Bits that single-error correction flipped.
     public var corrections: Int
@@ -84,7 +86,7 @@ public struct TrackRead: Sendable, Hashable {
 
     public var isOK: Bool { status == .ok }
 
-    public init(format: TrackFormat?, status: TrackStatus, text: String?, content: TrackContent?,
+    public init(format: TrackFormat?, status: TrackStatus, text: SecretText?, content: TrackContent?,
                 corrections: Int, masked: MaskedTrack?, channel: Int) {
         self.format = format
         self.status = status

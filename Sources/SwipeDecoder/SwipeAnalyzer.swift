@@ -1,3 +1,4 @@
+import Secrets
 import Magstripe
 #if canImport(Glibc)
 import Glibc
@@ -173,7 +174,7 @@ final class SwipeAnalyzer {
         var best: Attempt?
         var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
         // Reads that need a second opinion, by text: the front end that produced each.
-        var unconfirmed: [String: Set<FrontKey>] = [:]
+        var unconfirmed: [SecretText: Set<FrontKey>] = [:]
         var firstFailure: (TrackRead, Attempt)?
         var tried = 0
         var lastFront: (CandidateSetting.Front, Double)?
@@ -656,7 +657,7 @@ final class SwipeAnalyzer {
             if c <= 0 { guesses += 1 }
         }
         var format = decoded.format
-        if format == .track3 && decoded.text.utf8.count + 1 <= TrackFormat.track2.maximumCharacters {
+        if format == .track3 && decoded.text.count + 1 <= TrackFormat.track2.maximumCharacters {
             format = .track2
         }
         var read = TrackRead(format: format, status: .ok, text: nil, content: nil,

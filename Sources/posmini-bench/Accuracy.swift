@@ -25,7 +25,7 @@ func decodeCase(_ c: GridCase) -> (Outcome, [Swipe]) {
     var outcome = Outcome.failed
     for r in results {
         for t in r.tracks where t.isOK {
-            if t.text == c.text { if outcome != .falseAccept { outcome = .read } } else { outcome = .falseAccept }
+            if t.text?.revealed() == c.text { if outcome != .falseAccept { outcome = .read } } else { outcome = .falseAccept }
         }
     }
     return (outcome, results)

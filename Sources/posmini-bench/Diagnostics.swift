@@ -22,7 +22,7 @@ func inspectCase(_ c: GridCase) {
     let decoder = SwipeDecoder(sampleRate: swipe.sampleRate)
     decoder.trace = { print("  " + $0) }
     for r in decoder.push(swipe.channels[0]) + decoder.finish() {
-        print("swipe \(r.start)-\(r.end) problem \(r.problem?.rawValue ?? "-") tracks \(r.tracks.map { "\($0.status.code) true=\($0.text == c.text)" })")
+        print("swipe \(r.start)-\(r.end) problem \(r.problem?.rawValue ?? "-") tracks \(r.tracks.map { "\($0.status.code) true=\($0.text?.revealed() == c.text)" })")
     }
 }
 

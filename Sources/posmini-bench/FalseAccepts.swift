@@ -47,7 +47,7 @@ func falseAcceptTrials(_ range: Range<Int>, seed: UInt64) -> [TrialKind: TrialRe
         results[kind]!.trials += 1
         for swipe in swipes {
             for track in swipe.tracks where track.isOK {
-                if let text = track.text, acceptable.contains(text) { results[kind]!.trueReads += 1 } else {
+                if let text = track.text, acceptable.contains(text.revealed()) { results[kind]!.trueReads += 1 } else {
                     results[kind]!.falseAccepts += 1
                     print("FALSE ACCEPT trial \(k) (\(kind)): candidate \(swipe.quality.candidate ?? -1), corrections \(track.corrections)")
                 }
@@ -95,7 +95,7 @@ func makeTrial(_ kind: TrialKind, rng: inout SynthRandom) -> (samples: [Float], 
                                                           audio: audio, seed: rng.next()))
         var acceptable: Set<String> = [text]
         let readFormat: TrackFormat = format == .track1 ? .track1 : .track3
-        if case .success(let onStripe) = TrackDecoding.decode(track.bits, format: readFormat) { acceptable.insert(onStripe.text) }
+        if case .success(let onStripe) = TrackDecoding.decode(track.bits, format: readFormat) { acceptable.insert(onStripe.text.revealed()) }
         return (swipe.channels[0], rate, acceptable, true)
     case .noise:
         let n = Int(Double(rate) * (0.1 + 0.5 * rng.uniform()))
@@ -132,7 +132,7 @@ func makeTrial(_ kind: TrialKind, rng: inout SynthRandom) -> (samples: [Float], 
                                                           audio: audio, seed: rng.next()))
         var acceptable: Set<String> = []
         for f in [TrackFormat.track1, .track3] {
-            if case .success(let onStripe) = TrackDecoding.decodeEitherDirection(bits, format: f) { acceptable.insert(onStripe.text) }
+            if case .success(let onStripe) = TrackDecoding.decodeEitherDirection(bits, format: f) { acceptable.insert(onStripe.text.revealed()) }
         }
         return (swipe.channels[0], rate, acceptable, true)
     }

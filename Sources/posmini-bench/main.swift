@@ -151,7 +151,7 @@ func marginStudy(_ cases: Int, seed: UInt64) {
             case .ok, .failed(.unconfirmed), .failed(.doubtful): break
             default: return
             }
-            rows.append(Row(truth: text == c.text, weakest: read.weakest ?? -1, weak: read.weakBits,
+            rows.append(Row(truth: text.revealed() == c.text, weakest: read.weakest ?? -1, weak: read.weakBits,
                             corrected: read.correctedConfidence, candidate: index, status: read.status.code))
         }
         _ = decoder.push(swipe.channels[0]) + decoder.finish()

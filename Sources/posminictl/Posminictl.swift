@@ -9,7 +9,7 @@ struct Posminictl: ParsableCommand {
         commandName: "posminictl",
         abstract: "Talk to posminid: status, watch the readers, arm one for a card.",
         version: PosminiProtocol.release,
-        subcommands: [Status.self, Watch.self, Arm.self])
+        subcommands: [Status.self, Watch.self, Arm.self, Decrypt.self])
 }
 
 struct Connection: ParsableArguments {
@@ -97,5 +97,53 @@ struct Arm: ParsableCommand {
             }
         }
         throw ExitCode(1)
+    }
+}
+
+struct Decrypt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decrypt a CARD's tracks with a BDK, as a processor would (test keys only; prints clear data).",
+        discussion: """
+            Reads a CARD message (or its "encrypted" object) from FILE or standard input, derives the \
+            key from its KSN, checks the MAC (AES DUKPT) and prints the tracks. With --ksn and --data, \
+            decrypts a raw TDES DUKPT cryptogram instead (a classic reader's encrypted field). \
+            Published test BDKs: AES FEDCBA9876543210F1F1F1F1F1F1F1F1, TDES 0123456789ABCDEFFEDCBA9876543210.
+            """)
+
+    @Option(help: "Base derivation key, 32 hex digits.")
+    var bdk: String
+
+    @Option(help: "Raw TDES cryptogram: its KSN (20 hex digits).")
+    var ksn: String?
+
+    @Option(help: "Raw TDES cryptogram: the ciphertext in hex.")
+    var data: String?
+
+    @Argument(help: "A file holding the CARD JSON (default: standard input).")
+    var file: String?
+
+    func validate() throws {
+        if (ksn == nil) != (data == nil) { throw ValidationError("--ksn and --data go together") }
+        if ksn != nil && file != nil { throw ValidationError("give either a CARD file or --ksn and --data") }
+    }
+
+    func run() throws {
+        let status: Int32
+        if let ksn, let data {
+            status = DecryptTool.raw(bdk: bdk, ksn: ksn, data: data, out: StandardStreams.out, err: StandardStreams.err)
+        } else {
+            let bytes: [UInt8]
+            do {
+                bytes = try FileBytes.read(file ?? "/dev/stdin", limit: 1 << 20)
+            } catch {
+                StandardStreams.err("posminictl decrypt: \(error)")
+                throw ExitCode(1)
+            }
+            // The last non-empty line: `posminictl arm --json` output can be piped whole.
+            let lines = bytes.split(separator: 0x0A).filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D } }
+            let card = lines.last(where: { String(decoding: $0, as: UTF8.self).contains("\"encrypted\"") }) ?? lines.last ?? []
+            status = DecryptTool.card(bdk: bdk, json: Array(card), out: StandardStreams.out, err: StandardStreams.err)
+        }
+        if status != 0 { throw ExitCode(status) }
     }
 }

@@ -14,7 +14,7 @@ struct Posminid: AsyncParsableCommand {
             SIGHUP reloads the configuration.
             """,
         version: PosminiProtocol.release,
-        subcommands: [Run.self, Decode.self, Listen.self],
+        subcommands: [Run.self, Decode.self, Listen.self, Provision.self],
         defaultSubcommand: Run.self)
 }
 
@@ -37,11 +37,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
-    @Option(help: "State directory (reader bindings; default /var/lib/posminid).")
+    @Option(name: [.customLong("state-directory"), .customLong("state-dir")],
+            help: "State directory: DUKPT counter, reader bindings (default $STATE_DIRECTORY, else /var/lib/posminid).")
     var stateDirectory: String?
 
-    @Flag(help: "Send CARD events without encrypted track data (tests only: DUKPT is not in this build yet).")
-    var insecureNoEncryption = false
+    @Option(help: "Initial-key file (default: the systemd credential posminid.ik, else /etc/posminid/ik).")
+    var keyFile: String?
+
+    @Flag(help: "Encrypt under the published test key (demonstrations and tests; never real cards).")
+    var testKey = false
 
     func run() async throws {
         var options = DaemonOptions()
@@ -54,7 +58,8 @@ struct Run: AsyncParsableCommand {
         options.replays = replays
         options.logLevel = logLevel
         options.stateDirectory = stateDirectory
-        options.insecureNoEncryption = insecureNoEncryption
+        options.testKey = testKey
+        options.keyFile = keyFile
         let status = await Daemon.run(options)
         if status != 0 { throw ExitCode(status) }
     }
@@ -162,4 +167,45 @@ struct SwipeOutput: ParsableArguments {
 
     @Flag(help: "Also print clear track data (test cards only; warns on stderr).")
     var reveal = false
+}
+
+struct Provision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Derive a reader's initial key from a BDK and write it, with its counter (labs and tests).",
+        discussion: """
+            AES DUKPT (aes128-dukpt): give --ikid, the 8-byte Initial Key ID. TDES DUKPT \
+            (tdes-dukpt): give --ksn, the 10-byte initial KSN. Writes the key file (mode 600; it \
+            refuses to replace one) and starts the key's transaction counter in the state \
+            directory (it refuses when that key already has a counter: a key ID is used once). \
+            Production terminals receive initial keys from a key-injection facility instead; the \
+            BDK never belongs on a terminal.
+            """)
+
+    @Option(help: "Base derivation key, 32 hex digits.")
+    var bdk: String
+
+    @Option(help: "AES DUKPT Initial Key ID, 16 hex digits.")
+    var ikid: String?
+
+    @Option(help: "TDES DUKPT initial key serial number, 20 hex digits.")
+    var ksn: String?
+
+    @Option(help: "Where to write the key (default /etc/posminid/ik).")
+    var out: String = "/etc/posminid/ik"
+
+    @Option(name: [.customLong("state-directory"), .customLong("state-dir")],
+            help: "State directory for the counter (default $STATE_DIRECTORY, else /var/lib/posminid).")
+    var stateDirectory: String?
+
+    func validate() throws {
+        guard (ikid == nil) != (ksn == nil) else {
+            throw ValidationError("give exactly one of --ikid (AES DUKPT) and --ksn (TDES DUKPT)")
+        }
+    }
+
+    func run() throws {
+        let status = ProvisionTool.run(bdk: bdk, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
+                                       err: StandardStreams.err)
+        if status != 0 { throw ExitCode(status) }
+    }
 }

@@ -100,7 +100,7 @@ extension ProcessSuites {
             let directory = try temporaryDirectory()
             let replay = try replayFile(delay: replayDelay, swipes: swipes, directory: directory)
             let socket = directory + "/posmini.sock"
-            var arguments = ["--replay", replay, "--socket", socket, "--state-directory", directory, "--insecure-no-encryption"]
+            var arguments = ["--replay", replay, "--socket", socket, "--state-directory", directory, "--test-key"]
             if let config {
                 write(Array(config.utf8), to: directory + "/posminid.conf")
                 arguments += ["--config", directory + "/posminid.conf"]
@@ -324,7 +324,7 @@ extension ProcessSuites {
             let directory = try temporaryDirectory()
             let replay = try replayFile(delay: 20, directory: directory)
             let socket = directory + "/activated.sock"
-            let process = try Background(["--replay", replay, "--insecure-no-encryption", "--state-directory", directory],
+            let process = try Background(["--replay", replay, "--test-key", "--state-directory", directory],
                                          environment: [:], directory: directory,
                                          prefix: ["systemd-socket-activate", "-l", socket])
             defer {
@@ -341,19 +341,21 @@ extension ProcessSuites {
             #expect(readText(process.stderr).contains("socket systemd passed"), "\(readText(process.stderr))")
         }
 
-        @Test("configuration errors refuse to start, naming file and line; no encryption flag refuses to start")
+        @Test("configuration errors refuse to start, naming file and line; no key refuses to start, saying how to provide one")
         func refusals() throws {
             let directory = try temporaryDirectory()
             write(Array("socket = /tmp/x.sock\nflavour = mint\n".utf8), to: directory + "/bad.conf")
-            let bad = try run(["--config", directory + "/bad.conf", "--insecure-no-encryption"])
+            let bad = try run(["--config", directory + "/bad.conf", "--test-key"])
             #expect(bad.status == 2)
             #expect(bad.stderr.contains("bad.conf:2: unknown key 'flavour'"), "\(bad.stderr)")
-            let plain = try run(["--socket", directory + "/s.sock"])
+            let plain = try run(["--socket", directory + "/s.sock", "--state-directory", directory, "--key-file", directory + "/none"])
             #expect(plain.status == 2)
-            #expect(plain.stderr.contains("encrypt"))
+            #expect(plain.stderr.contains("no DUKPT key") && plain.stderr.contains("LoadCredentialEncrypted") && plain.stderr.contains("provision"),
+                    "\(plain.stderr)")
             // The annotated example configuration is a valid file (of the defaults).
-            let example = try run(["--config", packageRoot + "/examples/posminid.conf", "--socket", directory + "/e.sock", "--log-level", "error"])
-            #expect(example.status == 2 && example.stderr.contains("encrypt") && !example.stderr.contains("refused"), "\(example.stderr)")
+            let example = try run(["--config", packageRoot + "/examples/posminid.conf", "--socket", directory + "/e.sock", "--log-level", "error",
+                                   "--state-directory", directory, "--key-file", directory + "/none"])
+            #expect(example.status == 2 && example.stderr.contains("no DUKPT key") && !example.stderr.contains("refused"), "\(example.stderr)")
             let version = try run(["--version"])
             #expect(version.stdout.contains(PosminiProtocol.release))
         }

@@ -55,7 +55,7 @@ final class EventLog: @unchecked Sendable {
         return nil
     }
 
-    var okTexts: [String] { swipes.flatMap { $0.tracks.filter(\.isOK).compactMap(\.text) } }
+    var okTexts: [String] { swipes.flatMap { $0.tracks.filter(\.isOK).compactMap { $0.text?.revealed() } } }
 
     @discardableResult
     func waitForEnd(seconds: Double) -> Bool {

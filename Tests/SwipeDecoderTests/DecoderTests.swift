@@ -15,7 +15,7 @@ struct DecoderReadTests {
         #expect(swipes.count == 1)
         guard let swipe = swipes.first, let track = swipe.tracks.first else { return }
         #expect(track.isOK)
-        #expect(track.text == text(format))
+        #expect(track.text?.revealed() == text(format))
         #expect(track.format == format)
         #expect(swipe.direction == direction)
         #expect(swipe.problem == nil)

@@ -44,7 +44,7 @@ func decode(_ s: SwipeScenario) -> (SynthesizedSwipe, [Swipe]) {
 
 /// The texts of every ok track.
 func okTexts(_ swipes: [Swipe]) -> [String] {
-    swipes.flatMap { $0.tracks.filter(\.isOK).compactMap(\.text) }
+    swipes.flatMap { $0.tracks.filter(\.isOK).compactMap { $0.text?.revealed() } }
 }
 
 /// Tests/ (from this file's path).

@@ -7,5 +7,10 @@
 int posmini_eventfd(void);
 /// Names the calling thread (at most 15 bytes are kept); 0 or an errno.
 int posmini_set_thread_name(const char *name);
+/// Makes the process not dumpable: no core file, no ptrace or /proc/PID/mem by other
+/// unprivileged processes. 0 or -1 with errno set.
+int posmini_set_undumpable(void);
+/// Whether the process is dumpable (1), not (0), or -1 on error.
+int posmini_dumpable(void);
 
 #endif

@@ -1,0 +1,114 @@
+public import DUKPT
+public import Secrets
+public import SwipeDecoder
+public import PosminiProtocol
+public import Logging
+import ReaderIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a card could not be encrypted (the arm ends with this code).
+public struct CardEncryptionError: Error, Sendable, Hashable {
+    public var code: String
+    public var message: String
+}
+
+/// Turns the read tracks of a swipe into the `encrypted` object of a CARD: the device key, its
+/// persisted counter, and the test-key warning.
+public final class CardEncryptor: Sendable {
+    let device: DeviceKey
+    let counter: CounterStore
+    let testKey: Bool
+    let logger: Logger
+    /// Test hook: exit right after the counter is reserved, before anything is published.
+    let crashAfterReserve: Bool
+
+    public init(device: consuming DeviceKey, counter: CounterStore, testKey: Bool, logger: Logger,
+                crashAfterReserve: Bool = false) {
+        self.device = device
+        self.counter = counter
+        self.testKey = testKey
+        self.logger = logger
+        self.crashAfterReserve = crashAfterReserve
+    }
+
+    public var scheme: DUKPTScheme { device.scheme }
+    public var isExhausted: Bool { counter.peek == nil }
+
+    /// The `encrypted` object for a swipe's read tracks (one per track number, the first read).
+    public func encrypt(_ swipe: Swipe) -> Result<JSONValue, CardEncryptionError> {
+        var tracks: [(number: Int, text: SecretText)] = []
+        for t in swipe.readTracks {
+            guard let format = t.format, let text = t.text, !tracks.contains(where: { $0.number == format.rawValue }) else { continue }
+            tracks.append((format.rawValue, text))
+        }
+        let value: UInt32
+        do {
+            value = try counter.reserve()
+        } catch {
+            if counter.peek == nil {
+                logger.error("the DUKPT key \(Hex.encode(device.keyID)) is exhausted: no card can be sent until a new key is provisioned")
+                return .failure(CardEncryptionError(code: "key_exhausted", message: "the reader's encryption key is used up: provision a new key"))
+            }
+            logger.error("\(error)")
+            return .failure(CardEncryptionError(code: "encryption_failed", message: "the transaction counter could not be saved"))
+        }
+        if crashAfterReserve {
+            logger.critical("test hook: exiting after reserving counter \(value), before publishing")
+            _exit(70)
+        }
+        do {
+            let cryptogram = try device.encrypt(tracks: tracks, counter: value)
+            if testKey { logger.warning("\(TestKeys.warning): card encrypted under the published test key (KSN \(Hex.encode(cryptogram.ksn)))") }
+            return .success(CardEncryptor.json(cryptogram))
+        } catch {
+            logger.error("encryption failed: \(error)")
+            return .failure(CardEncryptionError(code: "encryption_failed", message: "the card could not be encrypted"))
+        }
+    }
+
+    /// `{"scheme":…,"ksn":…,"tracks":{"1":…},"mac":…}`, uppercase hex.
+    public static func json(_ c: Cryptogram) -> JSONValue {
+        var tracks: [String: JSONValue] = [:]
+        for t in c.tracks { tracks[String(t.number)] = .string(Hex.encode(t.ciphertext)) }
+        var fields: [String: JSONValue] = ["scheme": .string(c.scheme.rawValue), "ksn": .string(Hex.encode(c.ksn)),
+                                           "tracks": .object(tracks)]
+        if let mac = c.mac { fields["mac"] = .string(Hex.encode(mac)) }
+        return .object(fields)
+    }
+
+    /// The `encrypted` object of a CARD read back (what `posminictl decrypt` takes).
+    public static func cryptogram(_ value: JSONValue) throws(CardEncryptionError) -> Cryptogram {
+        func bad(_ why: String) -> CardEncryptionError { CardEncryptionError(code: "invalid_cryptogram", message: why) }
+        guard case .object(let fields) = value else { throw bad("'encrypted' is not an object") }
+        guard case .string(let schemeName)? = fields["scheme"] else { throw bad("'scheme' missing") }
+        guard let scheme = DUKPTScheme(rawValue: schemeName) else { throw bad("unknown scheme '\(schemeName)'") }
+        guard case .string(let ksnHex)? = fields["ksn"], let ksn = try? Hex.decode(ksnHex), ksn.count == scheme.ksnLength else {
+            throw bad("'ksn' is not \(scheme.ksnLength * 2) hex digits")
+        }
+        guard case .object(let trackFields)? = fields["tracks"] else { throw bad("'tracks' missing") }
+        var tracks: [(number: Int, ciphertext: [UInt8])] = []
+        for (name, v) in trackFields {
+            guard let n = Int(name), (1...3).contains(n) else { throw bad("track '\(name)' is not 1, 2 or 3") }
+            guard case .string(let hex) = v, let bytes = try? Hex.decode(hex), !bytes.isEmpty, bytes.count % scheme.blockSize == 0 else {
+                throw bad("track \(name) is not whole \(scheme.blockSize)-byte blocks of hex")
+            }
+            tracks.append((n, bytes))
+        }
+        var mac: [UInt8]?
+        if case .string(let hex)? = fields["mac"] {
+            guard let bytes = try? Hex.decode(hex) else { throw bad("'mac' is not hex") }
+            mac = bytes
+        }
+        return Cryptogram(scheme: scheme, ksn: ksn, tracks: tracks, mac: mac)
+    }
+
+    /// For STATUS: scheme, key ID, the next counter, whether exhausted, whether the test key.
+    public func status() -> JSONValue {
+        var fields: [String: JSONValue] = ["scheme": .string(device.scheme.rawValue), "key_id": .string(Hex.encode(device.keyID)),
+                                           "exhausted": .bool(isExhausted), "test_key": .bool(testKey)]
+        if let next = counter.peek { fields["next_counter"] = .number(Double(next)) }
+        return .object(fields)
+    }
+}

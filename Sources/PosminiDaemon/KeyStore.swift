@@ -1,0 +1,319 @@
+import Synchronization
+public import DUKPT
+public import Secrets
+import ReaderIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why the daemon has no usable key or counter: each names the file and the fix.
+public struct KeyStoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The published test keys (ANSI X9.24 test vectors): for demonstrations and tests only.
+public enum TestKeys {
+    public static let aesBDK = "FEDCBA9876543210F1F1F1F1F1F1F1F1"
+    public static let aesIKID = "1234567890123456"
+    public static let tdesBDK = "0123456789ABCDEFFEDCBA9876543210"
+    public static let tdesKSN = "FFFF9876543210E00000"
+    public static let warning = "TEST KEY: not for real cards"
+
+    public static func deviceKey(_ scheme: DUKPTScheme) throws -> DeviceKey {
+        switch scheme {
+        case .aes128:
+            try DeviceKey.derive(scheme: .aes128, bdk: Hex.decodeSecret(aesBDK, lengths: [16]), keyID: Hex.decode(aesIKID))
+        case .tdes:
+            try DeviceKey.derive(scheme: .tdes, bdk: Hex.decodeSecret(tdesBDK, lengths: [16]), keyID: Hex.decode(tdesKSN))
+        }
+    }
+
+    public static func bdk(_ scheme: DUKPTScheme) throws -> SecretBytes {
+        try Hex.decodeSecret(scheme == .aes128 ? aesBDK : tdesBDK, lengths: [16])
+    }
+}
+
+/// Initial-key files: `scheme`, the key identifier (`ikid`, or `ksn` for TDES) and the key
+/// (`ik`, or `ipek`), as `name = hex` lines. Readable by its owner only.
+public enum KeyFile {
+    /// systemd's credential name (`LoadCredential=posminid.ik:…`).
+    public static let credentialName = "posminid.ik"
+    public static let defaultPath = "/etc/posminid/ik"
+
+    /// Where the key is: the systemd credential if there is one, else `path`.
+    public static func locate(configured path: String, environment: [String: String]) -> String {
+        if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
+            let credential = directory + "/" + credentialName
+            if (try? FileBytes.permissions(credential)) != nil { return credential }
+        }
+        return path
+    }
+
+    /// The key file's text for a device key.
+    public static func text(_ key: borrowing DeviceKey) -> SecretBytes {
+        let (idName, keyName) = names(key.scheme)
+        let head = """
+            # posminid initial key. Keep it readable by its owner only (chmod 600); in production
+            # hand it to the service with LoadCredentialEncrypted=posminid.ik:…
+            scheme = \(key.scheme.rawValue)
+            \(idName) = \(Hex.encode(key.keyID))
+            \(keyName) = 
+            """
+        let tail = SecretBytes(copying: Array("\n".utf8))
+        let hexKey = SecretBytes(count: key.key.count * 2) { out in
+            let digits = Array("0123456789ABCDEF".utf8)
+            key.key.withUnsafeBytes { k in
+                for i in 0..<k.count {
+                    out[2 * i] = digits[Int(k[i] >> 4)]
+                    out[2 * i + 1] = digits[Int(k[i] & 15)]
+                }
+            }
+        }
+        return SecretBytes(copying: Array(head.utf8)).appending(hexKey).appending(tail)
+    }
+
+    static func names(_ scheme: DUKPTScheme) -> (id: String, key: String) {
+        scheme == .aes128 ? ("ikid", "ik") : ("ksn", "ipek")
+    }
+
+    /// Reads and checks a key file: mode, syntax, lengths. The file's bytes are read into a
+    /// wiped buffer.
+    public static func load(_ path: String) throws(KeyStoreError) -> DeviceKey {
+        let permissions: (mode: UInt32, owner: UInt32)?
+        do { permissions = try FileBytes.permissions(path) } catch { throw KeyStoreError("key file \(error)") }
+        guard let permissions else {
+            throw KeyStoreError("""
+                no DUKPT key: \(path) does not exist. Provide the reader's initial key as the systemd \
+                credential \(credentialName) (LoadCredentialEncrypted=\(credentialName):/path), or in \
+                \(defaultPath) (mode 600); labs write one with `posminid provision --bdk HEX --ikid HEX`; \
+                demonstrations use --test-key
+                """)
+        }
+        if permissions.mode & 0o077 != 0 {
+            throw KeyStoreError("key file \(path) is readable or writable by group or others (mode \(String(permissions.mode, radix: 8))): refusing it; run chmod 600 \(path)")
+        }
+        let contents = try readSecret(path)
+        return try parse(contents, path: path)
+    }
+
+    static func readSecret(_ path: String) throws(KeyStoreError) -> SecretBytes {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw KeyStoreError("key file \(FileError(path: path, errno: errno))") }
+        defer { close(fd) }
+        var buffer = SecretBytes(count: 4096)
+        var used = 0
+        while used < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { b in Glibc.read(fd, b.baseAddress! + used, b.count - used) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw KeyStoreError("key file \(FileError(path: path, errno: errno))")
+            }
+            if n == 0 { break }
+            used += n
+        }
+        guard used < buffer.count else { throw KeyStoreError("key file \(path) is larger than 4 KiB: not a key file") }
+        return buffer.slice(0..<used)
+    }
+
+    /// Parses `name = value` lines. The key's hex goes straight into a wiped buffer.
+    public static func parse(_ contents: borrowing SecretBytes, path: String) throws(KeyStoreError) -> DeviceKey {
+        var scheme: DUKPTScheme?
+        var keyID: [UInt8]?
+        var keyRange: Range<Int>?
+        var keyLine = 0
+        var lineNumber = 0
+        var start = 0
+        func fail(_ line: Int, _ message: String) -> KeyStoreError {
+            KeyStoreError("key file \(path):\(line): \(message); write a new one with `posminid provision`")
+        }
+        while start <= contents.count {
+            var end = start
+            while end < contents.count && contents[end] != 0x0A { end += 1 }
+            lineNumber += 1
+            var a = start, b = end
+            while a < b && (contents[a] == 0x20 || contents[a] == 0x09) { a += 1 }
+            while b > a && (contents[b - 1] == 0x20 || contents[b - 1] == 0x09 || contents[b - 1] == 0x0D) { b -= 1 }
+            if a < b && contents[a] != UInt8(ascii: "#") {
+                var eq = a
+                while eq < b && contents[eq] != UInt8(ascii: "=") { eq += 1 }
+                guard eq < b else { throw fail(lineNumber, "expected 'name = value'") }
+                var ne = eq
+                while ne > a && (contents[ne - 1] == 0x20 || contents[ne - 1] == 0x09) { ne -= 1 }
+                var vs = eq + 1
+                while vs < b && (contents[vs] == 0x20 || contents[vs] == 0x09) { vs += 1 }
+                // Names and public values are safe to hold as strings; the key is not.
+                let name = String(decoding: (a..<ne).map { contents[$0] }, as: UTF8.self)
+                switch name {
+                case "ik", "ipek":
+                    keyRange = vs..<b
+                    keyLine = lineNumber
+                case "scheme", "ikid", "ksn":
+                    let value = String(decoding: (vs..<b).map { contents[$0] }, as: UTF8.self)
+                    if name == "scheme" {
+                        guard let s = DUKPTScheme(rawValue: value) else {
+                            throw fail(lineNumber, "unknown scheme '\(value)' (aes128-dukpt or tdes-dukpt)")
+                        }
+                        scheme = s
+                    } else {
+                        do { keyID = try Hex.decode(value) } catch { throw fail(lineNumber, "\(name) \(error)") }
+                    }
+                default:
+                    throw fail(lineNumber, "unknown name '\(name)'")
+                }
+            }
+            start = end + 1
+        }
+        guard let scheme else { throw fail(lineNumber, "no 'scheme' line") }
+        let (idName, keyName) = names(scheme)
+        guard let keyID else { throw fail(lineNumber, "no '\(idName)' line") }
+        guard let keyRange else { throw fail(lineNumber, "no '\(keyName)' line") }
+        guard keyRange.count == 32 else {
+            throw fail(keyLine, "\(keyName) has \(keyRange.count) hex digits; it has 32")
+        }
+        var bad: Int?
+        let key = SecretBytes(count: 16) { out in
+            for i in 0..<16 {
+                guard let hi = hexValue(contents[keyRange.lowerBound + 2 * i]),
+                      let lo = hexValue(contents[keyRange.lowerBound + 2 * i + 1]) else { bad = i; return }
+                out[i] = hi << 4 | lo
+            }
+        }
+        if bad != nil { throw fail(keyLine, "\(keyName) is not hex") }
+        do {
+            return try DeviceKey(scheme: scheme, key: key, keyID: keyID)
+        } catch {
+            throw fail(lineNumber, "\(error)")
+        }
+    }
+
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x41 + 10
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+
+    /// Writes a key file (mode 600), refusing to replace one.
+    public static func write(_ key: borrowing DeviceKey, to path: String) throws(KeyStoreError) {
+        if (try? FileBytes.permissions(path)) ?? nil != nil {
+            throw KeyStoreError("\(path) exists: refusing to replace a key (remove it first if it is really unused)")
+        }
+        let text = text(key)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KeyStoreError("cannot write the key: \(FileError(path: path, errno: errno))") }
+        defer { close(fd) }
+        let ok = text.withUnsafeBytes { b in Glibc.write(fd, b.baseAddress!, b.count) == b.count } && fsync(fd) == 0
+        guard ok else { throw KeyStoreError("cannot write the key: \(FileError(path: path, errno: errno))") }
+    }
+}
+
+/// The transaction counter of one key, in the state directory: `counter-<key ID>` holding the
+/// key ID, the next counter value and a CRC-32 over both. Every value is reserved on disk
+/// (temporary file, fsync, rename, directory fsync) before a cryptogram using it leaves.
+public final class CounterStore: Sendable {
+    public let path: String
+    public let scheme: DUKPTScheme
+    public let keyID: [UInt8]
+    /// The next value to use; nil when the key is exhausted.
+    private let next: Mutex<UInt32?>
+
+    public static func path(directory: String, keyID: [UInt8]) -> String {
+        directory + "/counter-" + Hex.encode(keyID)
+    }
+
+    /// Opens the key's counter. `create`: start a missing counter at the first value (the test
+    /// key; `provision`); otherwise a missing counter is refused.
+    public init(directory: String, scheme: DUKPTScheme, keyID: [UInt8], create: Bool) throws(KeyStoreError) {
+        path = CounterStore.path(directory: directory, keyID: keyID)
+        self.scheme = scheme
+        self.keyID = keyID
+        let bytes: [UInt8]
+        do {
+            bytes = try FileBytes.read(path, limit: 4096)
+        } catch where error.errno == ENOENT {
+            guard create else {
+                throw KeyStoreError("""
+                    the counter of key \(Hex.encode(keyID)) is missing (\(path)): this key may have been \
+                    used before, and starting its counter again would repeat transaction keys. Refusing to \
+                    start; provision a new key (with a new IKID)
+                    """)
+            }
+            guard let first = scheme.counter(after: 0) else { throw KeyStoreError("no counter value") }
+            next = Mutex(first)
+            try save(first)
+            return
+        } catch {
+            throw KeyStoreError("counter file \(error)")
+        }
+        next = Mutex(try CounterStore.parse(bytes, path: path, keyID: keyID, scheme: scheme))
+    }
+
+    static func render(keyID: [UInt8], next: UInt32?) -> String {
+        let value = next.map { Hex.encode([UInt8($0 >> 24), UInt8($0 >> 16 & 0xFF), UInt8($0 >> 8 & 0xFF), UInt8($0 & 0xFF)]) } ?? "exhausted"
+        let body = "key_id = \(Hex.encode(keyID))\nnext = \(value)\n"
+        return "# posminid DUKPT transaction counter: never edit it, copy it or restore it from a backup.\n"
+            + body + "check = \(Hex.encode(crc32(Array(body.utf8))))\n"
+    }
+
+    static func parse(_ bytes: [UInt8], path: String, keyID: [UInt8], scheme: DUKPTScheme) throws(KeyStoreError) -> UInt32? {
+        func corrupt(_ why: String) -> KeyStoreError {
+            KeyStoreError("counter file \(path) is corrupt (\(why)): refusing to start rather than risk reusing a transaction key; provision a new key")
+        }
+        var fields: [String: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            guard let eq = line.firstIndex(of: "=") else { throw corrupt("a line without '='") }
+            fields[String(line[..<eq].trimmingWhitespace())] = String(line[line.index(after: eq)...].trimmingWhitespace())
+        }
+        guard let id = fields["key_id"], let value = fields["next"], let check = fields["check"] else {
+            throw corrupt("key_id, next or check missing")
+        }
+        let body = "key_id = \(id)\nnext = \(value)\n"
+        guard check == Hex.encode(crc32(Array(body.utf8))) else { throw corrupt("check value does not match") }
+        guard id == Hex.encode(keyID) else {
+            throw KeyStoreError("counter file \(path) belongs to key \(id), not \(Hex.encode(keyID)): refusing to start; provision a new key")
+        }
+        if value == "exhausted" { return nil }
+        guard let raw = try? Hex.decode(value), raw.count == 4 else { throw corrupt("next is not 8 hex digits") }
+        let n = raw.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard scheme.isValidCounter(n) else { throw corrupt("next \(value) is not a counter value of \(scheme.rawValue)") }
+        return n
+    }
+
+    private func save(_ value: UInt32?) throws(KeyStoreError) {
+        do {
+            try FileBytes.write(Array(CounterStore.render(keyID: keyID, next: value).utf8), to: path, mode: 0o600, durable: true)
+        } catch {
+            throw KeyStoreError("cannot save the transaction counter: \(error)")
+        }
+    }
+
+    /// The next value (nil: exhausted).
+    public var peek: UInt32? { next.withLock { $0 } }
+
+    /// Reserves a counter value: the one after it is on disk before this returns it.
+    public func reserve() throws(KeyStoreError) -> UInt32 {
+        let result: Result<UInt32, KeyStoreError> = next.withLock { next in
+            guard let n = next else { return .failure(KeyStoreError("key_exhausted")) }
+            let after = scheme.counter(after: n)
+            do throws(KeyStoreError) { try save(after) } catch { return .failure(error) }
+            next = after
+            return .success(n)
+        }
+        return try result.get()
+    }
+
+    /// CRC-32 (IEEE 802.3), for the counter file's check line.
+    static func crc32(_ bytes: [UInt8]) -> [UInt8] {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            crc ^= UInt32(b)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        crc = ~crc
+        return [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
+    }
+}
