@@ -252,7 +252,7 @@ public final class CounterStore: Sendable {
         next = Mutex(try CounterStore.parse(bytes, path: path, keyID: keyID, scheme: scheme))
     }
 
-    static func render(keyID: [UInt8], next: UInt32?) -> String {
+    public static func render(keyID: [UInt8], next: UInt32?) -> String {
         let value = next.map { Hex.encode([UInt8($0 >> 24), UInt8($0 >> 16 & 0xFF), UInt8($0 >> 8 & 0xFF), UInt8($0 & 0xFF)]) } ?? "exhausted"
         let body = "key_id = \(Hex.encode(keyID))\nnext = \(value)\n"
         return "# posminid DUKPT transaction counter: never edit it, copy it or restore it from a backup.\n"

@@ -96,11 +96,11 @@ extension ProcessSuites {
         }
 
         func startDaemon(replayDelay: Double = 1.5, swipes: Int = 1, extra: [String] = [], environment: [String: String] = [:],
-                         config: String? = nil) throws -> Daemon {
-            let directory = try temporaryDirectory()
+                         config: String? = nil, testKey: Bool = true, directory given: String? = nil) throws -> Daemon {
+            let directory = try given ?? temporaryDirectory()
             let replay = try replayFile(delay: replayDelay, swipes: swipes, directory: directory)
-            let socket = directory + "/posmini.sock"
-            var arguments = ["--replay", replay, "--socket", socket, "--state-directory", directory, "--test-key"]
+            let socket = directory + "/posmini-\(Int(monotonicNow() * 1000) % 100_000).sock"
+            var arguments = ["--replay", replay, "--socket", socket, "--state-directory", directory] + (testKey ? ["--test-key"] : [])
             if let config {
                 write(Array(config.utf8), to: directory + "/posminid.conf")
                 arguments += ["--config", directory + "/posminid.conf"]

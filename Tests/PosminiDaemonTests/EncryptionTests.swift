@@ -1,0 +1,265 @@
+import PosminiProtocol
+import Testing
+import PosminiDaemon
+import DUKPT
+import Secrets
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Encrypted card events end to end: real daemons, replayed swipes, keys on disk.
+extension ProcessSuites.DaemonTests {
+    static let pan = "4111111111111111"
+
+    /// Arms and returns the reply that ends the arm (CARD or ERROR), or nil.
+    func armOnce(_ daemon: Daemon, timeout: Double = 20) throws -> JSONValue? {
+        let pos = try daemon.greeted()
+        try pos.send(["cmd": "arm", "timeout_s": 60])
+        guard let armed = try pos.next(timeout: 5) else { return nil }
+        guard armed["class"] == "ARMED" else { return armed }
+        while let m = try pos.next(timeout: timeout) {
+            if m["class"] == "CARD" || m["class"] == "ERROR" { return m }
+        }
+        return nil
+    }
+
+    func decrypted(_ card: JSONValue, bdk: String) throws -> [Int: String] {
+        let cryptogram = try CardEncryptor.cryptogram(try #require(card["encrypted"]))
+        let tracks = try cryptogram.decrypt(bdk: try Hex.decodeSecret(bdk, lengths: [16]))
+        var out: [Int: String] = [:]
+        for t in tracks { out[t.number] = t.text.revealed() }
+        return out
+    }
+
+    /// Starts posminid and waits for it to exit (it should refuse); kills it if it does not.
+    func refusal(_ arguments: [String], directory: String) throws -> (refused: Bool, stderr: String) {
+        let process = try Background(arguments + ["--socket", directory + "/refusal.sock", "--state-directory", directory],
+                                     environment: [:], directory: directory)
+        let exited = Background.wait(seconds: 10) { !process.running }
+        if !exited { kill(process.pid, SIGKILL) }
+        return (exited, readText(process.stderr))
+    }
+
+    @Test("CARD carries the AES DUKPT cryptogram: KSN, tracks, MAC; it decrypts to the swipe, in process and through posminictl decrypt")
+    func encryptedCard() throws {
+        let daemon = try startDaemon()
+        defer { daemon.stop() }
+        let card = try #require(try armOnce(daemon))
+        #expect(card["class"] == "CARD", "\(card.text)")
+        let encrypted = try #require(card["encrypted"])
+        #expect(encrypted["scheme"] == "aes128-dukpt")
+        #expect(encrypted["ksn"] == "123456789012345600000001")
+        #expect(encrypted["mac"]?.stringValue?.count == 32)
+        #expect(encrypted["tracks"]?["1"]?.stringValue?.count == 2 * 80)  // 69 characters padded to 80 bytes
+        #expect(!card.text.contains(Self.pan))
+        #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
+        // An altered cryptogram is refused by the MAC.
+        var tampered = card.text
+        let t1 = encrypted["tracks"]!["1"]!.stringValue!
+        tampered = tampered.replacingOccurrences(t1, (t1.first == "0" ? "1" : "0") + t1.dropFirst())
+        // posminictl decrypt: what a processor does, on a file and on stdin.
+        write(Array((card.text + "\n").utf8), to: daemon.directory + "/card.json")
+        write(Array((tampered + "\n").utf8), to: daemon.directory + "/tampered.json")
+        let out = daemon.directory + "/decrypt.out", err = daemon.directory + "/decrypt.err"
+        var status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.aesBDK) <\(shellQuoted(daemon.directory + "/card.json")) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status == 0)
+        #expect(readText(out).contains("track 1: " + Self.track1), "\(readText(out)) \(readText(err))")
+        #expect(readText(out).contains("MAC: ok"))
+        #expect(readText(err).contains("clear card data"))
+        status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.aesBDK) \(shellQuoted(daemon.directory + "/tampered.json")) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status != 0)
+        #expect(readText(err).contains("MAC does not match") && !readText(out).contains(Self.pan), "\(readText(err))")
+        status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.tdesBDK) \(shellQuoted(daemon.directory + "/card.json")) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status != 0 && !readText(out).contains(Self.pan))
+        // The status shows the key, its next counter, and that it is the test key.
+        let c = try daemon.greeted()
+        try c.send(["cmd": "status"])
+        let reply = try #require(try c.next(timeout: 5))
+        #expect(reply["encryption"]?["next_counter"]?.numberValue == 2)
+        #expect(reply["encryption"]?["test_key"] == true)
+        #expect(reply["encryption"]?["exhausted"] == false)
+        // The log warns about the test key, at start and for the card, and never holds the PAN.
+        let log = readText(daemon.process.stderr)
+        #expect(log.components(separatedBy: TestKeys.warning).count >= 3, "\(log)")
+        #expect(!log.contains(Self.pan) && !log.contains("4111111111"))
+    }
+
+    @Test("scheme = tdes-dukpt: a TDES cryptogram with a 20-digit KSN and no MAC, readable with the TDES BDK")
+    func tdesCard() throws {
+        let daemon = try startDaemon(config: "scheme = tdes-dukpt\n")
+        defer { daemon.stop() }
+        let card = try #require(try armOnce(daemon))
+        #expect(card["class"] == "CARD", "\(card.text)")
+        #expect(card["encrypted"]?["scheme"] == "tdes-dukpt")
+        #expect(card["encrypted"]?["ksn"] == "FFFF9876543210E00001")
+        #expect(card["encrypted"]?["mac"] == nil)
+        #expect(try decrypted(card, bdk: TestKeys.tdesBDK) == [1: Self.track1])
+    }
+
+    @Test("a crash between reserving the counter and publishing: nothing is published, and the next start uses a higher KSN")
+    func crashBetweenPersistAndPublish() throws {
+        let directory = try temporaryDirectory()
+        let first = try startDaemon(environment: ["POSMINID_TEST_CRASH_AFTER_RESERVE": "1"], directory: directory)
+        let reply = try armOnce(first)
+        #expect(reply == nil, "nothing may be published: \(reply?.text ?? "")")
+        #expect(Background.wait(seconds: 10) { !first.process.running })
+        #expect(readText(first.process.stderr).contains("test hook"))
+        let counter = readText(directory + "/counter-1234567890123456")
+        #expect(counter.contains("next = 00000002"), "\(counter)")
+        // Restarted on the same state: counter 1 is never used again.
+        let second = try startDaemon(directory: directory)
+        defer { second.stop() }
+        let card = try #require(try armOnce(second))
+        #expect(card["encrypted"]?["ksn"] == "123456789012345600000002", "\(card.text)")
+        #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
+    }
+
+    @Test("an exhausted key: arms end with ERROR key_exhausted and the status says so")
+    func exhaustedKey() throws {
+        let directory = try temporaryDirectory()
+        let id = try Hex.decode(TestKeys.aesIKID)
+        write(Array(CounterStore.render(keyID: id, next: nil).utf8), to: CounterStore.path(directory: directory, keyID: id))
+        chmod(CounterStore.path(directory: directory, keyID: id), 0o600)
+        let daemon = try startDaemon(directory: directory)
+        defer { daemon.stop() }
+        let reply = try #require(try armOnce(daemon))
+        #expect(reply["class"] == "ERROR" && reply["code"] == "key_exhausted", "\(reply.text)")
+        let c = try daemon.greeted()
+        try c.send(["cmd": "status"])
+        #expect(try c.next(timeout: 5)?["encryption"]?["exhausted"] == true)
+        // The last counter value still works, then the key is exhausted at the swipe.
+        write(Array(CounterStore.render(keyID: id, next: AESDUKPT.lastCounter).utf8), to: CounterStore.path(directory: directory, keyID: id))
+        daemon.stop()
+        let again = try startDaemon(directory: directory)
+        defer { again.stop() }
+        let card = try #require(try armOnce(again))
+        #expect(card["encrypted"]?["ksn"] == "1234567890123456FFFF0000", "\(card.text)")
+        #expect(readText(CounterStore.path(directory: directory, keyID: id)).contains("next = exhausted"))
+    }
+
+    @Test("provision writes a 600 key file and its counter; the daemon reads with it; bad key files and counters are refused")
+    func provisionedKey() throws {
+        let directory = try temporaryDirectory()
+        let ik = directory + "/ik"
+        let made = try run(["provision", "--bdk", TestKeys.aesBDK, "--ikid", "FEDCBA0987654321", "--out", ik, "--state-directory", directory])
+        #expect(made.status == 0, "\(made.stderr)")
+        let mode = try #require(try FileBytesMode.mode(ik))
+        #expect(mode == 0o600)
+        let counterPath = directory + "/counter-FEDCBA0987654321"
+        #expect(readText(counterPath).contains("next = 00000001"))
+        #expect(!readText(ik).isEmpty && !made.stderr.contains(readText(ik)))
+        // A key ID is provisioned once.
+        let twice = try run(["provision", "--bdk", TestKeys.aesBDK, "--ikid", "FEDCBA0987654321", "--out", directory + "/ik2", "--state-directory", directory])
+        #expect(twice.status == 2 && twice.stderr.contains("already has a counter"), "\(twice.stderr)")
+        let badHex = try run(["provision", "--bdk", "XYZ", "--ikid", "FEDCBA0987654321", "--out", directory + "/ik3", "--state-directory", directory])
+        #expect(badHex.status == 2 && badHex.stderr.contains("--bdk"), "\(badHex.stderr)")
+
+        let daemon = try startDaemon(extra: ["--key-file", ik], testKey: false, directory: directory)
+        let card = try #require(try armOnce(daemon))
+        daemon.stop()
+        #expect(card["encrypted"]?["ksn"] == "FEDCBA098765432100000001", "\(card.text)")
+        #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
+        #expect(!readText(daemon.process.stderr).contains("TEST KEY"))
+        #expect(readText(counterPath).contains("next = 00000002"))
+
+        // Readable by others: refused, with the fix.
+        chmod(ik, 0o644)
+        var r = try refusal(["--key-file", ik], directory: directory)
+        #expect(r.refused && r.stderr.contains("readable or writable by group or others") && r.stderr.contains("chmod 600"), "\(r.stderr)")
+        chmod(ik, 0o600)
+        // Corrupt key file.
+        let corrupt = directory + "/corrupt-ik"
+        write(Array("scheme = aes128-dukpt\nikid = FEDCBA0987654321\nik = 1273671EA26AC29AFA4D10841276\n".utf8), to: corrupt)
+        chmod(corrupt, 0o600)
+        r = try refusal(["--key-file", corrupt], directory: directory)
+        #expect(r.refused && r.stderr.contains("corrupt-ik:3: ik has 28 hex digits"), "\(r.stderr)")
+        // Scheme mismatch between configuration and key.
+        write(Array("scheme = tdes-dukpt\n".utf8), to: directory + "/tdes.conf")
+        r = try refusal(["--key-file", ik, "--config", directory + "/tdes.conf"], directory: directory)
+        #expect(r.refused && r.stderr.contains("scheme = tdes-dukpt"), "\(r.stderr)")
+        // Truncated counter.
+        let saved = readText(counterPath)
+        write(Array(saved.utf8.prefix(saved.utf8.count - 12)), to: counterPath)
+        r = try refusal(["--key-file", ik], directory: directory)
+        #expect(r.refused && r.stderr.contains("is corrupt"), "\(r.stderr)")
+        // A counter that belongs to another key.
+        write(Array(CounterStore.render(keyID: try Hex.decode("1234567890123456"), next: 9).utf8), to: counterPath)
+        r = try refusal(["--key-file", ik], directory: directory)
+        #expect(r.refused && r.stderr.contains("belongs to key 1234567890123456"), "\(r.stderr)")
+        // A vanished counter: never restarted from 1.
+        unlink(counterPath)
+        r = try refusal(["--key-file", ik], directory: directory)
+        #expect(r.refused && r.stderr.contains("is missing") && r.stderr.contains("provision a new key"), "\(r.stderr)")
+        #expect((try? FileBytesMode.mode(counterPath)) == nil)
+    }
+
+    @Test("after a card is published, the PAN's digits are nowhere in the daemon's writable memory; the process is not dumpable")
+    func noClearDataInMemory() throws {
+        let daemon = try startDaemon()
+        defer { daemon.stop() }
+        let card = try #require(try armOnce(daemon))
+        #expect(card["class"] == "CARD")
+        usleep(300_000)
+        #expect(readText("/proc/\(daemon.process.pid)/status").contains("Name:\tposminid"))
+        guard geteuid() == 0 else {
+            // Unprivileged: an undumpable process's memory cannot be opened at all.
+            #expect(open("/proc/\(daemon.process.pid)/mem", O_RDONLY) < 0)
+            return
+        }
+        let regions = readText("/proc/\(daemon.process.pid)/maps").split(separator: "\n").compactMap { line -> (UInt64, UInt64)? in
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 2, f[1].hasPrefix("rw") else { return nil }
+            let range = f[0].split(separator: "-")
+            guard range.count == 2, let a = UInt64(range[0], radix: 16), let b = UInt64(range[1], radix: 16) else { return nil }
+            return (a, b)
+        }
+        #expect(!regions.isEmpty)
+        let fd = open("/proc/\(daemon.process.pid)/mem", O_RDONLY)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        let needle = Array(Self.pan.utf8)
+        let control = Array(daemon.socket.utf8)  // surely in memory: proves the scan reads it
+        var foundPAN = 0, foundControl = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for (start, end) in regions {
+            var offset = start
+            while offset < end {
+                let n = min(UInt64(buffer.count), end - offset)
+                let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(n), off_t(Int64(bitPattern: offset))) }
+                if got > 0 {
+                    foundPAN += occurrences(of: needle, in: buffer, count: got)
+                    foundControl += occurrences(of: control, in: buffer, count: got)
+                }
+                offset += n  // the PAN straddling a 1 MiB boundary would be missed; the control shows reads work
+            }
+        }
+        #expect(foundControl > 0)
+        #expect(foundPAN == 0, "the PAN is in the daemon's memory \(foundPAN) time(s)")
+    }
+
+    func occurrences(of needle: [UInt8], in hay: [UInt8], count: Int) -> Int {
+        guard count >= needle.count else { return 0 }
+        var found = 0
+        hay.withUnsafeBufferPointer { h in
+            var i = 0
+            while i <= count - needle.count {
+                if h[i] == needle[0] {
+                    var j = 1
+                    while j < needle.count && h[i + j] == needle[j] { j += 1 }
+                    if j == needle.count { found += 1 }
+                }
+                i += 1
+            }
+        }
+        return found
+    }
+}
+
+enum FileBytesMode {
+    static func mode(_ path: String) throws -> UInt32? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt32(info.st_mode) & 0o7777
+    }
+}
