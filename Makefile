@@ -9,7 +9,7 @@ SWIFT_FLAGS  ?=
 #     sound card, reached through ALSA's `pulse` device (the capture tests)
 #   systemd: systemd-analyze (the units are verified) and systemd-socket-activate (the daemon
 #     is started on a passed socket); util-linux: setpriv (a refused user connects)
-APT_PACKAGES := pkg-config libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux
+APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -55,11 +55,14 @@ bench: deps
 	$(SWIFT) build -c release --product posmini-bench $(SWIFT_FLAGS)
 	.build/release/posmini-bench
 
-# The product working on a synthesized reader: the daemon replaying a two-head reader's recording,
-# a POS client arming it, a watcher, the status (debug build; a few minutes the first time).
+# The product working on a synthesized reader: the daemon replaying a two-head reader's recording
+# under the published test key, a POS app arming it for three cards, a watcher, the processor's
+# decryption, the status (release build; several minutes the first time).
 demo: deps
-	$(SWIFT) build $(SWIFT_FLAGS)
-	BIN=.build/debug sh scripts/demo.sh
+	$(SWIFT) build -c release --product posminid $(SWIFT_FLAGS)
+	$(SWIFT) build -c release --product posminictl $(SWIFT_FLAGS)
+	$(SWIFT) build -c release --product posmini-bench $(SWIFT_FLAGS)
+	BIN=.build/release sh scripts/demo.sh
 
 # Where `make install` puts things (Debian's layout by default; DESTDIR for packaging).
 PREFIX  ?= /usr

@@ -79,24 +79,29 @@ if args.contains("--gate-trace") {
     exit(0)
 }
 if let path = option("--demo-wav") {
-    // `make demo`'s recording: a swipe cut short (the reader reports it and stays armed), then
-    // a good Track 1 + Track 2 swipe on a two-head reader, in the published test card's data.
+    // `make demo`'s recording, a two-head reader (Tracks 1 and 2) and the published test cards:
+    // a Visa swipe cut short (the reader reports it and stays armed), the Visa again, a
+    // MasterCard pulled back the other way and fast, an Amex swiped slowly and speeding up.
     var channels: [[Float]] = [[], []]
-    func add(_ travel: ClosedRange<Double>, seed: UInt64, lead: Double) {
+    func add(card: (String, String), speed: SpeedProfile, direction: SwipeDirection = .forward,
+             travel: ClosedRange<Double> = 0...1, seed: UInt64, lead: Double) {
         var audio = AudioPath(sampleRate: 44_100)
         audio.snr = 32
         audio.leadingSilence = lead
         audio.trailingSilence = 1.2
-        var motion = Motion(speed: .constant(400))
-        motion.travel = travel
-        let tracks = [try! StripeTrack(text: GridCards.texts(.track1)[0], format: .track1),
-                      try! StripeTrack(text: GridCards.texts(.track2)[0], format: .track2)]
+        let motion = Motion(speed: speed, direction: direction, travel: travel)
+        let tracks = [try! StripeTrack(text: card.0, format: .track1), try! StripeTrack(text: card.1, format: .track2)]
         let swipe = SwipeSynthesizer.render(SwipeScenario(tracks: tracks, motion: motion, audio: audio, seed: seed))
         channels[0] += swipe.channels[0]
         channels[1] += swipe.channels[1]
     }
-    add(0...0.45, seed: 1, lead: 2.5)
-    add(0...1, seed: 2, lead: 1.0)
+    let visa = (GridCards.track1[0], GridCards.track2[0])
+    let mastercard = (GridCards.track1[1], GridCards.track2[1])
+    let amex = (GridCards.track1[2], GridCards.track2[3])
+    add(card: visa, speed: .constant(400), travel: 0...0.45, seed: 1, lead: 2.5)
+    add(card: visa, speed: .constant(400), seed: 2, lead: 1.0)
+    add(card: mastercard, speed: .constant(1_200), direction: .reverse, seed: 3, lead: 2.0)
+    add(card: amex, speed: .accelerating(from: 150, to: 600), seed: 4, lead: 2.0)
     for c in 0..<2 { channels[c] += [Float](repeating: 0, count: 44_100 * 20) }
     do {
         try FileBytes.write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: channels)), to: path)
