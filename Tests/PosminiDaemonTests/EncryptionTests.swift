@@ -97,6 +97,21 @@ extension ProcessSuites.DaemonTests {
         #expect(try decrypted(card, bdk: TestKeys.tdesBDK) == [1: Self.track1])
     }
 
+    @Test("posminictl decrypt reads a real ID TECH reader's TDES cryptogram; a wrong BDK gives no track text")
+    func idTechCryptogram() throws {
+        let directory = try temporaryDirectory()
+        let data = "DA7F2A52BD3F6DD8B96C50FC39C7E6AF22F06ED1F033BE0FB23D6BD33DC5A1F808512F7AE18D47A60CC3F4559B1B093563BE7E07459072ABF8FAAB5338C6CC8815FF87797AE3A7BE"
+        let out = directory + "/out", err = directory + "/err"
+        var status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.tdesBDK) --ksn 62994901190000000002 --data \(data) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status == 0)
+        #expect(readText(out).hasPrefix("%B4266841088889999^BUSH JR/GEORGE W.MR^0809101100001100000000046000000?"), "\(readText(out))")
+        #expect(readText(err).contains("clear card data"))
+        status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.aesBDK) --ksn 62994901190000000002 --data \(data) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(!readText(out).contains("4266841088889999"))
+        status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.tdesBDK) --ksn 6299490119 --data \(data) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status != 0 && readText(err).contains("KSN has 5 bytes; expected 10"), "\(readText(err))")
+    }
+
     @Test("a crash between reserving the counter and publishing: nothing is published, and the next start uses a higher KSN")
     func crashBetweenPersistAndPublish() throws {
         let directory = try temporaryDirectory()
@@ -162,6 +177,17 @@ extension ProcessSuites.DaemonTests {
         #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
         #expect(!readText(daemon.process.stderr).contains("TEST KEY"))
         #expect(readText(counterPath).contains("next = 00000002"))
+
+        // The same key as a systemd credential ($CREDENTIALS_DIRECTORY/posminid.ik), no --key-file.
+        let credentials = directory + "/credentials"
+        mkdir(credentials, 0o700)
+        write(Array(readText(ik).utf8), to: credentials + "/posminid.ik")
+        chmod(credentials + "/posminid.ik", 0o400)
+        let fromCredential = try startDaemon(environment: ["CREDENTIALS_DIRECTORY": credentials], testKey: false, directory: directory)
+        let second = try #require(try armOnce(fromCredential))
+        fromCredential.stop()
+        #expect(second["encrypted"]?["ksn"] == "FEDCBA098765432100000002", "\(second.text) \(readText(fromCredential.process.stderr))")
+        #expect(readText(fromCredential.process.stderr).contains("credentials/posminid.ik"))
 
         // Readable by others: refused, with the fix.
         chmod(ik, 0o644)
