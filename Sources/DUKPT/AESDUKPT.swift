@@ -61,7 +61,7 @@ public enum AESDUKPT {
 
     /// KSN: Initial Key ID followed by the counter, big-endian.
     public static func ksn(ikid: [UInt8], counter: UInt32) -> [UInt8] {
-        ikid + [UInt8(counter >> 24), UInt8(counter >> 16 & 0xFF), UInt8(counter >> 8 & 0xFF), UInt8(counter & 0xFF)]
+        ikid + bigEndianBytes(counter)
     }
 
     /// Splits a KSN into Initial Key ID and counter.
@@ -109,7 +109,7 @@ public enum AESDUKPT {
 
     /// Derivation ID (the IKID's last four bytes) ‖ counter.
     static func tail(ikid: [UInt8], counter: UInt32) -> [UInt8] {
-        Array(ikid[4..<8]) + [UInt8(counter >> 24), UInt8(counter >> 16 & 0xFF), UInt8(counter >> 8 & 0xFF), UInt8(counter & 0xFF)]
+        Array(ikid[4..<8]) + bigEndianBytes(counter)
     }
 
     /// X9.24-3 key derivation: AES-ECB of one derivation-data block per 16 bytes of the new key.
@@ -129,29 +129,18 @@ public enum AESDUKPT {
             block[6] = UInt8(bits >> 8)
             block[7] = UInt8(bits & 0xFF)
             for i in 0..<8 { block[8 + i] = tail[i] }
-            try encryptBlock(&block, offset: 0, key: symmetric)
+            try permuteBlock(&block, offset: 0, key: symmetric, forward: true)
             for i in 0..<min(16, length - index * 16) { out[index * 16 + i] = block[i] }
         }
         return out
     }
 
-    /// AES of the 16 bytes at `offset`, in place.
-    static func encryptBlock(_ data: inout SecretBytes, offset: Int, key: SymmetricKey) throws(DUKPTError) {
+    /// AES of the 16 bytes at `offset`, in place: encryption (`forward`) or decryption.
+    static func permuteBlock(_ data: inout SecretBytes, offset: Int, key: SymmetricKey, forward: Bool) throws(DUKPTError) {
         do {
             try data.withUnsafeMutableBytes { buffer in
                 var block = UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + 16])
-                try AES.permute(&block, key: key)
-            }
-        } catch {
-            throw .cipher("AES: \(error)")
-        }
-    }
-
-    static func decryptBlock(_ data: inout SecretBytes, offset: Int, key: SymmetricKey) throws(DUKPTError) {
-        do {
-            try data.withUnsafeMutableBytes { buffer in
-                var block = UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + 16])
-                try AES.inversePermute(&block, key: key)
+                if forward { try AES.permute(&block, key: key) } else { try AES.inversePermute(&block, key: key) }
             }
         } catch {
             throw .cipher("AES: \(error)")
@@ -161,31 +150,19 @@ public enum AESDUKPT {
     /// AES-CBC with a zero IV over whole blocks, in place: the clear bytes are overwritten by
     /// the ciphertext and never copied.
     public static func encryptCBC(_ data: inout SecretBytes, key: borrowing SecretBytes) throws(DUKPTError) {
-        guard data.count % 16 == 0 else { throw .ciphertextLength(data.count, block: 16) }
-        guard AESKeyType(byteCount: key.count) != nil else { throw .keyLength(key.count, expected: [16, 24, 32]) }
-        let symmetric = key.withUnsafeBytes { SymmetricKey(data: UnsafeRawBufferPointer($0)) }
-        var offset = 0
-        while offset < data.count {
-            if offset > 0 {
-                for i in 0..<16 { data[offset + i] ^= data[offset - 16 + i] }
-            }
-            try encryptBlock(&data, offset: offset, key: symmetric)
-            offset += 16
-        }
+        try cbc(&data, key: key, encrypt: true)
     }
 
     /// AES-CBC decryption with a zero IV, in place.
     public static func decryptCBC(_ data: inout SecretBytes, key: borrowing SecretBytes) throws(DUKPTError) {
-        guard data.count % 16 == 0 else { throw .ciphertextLength(data.count, block: 16) }
+        try cbc(&data, key: key, encrypt: false)
+    }
+
+    static func cbc(_ data: inout SecretBytes, key: borrowing SecretBytes, encrypt: Bool) throws(DUKPTError) {
         guard AESKeyType(byteCount: key.count) != nil else { throw .keyLength(key.count, expected: [16, 24, 32]) }
         let symmetric = key.withUnsafeBytes { SymmetricKey(data: UnsafeRawBufferPointer($0)) }
-        var offset = data.count - 16
-        while offset >= 0 {
-            try decryptBlock(&data, offset: offset, key: symmetric)
-            if offset > 0 {
-                for i in 0..<16 { data[offset + i] ^= data[offset - 16 + i] }
-            }
-            offset -= 16
+        try DUKPT.cbc(&data, blockSize: 16, encrypt: encrypt) { (block: inout SecretBytes, offset: Int) throws(DUKPTError) in
+            try permuteBlock(&block, offset: offset, key: symmetric, forward: encrypt)
         }
     }
 

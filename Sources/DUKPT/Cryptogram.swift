@@ -8,7 +8,6 @@ public enum DUKPTScheme: String, Sendable, Hashable, CaseIterable {
     /// Bytes of the key identifier: the AES Initial Key ID, or the TDES initial KSN.
     public var keyIDLength: Int { self == .aes128 ? AESDUKPT.ikidLength : TDESDUKPT.ksnLength }
     public var ksnLength: Int { self == .aes128 ? AESDUKPT.ksnLength : TDESDUKPT.ksnLength }
-    public var lastCounter: UInt32 { self == .aes128 ? AESDUKPT.lastCounter : TDESDUKPT.lastCounter }
     public var blockSize: Int { self == .aes128 ? 16 : 8 }
 
     public func isValidCounter(_ counter: UInt32) -> Bool {
@@ -78,33 +77,48 @@ public struct DeviceKey: ~Copyable, Sendable {
     /// `counter`; the clear bytes are copied only into the wiped buffer that is encrypted in
     /// place. AES adds a CMAC under the MAC-generation key (see `Cryptogram.macInput`).
     public func encrypt(tracks: [(number: Int, text: SecretText)], counter: UInt32) throws(DUKPTError) -> Cryptogram {
-        guard scheme.isValidCounter(counter) else { throw .invalidCounter(counter) }
         let ksn = ksn(counter: counter)
-        let ordered = tracks.sorted { $0.number < $1.number }
-        var out: [(number: Int, ciphertext: [UInt8])] = []
+        let keys = try transactionKeys(counter: counter)
+        var out: [Cryptogram.Track] = []
+        for track in tracks.sorted(by: { $0.number < $1.number }) {
+            var block = track.text.bytes.zeroPadded(toMultipleOf: scheme.blockSize)
+            try scheme.cbc(&block, key: keys.data, encrypt: true)
+            out.append(Cryptogram.Track(number: track.number, ciphertext: block.withUnsafeBytes { Array($0) }))
+        }
+        var mac: [UInt8]?
+        if let macKey = keys.mac { mac = try AESDUKPT.cmac(Cryptogram.macInput(ksn: ksn, tracks: out), key: macKey) }
+        return Cryptogram(scheme: scheme, ksn: ksn, tracks: out, mac: mac)
+    }
+
+    /// The keys of one transaction: data encryption (AES usage `3000`, or the TDES data
+    /// variant encrypted with itself) and, for AES, MAC generation (usage `2000`).
+    func transactionKeys(counter: UInt32) throws(DUKPTError) -> TransactionKeys {
+        guard scheme.isValidCounter(counter) else { throw .invalidCounter(counter) }
         switch scheme {
         case .aes128:
             let tk = try AESDUKPT.transactionKey(initialKey: key, ikid: keyID, counter: counter)
-            let dataKey = try AESDUKPT.workingKey(transactionKey: tk, usage: .dataEncryptionEncrypt, type: .aes128,
-                                                  ikid: keyID, counter: counter)
-            for track in ordered {
-                var block = track.text.bytes.zeroPadded(toMultipleOf: 16)
-                try AESDUKPT.encryptCBC(&block, key: dataKey)
-                out.append((track.number, block.withUnsafeBytes { Array($0) }))
-            }
-            let macKey = try AESDUKPT.workingKey(transactionKey: tk, usage: .macGeneration, type: .aes128,
-                                                 ikid: keyID, counter: counter)
-            let mac = try AESDUKPT.cmac(Cryptogram.macInput(ksn: ksn, tracks: out), key: macKey)
-            return Cryptogram(scheme: scheme, ksn: ksn, tracks: out, mac: mac)
+            return TransactionKeys(
+                data: try AESDUKPT.workingKey(transactionKey: tk, usage: .dataEncryptionEncrypt, type: .aes128, ikid: keyID, counter: counter),
+                mac: try AESDUKPT.workingKey(transactionKey: tk, usage: .macGeneration, type: .aes128, ikid: keyID, counter: counter))
         case .tdes:
-            let tk = try TDESDUKPT.transactionKey(ipek: key, ksn: ksn)
-            let dataKey = try TDESDUKPT.dataKey(transactionKey: tk)
-            for track in ordered {
-                var block = track.text.bytes.zeroPadded(toMultipleOf: 8)
-                try TDESDUKPT.encryptCBC(&block, key: dataKey)
-                out.append((track.number, block.withUnsafeBytes { Array($0) }))
-            }
-            return Cryptogram(scheme: scheme, ksn: ksn, tracks: out, mac: nil)
+            let tk = try TDESDUKPT.transactionKey(ipek: key, ksn: ksn(counter: counter))
+            return TransactionKeys(data: try TDESDUKPT.dataKey(transactionKey: tk), mac: nil)
+        }
+    }
+}
+
+/// The working keys of one transaction.
+struct TransactionKeys: ~Copyable {
+    let data: SecretBytes
+    let mac: SecretBytes?
+}
+
+extension DUKPTScheme {
+    /// The scheme's block cipher in CBC mode with a zero IV, in place.
+    func cbc(_ data: inout SecretBytes, key: borrowing SecretBytes, encrypt: Bool) throws(DUKPTError) {
+        switch self {
+        case .aes128: try AESDUKPT.cbc(&data, key: key, encrypt: encrypt)
+        case .tdes: try TDES.cbc(&data, key: key, encrypt: encrypt)
         }
     }
 }
@@ -127,16 +141,16 @@ public struct Cryptogram: Sendable, Hashable {
         }
     }
 
-    public init(scheme: DUKPTScheme, ksn: [UInt8], tracks: [(number: Int, ciphertext: [UInt8])], mac: [UInt8]?) {
+    public init(scheme: DUKPTScheme, ksn: [UInt8], tracks: [Track], mac: [UInt8]?) {
         self.scheme = scheme
         self.ksn = ksn
-        self.tracks = tracks.map { Track(number: $0.number, ciphertext: $0.ciphertext) }.sorted { $0.number < $1.number }
+        self.tracks = tracks.sorted { $0.number < $1.number }
         self.mac = mac
     }
 
     /// The MAC's input: the KSN, then for each track in ascending order one byte of track number,
     /// two bytes (big-endian) of ciphertext length, and the ciphertext.
-    public static func macInput(ksn: [UInt8], tracks: [(number: Int, ciphertext: [UInt8])]) -> [UInt8] {
+    public static func macInput(ksn: [UInt8], tracks: [Track]) -> [UInt8] {
         var m = ksn
         for t in tracks.sorted(by: { $0.number < $1.number }) {
             m.append(UInt8(t.number))
@@ -151,31 +165,16 @@ public struct Cryptogram: Sendable, Hashable {
     /// decrypted (zero padding removed). Clear card data: for developer tools only.
     public func decrypt(bdk: borrowing SecretBytes) throws(DUKPTError) -> [(number: Int, text: SecretText)] {
         let (keyID, counter) = try scheme.parseKSN(ksn)
-        let device = try DeviceKey.derive(scheme: scheme, bdk: bdk, keyID: keyID)
-        var result: [(number: Int, text: SecretText)] = []
-        switch scheme {
-        case .aes128:
-            let tk = try AESDUKPT.transactionKey(initialKey: device.key, ikid: keyID, counter: counter)
-            let macKey = try AESDUKPT.workingKey(transactionKey: tk, usage: .macGeneration, type: .aes128,
-                                                 ikid: keyID, counter: counter)
-            let expected = try AESDUKPT.cmac(Cryptogram.macInput(ksn: ksn, tracks: tracks.map { ($0.number, $0.ciphertext) }),
-                                             key: macKey)
+        let keys = try DeviceKey.derive(scheme: scheme, bdk: bdk, keyID: keyID).transactionKeys(counter: counter)
+        if let macKey = keys.mac {
+            let expected = try AESDUKPT.cmac(Cryptogram.macInput(ksn: ksn, tracks: tracks), key: macKey)
             guard let mac, SecretBytes(copying: mac).equals(expected) else { throw .macMismatch }
-            // The data key for decryption is the encryption working key (usage 3000).
-            let dataKey = try AESDUKPT.workingKey(transactionKey: tk, usage: .dataEncryptionEncrypt, type: .aes128,
-                                                  ikid: keyID, counter: counter)
-            for t in tracks {
-                var block = SecretBytes(copying: t.ciphertext)
-                try AESDUKPT.decryptCBC(&block, key: dataKey)
-                result.append((t.number, SecretText(Cryptogram.unpadded(block))))
-            }
-        case .tdes:
-            let dataKey = try TDESDUKPT.dataKey(transactionKey: TDESDUKPT.transactionKey(ipek: device.key, ksn: ksn))
-            for t in tracks {
-                var block = SecretBytes(copying: t.ciphertext)
-                try TDESDUKPT.decryptCBC(&block, key: dataKey)
-                result.append((t.number, SecretText(Cryptogram.unpadded(block))))
-            }
+        }
+        var result: [(number: Int, text: SecretText)] = []
+        for t in tracks {
+            var block = SecretBytes(copying: t.ciphertext)
+            try scheme.cbc(&block, key: keys.data, encrypt: false)
+            result.append((t.number, SecretText(Cryptogram.unpadded(block))))
         }
         return result
     }
@@ -190,10 +189,9 @@ public struct Cryptogram: Sendable, Hashable {
     /// Decrypts a raw TDES cryptogram (a classic reader's field) without unpadding.
     public static func decryptTDES(bdk: borrowing SecretBytes, ksn: [UInt8], data: [UInt8]) throws(DUKPTError) -> SecretBytes {
         guard data.count % 8 == 0, !data.isEmpty else { throw .ciphertextLength(data.count, block: 8) }
-        let ipek = try TDESDUKPT.ipek(bdk: bdk, ksn: ksn)
-        let dataKey = try TDESDUKPT.dataKey(transactionKey: TDESDUKPT.transactionKey(ipek: ipek, ksn: ksn))
+        let keys = try DeviceKey.derive(scheme: .tdes, bdk: bdk, keyID: ksn).transactionKeys(counter: TDESDUKPT.counter(of: ksn))
         var block = SecretBytes(copying: data)
-        try TDESDUKPT.decryptCBC(&block, key: dataKey)
+        try TDESDUKPT.decryptCBC(&block, key: keys.data)
         return block
     }
 }

@@ -35,21 +35,9 @@ enum TDES {
 
     /// CBC with a zero IV over whole blocks, in place.
     static func cbc(_ data: inout SecretBytes, key: borrowing SecretBytes, encrypt: Bool) throws(DUKPTError) {
-        guard data.count % 8 == 0 else { throw .ciphertextLength(data.count, block: 8) }
-        if encrypt {
-            var offset = 0
-            while offset < data.count {
-                if offset > 0 { for i in 0..<8 { data[offset + i] ^= data[offset - 8 + i] } }
-                try ecb(&data, range: offset..<offset + 8, key: key, encrypt: true)
-                offset += 8
-            }
-        } else {
-            var offset = data.count - 8
-            while offset >= 0 {
-                try ecb(&data, range: offset..<offset + 8, key: key, encrypt: false)
-                if offset > 0 { for i in 0..<8 { data[offset + i] ^= data[offset - 8 + i] } }
-                offset -= 8
-            }
+        let full = try ede3Key(key)
+        try DUKPT.cbc(&data, blockSize: 8, encrypt: encrypt) { (block: inout SecretBytes, offset: Int) throws(DUKPTError) in
+            try ecb(&block, range: offset..<offset + 8, key: full, encrypt: encrypt)
         }
     }
 }

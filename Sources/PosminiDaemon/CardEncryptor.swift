@@ -33,7 +33,6 @@ public final class CardEncryptor: Sendable {
         self.crashAfterReserve = crashAfterReserve
     }
 
-    public var scheme: DUKPTScheme { device.scheme }
     public var isExhausted: Bool { counter.peek == nil }
 
     /// The `encrypted` object for a swipe's read tracks (one per track number, the first read).
@@ -88,13 +87,13 @@ public final class CardEncryptor: Sendable {
             throw bad("'ksn' is not \(scheme.ksnLength * 2) hex digits")
         }
         guard case .object(let trackFields)? = fields["tracks"] else { throw bad("'tracks' missing") }
-        var tracks: [(number: Int, ciphertext: [UInt8])] = []
+        var tracks: [Cryptogram.Track] = []
         for (name, v) in trackFields {
             guard let n = Int(name), (1...3).contains(n) else { throw bad("track '\(name)' is not 1, 2 or 3") }
             guard case .string(let hex) = v, let bytes = try? Hex.decode(hex), !bytes.isEmpty, bytes.count % scheme.blockSize == 0 else {
                 throw bad("track \(name) is not whole \(scheme.blockSize)-byte blocks of hex")
             }
-            tracks.append((n, bytes))
+            tracks.append(Cryptogram.Track(number: n, ciphertext: bytes))
         }
         var mac: [UInt8]?
         if case .string(let hex)? = fields["mac"] {

@@ -153,7 +153,7 @@ public enum Daemon {
             return 2
         }
         let hub = ReaderHub(maximumArm: configuration.armTimeout,
-                            bindingsPath: directoryExists(configuration.stateDirectory) ? configuration.stateDirectory + "/bindings" : nil,
+                            bindingsPath: configuration.stateDirectory + "/bindings",
                             encryptor: encryptor)
         let server = SocketServer(hub: hub, configuration: configuration, logger: logger)
         let listening: NIOAsyncChannel<SocketServer.Connection, Never>
@@ -182,11 +182,6 @@ public enum Daemon {
         }
         logger.info("stopped")
         return 0
-    }
-
-    static func directoryExists(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 }
 

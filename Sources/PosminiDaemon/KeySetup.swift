@@ -38,7 +38,7 @@ enum KeySetup {
             return CardEncryptor(device: device, counter: counter, testKey: true, logger: logger, crashAfterReserve: crash)
         }
         let path = KeyFile.locate(configured: options.keyFile ?? configuration.keyFile ?? KeyFile.defaultPath,
-                                  environment: ["CREDENTIALS_DIRECTORY": environment("CREDENTIALS_DIRECTORY") ?? ""])
+                                  credentialsDirectory: environment("CREDENTIALS_DIRECTORY"))
         let device = try KeyFile.load(path)
         if let wanted = configuration.scheme, wanted != device.scheme {
             throw KeyStoreError("the configuration asks for scheme = \(wanted.rawValue) but the key in \(path) is \(device.scheme.rawValue): provision a key of that scheme or change the configuration")

@@ -43,8 +43,8 @@ public enum KeyFile {
     public static let defaultPath = "/etc/posminid/ik"
 
     /// Where the key is: the systemd credential if there is one, else `path`.
-    public static func locate(configured path: String, environment: [String: String]) -> String {
-        if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
+    public static func locate(configured path: String, credentialsDirectory: String?) -> String {
+        if let directory = credentialsDirectory {
             let credential = directory + "/" + credentialName
             if (try? FileBytes.permissions(credential)) != nil { return credential }
         }
@@ -62,16 +62,7 @@ public enum KeyFile {
             \(keyName) = 
             """
         let tail = SecretBytes(copying: Array("\n".utf8))
-        let hexKey = SecretBytes(count: key.key.count * 2) { out in
-            let digits = Array("0123456789ABCDEF".utf8)
-            key.key.withUnsafeBytes { k in
-                for i in 0..<k.count {
-                    out[2 * i] = digits[Int(k[i] >> 4)]
-                    out[2 * i + 1] = digits[Int(k[i] & 15)]
-                }
-            }
-        }
-        return SecretBytes(copying: Array(head.utf8)).appending(hexKey).appending(tail)
+        return SecretBytes(copying: Array(head.utf8)).appending(key.key.hexDigits()).appending(tail)
     }
 
     static func names(_ scheme: DUKPTScheme) -> (id: String, key: String) {
@@ -172,28 +163,17 @@ public enum KeyFile {
         guard keyRange.count == 32 else {
             throw fail(keyLine, "\(keyName) has \(keyRange.count) hex digits; it has 32")
         }
-        var bad: Int?
-        let key = SecretBytes(count: 16) { out in
-            for i in 0..<16 {
-                guard let hi = hexValue(contents[keyRange.lowerBound + 2 * i]),
-                      let lo = hexValue(contents[keyRange.lowerBound + 2 * i + 1]) else { bad = i; return }
-                out[i] = hi << 4 | lo
-            }
+        let parsed: SecretBytes?
+        do {
+            parsed = try contents.withUnsafeBytes { (all) throws(HexError) in try Hex.decodeSecret(digits: all[keyRange], lengths: [16]) }
+        } catch {
+            parsed = nil
         }
-        if bad != nil { throw fail(keyLine, "\(keyName) is not hex") }
+        guard let key = parsed else { throw fail(keyLine, "\(keyName) is not hex") }
         do {
             return try DeviceKey(scheme: scheme, key: key, keyID: keyID)
         } catch {
             throw fail(lineNumber, "\(error)")
-        }
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
         }
     }
 

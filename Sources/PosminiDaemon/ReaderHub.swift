@@ -158,8 +158,10 @@ public actor ReaderHub {
         clients[arm.client]?.send(ending("TIMEOUT", reader: reader, reference: arm.reference))
     }
 
-    private func ending(_ name: String, reader: String, reference: String?) -> JSONValue {
-        var fields: [String: JSONValue] = ["class": .string(name), "reader": .string(reader)]
+    private func ending(_ name: String, reader: String, reference: String?, fields extra: [String: JSONValue] = [:]) -> JSONValue {
+        var fields = extra
+        fields["class"] = .string(name)
+        fields["reader"] = .string(reader)
         if let reference { fields["reference"] = .string(reference) }
         return .object(fields)
     }
@@ -221,13 +223,8 @@ public actor ReaderHub {
                     }
                 case .failure(let failure):
                     // The card cannot leave: the arm ends with the reason.
-                    var error = ProtocolError(failure.code, failure.message).json
-                    if case .object(var fields) = error {
-                        fields["reader"] = .string(reader)
-                        if let reference = arm.reference { fields["reference"] = .string(reference) }
-                        error = .object(fields)
-                    }
-                    client.send(error)
+                    client.send(ending("ERROR", reader: reader, reference: arm.reference,
+                                       fields: ["code": .string(failure.code), "message": .string(failure.message)]))
                     notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": false], except: arm.client)
                     return
                 }

@@ -110,11 +110,6 @@ public enum FileBytes {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw FileError(path: path, errno: errno) }
     }
 
-    /// Overwrites an array's bytes with zeros (key file contents once parsed).
-    public static func wipe(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } }
-    }
-
     /// This process's id (for unique temporary names).
     public static var processID: Int32 { getpid() }
 }

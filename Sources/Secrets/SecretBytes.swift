@@ -61,11 +61,11 @@ public struct SecretBytes: ~Copyable, @unchecked Sendable {
 
     public var isEmpty: Bool { count == 0 }
 
-    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+    public func withUnsafeBytes<R: ~Copyable, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         try body(UnsafeBufferPointer(start: base, count: count))
     }
 
-    public mutating func withUnsafeMutableBytes<R, E: Error>(_ body: (UnsafeMutableBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+    public mutating func withUnsafeMutableBytes<R: ~Copyable, E: Error>(_ body: (UnsafeMutableBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         try body(UnsafeMutableBufferPointer(start: base, count: count))
     }
 
@@ -116,14 +116,17 @@ public struct SecretBytes: ~Copyable, @unchecked Sendable {
     /// Uppercase hex. Only for key material a developer tool prints on request and for values
     /// that are not secret once computed (a ciphertext held here on its way out).
     public func hexString() -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(count * 2)
-        for i in 0..<count {
-            out.append(digits[Int(base[i] >> 4)])
-            out.append(digits[Int(base[i] & 15)])
+        withUnsafeBytes { Hex.encode($0) }
+    }
+
+    /// Uppercase hex digits in a wiped buffer (a key written to its file).
+    public func hexDigits() -> SecretBytes {
+        SecretBytes(count: count * 2) { out in
+            for i in 0..<count {
+                out[2 * i] = Hex.digits[Int(base[i] >> 4)]
+                out[2 * i + 1] = Hex.digits[Int(base[i] & 15)]
+            }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -144,6 +147,9 @@ public enum HexError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 public enum Hex {
+    static let digits = Array("0123456789ABCDEF".utf8)
+
+    /// The value of one ASCII hex digit (either case).
     static func nibble(_ c: UInt8) -> UInt8? {
         switch c {
         case 0x30...0x39: c - 0x30
@@ -171,7 +177,11 @@ public enum Hex {
 
     /// Secret bytes from hex digits, parsed straight into the wiped buffer.
     public static func decodeSecret(_ text: some StringProtocol, lengths: [Int]) throws(HexError) -> SecretBytes {
-        let utf8 = text.utf8
+        try decodeSecret(digits: text.utf8, lengths: lengths)
+    }
+
+    /// Secret bytes from ASCII hex digits held anywhere (a key file's wiped contents).
+    public static func decodeSecret(digits utf8: some Collection<UInt8>, lengths: [Int]) throws(HexError) -> SecretBytes {
         guard utf8.count % 2 == 0 else { throw .oddLength(utf8.count) }
         guard lengths.contains(utf8.count / 2) else { throw .wrongLength(expected: lengths, got: utf8.count / 2) }
         var result: HexError?
@@ -190,7 +200,6 @@ public enum Hex {
 
     /// Uppercase hex of bytes.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
         var out = [UInt8]()
         for b in bytes {
             out.append(digits[Int(b >> 4)])

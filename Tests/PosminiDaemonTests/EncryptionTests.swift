@@ -4,6 +4,7 @@ import PosminiDaemon
 import DUKPT
 import Secrets
 import TestSupport
+import ReaderIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -159,7 +160,7 @@ extension ProcessSuites.DaemonTests {
         let ik = directory + "/ik"
         let made = try run(["provision", "--bdk", TestKeys.aesBDK, "--ikid", "FEDCBA0987654321", "--out", ik, "--state-directory", directory])
         #expect(made.status == 0, "\(made.stderr)")
-        let mode = try #require(try FileBytesMode.mode(ik))
+        let mode = try #require(try FileBytes.permissions(ik)?.mode)
         #expect(mode == 0o600)
         let counterPath = directory + "/counter-FEDCBA0987654321"
         #expect(readText(counterPath).contains("next = 00000001"))
@@ -217,7 +218,7 @@ extension ProcessSuites.DaemonTests {
         unlink(counterPath)
         r = try refusal(["--key-file", ik], directory: directory)
         #expect(r.refused && r.stderr.contains("is missing") && r.stderr.contains("provision a new key"), "\(r.stderr)")
-        #expect((try? FileBytesMode.mode(counterPath)) == nil)
+        #expect(try FileBytes.permissions(counterPath) == nil)
     }
 
     @Test("after a card is published, the PAN's digits are nowhere in the daemon's writable memory; the process is not dumpable")
@@ -279,13 +280,5 @@ extension ProcessSuites.DaemonTests {
             }
         }
         return found
-    }
-}
-
-enum FileBytesMode {
-    static func mode(_ path: String) throws -> UInt32? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return UInt32(info.st_mode) & 0o7777
     }
 }
