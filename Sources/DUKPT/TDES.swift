@@ -80,10 +80,11 @@ public enum TDESDUKPT {
     public static func ipek(bdk: borrowing SecretBytes, ksn: [UInt8]) throws(DUKPTError) -> SecretBytes {
         guard bdk.count == 16 else { throw .keyLength(bdk.count, expected: [16]) }
         guard ksn.count == ksnLength else { throw .ksnLength(ksn.count, expected: ksnLength) }
-        let base = Array(ksn[0..<8])
+        // The KSN's leftmost 8 bytes with the counter bits cleared, in both halves.
+        var base = Array(ksn[0..<8])
+        base[7] &= 0xE0
         var out = SecretBytes(count: 16)
-        for i in 0..<8 { out[i] = base[i]; out[8 + i] = base[i] & (i == 7 ? 0xE0 : 0xFF) }
-        out[7] &= 0xE0
+        for i in 0..<16 { out[i] = base[i % 8] }
         var masked = bdk.slice(0..<16)
         for i in 0..<16 { masked[i] ^= keyMask[i] }
         try TDES.ecb(&out, range: 0..<8, key: bdk, encrypt: true)
