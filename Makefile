@@ -9,7 +9,9 @@ SWIFT_FLAGS  ?=
 #     sound card, reached through ALSA's `pulse` device (the capture tests)
 #   systemd: systemd-analyze (the units are verified) and systemd-socket-activate (the daemon
 #     is started on a passed socket); util-linux: setpriv (a refused user connects)
-APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux
+#   umockdev, gir1.2-umockdev-1.0, python3-gi: a udev testbed (sound cards plugged and removed
+#     for real libudev, Tests/Harness/udev_testbed.py)
+APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux umockdev gir1.2-umockdev-1.0 python3-gi
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -109,8 +109,12 @@ public func describeMessage(_ m: JSONValue) -> String {
     case "SWIPE": return "swipe on \(s("reader")): " + ((m["read"]?.boolValue ?? false) ? "read" : "failed (\(s("reason")))")
     case "SWIPE_IGNORED": return "swipe on \(s("reader")) ignored: nobody armed it"
     case "READER":
-        return "reader \(s("id")) (\(s("name"))): " + ((m["present"]?.boolValue ?? false) ? "present" : "gone")
+        var text = "reader \(s("id")) (\(s("name"))): " + ((m["present"]?.boolValue ?? false) ? "present" : "gone")
             + ((m["capturing"]?.boolValue ?? false) ? ", capturing" : "") + ((m["bound"]?.boolValue ?? false) ? ", bound" : "")
+        if s("jack") == "in" || s("jack") == "out" { text += ", jack \(s("jack"))" }
+        if let flaps = m["jack_flaps"]?.numberValue, flaps > 0 { text += ", jack flapped \(Int(flaps))× (loose jack?)" }
+        if !s("error").isEmpty { text += ", not capturing: \(s("error"))" }
+        return text
     case "ARMED": return "armed \(s("reader")) for \(Int(m["timeout_s"]?.numberValue ?? 0)) s: swipe the card"
     case "TIMEOUT", "CANCELLED", "READER_REMOVED": return "\(kind.lowercased().replacingUnderscores()) on \(s("reader"))"
     case "ERROR": return "error \(s("code")): \(s("message"))"

@@ -30,28 +30,52 @@ public struct DaemonOptions: Sendable {
     public init() {}
 }
 
-/// The reader sessions: one per configured device and per replayed recording; their events go
-/// to the hub. A session that ends (device gone, recording over) makes its reader absent.
-final class ReaderManager: Sendable {
+/// The readers: one session per capturing reader. Readers come from the configuration
+/// (devices that are not a card, opened at start), from replayed recordings, from udev (cards
+/// marked `POSMINI_READER=1` by the udev rules, captured as soon as udev has finished with them)
+/// and from configured cards (`hw:CARD=PCH`: captured while their jack is plugged). Device events
+/// arrive from the monitor thread and are handled one at a time, in order.
+actor ReaderManager {
     let hub: ReaderHub
     let logger: Logger
     let configuration: DaemonConfiguration
-    private let sessions = Mutex<[String: ReaderSession]>([:])
+    /// Test hook: readers found through udev replay this recording instead of opening ALSA.
+    let udevReplay: String?
+    private var sessions: [String: (session: ReaderSession, token: Int)] = [:]
+    private var nextToken = 0
+    private var monitor: DeviceMonitor?
+    /// Configured devices that name a card, waiting for it or watching its jack.
+    private var configuredCards: [(device: String, reference: CardReference)] = []
+    /// Cards in use, by syspath: the reader id and whether it is a configured card (jack watched).
+    private var cards: [String: (id: String, card: SoundCard, configured: Bool)] = [:]
+    /// The flap count last logged, per configured card.
+    private var jackFlaps: [String: Int] = [:]
+    private let events: AsyncStream<DeviceEvent>
+    private let eventSink: AsyncStream<DeviceEvent>.Continuation
 
-    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger) {
+    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil) {
         self.hub = hub
         self.configuration = configuration
         self.logger = logger
+        self.udevReplay = udevReplay
+        (events, eventSink) = AsyncStream.makeStream(of: DeviceEvent.self)
     }
 
-    /// Starts every reader; returns how many started.
+    /// Starts every reader there is now and the device monitor; returns how many capture.
     func startAll(devices: [String], replays: [String]) async -> Int {
-        var started = 0
         for device in devices {
+            if let reference = CardReference(device: device) {
+                configuredCards.append((device, reference))
+                var info = ReaderHub.ReaderInfo(id: device, name: device)
+                info.device = device
+                await hub.readerAppeared(info, present: false)
+                continue
+            }
             do {
                 let source = try ALSACapture(device: device, rate: configuration.rate)
-                await start(id: device, name: device, source: source)
-                started += 1
+                var info = ReaderHub.ReaderInfo(id: device, name: device)
+                info.device = device
+                await start(info, source: source)
             } catch {
                 logger.error("reader \(device) not opened: \(error)")
             }
@@ -59,22 +83,150 @@ final class ReaderManager: Sendable {
         for (k, path) in replays.enumerated() {
             do {
                 let source = try FileSource(wav: path, paced: true)
-                let id = replays.count == 1 ? "replay" : "replay\(k + 1)"
-                await start(id: id, name: "replay of \(path)", source: source)
-                started += 1
+                var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
+                info.source = "replay"
+                await start(info, source: source)
             } catch {
                 logger.error("replay \(path) not opened: \(error)")
             }
         }
-        return started
+        let sink = eventSink
+        do {
+            let monitor = try DeviceMonitor { sink.yield($0) }
+            self.monitor = monitor
+            // Without udevd nothing marks a card initialized: take the configured ones as found.
+            for card in monitor.start(acceptUninitialized: !Self.udevRunning) { await handle(.cardReady(card)) }
+        } catch {
+            logger.warning("no udev monitor (\(error)): readers plugged later are not noticed; configured cards are opened now")
+            for (device, _) in configuredCards {
+                do {
+                    var info = ReaderHub.ReaderInfo(id: device, name: device)
+                    info.device = device
+                    await start(info, source: try ALSACapture(device: device, rate: configuration.rate))
+                } catch {
+                    logger.error("reader \(device) not opened: \(error)")
+                    await hub.readerFailed(id: device, error: "\(error)")
+                }
+            }
+        }
+        return sessions.count
     }
 
-    private func start(id: String, name: String, source: any CaptureSource) async {
+    /// Whether udevd runs (its control socket exists).
+    static var udevRunning: Bool { access("/run/udev/control", F_OK) == 0 }
+
+    /// Handles device events until the monitor stops.
+    func follow() async {
+        for await event in events { await handle(event) }
+    }
+
+    func handle(_ event: DeviceEvent) async {
+        switch event {
+        case .cardReady(let card):
+            if let known = cards[card.syspath] {
+                // udev said more about a card in use: capture again if it had failed.
+                if !known.configured && sessions[known.id] == nil { await startCard(card, id: known.id) }
+                return
+            }
+            if card.isMarkedReader {
+                let id = card.stableID
+                cards[card.syspath] = (id, card, false)
+                logger.notice("reader \(id) plugged: \(card.displayName), card \(card.cardID ?? "?")")
+                var info = Self.info(card, id: id, source: "udev")
+                info.jack = "none"
+                await hub.readerAppeared(info)
+                await startCard(card, id: id)
+            } else if let configured = configuredCards.first(where: { card.matches($0.reference) }) {
+                cards[card.syspath] = (configured.device, card, true)
+                logger.notice("configured card \(configured.device) found (\(card.displayName)): following its jack")
+                var info = Self.info(card, id: configured.device, source: "config")
+                info.device = configured.device
+                await hub.readerAppeared(info, present: false)
+                monitor?.watchJacks(key: configured.device, control: card.controlDevice)
+            } else {
+                logger.debug("sound card \(card.cardID ?? card.syspath) is not a reader: left alone")
+            }
+        case .cardRemoved(let card):
+            guard let known = cards.removeValue(forKey: card.syspath) else { return }
+            if known.configured { monitor?.unwatchJacks(key: known.id) }
+            logger.notice("reader \(known.id) removed")
+            stopSession(known.id)
+            await hub.readerRemoved(id: known.id)
+        case .jack(let key, let state):
+            guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
+            let jack = state.plugged.map { $0 ? "in" : "out" } ?? "none"
+            await hub.readerJack(id: key, jack: jack, flaps: state.flaps)
+            if state.plugged != false {
+                if sessions[key] == nil {
+                    if state.plugged == true { logger.notice("reader \(key): jack plugged (\(state.jacks.joined(separator: ", ")))") }
+                    var info = Self.info(known.card, id: key, source: "config")
+                    info.device = key
+                    await hub.readerAppeared(info)
+                    await startCapture(id: key, device: known.card.resolving(key))
+                }
+            } else {
+                if sessions[key] != nil { logger.notice("reader \(key): jack unplugged") }
+                stopSession(key)
+                await hub.readerRemoved(id: key)
+            }
+            if state.flaps > 0 && state.flaps != jackFlaps[key] {
+                logger.warning("reader \(key): the jack's contact changed \(state.flaps) time(s) within a second of the last change: a loose or worn jack")
+            }
+            jackFlaps[key] = state.flaps
+        case .jackFailed(let key, let message):
+            guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
+            logger.warning("reader \(key): no jack detection (\(message)): captured while the card is present")
+            await hub.readerJack(id: key, jack: "none", flaps: 0)
+            if sessions[key] == nil {
+                var info = Self.info(known.card, id: key, source: "config")
+                info.device = key
+                await hub.readerAppeared(info)
+                await startCapture(id: key, device: known.card.resolving(key))
+            }
+        }
+    }
+
+    private static func info(_ card: SoundCard, id: String, source: String) -> ReaderHub.ReaderInfo {
+        var info = ReaderHub.ReaderInfo(id: id, name: card.displayName)
+        info.source = source
+        info.card = card.cardID
+        info.device = card.captureDevice
+        info.udevPath = card.properties["ID_PATH"]
+        info.serial = card.properties["ID_SERIAL"]
+        return info
+    }
+
+    private func startCard(_ card: SoundCard, id: String) async {
+        await startCapture(id: id, device: card.captureDevice)
+    }
+
+    /// Opens `device` for reader `id` (or the test hook's recording); a failure is reported on
+    /// the reader, which stays present.
+    private func startCapture(id: String, device: String) async {
+        let source: any CaptureSource
+        do {
+            if let udevReplay {
+                source = try FileSource(wav: udevReplay, paced: true)
+            } else {
+                source = try ALSACapture(device: device, rate: configuration.rate)
+            }
+        } catch {
+            logger.error("reader \(id): capture not opened: \(error)")
+            await hub.readerFailed(id: id, error: "capture not opened: \(error)")
+            return
+        }
+        guard let info = await hub.reader(id) else { return }
+        await start(info, source: source)
+    }
+
+    private func start(_ info: ReaderHub.ReaderInfo, source: any CaptureSource) async {
         var sessionConfiguration = ReaderSession.Configuration()
         sessionConfiguration.realTimePriority = configuration.realTimePriority
         sessionConfiguration.decoder.maskPolicy = configuration.maskPolicy
-        let hub = self.hub, logger = self.logger
-        let session = ReaderSession(source: source, configuration: sessionConfiguration) { event in
+        let hub = self.hub, logger = self.logger, id = info.id
+        nextToken += 1
+        let token = nextToken
+        let session = ReaderSession(source: source, configuration: sessionConfiguration) { [weak self] event in
             switch event {
             case .started(let rate, let channels, let period):
                 logger.info("reader \(id) capturing: \(rate) Hz, \(channels) channel(s), \(period)-frame periods")
@@ -88,29 +240,42 @@ final class ReaderManager: Sendable {
                 Task { await hub.swipe(swipe, reader: id) }
             case .ended(let reason):
                 if let reason { logger.notice("reader \(id) ended: \(reason)") }
-                Task { await hub.readerRemoved(id: id) }
+                Task { await self?.sessionEnded(id: id, token: token, reason: reason) }
             }
         }
-        sessions.withLock { $0[id] = session }
-        await hub.readerAppeared(id: id, name: name)
+        sessions[id] = (session, token)
+        await hub.readerAppeared(info)
         session.start()
+    }
+
+    /// A session ended on its own (device gone, recording over): unless a newer session took
+    /// its place, the reader is absent.
+    private func sessionEnded(id: String, token: Int, reason: CaptureEnd?) async {
+        guard let current = sessions[id], current.token == token else { return }
+        sessions[id] = nil
+        await hub.readerRemoved(id: id)
+    }
+
+    private func stopSession(_ id: String) {
+        guard let current = sessions.removeValue(forKey: id) else { return }
+        current.session.stop()
     }
 
     /// Every session's decoder is alive: its thread has not stopped while its source runs.
     var decodersHealthy: Bool {
-        sessions.withLock { all in all.values.allSatisfy { $0.isFinished || $0.decoderAlive(within: 5) } }
+        sessions.values.allSatisfy { $0.session.isFinished || $0.session.decoderAlive(within: 5) }
     }
 
     func statistics() -> [(String, ReaderStatistics)] {
-        sessions.withLock { $0.map { ($0.key, $0.value.statistics) } }
+        sessions.map { ($0.key, $0.value.session.statistics) }
     }
 
     func stopAll() {
-        let all = sessions.withLock { s -> [ReaderSession] in
-            let list = Array(s.values)
-            s.removeAll()
-            return list
-        }
+        monitor?.stop()
+        monitor = nil
+        eventSink.finish()
+        let all = sessions.values.map(\.session)
+        sessions.removeAll()
         for session in all { session.stop() }
     }
 }
@@ -164,9 +329,10 @@ public enum Daemon {
             return 1
         }
         logger.info(passed != nil ? "serving on the socket systemd passed" : "serving on \(configuration.socketPath)")
-        let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger)
+        let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
+                                    udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays)
-        logger.info("\(started) reader(s) started")
+        logger.info("\(started) reader(s) capturing")
 
         let services: [any Service] = [
             ServerService(server: server, listening: listening, hub: hub, ownsSocket: passed == nil ? configuration.socketPath : nil),
@@ -216,8 +382,12 @@ struct ReadersService: Service {
     let readers: ReaderManager
 
     func run() async throws {
-        try? await gracefulShutdown()
-        readers.stopAll()
+        let readers = self.readers
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await readers.follow() }
+            try? await gracefulShutdown()
+            await readers.stopAll()
+        }
     }
 }
 
@@ -252,12 +422,12 @@ struct SupervisionService: Service {
                 var lastStatus = ""
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: .milliseconds(Int((interval ?? 5) * 1_000))) } catch { return }
-                    for (id, stats) in readers.statistics() {
+                    for (id, stats) in await readers.statistics() {
                         await hub.readerStatistics(id: id, overruns: stats.overruns, dropped: stats.dropped)
                     }
                     // The hub answered (an actor that is stuck would not); the decoders live.
                     let summary = await hub.summary()
-                    if interval != nil && readers.decodersHealthy { Systemd.notify("WATCHDOG=1") }
+                    if interval != nil, await readers.decodersHealthy { Systemd.notify("WATCHDOG=1") }
                     if summary != lastStatus {
                         Systemd.notify("STATUS=\(summary)")
                         lastStatus = summary

@@ -19,9 +19,28 @@ public actor ReaderHub {
         public var id: String
         public var name: String
         public var present = true
-        /// "in", "out" or "unknown" (jack detection arrives with the hot-plug work).
+        /// "in" or "out" (a configured card's jack), "none" (a card without jack controls, or a
+        /// dedicated reader adapter: plugging it is plugging the card), "unknown" (not known
+        /// yet, or a replay).
         public var jack = "unknown"
+        /// Jack changes less than a second apart: a loose or worn jack.
+        public var jackFlaps = 0
         public var capturing = false
+        /// Where the reader comes from: "udev" (a card marked by the udev rules), "config" (a
+        /// configured device) or "replay".
+        public var source = "config"
+        /// The ALSA device captured, the card id, and udev's `ID_PATH` and `ID_SERIAL`.
+        public var device: String?
+        public var card: String?
+        public var udevPath: String?
+        public var serial: String?
+        /// Why capture is not running while the reader is present (it could not be opened).
+        public var error: String?
+
+        public init(id: String, name: String) {
+            self.id = id
+            self.name = name
+        }
     }
 
     struct Arm {
@@ -113,6 +132,9 @@ public actor ReaderHub {
                 }
                 reader = present[0]
             }
+            if let error = readers[reader]?.error {
+                return [ProtocolError("reader_unavailable", "reader \"\(reader)\" is not capturing: \(error)").json]
+            }
             if let encryptor, encryptor.isExhausted {
                 return [ProtocolError("key_exhausted", "the reader's encryption key is used up: provision a new key").json]
             }
@@ -168,20 +190,54 @@ public actor ReaderHub {
 
     // MARK: Readers
 
+    /// A reader is there (or, with `present` false, known but not attached: a configured card
+    /// not plugged yet). `details` gives its name, source and identity; state it already has
+    /// (jack, flaps, capture) is kept.
+    public func readerAppeared(_ details: ReaderInfo, present: Bool = true) {
+        var info = readers[details.id] ?? details
+        info.name = details.name
+        info.source = details.source
+        info.device = details.device
+        info.card = details.card
+        info.udevPath = details.udevPath
+        info.serial = details.serial
+        if details.jack != "unknown" { info.jack = details.jack }
+        info.present = present
+        if readers[details.id] == nil { readerOrder.append(details.id) }
+        update(info)
+    }
+
+    public func reader(_ id: String) -> ReaderInfo? { readers[id] }
+
     public func readerAppeared(id: String, name: String) {
-        var info = readers[id] ?? ReaderInfo(id: id, name: name)
-        info.present = true
-        info.name = name
-        if readers[id] == nil { readerOrder.append(id) }
-        readers[id] = info
-        broadcast(describe(info))
+        readerAppeared(ReaderInfo(id: id, name: name))
     }
 
     public func readerCapturing(id: String, _ capturing: Bool) {
         guard var info = readers[id] else { return }
         info.capturing = capturing
-        readers[id] = info
-        broadcast(describe(info))
+        if capturing { info.error = nil }
+        update(info)
+    }
+
+    /// Capture could not start or stopped with an error while the reader stays attached.
+    public func readerFailed(id: String, error: String) {
+        guard var info = readers[id] else { return }
+        info.capturing = false
+        info.error = error
+        if let arm = arms.removeValue(forKey: id) {
+            clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference,
+                                             fields: ["message": .string(error)]))
+        }
+        update(info)
+    }
+
+    /// A configured card's jack: state ("in", "out", "none") and flap count.
+    public func readerJack(id: String, jack: String, flaps: Int) {
+        guard var info = readers[id] else { return }
+        info.jack = jack
+        info.jackFlaps = flaps
+        update(info)
     }
 
     /// The reader is gone: an arm on it ends with READER_REMOVED.
@@ -189,11 +245,17 @@ public actor ReaderHub {
         guard var info = readers[id] else { return }
         info.present = false
         info.capturing = false
-        readers[id] = info
         if let arm = arms.removeValue(forKey: id) {
             clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference))
         }
-        broadcast(describe(info))
+        update(info)
+    }
+
+    /// Stores `info` and tells watchers when anything they see changed.
+    private func update(_ info: ReaderInfo) {
+        let changed = readers[info.id] != info
+        readers[info.id] = info
+        if changed { broadcast(describe(info)) }
     }
 
     public func readerStatistics(id: String, overruns: Int, dropped: Int) {
@@ -256,9 +318,17 @@ public actor ReaderHub {
     // MARK: Messages
 
     private func describe(_ info: ReaderInfo) -> JSONValue {
-        ["class": "READER", "id": .string(info.id), "name": .string(info.name), "present": .bool(info.present),
-         "jack": .string(info.jack), "bound": .bool(bindings.contains(info.id)), "capturing": .bool(info.capturing),
-         "armed": .bool(arms[info.id] != nil)]
+        var fields: [String: JSONValue] = [
+            "class": "READER", "id": .string(info.id), "name": .string(info.name), "present": .bool(info.present),
+            "jack": .string(info.jack), "jack_flaps": .number(Double(info.jackFlaps)), "source": .string(info.source),
+            "bound": .bool(bindings.contains(info.id)), "capturing": .bool(info.capturing),
+            "armed": .bool(arms[info.id] != nil)]
+        if let device = info.device { fields["device"] = .string(device) }
+        if let card = info.card { fields["card"] = .string(card) }
+        if let path = info.udevPath { fields["udev_path"] = .string(path) }
+        if let serial = info.serial { fields["serial"] = .string(serial) }
+        if let error = info.error { fields["error"] = .string(error) }
+        return .object(fields)
     }
 
     private func status() -> JSONValue {

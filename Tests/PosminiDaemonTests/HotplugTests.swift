@@ -1,0 +1,295 @@
+import PosminiProtocol
+import Testing
+import AudioFile
+import Magstripe
+import SwipeSynth
+import PosminiDaemon
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A umockdev testbed (Tests/Harness/udev_testbed.py under umockdev-wrapper), driven one
+/// command at a time: sound cards appear, change and go as udev would report them.
+final class UdevTestbed {
+    let root: String
+    private let pid: pid_t
+    private let input: Int32
+    private let output: Int32
+    private var buffered: [UInt8] = []
+
+    enum Failure: Error { case notStarted(String), command(String, String) }
+
+    init(directory: String) throws {
+        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw Failure.notStarted("pipe") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, directory + "/testbed.stderr", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
+        let words = ["umockdev-wrapper", "/usr/bin/python3", packageRoot + "/Tests/Harness/udev_testbed.py"]
+        var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var child: pid_t = 0
+        let rc = posix_spawnp(&child, "umockdev-wrapper", &actions, nil, &argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        input = toChild[1]
+        output = fromChild[0]
+        pid = child
+        var first: String?
+        if rc == 0 { first = Self.readLine(output, buffer: &buffered, timeout: 20) }
+        guard rc == 0, let first, first.hasPrefix("/") else {
+            close(input)
+            close(output)
+            throw Failure.notStarted("umockdev-wrapper: \(rc) \(first ?? "no output") \(readText(directory + "/testbed.stderr"))")
+        }
+        root = first
+    }
+
+    deinit {
+        close(input)
+        close(output)
+        var status: Int32 = 0
+        kill(pid, SIGTERM)
+        waitpid(pid, &status, 0)
+    }
+
+    /// Sends one command; returns what followed `ok`.
+    @discardableResult
+    func command(_ line: String) throws -> String {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
+        guard let reply = Self.readLine(output, buffer: &buffered, timeout: 10), reply.hasPrefix("ok") else {
+            throw Failure.command(line, "no ok")
+        }
+        return String(reply.dropFirst(2).drop { $0 == " " })
+    }
+
+    /// A card the way the kernel and udev announce it: `add` (udev's rules not run yet), then
+    /// `change` with `SOUND_INITIALIZED=1`. Returns the syspath.
+    @discardableResult
+    func plug(_ name: String, number: Int, id: String, properties: [String: String], initialize: Bool = true) throws -> String {
+        let words = ["add", name, "@id=\(id)", "@number=\(number)"] + properties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let path = try command(words.joined(separator: " "))
+        if initialize { try initialized(path) }
+        return path
+    }
+
+    func initialized(_ path: String) throws {
+        try command("set \(path) SOUND_INITIALIZED 1")
+        try command("uevent \(path) change")
+    }
+
+    func unplug(_ path: String) throws { try command("remove \(path)") }
+
+    private static func readLine(_ fd: Int32, buffer: inout [UInt8], timeout: Double) -> String? {
+        let deadline = monotonicNow() + timeout
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            let left = deadline - monotonicNow()
+            guard left > 0 else { return nil }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, Int32(left * 1_000)) == 1 else { return nil }
+            var chunk = [UInt8](repeating: 0, count: 4_096)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { return nil }
+            buffer += chunk[0..<n]
+        }
+    }
+}
+
+extension ProcessSuites {
+    /// Readers arriving and leaving through udev (real libudev, umockdev's testbed behind it).
+    @Suite("udev hot-plug")
+    struct HotplugTests: CommandTesting {
+        static let readerProperties = ["POSMINI_READER": "1", "ID_PATH": "pci-0000:00:14.0-usb-0:2:1.0",
+                                       "ID_SERIAL": "Acme_Reader_0001", "ID_MODEL": "Acme_Reader", "ID_BUS": "usb"]
+        static let readerID = "Acme_Reader_0001@pci-0000:00:14.0-usb-0:2:1.0"
+
+        struct Daemon {
+            let process: Background
+            let socket: String
+
+            func greeted() throws -> ControlClient {
+                var last: (any Error)?
+                for _ in 0..<100 {
+                    do {
+                        let c = try ControlClient(path: socket)
+                        #expect(try c.next(timeout: 5)?["class"] == "VERSION")
+                        #expect(try c.next(timeout: 5)?["class"] == "READERS")
+                        return c
+                    } catch { last = error; usleep(50_000) }
+                }
+                throw last!
+            }
+
+            func stop() {
+                if process.pid > 0 { kill(process.pid, SIGTERM) }
+                _ = Background.wait(seconds: 10) { !process.running }
+            }
+        }
+
+        func startDaemon(_ testbed: UdevTestbed, directory: String, extra: [String] = [], environment: [String: String] = [:]) throws -> Daemon {
+            let socket = directory + "/posmini.sock"
+            let process = try Background(["--socket", socket, "--state-directory", directory, "--test-key", "--log-level", "debug"] + extra,
+                                         environment: environment.merging(["UMOCKDEV_DIR": testbed.root]) { a, _ in a },
+                                         directory: directory, prefix: ["umockdev-wrapper"])
+            return Daemon(process: process, socket: socket)
+        }
+
+        /// The next READER message about `id` (others skipped), within `timeout`.
+        func nextReader(_ client: ControlClient, id: String, timeout: Double = 5) throws -> JSONValue? {
+            let deadline = monotonicNow() + timeout
+            while monotonicNow() < deadline {
+                guard let m = try client.next(timeout: deadline - monotonicNow()) else { return nil }
+                if m["class"] == "READER" && m["id"]?.stringValue == id { return m }
+            }
+            return nil
+        }
+
+        @Test("a marked card is a reader once udev has initialized it (add, then change); remove makes it absent; an unmarked card and a modem are left alone; a card present at start is found by enumeration")
+        func plugAndRemove() throws {
+            let directory = try temporaryDirectory()
+            let testbed = try UdevTestbed(directory: directory)
+            // Present before the daemon starts: the desktop's card, a modem and a reader.
+            try testbed.plug("card0", number: 0, id: "PCH", properties: ["ID_PATH": "pci-0000:00:1f.3"])
+            try testbed.plug("card3", number: 3, id: "Modem", properties: ["POSMINI_READER": "1", "SOUND_CLASS": "modem"])
+            try testbed.plug("card2", number: 2, id: "Early", properties: ["POSMINI_READER": "1", "ID_PATH": "pci-0000:00:14.0-usb-0:3:1.0"])
+            let daemon = try startDaemon(testbed, directory: directory)
+            defer { daemon.stop() }
+            let watcher = try daemon.greeted()
+            try watcher.send(["cmd": "watch", "enable": true])
+            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            try watcher.send(["cmd": "status"])
+            let status = try #require(try watcher.next(timeout: 5))
+            let early = try #require(status["readers"]?.arrayValue?.first { $0["id"] == "pci-0000:00:14.0-usb-0:3:1.0" }, "\(status.text)")
+            #expect(early["present"] == true)
+            #expect(early["source"] == "udev")
+            #expect(early["jack"] == "none")
+            #expect(early["device"] == "hw:2,0")
+            // umockdev has no ALSA behind its cards: the capture failure is on the reader.
+            #expect(early["capturing"] == false)
+            #expect(early["error"]?.stringValue?.contains("hw:2,0") == true, "\(early.text)")
+            #expect(status["readers"]?.arrayValue?.count == 1, "only the marked card: \(status.text)")
+
+            // Plugged while running, in udev's real order.
+            let path = try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties, initialize: false)
+            usleep(500_000)
+            try watcher.send(["cmd": "status"])
+            let before = try #require(try watcher.next(timeout: 5))
+            #expect(before["readers"]?.arrayValue?.contains { $0["id"]?.stringValue == Self.readerID } == false,
+                    "no reader before SOUND_INITIALIZED: \(before.text)")
+            try testbed.initialized(path)
+            let appeared = try #require(try nextReader(watcher, id: Self.readerID))
+            #expect(appeared["present"] == true)
+            #expect(appeared["name"] == "Acme Reader")
+            #expect(appeared["udev_path"] == "pci-0000:00:14.0-usb-0:2:1.0")
+            #expect(appeared["serial"] == "Acme_Reader_0001")
+            #expect(appeared["card"] == "Reader")
+            // The arm is refused with the reason while the reader cannot capture.
+            let pos = try daemon.greeted()
+            try pos.send(["cmd": "arm", "reader": .string(Self.readerID)])
+            let refused = try #require(try pos.next(timeout: 5))
+            #expect(refused["code"] == "reader_unavailable", "\(refused.text)")
+            try testbed.unplug(path)
+            var gone: JSONValue?
+            while let m = try nextReader(watcher, id: Self.readerID) {
+                if m["present"] == false { gone = m; break }
+            }
+            #expect(gone != nil)
+            // Still serving.
+            try pos.send(["cmd": "status"])
+            #expect(try pos.next(timeout: 5)?["class"] == "STATUS")
+            #expect(daemon.process.running)
+            let log = readText(daemon.process.stderr)
+            #expect(log.contains("sound card PCH is not a reader"), "\(log)")
+            #expect(!log.contains("Modem"), "a modem is never looked at: \(log)")
+        }
+
+        /// A slow Track 1 swipe `delay` seconds into the recording, then silence.
+        func slowSwipe(delay: Double, directory: String) throws -> String {
+            var audio = AudioPath(sampleRate: 44_100)
+            audio.snr = 35
+            audio.leadingSilence = delay
+            audio.trailingSilence = 0.5
+            let scenario = SwipeScenario(tracks: [try StripeTrack(text: Self.track1, format: .track1)],
+                                         motion: Motion(speed: .constant(80)), audio: audio, seed: 3)
+            let samples = SwipeSynthesizer.render(scenario).channels[0] + [Float](repeating: 0, count: 44_100 * 30)
+            let path = directory + "/slow.wav"
+            write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
+            return path
+        }
+
+        @Test("removal mid-swipe: the armed client gets READER_REMOVED and no card; replugged, the same reader (still bound) reads the card")
+        func removalMidSwipe() throws {
+            let directory = try temporaryDirectory()
+            let testbed = try UdevTestbed(directory: directory)
+            let delay = 2.0
+            let recording = try slowSwipe(delay: delay, directory: directory)
+            // The test hook: readers found through udev replay this recording instead of ALSA.
+            let daemon = try startDaemon(testbed, directory: directory, environment: ["POSMINID_TEST_UDEV_REPLAY": recording])
+            defer { daemon.stop() }
+            let pos = try daemon.greeted()
+            try pos.send(["cmd": "watch", "enable": true])
+            #expect(try pos.next(timeout: 5)?["class"] == "WATCH")
+            let path = try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties)
+            var capturing: Double?
+            while let m = try nextReader(pos, id: Self.readerID) {
+                if m["capturing"] == true { capturing = monotonicNow(); break }
+            }
+            let started = try #require(capturing)
+            try pos.send(["cmd": "bind", "reader": .string(Self.readerID)])
+            try pos.send(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
+            var armed = false
+            while let m = try pos.next(timeout: 5) {
+                if m["class"] == "ARMED" { armed = true; break }
+            }
+            #expect(armed)
+            // The swipe takes about a second from `delay`: pull the reader out halfway.
+            let middle = started + delay + 0.5
+            if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
+            try testbed.unplug(path)
+            var ending: JSONValue?
+            while let m = try pos.next(timeout: 5) {
+                #expect(m["class"] != "CARD")
+                if m["class"] == "READER_REMOVED" { ending = m; break }
+            }
+            #expect(ending?["reader"]?.stringValue == Self.readerID)
+            // Pulled out before the swipe was over: nothing was read on that insertion.
+            let firstInsertion = readText(daemon.process.stderr).split(separator: "removed").first ?? ""
+            #expect(!firstInsertion.contains("swipe read"), "\(firstInsertion)")
+            try pos.send(["cmd": "arm", "reader": .string(Self.readerID)])
+            var refusal: JSONValue?
+            while let m = try pos.next(timeout: 5) {
+                if m["class"] == "ERROR" { refusal = m; break }
+            }
+            #expect(refusal?["code"] == "unknown_reader")
+
+            // The same reader in the same port: same id, still bound, reads.
+            try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties)
+            var back: JSONValue?
+            while let m = try nextReader(pos, id: Self.readerID) {
+                if m["capturing"] == true { back = m; break }
+            }
+            #expect(back?["bound"] == true)
+            try pos.send(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
+            var card: JSONValue?
+            let deadline = monotonicNow() + 15
+            while monotonicNow() < deadline, let m = try pos.next(timeout: deadline - monotonicNow()) {
+                if m["class"] == "CARD" { card = m; break }
+            }
+            #expect(card?["masked_pan"] == "411111******1111")
+            #expect(card?["reader"]?.stringValue == Self.readerID)
+            let log = readText(daemon.process.stderr)
+            #expect(!log.contains("4111111111111111"))
+        }
+    }
+}
