@@ -44,6 +44,10 @@ public final class DeviceMonitor: @unchecked Sendable {
     private enum Command { case watch(key: String, control: String), unwatch(key: String) }
     private let commands = Mutex<[Command]>([])
     private let thread = Mutex<OSThread?>(nil)
+    private let wakeUpCount = Atomic<Int>(0)
+    /// How many times the thread has returned from `poll()`: it only does on an event, a
+    /// command or a debounce deadline (the tests check it stays put while nothing happens).
+    public var wakeUps: Int { wakeUpCount.load(ordering: .relaxed) }
     /// Monitor thread only.
     private var watches: [String: JackWatch] = [:]
     /// Cards seen ready, by syspath (monitor thread, or `start` before the thread).
@@ -150,6 +154,7 @@ public final class DeviceMonitor: @unchecked Sendable {
                 timeout = Int32(max(0, min(60_000, ((next - monotonicSeconds()) * 1_000).rounded(.up))))
             }
             let ready = entries.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+            wakeUpCount.add(1, ordering: .relaxed)
             if ready < 0 && errno != EINTR { break }
             if stopping.load(ordering: .acquiring) { break }
             if entries[0].revents != 0 {

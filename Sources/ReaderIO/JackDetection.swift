@@ -122,8 +122,10 @@ public final class JackWatch {
     public var state: JackState { JackState(jacks: jacks, plugged: debouncer.reported, flaps: debouncer.flaps) }
     public var deadline: Double? { debouncer.deadline }
 
-    /// The input jacks if there are any, else all of them.
-    static func followed(_ names: [String]) -> [String] {
+    /// The input jacks if there are any, else all of them; never a `Phantom Jack` (always
+    /// "plugged": it only says the pin exists).
+    static func followed(_ all: [String]) -> [String] {
+        let names = all.filter { !$0.hasSuffix("Phantom Jack") }
         let inputs = names.filter { $0.contains("Mic") || $0.contains("Line") || $0.contains("Headset") }
         return inputs.isEmpty ? names : inputs
     }

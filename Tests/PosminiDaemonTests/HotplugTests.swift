@@ -214,6 +214,46 @@ extension ProcessSuites {
             #expect(!log.contains("Modem"), "a modem is never looked at: \(log)")
         }
 
+        @Test("a configured built-in card (hw:CARD=PCH) is known before it appears, found through udev, its jack followed (here: no controls to read, said on the reader), and absent when removed")
+        func configuredCard() throws {
+            let directory = try temporaryDirectory()
+            let testbed = try UdevTestbed(directory: directory)
+            let daemon = try startDaemon(testbed, directory: directory, extra: ["--device", "hw:CARD=PCH,DEV=0"])
+            defer { daemon.stop() }
+            let watcher = try daemon.greeted()
+            try watcher.send(["cmd": "status"])
+            let status = try #require(try watcher.next(timeout: 5))
+            let waiting = try #require(status["readers"]?.arrayValue?.first, "\(status.text)")
+            #expect(waiting["id"] == "hw:CARD=PCH,DEV=0")
+            #expect(waiting["present"] == false)
+            #expect(waiting["source"] == "config")
+            try watcher.send(["cmd": "watch", "enable": true])
+            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            // Another card is not it.
+            try testbed.plug("card1", number: 1, id: "Device", properties: ["ID_PATH": "pci-0000:00:14.0-usb-0:4:1.0"])
+            let path = try testbed.plug("card0", number: 0, id: "PCH", properties: ["ID_PATH": "pci-0000:00:1f.3"])
+            var found: JSONValue?
+            while let m = try nextReader(watcher, id: "hw:CARD=PCH,DEV=0") {
+                if m["present"] == true && m["error"] != nil { found = m; break }
+            }
+            let reader = try #require(found)
+            #expect(reader["jack"] == "none")
+            #expect(reader["card"] == "PCH")
+            #expect(reader["udev_path"] == "pci-0000:00:1f.3")
+            // Opened by the card's number, not looked up by id again.
+            #expect(reader["error"]?.stringValue?.contains("hw:CARD=0,DEV=0") == true, "\(reader.text)")
+            let log = readText(daemon.process.stderr)
+            #expect(log.contains("no jack detection"), "\(log)")
+            #expect(log.contains("sound card Device is not a reader"), "\(log)")
+            try testbed.unplug(path)
+            var gone = false
+            while let m = try nextReader(watcher, id: "hw:CARD=PCH,DEV=0") {
+                if m["present"] == false { gone = true; break }
+            }
+            #expect(gone)
+            #expect(daemon.process.running)
+        }
+
         /// A slow Track 1 swipe `delay` seconds into the recording, then silence.
         func slowSwipe(delay: Double, directory: String) throws -> String {
             var audio = AudioPath(sampleRate: 44_100)
