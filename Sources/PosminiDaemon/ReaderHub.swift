@@ -341,7 +341,8 @@ public actor ReaderHub {
                 "counters": ["swipes": .number(Double(swipes)), "good_reads": .number(Double(goodReads)),
                              "failed_reads": .object(failed),
                              "xruns": .number(Double(overruns.values.reduce(0, +))),
-                             "dropped_samples": .number(Double(dropped.values.reduce(0, +)))],
+                             "dropped_samples": .number(Double(dropped.values.reduce(0, +))),
+                             "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }
         return .object(fields)

@@ -4,8 +4,8 @@
 /// The socket protocol: newline-delimited JSON, every message with a `class` (docs/PROTOCOL.md).
 public enum PosminiProtocol {
     public static let major = 1
-    public static let minor = 0
-    public static let release = "0.4.0"
+    public static let minor = 1
+    public static let release = "0.5.0"
     /// The longest request line, bytes (the newline excluded).
     public static let maximumLine = 4_096
     /// The longest arm, and the default, seconds (the merchant flow's limit).

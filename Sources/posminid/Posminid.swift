@@ -10,8 +10,10 @@ struct Posminid: AsyncParsableCommand {
         abstract: "Audio-jack magnetic-stripe reader daemon.",
         discussion: """
             Without a subcommand, runs the daemon in the foreground (as systemd starts it): reader \
-            sessions and the Unix-socket server (see docs/PROTOCOL.md). SIGTERM stops it gracefully; \
-            SIGHUP reloads the configuration.
+            sessions and the Unix-socket server (see docs/PROTOCOL.md). Readers are the sound cards \
+            that the udev rules mark POSMINI_READER=1 (noticed when plugged), the cards named by \
+            device lines or --device (captured while their jack holds a plug) and other configured \
+            ALSA devices. SIGTERM stops it gracefully; SIGHUP reloads the configuration.
             """,
         version: PosminiProtocol.release,
         subcommands: [Run.self, Decode.self, Listen.self, Provision.self],
@@ -28,7 +30,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Socket path (default /run/posmini.sock, or the configuration's).")
     var socket: String?
 
-    @Option(name: .customLong("device"), help: "An ALSA capture device to read as a reader (repeatable).")
+    @Option(name: .customLong("device"), help: "An ALSA capture device to read as a reader (repeatable); one naming a card (hw:CARD=PCH,DEV=0) is followed by its jack.")
     var devices: [String] = []
 
     @Option(name: .customLong("replay"), help: "A WAV recording played in real time as a reader (repeatable).")

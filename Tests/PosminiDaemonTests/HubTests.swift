@@ -122,6 +122,47 @@ struct HubTests {
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "unknown_reader")
     }
 
+    @Test("reader state: jack and flaps to watchers and STATUS; a capture failure ends the arm and refuses the next; an unchanged reader is not announced twice")
+    func readerState() async throws {
+        let hub = ReaderHub()
+        var info = ReaderHub.ReaderInfo(id: "hw:CARD=PCH,DEV=0", name: "HDA Intel PCH")
+        info.source = "config"
+        info.card = "PCH"
+        await hub.readerAppeared(info, present: false)
+        let pos = RecordingClient(1), watcher = RecordingClient(2)
+        _ = await hub.connect(pos)
+        _ = await hub.connect(watcher)
+        _ = await hub.handle(.watch(true), from: 2)
+        #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: nil), from: 1).first?["code"] == "no_reader")
+        await hub.readerAppeared(info)
+        await hub.readerJack(id: info.id, jack: "in", flaps: 2)
+        let last = try #require(watcher.received.last)
+        #expect(last["jack"] == "in")
+        #expect(last["jack_flaps"] == 2)
+        #expect(last["source"] == "config")
+        #expect(last["card"] == "PCH")
+        let status = try #require(await hub.handle(.status, from: 2).first)
+        #expect(status["counters"]?["jack_flaps"] == 2)
+        #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: "s-1"), from: 1).first?["class"] == "ARMED")
+        await hub.readerFailed(id: info.id, error: "capture not opened: busy")
+        let ending = try #require(pos.received.last)
+        #expect(ending["class"] == "READER_REMOVED")
+        #expect(ending["reference"] == "s-1")
+        #expect(ending["message"] == "capture not opened: busy")
+        let refused = try #require(await hub.handle(.arm(reader: info.id, timeout: nil, reference: nil), from: 1).first)
+        #expect(refused["code"] == "reader_unavailable")
+        #expect(refused["message"]?.stringValue?.contains("busy") == true)
+        // Capturing again clears the error.
+        await hub.readerCapturing(id: info.id, true)
+        #expect(watcher.received.last?["error"] == nil)
+        #expect(await hub.handle(.arm(reader: info.id, timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        await hub.readerRemoved(id: info.id)
+        let seen = watcher.received.count
+        await hub.readerRemoved(id: info.id)
+        await hub.readerJack(id: info.id, jack: "in", flaps: 2)
+        #expect(watcher.received.count == seen, "nothing changed: nothing announced")
+    }
+
     @Test("shutdown tells armed clients CANCELLED; bindings persist")
     func shutdownAndBindings() async throws {
         let path = "/tmp/posmini-bindings-\(getpidValue())"
