@@ -44,11 +44,12 @@ test: deps
 	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
 
 # The threaded parts under ThreadSanitizer (its own build folder; not part of `make test`):
-# the SPSC ring between two threads and reader sessions with their capture and decoder threads.
+# the SPSC ring between two threads, reader sessions with their capture and decoder threads, and
+# the device monitor thread (jack events from another thread, watches added and dropped).
 test-sanitize: deps
 	$(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan $(SWIFT_FLAGS)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --sanitize=thread --build-path .build-tsan \
-	  --filter 'RingTests|SessionTests' $(SWIFT_FLAGS)
+	  --filter 'RingTests|SessionTests|JackTests' $(SWIFT_FLAGS)
 
 # The figures: decoder accuracy grid, no-card streams, false accepts, throughput and
 # allocations; the capture pipeline's ring stress, capture-loop allocations and latency
