@@ -47,6 +47,14 @@ public struct ALSAError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// What a capture device offers.
+public struct CaptureCapabilities: Sendable, Hashable {
+    public var formats: [String] = []
+    public var rates: ClosedRange<Int>?
+    public var channels: ClosedRange<Int>?
+    public init() {}
+}
+
 /// Capture from an ALSA PCM by name (`hw:CARD=Device,DEV=0`, `plughw:1,0`, `default`, `pulse`,
 /// or any name the configuration defines). Non-blocking: the capture thread sleeps in `poll()`
 /// on the PCM's descriptors and the stop eventfd together.
@@ -58,6 +66,8 @@ public final class ALSACapture: CaptureSource, @unchecked Sendable {
     public let periodFrames: Int
     public let bufferFrames: Int
     public let isRealTime = true
+    /// What the device offered before anything was chosen (for diagnose).
+    public let capabilities: CaptureCapabilities
     private let overrunCount = Atomic<Int>(0)
     public var overruns: Int { overrunCount.load(ordering: .relaxed) }
 
@@ -92,6 +102,21 @@ public final class ALSACapture: CaptureSource, @unchecked Sendable {
         guard rc == 0 else { throw fail("snd_pcm_hw_params_set_access", rc) }
         // The decoder is rate-independent: take the device's rate rather than have ALSA convert.
         _ = snd_pcm_hw_params_set_rate_resample(handle, hw, 0)
+
+        var offered = CaptureCapabilities()
+        let named: [(String, snd_pcm_format_t)] = [
+            ("S16_LE", SND_PCM_FORMAT_S16_LE), ("S24_LE", SND_PCM_FORMAT_S24_LE), ("S24_3LE", SND_PCM_FORMAT_S24_3LE),
+            ("S32_LE", SND_PCM_FORMAT_S32_LE), ("FLOAT_LE", SND_PCM_FORMAT_FLOAT_LE), ("U8", SND_PCM_FORMAT_U8),
+        ]
+        offered.formats = named.filter { snd_pcm_hw_params_test_format(handle, hw, $0.1) == 0 }.map(\.0)
+        var low: UInt32 = 0, high: UInt32 = 0, dir: Int32 = 0
+        if snd_pcm_hw_params_get_rate_min(hw, &low, &dir) == 0, snd_pcm_hw_params_get_rate_max(hw, &high, &dir) == 0 {
+            offered.rates = Int(low)...Int(max(low, high))
+        }
+        if snd_pcm_hw_params_get_channels_min(hw, &low) == 0, snd_pcm_hw_params_get_channels_max(hw, &high) == 0 {
+            offered.channels = Int(low)...Int(max(low, high))
+        }
+        capabilities = offered
 
         let preference: [(CaptureFormat, snd_pcm_format_t)] = [
             (.s16le, SND_PCM_FORMAT_S16_LE), (.s32le, SND_PCM_FORMAT_S32_LE),

@@ -90,20 +90,7 @@ public final class DeviceMonitor: @unchecked Sendable {
     /// `acceptUninitialized`: report cards udev has no record of too (udevd is not running, so
     /// nothing will ever mark them initialized).
     public func start(acceptUninitialized: Bool = false) -> [SoundCard] {
-        let enumerate = udev_enumerate_new(udev)
-        udev_enumerate_add_match_subsystem(enumerate, "sound")
-        udev_enumerate_scan_devices(enumerate)
-        var entry = udev_enumerate_get_list_entry(enumerate)
-        var found: [SoundCard] = []
-        while let current = entry {
-            if let path = udev_list_entry_get_name(current),
-               let device = udev_device_new_from_syspath(udev, path) {
-                if let card = Self.card(device) { found.append(card) }
-                udev_device_unref(device)
-            }
-            entry = udev_list_entry_get_next(current)
-        }
-        udev_enumerate_unref(enumerate)
+        let found = Self.enumerate(udev)
         let ready = found.filter { ($0.isInitialized || acceptUninitialized) && !$0.isModem }
             .sorted { ($0.number ?? 0) < ($1.number ?? 0) }
         for card in ready { cards[card.syspath] = card }
@@ -237,6 +224,31 @@ public final class DeviceMonitor: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// The sound cards udev knows now (modems included: callers decide), by card number.
+    public static func soundCards() -> [SoundCard] {
+        guard let udev = udev_new() else { return [] }
+        defer { udev_unref(udev) }
+        return enumerate(udev).sorted { ($0.number ?? 0) < ($1.number ?? 0) }
+    }
+
+    private static func enumerate(_ udev: OpaquePointer) -> [SoundCard] {
+        let enumerate = udev_enumerate_new(udev)
+        defer { udev_enumerate_unref(enumerate) }
+        udev_enumerate_add_match_subsystem(enumerate, "sound")
+        udev_enumerate_scan_devices(enumerate)
+        var entry = udev_enumerate_get_list_entry(enumerate)
+        var found: [SoundCard] = []
+        while let current = entry {
+            if let path = udev_list_entry_get_name(current),
+               let device = udev_device_new_from_syspath(udev, path) {
+                if let card = card(device) { found.append(card) }
+                udev_device_unref(device)
+            }
+            entry = udev_list_entry_get_next(current)
+        }
+        return found
     }
 
     /// The card behind a `sound` device, if it is a card (`cardN`; not its PCMs and controls).

@@ -1,3 +1,8 @@
+import CALSA
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A sound card as udev describes it (the `sound` subsystem's `cardN` device).
 public struct SoundCard: Sendable, Hashable {
     /// `/sys/devices/…/sound/card1`: the key while the card exists.
@@ -10,7 +15,7 @@ public struct SoundCard: Sendable, Hashable {
     public var properties: [String: String]
 
     public static let keptProperties = ["ID_PATH", "ID_SERIAL", "ID_MODEL", "ID_MODEL_FROM_DATABASE", "ID_VENDOR",
-                                        "ID_VENDOR_FROM_DATABASE", "ID_BUS", "POSMINI_READER", "SOUND_INITIALIZED",
+                                        "ID_VENDOR_FROM_DATABASE", "ID_VENDOR_ID", "ID_MODEL_ID", "ID_BUS", "POSMINI_READER", "SOUND_INITIALIZED",
                                         "SOUND_CLASS"]
 
     public init(syspath: String, number: Int? = nil, cardID: String? = nil, properties: [String: String] = [:]) {
@@ -68,6 +73,12 @@ public struct SoundCard: Sendable, Hashable {
         return device[...colon] + arguments.joined(separator: ",")
     }
 
+    /// `vvvv:pppp` for a USB card.
+    public var usbID: String? {
+        guard let vendor = properties["ID_VENDOR_ID"], let product = properties["ID_MODEL_ID"] else { return nil }
+        return "\(vendor.lowercased()):\(product.lowercased())"
+    }
+
     /// Whether `reference` (from a configured device name) names this card.
     public func matches(_ reference: CardReference) -> Bool {
         switch reference {
@@ -107,5 +118,50 @@ public enum CardReference: Sendable, Hashable, CustomStringConvertible {
         case .number(let n): return "card \(n)"
         case .id(let id): return "card \(id)"
         }
+    }
+}
+
+/// ALSA's own view of the cards.
+public enum ALSACards {
+    /// The number of the card with ALSA id `id`, if there is one.
+    public static func index(of id: String) -> Int? {
+        posmini_alsa_quiet()
+        let n = snd_card_get_index(id)
+        return n >= 0 ? Int(n) : nil
+    }
+}
+
+/// Which processes hold a sound device open (for "the device is busy": who).
+public enum DeviceHolders {
+    public struct Holder: Sendable, Hashable {
+        public var pid: Int32
+        public var name: String
+    }
+
+    /// Processes with `/dev/snd/pcmC<card>D<device>c` open (this one excluded). Reads /proc;
+    /// processes of other users are only visible to root.
+    public static func find(card: Int, device: Int) -> [Holder] {
+        let target = "/dev/snd/pcmC\(card)D\(device)c"
+        var holders: [Holder] = []
+        guard let proc = opendir("/proc") else { return [] }
+        defer { closedir(proc) }
+        let me = getpid()
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), pid != me, let fds = opendir("/proc/\(name)/fd") else { continue }
+            var holds = false
+            while !holds, let fd = readdir(fds) {
+                let fdName = withUnsafeBytes(of: fd.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                var buffer = [CChar](repeating: 0, count: 256)
+                let n = readlink("/proc/\(name)/fd/\(fdName)", &buffer, buffer.count - 1)
+                if n > 0 && String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == target { holds = true }
+            }
+            closedir(fds)
+            if holds {
+                let comm = String(decoding: (try? FileBytes.read("/proc/\(name)/comm", limit: 256)) ?? [], as: UTF8.self)
+                holders.append(Holder(pid: pid, name: comm.split(separator: "\n").first.map(String.init) ?? "?"))
+            }
+        }
+        return holders.sorted { $0.pid < $1.pid }
     }
 }

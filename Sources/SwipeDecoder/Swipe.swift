@@ -128,6 +128,24 @@ public struct SwipeQuality: Sendable, Hashable {
     public var candidatesTried: Int
 }
 
+/// Where a swipe's flux transitions and bit cells lie in time (for the diagnose plot). It
+/// encodes the card as surely as the bits do: clear card data.
+public struct SwipeTimeline: Sendable, Hashable {
+    /// Stream seconds of each transition the clock used, ascending.
+    public var transitions: [Double]
+    /// Stream seconds of the cell boundaries, ascending: cell k lies between boundaries k and
+    /// k + 1.
+    public var cellBoundaries: [Double]
+    /// The cells' bits in time order.
+    public var bits: [UInt8]
+
+    public init(transitions: [Double], cellBoundaries: [Double], bits: [UInt8]) {
+        self.transitions = transitions
+        self.cellBoundaries = cellBoundaries
+        self.bits = bits
+    }
+}
+
 /// One swipe: its tracks, direction, timing, speed and quality.
 public struct Swipe: Sendable, Hashable {
     /// Seconds from the start of the stream.
@@ -142,6 +160,8 @@ public struct Swipe: Sendable, Hashable {
     /// The F2F bits the clock read, in time order (clear card data: never log or print them).
     /// For stripes that are not ISO tracks, and for analysis.
     public var bits: [UInt8] = []
+    /// With `DecoderConfiguration.keepTimeline`: transitions and cells in time.
+    public var timeline: SwipeTimeline?
     /// Cells where the clock skipped extrema as noise.
     public var repairedCells = 0
     /// Cells bridged with zeros across a stretch without any transition (a dropout on the

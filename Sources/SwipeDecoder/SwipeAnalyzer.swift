@@ -52,6 +52,7 @@ final class SwipeAnalyzer {
     /// false-accept analysis). With `exhaustive`, every candidate is tried even after a read.
     var observer: ((Int, TrackRead) -> Void)?
     var exhaustive = false
+    var keepTimeline = false
 
     /// Primary first. Settings that share a front end are adjacent so its work is shared.
     static let candidates: [CandidateSetting] = {
@@ -753,12 +754,49 @@ final class SwipeAnalyzer {
         var swipe = Swipe(start: start, end: max(start, end), direction: accepted?.1, tracks: tracks,
                           speed: speed, quality: quality, problem: nil)
         swipe.bits = attempt.bits
+        if keepTimeline { swipe.timeline = timeline(attempt, startTime: startTime) }
         swipe.repairedCells = attempt.repairs
         swipe.bridgedCells = attempt.bridged
         if accepted == nil {
             swipe.problem = diagnose(swipe, failure: failure, attempt: attempt, typical: typical)
         }
         return swipe
+    }
+
+    /// Where the clock put each cell, in stream seconds and time order: from the first
+    /// transition, one tracked period per cell, each boundary drawn to a transition within a
+    /// quarter of a cell of it (a boundary always has one in F2F).
+    private func timeline(_ attempt: Attempt, startTime: Double) -> SwipeTimeline {
+        let fs = sampleRate
+        let positions = attempt.transitions.map(\.position).sorted()
+        let backward = attempt.firstPosition > attempt.lastPosition
+        var starts: [Double] = []
+        starts.reserveCapacity(attempt.periods.count + 1)
+        var boundary = attempt.firstPosition
+        func snapped(_ x: Double, reach: Double) -> Double {
+            // Nearest transition to x (positions sorted).
+            var lo = 0, hi = positions.count
+            while lo < hi { let mid = (lo + hi) / 2; if positions[mid] < x { lo = mid + 1 } else { hi = mid } }
+            var best = x, distance = reach
+            for k in [lo - 1, lo] where k >= 0 && k < positions.count && abs(positions[k] - x) < distance {
+                best = positions[k]
+                distance = abs(positions[k] - x)
+            }
+            return best
+        }
+        starts.append(boundary)
+        for period in attempt.periods {
+            let p = Double(period)
+            boundary = snapped(backward ? boundary - p : boundary + p, reach: 0.25 * p)
+            starts.append(boundary)
+        }
+        var times = starts.map { startTime + $0 / fs }
+        var bits = attempt.bits
+        if backward {
+            times.reverse()
+            bits.reverse()
+        }
+        return SwipeTimeline(transitions: positions.map { startTime + $0 / fs }, cellBoundaries: times, bits: bits)
     }
 
     /// The most likely reason a swipe did not read.

@@ -34,6 +34,9 @@ public struct DecoderConfiguration: Sendable, Hashable {
     public var absoluteFloor: Double = 1e-8
     /// How much of a PAN masked fields show.
     public var maskPolicy: MaskPolicy = .standard
+    /// Keep each swipe's flux transitions and cell boundaries (`Swipe.timeline`), for the
+    /// diagnose plot. Off in the daemon: the timeline encodes the card.
+    public var keepTimeline = false
 
     public init() {}
 }
@@ -252,6 +255,7 @@ public final class SwipeDecoder {
                     hangoverBlocks: hangoverBlocks, floorFollow: min(1, blockSeconds / configuration.floorTime),
                     dcFollow: Float(min(1, blockSeconds / 0.05))))
         analyzer = SwipeAnalyzer(sampleRate: sampleRate, channel: channel, maskPolicy: configuration.maskPolicy)
+        analyzer.keepTimeline = configuration.keepTimeline
     }
 
     deinit {

@@ -16,8 +16,27 @@ struct Posminid: AsyncParsableCommand {
             ALSA devices. SIGTERM stops it gracefully; SIGHUP reloads the configuration.
             """,
         version: PosminiProtocol.release,
-        subcommands: [Run.self, Decode.self, Listen.self, Provision.self],
+        subcommands: [Run.self, Decode.self, Listen.self, Provision.self, Diagnose.self],
         defaultSubcommand: Run.self)
+
+    /// `posminid --diagnose …` is `posminid diagnose …` (the technician's spelling).
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let k = arguments.firstIndex(of: "--diagnose") {
+            arguments.remove(at: k)
+            arguments.insert("diagnose", at: 0)
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct Run: AsyncParsableCommand {
@@ -169,6 +188,85 @@ struct SwipeOutput: ParsableArguments {
 
     @Flag(help: "Also print clear track data (test cards only; warns on stderr).")
     var reveal = false
+}
+
+struct Diagnose: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a terminal's reader, device and audio path (also: posminid --diagnose).",
+        discussion: """
+            The technician's compatibility check, in the order a person would go: the reader and \
+            its jack, permissions, the capture device and the formats and rates it offers (and the \
+            swipe speed that rate allows), the compatibility list, the mixer (capture switch and \
+            volume, input source, sound processing, mic boost; --fix sets them), two seconds of \
+            the idle signal (DC offset, noise floor, mains hum, clipping, dropouts), and a live \
+            swipe of a test card (level, signal to noise, speed, bit timing, which checks passed). \
+            Each check prints PASS, WARN, FAIL or N/A with its value and, when not PASS, what to do; \
+            then a verdict: compatible, compatible with changes, not compatible. While posminid \
+            runs, it is asked to let go of the device for the check and takes it back after. \
+            Exit status: 0 everything passed, 1 something needs attention, 2 the check could not run.
+            """)
+
+    @Option(name: .shortAndLong, help: "The ALSA capture device to check (default: the configured or udev-marked reader).")
+    var device: String?
+
+    @Flag(help: "Print the report as one JSON document (for fleet tools).")
+    var json = false
+
+    @Option(help: "Write a picture of the swipe (SVG): waveform, transitions, bit cells, masked characters, speed.")
+    var plot: String?
+
+    @Option(help: "Write a bundle for the service provider into this directory: the report, the plot, versions, devices, mixer settings.")
+    var report: String?
+
+    @Flag(help: "With --report: include the swipe's raw audio (it encodes the card: test cards only).")
+    var includeAudio = false
+
+    @Option(help: "Seconds to wait for the test swipe.")
+    var swipeTimeout: Double = 30
+
+    @Flag(help: "Skip the live swipe test.")
+    var noSwipe = false
+
+    @Flag(help: "Set the mixer as the reader needs it (unmute, capture volume, input source, processing off) and say what changed.")
+    var fix = false
+
+    @Option(help: "Sample rate to ask the device for.")
+    var rate = 44_100
+
+    @Option(help: "Configuration file (default /etc/posminid/posminid.conf).")
+    var config: String?
+
+    @Option(help: "The daemon's socket (default: the configuration's).")
+    var socket: String?
+
+    @Option(help: "A compatibility list to use instead of /etc/posminid/compatibility.list and /usr/share/posminid/compatibility.list (repeatable).")
+    var compatibility: [String] = []
+
+    func validate() throws {
+        guard swipeTimeout > 0 && swipeTimeout <= 600 else { throw ValidationError("--swipe-timeout is 1 to 600 seconds") }
+        if includeAudio && report == nil { throw ValidationError("--include-audio goes with --report DIR") }
+    }
+
+    func run() throws {
+        var tool = DiagnoseTool()
+        tool.device = device
+        tool.json = json
+        tool.plot = plot
+        tool.report = report
+        tool.includeAudio = includeAudio
+        tool.swipeTimeout = swipeTimeout
+        tool.skipSwipe = noSwipe
+        tool.fix = fix
+        tool.rate = rate
+        if let config {
+            tool.configPath = config
+            tool.configRequired = true
+        }
+        tool.socketPath = socket
+        if !compatibility.isEmpty { tool.compatibilityFiles = compatibility }
+        let status = tool.run(out: StandardStreams.out, err: StandardStreams.err)
+        if status != 0 { throw ExitCode(status) }
+    }
 }
 
 struct Provision: ParsableCommand {

@@ -1,0 +1,43 @@
+public import PosminiProtocol
+
+/// The running daemon, asked to let go of the diagnosed device for a while (`release`), and
+/// to take it back at the end.
+final class DaemonRelease {
+    let client: ControlClient
+    let readerID: String
+    let jackFlaps: Int?
+    private var released = false
+
+    /// Connects when a daemon answers on `socket` and has a reader on `device`.
+    init?(socket: String, device: String) {
+        guard let client = try? ControlClient(path: socket),
+              (try? client.next(timeout: 2))??["class"] == "VERSION",
+              let readers = (try? client.next(timeout: 2))??["readers"]?.arrayValue,
+              let reader = readers.first(where: { $0["device"]?.stringValue == device || $0["id"]?.stringValue == device }),
+              let id = reader["id"]?.stringValue else { return nil }
+        self.client = client
+        readerID = id
+        jackFlaps = reader["jack_flaps"]?.numberValue.map { Int($0) }
+    }
+
+    /// Asks for the device for `seconds`; true once the daemon said RELEASED.
+    func release(seconds: Double) -> Bool {
+        guard (try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": .number(seconds.rounded(.up))])) != nil else { return false }
+        while let m = try? client.next(timeout: 5) {
+            if m["class"] == "RELEASED" {
+                released = true
+                return true
+            }
+            if m["class"] == "ERROR" { return false }
+        }
+        return false
+    }
+
+    /// Hands the device back now.
+    func reclaim() {
+        guard released else { return }
+        try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": 0])
+        _ = try? client.next(timeout: 2)
+        released = false
+    }
+}

@@ -1,0 +1,406 @@
+public import PosminiProtocol
+import ReaderIO
+import SwipeDecoder
+import Magstripe
+import AudioFile
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `posminid --diagnose`: the technician's compatibility check of one capture device, in the
+/// order a person would go: the reader, permissions, the device and its formats, the
+/// compatibility list, the mixer, the idle signal, a live swipe, and a verdict.
+public struct DiagnoseTool: Sendable {
+    public var device: String?
+    public var json = false
+    public var plot: String?
+    public var report: String?
+    public var includeAudio = false
+    /// Seconds of audio to wait for the test swipe.
+    public var swipeTimeout = 30.0
+    public var idleSeconds = 2.0
+    public var skipSwipe = false
+    public var fix = false
+    public var rate = 44_100
+    public var configPath = "/etc/posminid/posminid.conf"
+    public var configRequired = false
+    public var socketPath: String?
+    /// Compatibility lists, most specific first (nil: /etc/posminid and /usr/share/posminid).
+    public var compatibilityFiles: [String]?
+
+    public init() {}
+
+    /// Why the check could not run (exit 2).
+    struct NotRun: Error { var message: String }
+
+    /// Runs the checks; returns 0 (all passed), 1 (something needs attention) or 2 (the check
+    /// could not run).
+    public func run(out: @escaping @Sendable (String) -> Void, err: @escaping @Sendable (String) -> Void) -> Int32 {
+        do {
+            var state = try Run(tool: self, err: err)
+            let report = try state.perform()
+            out(json ? report.json.text : report.text)
+            return report.exitStatus
+        } catch let failure as NotRun {
+            err("posminid diagnose: \(failure.message)")
+            if json { out((["error": .string(failure.message), "device": .string(device ?? "")] as JSONValue).text) }
+            return 2
+        } catch {
+            err("posminid diagnose: \(error)")
+            return 2
+        }
+    }
+}
+
+/// One diagnose run's state.
+struct Run {
+    let tool: DiagnoseTool
+    let err: @Sendable (String) -> Void
+    var configuration: DaemonConfiguration
+    let cards: [SoundCard]
+    var report: DiagnoseReport
+    let device: String
+    /// The card behind the device, when it names one.
+    var card: SoundCard?
+    var cardNumber: Int?
+    var daemon: DaemonRelease?
+    var capture: ALSACapture?
+    var listEntry: CompatibilityEntry?
+    var idleAudio: [[Float]] = []
+    var swipeResult: SwipeResult?
+
+    init(tool: DiagnoseTool, err: @escaping @Sendable (String) -> Void) throws {
+        self.tool = tool
+        self.err = err
+        do {
+            configuration = try DaemonConfiguration.load(tool.configPath, optional: !tool.configRequired)
+        } catch {
+            throw DiagnoseTool.NotRun(message: "configuration refused: \(error)")
+        }
+        if let socket = tool.socketPath { configuration.socketPath = socket }
+        cards = DeviceMonitor.soundCards().filter { !$0.isModem }
+        // The device: as named, else the first configured, else the first marked reader.
+        if let named = tool.device {
+            device = named
+        } else if let configured = configuration.devices.first {
+            device = configured
+        } else if let marked = cards.first(where: \.isMarkedReader) {
+            device = marked.captureDevice
+        } else {
+            let list = cards.isEmpty ? "no sound cards" : "sound cards: " + cards.map { "\($0.captureDevice) (\($0.displayName))" }.joined(separator: ", ")
+            throw DiagnoseTool.NotRun(message: "no reader to check (\(list)): plug the reader in, or name its device with --device (`arecord -L` lists them)")
+        }
+        report = DiagnoseReport(device: device)
+        if let reference = CardReference(device: device) {
+            card = cards.first { $0.matches(reference) }
+            switch reference {
+            case .number(let n): cardNumber = n
+            case .id(let id): cardNumber = card?.number ?? ALSACards.index(of: id)
+            }
+        }
+    }
+
+    mutating func perform() throws -> DiagnoseReport {
+        checkReader()
+        checkPermissions()
+        defer { daemon?.reclaim() }
+        try openDevice()
+        checkCompatibilityList()
+        checkMixer()
+        if let capture {
+            defer { capture.close() }
+            do {
+                try capture.start()
+                try checkIdle(capture)
+                if tool.skipSwipe {
+                    report.add(DiagnoseCheck("swipe.read", "Swipe test", .notApplicable, value: "skipped (--no-swipe)"))
+                } else {
+                    try checkSwipe(capture)
+                }
+            } catch let end as CaptureEnd {
+                report.add(DiagnoseCheck("device.capture", "Capture runs", .fail, value: .string("\(end)"),
+                                         advice: "the device stopped delivering audio: replug the reader and run this again", fixable: true))
+            }
+        }
+        try writeArtifacts()
+        return report
+    }
+
+    // MARK: The reader
+
+    mutating func checkReader() {
+        let readers = cards.filter(\.isMarkedReader).map(\.captureDevice) + configuration.devices
+        var value: [String: JSONValue] = [
+            "device": .string(device),
+            "cards": .array(cards.map { .string("\($0.captureDevice) \($0.displayName)\($0.isMarkedReader ? " (reader)" : "")") }),
+        ]
+        if let card { value["card"] = .string(card.cardID ?? "\(card.number ?? 0)") }
+        let isReader = readers.contains(device) || card?.isMarkedReader == true
+        value["reader"] = .bool(isReader)
+        if CardReference(device: device) != nil && card == nil && !cards.isEmpty {
+            report.add(DiagnoseCheck("reader.device", "Reader device", .fail, value: .object(value),
+                                     advice: "no sound card matches \(device): check the name against `arecord -l`", fixable: true))
+        } else {
+            let cardList = cards.isEmpty ? "no sound cards" : "cards: " + cards.map { "\($0.captureDevice) \($0.displayName)\($0.isMarkedReader ? " (reader)" : "")" }.joined(separator: ", ")
+            report.add(DiagnoseCheck("reader.device", "Reader device", isReader || tool.device != nil ? .pass : .warn,
+                                     value: .object(value),
+                                     advice: isReader ? nil : "the daemon does not take this device yet: mark its adapter in the udev rules or add `device = \(device)` to posminid.conf",
+                                     display: "\(device)\(isReader ? ", a reader" : ", named on the command line")\(card.map { " (\($0.displayName))" } ?? ""); \(cardList)"))
+        }
+        // The jack, on a card with jack controls.
+        if let card {
+            do {
+                let controls = try ALSAJackControls(device: card.controlDevice)
+                let watch = try JackWatch(source: controls, now: monotonicSeconds())
+                controls.close()
+                switch watch.state.plugged {
+                case .some(true):
+                    report.add(DiagnoseCheck("reader.jack", "Jack", .pass, value: .string("plugged (\(watch.jacks.joined(separator: ", ")))")))
+                case .some(false):
+                    report.add(DiagnoseCheck("reader.jack", "Jack", .fail, value: .string("empty (\(watch.jacks.joined(separator: ", ")))"),
+                                             advice: "nothing is detected in the jack: push the reader's plug all the way in (a loose jack reads as empty)"))
+                case nil:
+                    report.add(DiagnoseCheck("reader.jack", "Jack", .notApplicable, value: "no jack detection on this card"))
+                }
+            } catch {
+                report.add(DiagnoseCheck("reader.jack", "Jack", .notApplicable, value: .string("jack controls not readable: \(error.message)")))
+            }
+        } else {
+            report.add(DiagnoseCheck("reader.jack", "Jack", .notApplicable, value: "not a sound card's device"))
+        }
+        // Flaps, as the daemon counted them.
+        daemon = DaemonRelease(socket: configuration.socketPath, device: device)
+        if let flaps = daemon?.jackFlaps {
+            report.add(DiagnoseCheck("reader.jack_flaps", "Jack flapping", flaps == 0 ? .pass : .warn, value: .number(Double(flaps)),
+                                     unit: "changes",
+                                     advice: "the jack made and broke contact \(flaps) times in quick succession: a loose or worn jack; try another port or adapter, or a reader with a firmer plug"))
+        } else {
+            report.add(DiagnoseCheck("reader.jack_flaps", "Jack flapping", .notApplicable, value: "counted by the running daemon only"))
+        }
+    }
+
+    // MARK: Permissions
+
+    mutating func checkPermissions() {
+        if let cardNumber {
+            let nodes = ["/dev/snd/controlC\(cardNumber)", "/dev/snd/pcmC\(cardNumber)D\(Self.pcmDevice(device))c"]
+            let refused = nodes.filter { access($0, R_OK | W_OK) != 0 && errno != ENOENT }
+            report.add(DiagnoseCheck("permissions.device", "Device access", refused.isEmpty ? .pass : .fail,
+                                     value: .string(refused.isEmpty ? "\(Self.userName()) may open \(nodes[1])" : "\(Self.userName()) may not open \(refused.joined(separator: ", "))"),
+                                     advice: "add the user to the audio group (`usermod -aG audio \(Self.userName())`, then log in again); the service runs with SupplementaryGroups=audio"))
+        } else {
+            report.add(DiagnoseCheck("permissions.device", "Device access", .notApplicable, value: "not a sound card's device"))
+        }
+        let socket = configuration.socketPath
+        if let info = try? FileBytes.permissions(socket) {
+            let group = Self.groupOf(socket)
+            let ok = info.mode & 0o777 == 0o660 && group == configuration.socketGroup
+            report.add(DiagnoseCheck("permissions.socket", "Socket access", ok ? .pass : .warn,
+                                     value: .string("\(socket) mode \(String(info.mode & 0o777, radix: 8)) group \(group ?? "?")"),
+                                     advice: "the socket should be mode 660, group \(configuration.socketGroup) (posminid.socket sets this): `systemctl restart posminid.socket`"))
+        } else {
+            report.add(DiagnoseCheck("permissions.socket", "Socket access", .notApplicable, value: .string("no socket at \(socket): posminid is not running")))
+        }
+        let state = configuration.stateDirectory
+        if let info = try? FileBytes.permissions(state) {
+            report.add(DiagnoseCheck("permissions.state", "State directory", info.mode & 0o077 == 0 ? .pass : .warn,
+                                     value: .string("\(state) mode \(String(info.mode & 0o777, radix: 8))"),
+                                     advice: "the state directory holds the key counter: `chmod 700 \(state)`"))
+        } else {
+            report.add(DiagnoseCheck("permissions.state", "State directory", .notApplicable, value: .string("\(state) does not exist yet")))
+        }
+        let key = KeyFile.locate(configured: configuration.keyFile ?? KeyFile.defaultPath, credentialsDirectory: nil)
+        if let info = try? FileBytes.permissions(key) {
+            report.add(DiagnoseCheck("permissions.key", "Key file", info.mode & 0o077 == 0 ? .pass : .fail,
+                                     value: .string("\(key) mode \(String(info.mode & 0o777, radix: 8))"),
+                                     advice: "the daemon refuses a key others can read: `chmod 600 \(key)`"))
+        } else {
+            report.add(DiagnoseCheck("permissions.key", "Key file", .notApplicable,
+                                     value: .string("no key file at \(key) (a systemd credential, or --test-key)")))
+        }
+    }
+
+    // MARK: The device
+
+    mutating func openDevice() throws {
+        if let daemon, daemon.release(seconds: tool.idleSeconds + (tool.skipSwipe ? 0 : tool.swipeTimeout) + 20) {
+            report.add(DiagnoseCheck("daemon.release", "Daemon lets go", .pass,
+                                     value: .string("posminid released reader \(daemon.readerID) for the check; it takes it back at the end")))
+        }
+        do {
+            capture = try ALSACapture(device: device, rate: tool.rate)
+        } catch {
+            switch -error.code {
+            case ENOENT, ENODEV, ENXIO, EINVAL:
+                throw DiagnoseTool.NotRun(message: "cannot open '\(device)': \(error.message): no such capture device (`arecord -L` lists the names ALSA knows)")
+            case EBUSY:
+                let holders = cardNumber.map { DeviceHolders.find(card: $0, device: Self.pcmDevice(device)) } ?? []
+                let who = holders.isEmpty ? "another program" : holders.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
+                report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string("busy: held by \(who)"),
+                                         advice: "stop \(who) or have it leave this device alone (a sound server: see README, \"Sound servers\"), then run this again"))
+            case EACCES, EPERM:
+                report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string(error.message),
+                                         advice: "add the user to the audio group (`usermod -aG audio \(Self.userName())`)"))
+            default:
+                report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string(error.description),
+                                         advice: "replug the reader; if this stays, send the --report bundle to the provider", fixable: false))
+            }
+            return
+        }
+        guard let capture else { return }
+        let offered = capture.capabilities
+        report.add(DiagnoseCheck("device.open", "Device opens", .pass, value: .string("\(capture.format), \(capture.channels) channel\(capture.channels == 1 ? "" : "s")")))
+        var formats: [String: JSONValue] = ["formats": .array(offered.formats.map { .string($0) })]
+        if let rates = offered.rates { formats["rates_hz"] = .array([.number(Double(rates.lowerBound)), .number(Double(rates.upperBound))]) }
+        if let channels = offered.channels { formats["channels"] = .array([.number(Double(channels.lowerBound)), .number(Double(channels.upperBound))]) }
+        var shown = offered.formats.joined(separator: " ")
+        if let rates = offered.rates { shown += "; \(rates.lowerBound)–\(rates.upperBound) Hz" }
+        if let channels = offered.channels { shown += "; \(channels.lowerBound)–\(channels.upperBound) channels" }
+        report.add(DiagnoseCheck("device.formats", "Formats offered", .pass, value: .object(formats), display: shown))
+
+        let rate = capture.sampleRate
+        var limits: [String: JSONValue] = [:]
+        for (track, bpi) in TrackSpeedLimit.densities {
+            limits["track\(track)"] = .number(TrackSpeedLimit.limit(rate: rate, bpi: bpi).rounded())
+        }
+        let track1 = TrackSpeedLimit.limit(rate: rate, bpi: 210)
+        let status: DiagnoseCheck.Status = track1 >= 100 ? .pass : (track1 >= 40 ? .warn : .fail)
+        report.add(DiagnoseCheck("device.rate", "Sample rate", rate >= 44_100 ? .pass : .warn, value: .number(Double(rate)), unit: "Hz",
+                                 advice: "the device does not offer 44.1 kHz; \(rate) Hz is used, which limits the swipe speed (below)"))
+        report.add(DiagnoseCheck("device.speed_limit", "Fastest readable swipe", status, value: .object(limits), unit: "cm/s",
+                                 advice: status == .fail
+                                    ? "at \(rate) Hz Track 1 reads only below \(Int(track1)) cm/s: this device samples too slowly for a reader"
+                                    : "at \(rate) Hz Track 1 reads only below \(Int(track1)) cm/s: swipe slowly and evenly",
+                                 fixable: status != .fail,
+                                 display: TrackSpeedLimit.densities.map { "Track \($0.track) ≤ \(Int(TrackSpeedLimit.limit(rate: rate, bpi: $0.bpi).rounded()))" }.joined(separator: ", ") + " cm/s"))
+    }
+
+    // MARK: The compatibility list
+
+    mutating func checkCompatibilityList() {
+        let files = tool.compatibilityFiles ?? CompatibilityList.defaultFiles
+        var entries: [CompatibilityEntry] = []
+        for file in files {
+            do {
+                entries += try CompatibilityList.load(file)
+            } catch {
+                report.add(DiagnoseCheck("compatibility.file", "Compatibility list", .warn, value: .string(error.description),
+                                         advice: "fix the list entry named above (its header explains the format)"))
+            }
+        }
+        let names = [device, card?.cardID, card?.displayName].compactMap { $0 }
+        listEntry = entries.first { $0.matches(usbID: card?.usbID, names: names) }
+        guard let entry = listEntry else {
+            report.add(DiagnoseCheck("compatibility.list", "Compatibility list", .notApplicable,
+                                     value: .string("not listed\(card?.usbID.map { " (USB \($0))" } ?? "")"),
+                                     advice: "if every other check passes, add this device to /etc/posminid/compatibility.list; if not, send the --report bundle to the provider"))
+            return
+        }
+        let value = JSONValue.string("\(entry.name) (\(entry.verdict), \(entry.file):\(entry.line))")
+        if entry.verdict == .bad {
+            report.add(DiagnoseCheck("compatibility.list", "Compatibility list", .fail, value: value,
+                                     advice: entry.note ?? "this device is known not to work with the reader: use a listed adapter", fixable: false))
+        } else {
+            report.add(DiagnoseCheck("compatibility.list", "Compatibility list", .pass, value: value, advice: entry.note))
+        }
+    }
+
+    // MARK: The mixer
+
+    mutating func checkMixer() {
+        let control = cardNumber.map { "hw:\($0)" } ?? device
+        guard let mixer = try? ALSAMixer(device: control), !mixer.controls().isEmpty else {
+            for (id, title) in MixerCheck.all {
+                report.add(DiagnoseCheck(id, title, .notApplicable, value: "the device has no mixer"))
+            }
+            return
+        }
+        var check = MixerCheck(mixer: mixer, entry: listEntry)
+        if tool.fix { report.fixed = check.fix() }
+        for result in check.evaluate() { report.add(result) }
+    }
+
+    // MARK: Capture
+
+    /// Reads from the device until `body` says stop, `frames` have come, or `wall` seconds pass.
+    func read(_ capture: ALSACapture, frames wanted: Int, wall: Double,
+              _ body: (UnsafeBufferPointer<Float>, Int) -> Bool) throws(CaptureEnd) -> Int {
+        let channels = capture.channels
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capture.periodFrames * channels)
+        defer { buffer.deallocate() }
+        let stop = EventFD()
+        let deadline = monotonicSeconds() + wall
+        var total = 0
+        while total < wanted && monotonicSeconds() < deadline {
+            guard capture.waitForData(stop: stop) else { break }
+            let got = try capture.read(into: buffer, frames: min(capture.periodFrames, wanted - total))
+            if got == 0 { continue }
+            total += got
+            if !body(UnsafeBufferPointer(start: buffer, count: got * channels), got) { break }
+        }
+        return total
+    }
+
+    mutating func checkIdle(_ capture: ALSACapture) throws(CaptureEnd) {
+        let channels = capture.channels, rate = capture.sampleRate
+        var audio = [[Float]](repeating: [], count: channels)
+        let frames = Int(tool.idleSeconds * Double(rate))
+        let overrunsBefore = capture.overruns
+        _ = try read(capture, frames: frames, wall: tool.idleSeconds + 5) { chunk, got in
+            for c in 0..<channels { for i in 0..<got { audio[c].append(chunk[i * channels + c]) } }
+            return true
+        }
+        idleAudio = audio
+        let figures = audio.map { IdleFigures.measure($0, rate: rate) }
+        guard let worst = figures.max(by: { $0.noiseDBFS < $1.noiseDBFS }), !(audio.first ?? []).isEmpty else {
+            report.add(DiagnoseCheck("idle.signal", "Idle signal", .fail, value: "no audio arrived",
+                                     advice: "the device delivered nothing in \(Int(tool.idleSeconds)) s: replug it, or check that nothing else holds it"))
+            return
+        }
+        let dc = figures.map(\.dcOffset).max(by: { abs($0) < abs($1) }) ?? 0
+        let dcPercent = (dc * 1000).rounded() / 10
+        report.add(DiagnoseCheck("idle.dc_offset", "DC offset", abs(dc) < 0.03 ? .pass : (abs(dc) < 0.2 ? .warn : .fail),
+                                 value: .number(dcPercent), unit: "% FS",
+                                 advice: "the input sits \(format1(dcPercent)) % off centre: a biased or faulty input (a headset-mic bias into the reader?); try the reader on a dedicated adapter"))
+        let noise = (worst.noiseDBFS * 10).rounded() / 10
+        if worst.noiseDBFS < -100 {
+            report.add(DiagnoseCheck("idle.noise_floor", "Noise floor", .warn, value: .number(noise), unit: "dBFS",
+                                     advice: "the input is digital silence: it is muted, or not the reader's input (check the mixer and input source)"))
+        } else {
+            report.add(DiagnoseCheck("idle.noise_floor", "Noise floor", worst.noiseDBFS <= -50 ? .pass : (worst.noiseDBFS <= -35 ? .warn : .fail),
+                                     value: .number(noise), unit: "dBFS RMS",
+                                     advice: "the idle input is noisy: lower the mic boost, keep the reader cable away from chargers and power supplies, or try another port"))
+        }
+        let hum = (figures.map(\.humDBFS).max() ?? -200)
+        let humRounded = (hum * 10).rounded() / 10
+        report.add(DiagnoseCheck("idle.hum", "Mains hum", hum <= -45 ? .pass : .warn, value: .number(max(-200, humRounded)), unit: "dBFS",
+                                 advice: "\(worst.humFrequency) Hz hum from the mains: unplug the terminal's charger for the test, or use a ground-isolated adapter"))
+        let clipped = figures.map(\.clippedSamples).reduce(0, +)
+        report.add(DiagnoseCheck("idle.clipping", "Idle clipping", clipped == 0 ? .pass : .fail, value: .number(Double(clipped)), unit: "samples",
+                                 advice: "the input clips with no card in the reader: lower the capture volume and mic boost, and check that the reader is what is plugged in"))
+        let xruns = capture.overruns - overrunsBefore
+        report.add(DiagnoseCheck("idle.dropouts", "Dropouts", xruns == 0 ? .pass : .warn, value: .number(Double(xruns)), unit: "overruns",
+                                 advice: "audio was lost (the system did not read in time): close other heavy programs; the daemon can ask for real-time priority (realtime_priority)"))
+    }
+
+    static func pcmDevice(_ device: String) -> Int {
+        for argument in device.split(separator: ",") where argument.hasPrefix("DEV=") {
+            if let n = Int(argument.dropFirst(4)) { return n }
+        }
+        let parts = device.split(separator: ":").last?.split(separator: ",") ?? []
+        if parts.count >= 2, let n = Int(parts[1]) { return n }
+        return 0
+    }
+
+    static func userName() -> String {
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "uid \(geteuid())"
+    }
+
+    static func groupOf(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        if let entry = getgrgid(info.st_gid), let name = entry.pointee.gr_name { return String(cString: name) }
+        return String(info.st_gid)
+    }
+}

@@ -1,0 +1,261 @@
+import Testing
+import AudioFile
+import Magstripe
+import SwipeSynth
+import PosminiProtocol
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `posminid --diagnose` end to end through real libasound: alsa-lib's `file` plugin plays a
+/// synthesized terminal (idle input, then a swipe) as the capture device.
+extension ProcessSuites {
+    @Suite("posminid --diagnose")
+    struct DiagnoseTests: CommandTesting {
+        /// Noise at `level` dBFS RMS (uniform, deterministic) around `dc`.
+        func idle(seconds: Double, level: Double = -62, dc: Float = 0, seed: UInt64 = 7) -> [Float] {
+            var random = TestRandom(seed: seed)
+            let amplitude = Float(pow(10, level / 20) * 3.0.squareRoot())
+            var out = [Float](repeating: 0, count: Int(seconds * 44_100))
+            for k in out.indices {
+                let unit = Float(random.next() >> 40) / Float(1 << 24)
+                out[k] = dc + amplitude * (2 * unit - 1)
+            }
+            return out
+        }
+
+        func swipe(speed: Double = 300, level: Double = -14, text: String = track1Text, format: TrackFormat = .track1) throws -> [Float] {
+            var audio = AudioPath(sampleRate: 44_100)
+            audio.snr = 35
+            audio.level = level
+            audio.leadingSilence = 0.1
+            audio.trailingSilence = 0.3
+            let scenario = SwipeScenario(tracks: [try StripeTrack(text: text, format: format)],
+                                         motion: Motion(speed: .constant(speed)), audio: audio, seed: 11)
+            return SwipeSynthesizer.render(scenario).channels[0]
+        }
+
+        struct Terminal {
+            let directory: String
+            let environment: [String: String]
+            let arguments: [String]
+        }
+
+        /// The file plugin device `posmini_diag` replaying `samples` (then silence), a
+        /// configuration with a private state directory and no key, no daemon.
+        func terminal(_ samples: [Float]) throws -> Terminal {
+            let directory = try temporaryDirectory()
+            let raw = directory + "/input.raw"
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(samples.count * 2 + 88_200 * 2)
+            for x in samples + idle(seconds: 2, seed: 99) {
+                let v = UInt16(bitPattern: WAV.quantize16(x))
+                bytes += [UInt8(v & 0xFF), UInt8(v >> 8)]
+            }
+            write(bytes, to: raw)
+            let conf = directory + "/asound.conf"
+            write(Array("""
+                pcm.posmini_diag {
+                    type file
+                    slave.pcm "null"
+                    file "/dev/null"
+                    infile "\(raw)"
+                    format "raw"
+                }
+
+                """.utf8), to: conf)
+            let state = directory + "/state"
+            mkdir(state, 0o700)
+            write(Array("state_directory = \(state)\nkey_file = \(directory)/no-key\n".utf8), to: directory + "/posminid.conf")
+            return Terminal(directory: directory, environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:" + conf],
+                            arguments: ["--diagnose", "--device", "posmini_diag", "--config", directory + "/posminid.conf",
+                                        "--socket", directory + "/no.sock", "--compatibility", directory + "/none.list",
+                                        "--swipe-timeout", "8"])
+        }
+
+        func diagnose(_ t: Terminal, _ extra: [String] = []) throws -> (Run, JSONValue?) {
+            let result = try run(t.arguments + extra + ["--json"], environment: t.environment)
+            let json = try? JSONValue.parse(Array(result.stdout.utf8))
+            return (result, json)
+        }
+
+        func check(_ report: JSONValue?, _ id: String) -> JSONValue? {
+            report?["checks"]?.arrayValue?.first { $0["id"]?.stringValue == id }
+        }
+
+        /// The documented shape (docs/DIAGNOSE.md).
+        func validateShape(_ report: JSONValue?) {
+            let verdicts = ["compatible", "compatible_with_changes", "not_compatible"]
+            #expect(verdicts.contains(report?["verdict"]?.stringValue ?? ""), "\(report?.text ?? "no JSON")")
+            #expect(report?["summary"]?.stringValue != nil)
+            #expect(report?["device"]?.stringValue != nil)
+            let checks = report?["checks"]?.arrayValue ?? []
+            #expect(!checks.isEmpty)
+            for c in checks {
+                #expect(c["id"]?.stringValue?.isEmpty == false)
+                #expect(["PASS", "WARN", "FAIL", "N/A"].contains(c["status"]?.stringValue ?? ""), "\(c.text)")
+                #expect(c["value"] != nil, "\(c.text)")
+                if c["status"] == "WARN" || c["status"] == "FAIL" { #expect(c["advice"]?.stringValue?.isEmpty == false, "\(c.text)") }
+            }
+            #expect(checks.contains { $0["id"]?.stringValue?.contains("swipe") == true })
+        }
+
+        @Test("a good swipe on a quiet input: every check passes or does not apply, exit 0; JSON in the documented shape; no card data printed")
+        func goodSwipe() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe())
+            let (result, report) = try diagnose(t)
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+            validateShape(report)
+            #expect(report?["verdict"] == "compatible")
+            #expect(check(report, "swipe.read")?["status"] == "PASS")
+            #expect(check(report, "swipe.read")?["value"]?.stringValue?.contains("Track 1 read") == true)
+            #expect(check(report, "device.open")?["status"] == "PASS")
+            #expect(check(report, "device.rate")?["value"] == 44_100)
+            #expect(check(report, "device.speed_limit")?["value"]?["track1"] == 133)
+            #expect(check(report, "mixer.capture_volume")?["status"] == "N/A", "the file plugin has no mixer")
+            #expect(check(report, "idle.noise_floor")?["status"] == "PASS")
+            #expect(check(report, "swipe.speed")?["value"]?["mean"] == 30)
+            #expect(!result.stdout.contains("4111111111111111") && !result.stderr.contains("4111111111111111"))
+            #expect(result.stderr.contains("swipe a test card now"))
+            // The text form: one line per check and the result.
+            let text = try run(t.arguments, environment: t.environment)
+            #expect(text.status == 0)
+            #expect(text.stdout.contains("PASS  Swipe test"), "\(text.stdout)")
+            #expect(text.stdout.contains("Result: compatible: every check passed"), "\(text.stdout)")
+        }
+
+        @Test("a clipped swipe: the level check warns and says to lower the gain; exit 1")
+        func clipped() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe(level: 6))
+            let (result, report) = try diagnose(t)
+            #expect(result.status == 1, "\(result.stdout)")
+            validateShape(report)
+            let level = check(report, "swipe.level")
+            #expect(level?["status"] == "WARN", "\(report?.text ?? "")")
+            #expect(level?["advice"]?.stringValue?.contains("clips") == true)
+            #expect(report?["verdict"] == "compatible_with_changes")
+        }
+
+        @Test("a DC-shifted, noisy idle input: DC offset and noise floor fail with advice; exit 1")
+        func noisyIdle() throws {
+            let t = try terminal(idle(seconds: 2.5, level: -28, dc: 0.3) + swipe())
+            let (result, report) = try diagnose(t)
+            #expect(result.status == 1)
+            validateShape(report)
+            #expect(check(report, "idle.dc_offset")?["status"] == "FAIL", "\(report?.text ?? "")")
+            #expect(check(report, "idle.dc_offset")?["value"]?.numberValue.map { abs($0 - 30) < 1 } == true)
+            #expect(check(report, "idle.noise_floor")?["status"] == "FAIL")
+            #expect(check(report, "idle.noise_floor")?["advice"]?.stringValue?.contains("noisy") == true)
+        }
+
+        @Test("a swipe too fast for the rate: the swipe test fails and says to swipe more slowly; exit 1")
+        func tooFast() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe(speed: 2_600))
+            let (result, report) = try diagnose(t)
+            #expect(result.status == 1)
+            validateShape(report)
+            let read = check(report, "swipe.read")
+            #expect(read?["status"] == "FAIL", "\(report?.text ?? "")")
+            #expect(read?["advice"]?.stringValue?.contains("slowly") == true, "\(read?.text ?? "")")
+        }
+
+        @Test("no swipe within the timeout: the swipe test fails with what to check; exit 1")
+        func noSwipe() throws {
+            let t = try terminal(idle(seconds: 12))
+            let (result, report) = try diagnose(t)
+            #expect(result.status == 1)
+            validateShape(report)
+            #expect(check(report, "swipe.read")?["status"] == "FAIL")
+            #expect(check(report, "swipe.read")?["value"] == "no swipe in 8 s")
+            #expect(check(report, "swipe.read")?["advice"]?.stringValue?.contains("plugged in") == true)
+        }
+
+        @Test("digital silence on the input: the noise floor check says it is muted or not the reader's input")
+        func silence() throws {
+            let t = try terminal([Float](repeating: 0, count: 44_100 * 3))
+            let (result, report) = try diagnose(t, ["--no-swipe"])
+            #expect(result.status == 1)
+            #expect(check(report, "idle.noise_floor")?["status"] == "WARN")
+            #expect(check(report, "idle.noise_floor")?["advice"]?.stringValue?.contains("muted") == true)
+            #expect(check(report, "swipe.read")?["status"] == "N/A")
+        }
+
+        @Test("a device that does not exist: exit 2 and a message naming it; no reader at all: exit 2")
+        func missingDevice() throws {
+            let t = try terminal(idle(seconds: 1))
+            let result = try run(["--diagnose", "--device", "posmini_no_such_pcm", "--config", t.directory + "/posminid.conf"])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("posmini_no_such_pcm"), "\(result.stderr)")
+            #expect(result.stderr.contains("no such capture device"))
+            let json = try run(["diagnose", "--json", "--device", "posmini_no_such_pcm", "--config", t.directory + "/posminid.conf"])
+            #expect(json.status == 2)
+            #expect((try? JSONValue.parse(Array(json.stdout.utf8)))?["error"]?.stringValue?.contains("posmini_no_such_pcm") == true)
+        }
+
+        @Test("--plot: the SVG parses as XML, marks the transitions, and draws no pulse, transition or bit where the PAN is")
+        func plot() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe())
+            let svg = t.directory + "/swipe.svg"
+            let (result, _) = try diagnose(t, ["--plot", svg])
+            #expect(result.status == 0)
+            let text = readText(svg)
+            let parsed = system("/usr/bin/python3 -c \"import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])\" \(shellQuoted(svg))")
+            #expect(parsed == 0, "the SVG is not well-formed XML")
+            let transitions = attribute("x1", of: "transition", in: text)
+            #expect(transitions.count > 100, "\(transitions.count) transitions drawn")
+            // The masked stretch: from the start sentinel through the PAN's masked digits.
+            let masked = rectangles(class: "masked", in: text)
+            #expect(!masked.isEmpty)
+            for x in transitions {
+                #expect(!masked.contains { x > $0.lowerBound + 0.5 && x < $0.upperBound - 0.5 }, "a transition at \(x) inside the masked stretch")
+            }
+            #expect(text.contains(">*<"), "masked characters are shown")
+            #expect(!text.contains("4111111111111111"))
+            // The digits hidden in the CARD are not among the characters drawn.
+            let characters = attributeTexts(class: "character", in: text).joined()
+            #expect(characters.contains("411111******1111"), "\(characters)")
+        }
+
+        @Test("--report DIR: report, plot, versions, devices, mixer; no card data; raw audio only with --include-audio, which warns")
+        func reportBundle() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe())
+            let bundle = t.directory + "/bundle"
+            let (result, _) = try diagnose(t, ["--report", bundle])
+            #expect(result.status == 0)
+            for file in ["report.json", "swipe.svg", "versions.txt", "devices.txt", "mixer.txt"] {
+                let content = readText(bundle + "/" + file)
+                #expect(!content.isEmpty, "\(file)")
+                #expect(!content.contains("4111111111111111"), "\(file)")
+            }
+            #expect(readFile(bundle + "/swipe.wav") == nil)
+            #expect((try? JSONValue.parse(readFile(bundle + "/report.json") ?? []))?["verdict"] == "compatible")
+            #expect(readText(bundle + "/versions.txt").contains("alsa-lib"))
+            let withAudio = t.directory + "/bundle2"
+            let (second, _) = try diagnose(t, ["--report", withAudio, "--include-audio"])
+            #expect(second.status == 0)
+            #expect(second.stderr.contains("test card only"))
+            #expect((readFile(withAudio + "/swipe.wav")?.count ?? 0) > 44_100)
+        }
+
+        /// Values of `attribute` on elements of `class`.
+        func attribute(_ name: String, of cls: String, in text: String) -> [Double] {
+            text.split(separator: "\n").filter { $0.contains("class=\"\(cls)\"") }.compactMap { line in
+                guard let r = line.firstRange(of: "\(name)=\"") else { return nil }
+                return Double(line[r.upperBound...].prefix { $0 != "\"" })
+            }
+        }
+
+        func rectangles(class cls: String, in text: String) -> [ClosedRange<Double>] {
+            let xs = attribute("x", of: cls, in: text), widths = attribute("width", of: cls, in: text)
+            return zip(xs, widths).map { $0...($0 + $1) }
+        }
+
+        func attributeTexts(class cls: String, in text: String) -> [String] {
+            text.split(separator: "\n").filter { $0.contains("class=\"\(cls)\"") }.compactMap { line in
+                guard let open = line.firstIndex(of: ">"), let close = line.lastIndex(of: "<") else { return nil }
+                return String(line[line.index(after: open)..<close])
+            }
+        }
+    }
+}
