@@ -48,6 +48,10 @@ actor ReaderManager {
     private var configuredCards: [(device: String, reference: CardReference)] = []
     /// Cards in use, by syspath: the reader id and whether it is a configured card (jack watched).
     private var cards: [String: (id: String, card: SoundCard, configured: Bool)] = [:]
+    /// The capture device of each reader that has one (what a release reopens).
+    private var captureDevices: [String: String] = [:]
+    /// Pending reopenings after a release, by reader: the release's token.
+    private var releases: [String: Int] = [:]
     /// The flap count last logged, per configured card.
     private var jackFlaps: [String: Int] = [:]
     private let events: AsyncStream<DeviceEvent>
@@ -71,6 +75,7 @@ actor ReaderManager {
                 await hub.readerAppeared(info, present: false)
                 continue
             }
+            captureDevices[device] = device
             do {
                 let source = try ALSACapture(device: device, rate: configuration.rate)
                 var info = ReaderHub.ReaderInfo(id: device, name: device)
@@ -99,6 +104,7 @@ actor ReaderManager {
         } catch {
             logger.warning("no udev monitor (\(error)): readers plugged later are not noticed; configured cards are opened now")
             for (device, _) in configuredCards {
+                captureDevices[device] = device
                 do {
                     var info = ReaderHub.ReaderInfo(id: device, name: device)
                     info.device = device
@@ -203,6 +209,8 @@ actor ReaderManager {
     /// Opens `device` for reader `id` (or the test hook's recording); a failure is reported on
     /// the reader, which stays present.
     private func startCapture(id: String, device: String) async {
+        captureDevices[id] = device
+        guard releases[id] == nil else { return }
         let source: any CaptureSource
         do {
             if let udevReplay {
@@ -246,6 +254,35 @@ actor ReaderManager {
         sessions[id] = (session, token)
         await hub.readerAppeared(info)
         session.start()
+    }
+
+    /// `release`: closes the reader's device for `seconds` (posminid --diagnose uses it), then
+    /// opens it again if the reader is still there; 0 reopens now. Returns why not.
+    func release(_ id: String, seconds: Double) async -> String? {
+        guard let device = captureDevices[id] else { return "a recording has no device to release" }
+        nextToken += 1
+        let token = nextToken
+        if seconds > 0 {
+            logger.notice("reader \(id): device \(device) released for \(Int(seconds)) s (diagnose)")
+            releases[id] = token
+            stopSession(id)
+            Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
+                await self?.reopen(id, token: token)
+            }
+        } else if releases[id] != nil {
+            releases[id] = token
+            await reopen(id, token: token)
+        }
+        return nil
+    }
+
+    private func reopen(_ id: String, token: Int) async {
+        guard releases[id] == token else { return }
+        releases[id] = nil
+        guard sessions[id] == nil, let device = captureDevices[id], await hub.reader(id)?.present == true else { return }
+        logger.notice("reader \(id): device \(device) taken back after diagnose")
+        await startCapture(id: id, device: device)
     }
 
     /// A session ended on its own (device gone, recording over): unless a newer session took
@@ -331,6 +368,7 @@ public enum Daemon {
         logger.info(passed != nil ? "serving on the socket systemd passed" : "serving on \(configuration.socketPath)")
         let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
+        await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
         let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays)
         logger.info("\(started) reader(s) capturing")
 

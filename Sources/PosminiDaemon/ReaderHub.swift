@@ -111,7 +111,14 @@ public actor ReaderHub {
     public var clientCount: Int { clients.count }
 
     /// Answers one request of client `id`.
-    public func handle(_ request: Request, from id: Int) -> [JSONValue] {
+    /// Lets go of a reader's device for some seconds, then opens it again (0: now); returns why
+    /// it cannot. Set by the daemon (nil in hub tests: release is refused).
+    public typealias Releaser = @Sendable (_ reader: String, _ seconds: Double) async -> String?
+    private var releaser: Releaser?
+
+    public func setReleaser(_ releaser: @escaping Releaser) { self.releaser = releaser }
+
+    public func handle(_ request: Request, from id: Int) async -> [JSONValue] {
         switch request {
         case .watch(let enable):
             if enable { watchers.insert(id) } else { watchers.remove(id) }
@@ -161,6 +168,24 @@ public actor ReaderHub {
             }
         case .status:
             return [status()]
+        case .release(let reader, let seconds):
+            guard let info = readers[reader], info.present else {
+                return [ProtocolError("unknown_reader", "no reader \"\(reader)\" is present").json]
+            }
+            guard let releaser else { return [ProtocolError("not_releasable", "this daemon cannot release readers").json] }
+            if seconds > 0, let arm = arms.removeValue(forKey: reader) {
+                clients[arm.client]?.send(ending("READER_REMOVED", reader: reader, reference: arm.reference,
+                                                 fields: ["message": "released for posminid --diagnose"]))
+            }
+            if let failure = await releaser(reader, seconds) {
+                return [ProtocolError("not_releasable", "reader \"\(reader)\": \(failure)").json]
+            }
+            if seconds > 0, var current = readers[reader] {
+                current.capturing = false
+                current.error = "released for posminid --diagnose for \(Int(seconds)) s"
+                update(current)
+            }
+            return [["class": "RELEASED", "reader": .string(reader), "seconds": .number(seconds)]]
         case .bind(let reader), .unbind(let reader):
             guard readers[reader] != nil || bindings.contains(reader) else {
                 return [ProtocolError("unknown_reader", "no reader \"\(reader)\"").json]

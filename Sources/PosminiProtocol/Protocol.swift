@@ -10,6 +10,8 @@ public enum PosminiProtocol {
     public static let maximumLine = 4_096
     /// The longest arm, and the default, seconds (the merchant flow's limit).
     public static let maximumArm = 120.0
+    /// The longest a reader may be released to diagnose, seconds.
+    public static let maximumRelease = 900.0
 }
 
 /// A request from a client.
@@ -20,6 +22,8 @@ public enum Request: Sendable, Hashable {
     case status
     case bind(String)
     case unbind(String)
+    /// Let go of a reader's device for `seconds` (diagnose), then open it again; 0 takes it back now.
+    case release(reader: String, seconds: Double)
 }
 
 /// Why a request was refused: the `code` of the `ERROR` reply, and a message naming the problem.
@@ -90,8 +94,18 @@ extension Request {
             try allowed(["reader"])
             guard let reader = try string("reader") else { throw ProtocolError("invalid_request", "\"\(name)\" needs \"reader\"") }
             return name == "bind" ? .bind(reader) : .unbind(reader)
+        case "release":
+            try allowed(["reader", "seconds"])
+            guard let reader = try string("reader") else { throw ProtocolError("invalid_request", "\"release\" needs \"reader\"") }
+            guard let v = fields["seconds"], let seconds = v.numberValue, seconds.isFinite else {
+                throw ProtocolError("invalid_request", "\"release\" needs \"seconds\", a number")
+            }
+            guard seconds >= 0, seconds <= PosminiProtocol.maximumRelease else {
+                throw ProtocolError("invalid_request", "\"seconds\" must be from 0 to \(Int(PosminiProtocol.maximumRelease))")
+            }
+            return .release(reader: reader, seconds: seconds)
         default:
-            throw ProtocolError("unknown_command", "unknown command \"\(name)\": use watch, arm, cancel, status, bind or unbind")
+            throw ProtocolError("unknown_command", "unknown command \"\(name)\": use watch, arm, cancel, status, bind, unbind or release")
         }
     }
 }

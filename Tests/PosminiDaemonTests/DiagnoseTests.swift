@@ -3,6 +3,7 @@ import AudioFile
 import Magstripe
 import SwipeSynth
 import PosminiProtocol
+import PosminiDaemon
 import TestSupport
 #if canImport(Glibc)
 import Glibc
@@ -256,6 +257,103 @@ extension ProcessSuites {
                 guard let open = line.firstIndex(of: ">"), let close = line.lastIndex(of: "<") else { return nil }
                 return String(line[line.index(after: open)..<close])
             }
+        }
+    }
+}
+
+extension ProcessSuites {
+    /// Diagnose against a real mixer: alsa-plugins' `ctl.pulse` over a PulseAudio server's
+    /// source (capture volume and mute), and a running daemon that lets go of its device.
+    @Suite("posminid --diagnose with PulseAudio")
+    struct DiagnosePulseTests: CommandTesting {
+        func pactl(_ server: PulseServer, _ arguments: String) -> String {
+            let out = server.runtime + "/pactl.out"
+            _ = system("env XDG_RUNTIME_DIR='\(server.runtime)' PULSE_SERVER='\(server.env["PULSE_SERVER"]!)' pactl \(arguments) >'\(out)' 2>&1")
+            return readText(out)
+        }
+
+        func diagnose(_ server: PulseServer, directory: String, _ extra: [String] = []) throws -> (Run, JSONValue?) {
+            write(Array("state_directory = \(directory)\nkey_file = \(directory)/no-key\n".utf8), to: directory + "/posminid.conf")
+            var env = server.env
+            env["PULSE_SOURCE"] = "reader.monitor"
+            let result = try run(["--diagnose", "--device", "pulse", "--no-swipe", "--json", "--config", directory + "/posminid.conf",
+                                  "--compatibility", directory + "/none.list"] + extra, environment: env)
+            return (result, try? JSONValue.parse(Array(result.stdout.utf8)))
+        }
+
+        func check(_ report: JSONValue?, _ id: String) -> JSONValue? {
+            report?["checks"]?.arrayValue?.first { $0["id"]?.stringValue == id }
+        }
+
+        @Test("the mixer: muted fails, a low level fails, 75 % warns, maximum passes; --fix unmutes and raises it, and says what it changed")
+        func mixer() throws {
+            let directory = try temporaryDirectory()
+            chmod(directory, 0o700)
+            let server = try PulseServer(directory: directory)
+            defer { server.kill() }
+            _ = pactl(server, "set-default-source reader.monitor")
+            _ = pactl(server, "set-source-mute reader.monitor 1")
+            _ = pactl(server, "set-source-volume reader.monitor 30%")
+            var (result, report) = try diagnose(server, directory: directory)
+            #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
+            #expect(check(report, "mixer.capture_switch")?["status"] == "FAIL", "\(report?.text ?? result.stderr)")
+            #expect(check(report, "mixer.capture_switch")?["advice"]?.stringValue?.contains("--fix") == true)
+            #expect(check(report, "mixer.capture_volume")?["status"] == "FAIL")
+            #expect(check(report, "mixer.capture_volume")?["value"] == 30)
+            #expect(check(report, "mixer.input_source")?["status"] == "N/A")
+            _ = pactl(server, "set-source-mute reader.monitor 0")
+            _ = pactl(server, "set-source-volume reader.monitor 75%")
+            (result, report) = try diagnose(server, directory: directory)
+            #expect(check(report, "mixer.capture_switch")?["status"] == "PASS")
+            #expect(check(report, "mixer.capture_volume")?["status"] == "WARN")
+            _ = pactl(server, "set-source-volume reader.monitor 100%")
+            (result, report) = try diagnose(server, directory: directory)
+            #expect(check(report, "mixer.capture_volume")?["status"] == "PASS", "\(report?.text ?? "")")
+            // --fix from muted and low.
+            _ = pactl(server, "set-source-mute reader.monitor 1")
+            _ = pactl(server, "set-source-volume reader.monitor 20%")
+            (result, report) = try diagnose(server, directory: directory, ["--fix"])
+            #expect(check(report, "mixer.capture_switch")?["status"] == "PASS", "\(report?.text ?? "")")
+            #expect(check(report, "mixer.capture_volume")?["status"] == "PASS")
+            let fixed = report?["fixed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(fixed.contains { $0.contains("capture switched on") }, "\(fixed)")
+            #expect(fixed.contains { $0.contains("20 % → 100 %") }, "\(fixed)")
+            #expect(pactl(server, "get-source-mute reader.monitor").contains("no"))
+            #expect(pactl(server, "get-source-volume reader.monitor").contains("100%"))
+        }
+
+        @Test("a running daemon lets go of the device for the check (release → RELEASED) and takes it back after")
+        func daemonRelease() throws {
+            let directory = try temporaryDirectory()
+            chmod(directory, 0o700)
+            let server = try PulseServer(directory: directory)
+            defer { server.kill() }
+            var env = server.env
+            env["PULSE_SOURCE"] = "reader.monitor"
+            let socket = directory + "/posmini.sock"
+            let daemon = try Background(["--device", "pulse", "--socket", socket, "--state-directory", directory, "--test-key"],
+                                        environment: env, directory: directory)
+            defer {
+                kill(daemon.pid, SIGTERM)
+                _ = Background.wait(seconds: 10) { !daemon.running }
+            }
+            var watcher: ControlClient?
+            for _ in 0..<100 where watcher == nil { watcher = try? ControlClient(path: socket); if watcher == nil { usleep(50_000) } }
+            let client = try #require(watcher)
+            _ = try client.next(timeout: 5)
+            _ = try client.next(timeout: 5)
+            try client.send(["cmd": "watch", "enable": true])
+            #expect(Background.wait(seconds: 10) { readText(daemon.stderr).contains("reader pulse capturing") })
+            let (result, report) = try diagnose(server, directory: directory, ["--socket", socket])
+            #expect(check(report, "daemon.release")?["status"] == "PASS", "\(result.stdout)\n\(result.stderr)")
+            #expect(check(report, "device.open")?["status"] == "PASS")
+            var sawReleased = false, sawBack = false
+            while let m = try client.next(timeout: 5) {
+                if m["class"] == "READER" && m["error"]?.stringValue?.contains("diagnose") == true { sawReleased = true }
+                if sawReleased && m["class"] == "READER" && m["capturing"] == true { sawBack = true; break }
+            }
+            #expect(sawReleased && sawBack, "\(readText(daemon.stderr))")
+            #expect(readText(daemon.stderr).contains("taken back after diagnose"))
         }
     }
 }

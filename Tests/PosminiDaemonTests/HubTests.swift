@@ -17,6 +17,12 @@ final class RecordingClient: HubClient, @unchecked Sendable {
     var classes: [String] { received.compactMap { $0["class"]?.stringValue } }
 }
 
+final class CallLog: @unchecked Sendable {
+    private let box = Mutex<[String]>([])
+    func add(_ s: String) { box.withLock { $0.append(s) } }
+    var list: [String] { box.withLock { $0 } }
+}
+
 /// A decoded swipe of a test card (or a failed one).
 func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", format: TrackFormat = .track2, cut: Bool = false) -> Swipe {
     var audio = AudioPath(sampleRate: 44_100)
@@ -163,6 +169,33 @@ struct HubTests {
         #expect(watcher.received.count == seen, "nothing changed: nothing announced")
     }
 
+    @Test("release: the arm on the reader ends, the reader is unavailable until taken back; unknown readers and a hub without devices refuse")
+    func release() async throws {
+        let hub = ReaderHub()
+        await hub.readerAppeared(id: "r1", name: "one")
+        let pos = RecordingClient(1), technician = RecordingClient(2)
+        _ = await hub.connect(pos)
+        _ = await hub.connect(technician)
+        #expect(await hub.handle(.release(reader: "r1", seconds: 30), from: 2).first?["code"] == "not_releasable")
+        let calls = CallLog()
+        await hub.setReleaser { reader, seconds in
+            calls.add("\(reader) \(Int(seconds))")
+            return reader == "r1" ? nil : "a recording"
+        }
+        #expect(await hub.handle(.release(reader: "nope", seconds: 30), from: 2).first?["code"] == "unknown_reader")
+        _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: "sale-9"), from: 1)
+        let released = try #require(await hub.handle(.release(reader: "r1", seconds: 30), from: 2).first)
+        #expect(released["class"] == "RELEASED")
+        #expect(released["seconds"] == 30)
+        #expect(pos.received.last?["class"] == "READER_REMOVED")
+        #expect(pos.received.last?["reference"] == "sale-9")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["code"] == "reader_unavailable")
+        #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 2).first?["class"] == "RELEASED")
+        await hub.readerCapturing(id: "r1", true)
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        #expect(calls.list == ["r1 30", "r1 0"])
+    }
+
     @Test("shutdown tells armed clients CANCELLED; bindings persist")
     func shutdownAndBindings() async throws {
         let path = "/tmp/posmini-bindings-\(getpidValue())"
@@ -202,6 +235,8 @@ struct RequestTests {
         #expect(try parse(#"{"cmd":"cancel"}"#).get() == .cancel)
         #expect(try parse(#"{"cmd":"status"}"#).get() == .status)
         #expect(try parse(#"{"cmd":"bind","reader":"r1"}"#).get() == .bind("r1"))
+        #expect(try parse(#"{"cmd":"release","reader":"r1","seconds":60}"#).get() == .release(reader: "r1", seconds: 60))
+        #expect(try parse(#"{"cmd":"release","reader":"r1","seconds":0}"#).get() == .release(reader: "r1", seconds: 0))
     }
 
     @Test("bad requests name the problem")
@@ -217,6 +252,11 @@ struct RequestTests {
         #expect(code(#"{"cmd":"watch","enable":"yes"}"#) == "invalid_request")
         #expect(code(#"{"cmd":"status","extra":1}"#) == "invalid_request")
         #expect(code(#"{"cmd":"bind"}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"release","seconds":5}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"release","reader":"r1"}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"release","reader":"r1","seconds":-1}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"release","reader":"r1","seconds":901}"#) == "invalid_request")
+        #expect(code(#"{"cmd":"release","reader":"r1","seconds":"long"}"#) == "invalid_request")
         #expect((try? Request.parse([0x7B, 0xFF, 0x7D])) == nil)
         do { _ = try Request.parse([0x7B, 0xFF, 0x7D]) } catch { #expect(error.code == "invalid_utf8") }
     }
