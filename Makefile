@@ -81,6 +81,7 @@ install: release
 	install -D -m 0644 systemd/posminid.socket $(DESTDIR)$(UNITDIR)/posminid.socket
 	install -D -m 0644 systemd/posminid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/posminid.conf
 	for rule in udev-rules/*.rules; do [ -e "$$rule" ] && install -D -m 0644 "$$rule" $(DESTDIR)$(PREFIX)/lib/udev/rules.d/$$(basename "$$rule"); done; true
+	install -D -m 0644 data/compatibility.list $(DESTDIR)$(PREFIX)/share/posminid/compatibility.list
 	install -D -m 0644 man/posminid.8 $(DESTDIR)$(PREFIX)/share/man/man8/posminid.8
 	install -D -m 0644 man/posminictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/posminictl.1
 	install -D -m 0644 examples/posminid.conf $(DESTDIR)$(PREFIX)/share/doc/posminid/posminid.conf.example

@@ -3,7 +3,7 @@ import AudioFile
 import Magstripe
 import SwipeSynth
 import PosminiProtocol
-import PosminiDaemon
+@testable import PosminiDaemon
 import TestSupport
 #if canImport(Glibc)
 import Glibc
@@ -182,6 +182,22 @@ extension ProcessSuites {
             #expect(check(report, "swipe.read")?["status"] == "N/A")
         }
 
+        @Test("a device the compatibility list calls bad: not compatible, with the list's note; a good entry is named")
+        func listed() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe())
+            let list = t.directory + "/list"
+            write(Array("[Bad adapter]\ncard = posmini_*\nverdict = bad\nnote = loses the end of every swipe\n".utf8), to: list)
+            var (result, report) = try diagnose(t, ["--compatibility", list])
+            #expect(result.status == 1)
+            #expect(report?["verdict"] == "not_compatible", "\(report?.text ?? "")")
+            #expect(check(report, "compatibility.list")?["status"] == "FAIL")
+            #expect(check(report, "compatibility.list")?["advice"] == "loses the end of every swipe")
+            write(Array("[Good adapter]\ncard = posmini_diag\n".utf8), to: list)
+            (result, report) = try diagnose(t, ["--compatibility", list])
+            #expect(result.status == 0)
+            #expect(check(report, "compatibility.list")?["value"]?.stringValue?.hasPrefix("Good adapter (good, ") == true)
+        }
+
         @Test("a device that does not exist: exit 2 and a message naming it; no reader at all: exit 2")
         func missingDevice() throws {
             let t = try terminal(idle(seconds: 1))
@@ -192,6 +208,13 @@ extension ProcessSuites {
             let json = try run(["diagnose", "--json", "--device", "posmini_no_such_pcm", "--config", t.directory + "/posminid.conf"])
             #expect(json.status == 2)
             #expect((try? JSONValue.parse(Array(json.stdout.utf8)))?["error"]?.stringValue?.contains("posmini_no_such_pcm") == true)
+            // No device named, none configured, no sound card (a machine like CI's).
+            if access("/sys/class/sound", F_OK) != 0 {
+                let none = try run(["--diagnose", "--config", t.directory + "/posminid.conf"])
+                #expect(none.status == 2)
+                #expect(none.stderr.contains("no reader to check"), "\(none.stderr)")
+                #expect(none.stderr.contains("--device"))
+            }
         }
 
         @Test("--plot: the SVG parses as XML, marks the transitions, and draws no pulse, transition or bit where the PAN is")
@@ -354,6 +377,55 @@ extension ProcessSuites {
             }
             #expect(sawReleased && sawBack, "\(readText(daemon.stderr))")
             #expect(readText(daemon.stderr).contains("taken back after diagnose"))
+        }
+    }
+}
+
+@Suite("Compatibility list")
+struct CompatibilityListTests {
+    @Test("the shipped list parses; entries match by USB id or card name, with their settings")
+    func shipped() throws {
+        let entries = try CompatibilityList.load(packageRoot + "/data/compatibility.list")
+        #expect(entries.count >= 1)
+        let pulse = try #require(entries.first { $0.matches(usbID: nil, names: ["pulse"]) })
+        #expect(pulse.verdict == .good)
+        #expect(pulse.captureVolume == 100)
+        let text = """
+            [Adapter A]
+            usb = 0D8C:0014
+            verdict = bad
+            note = clips
+            [Built-in * jack]
+            card = HDA*
+            mic_boost = 25%
+            input_source = Headset Mic
+            """
+        let list = try CompatibilityList.parse(text, file: "t.list")
+        #expect(list.count == 2)
+        #expect(list[0].matches(usbID: "0d8c:0014", names: []))
+        #expect(!list[0].matches(usbID: "0d8c:0015", names: ["Adapter A"]))
+        #expect(list[0].verdict == .bad && list[0].line == 1)
+        #expect(list[1].matches(usbID: nil, names: ["PCH", "HDA Intel PCH"]))
+        #expect(list[1].micBoost == 25 && list[1].inputSource == "Headset Mic")
+    }
+
+    @Test("a broken entry is refused naming file and line")
+    func refusals() {
+        let cases: [(String, String)] = [
+            ("usb = 0d8c:0014", "before the first"),
+            ("[A]\nusb = 0d8c", "vendor:product"),
+            ("[A]\ncard = x\nverdict = maybe", "good or bad"),
+            ("[A]\ncard = x\ncapture_volume = 120", "percentage"),
+            ("[A]\ncard = x\ncolour = blue", "unknown key"),
+            ("[A]\nverdict = good", "neither usb nor card"),
+            ("[A\ncard = x", "[Device name]"),
+        ]
+        for (text, message) in cases {
+            #expect(throws: CompatibilityList.Failure.self, "\(text)") { _ = try CompatibilityList.parse(text, file: "t.list") }
+            do { _ = try CompatibilityList.parse(text, file: "t.list") } catch {
+                #expect(error.description.hasPrefix("t.list:"), "\(error)")
+                #expect(error.description.contains(message), "\(error)")
+            }
         }
     }
 }
