@@ -26,14 +26,15 @@ extension ProcessSuites {
             return out
         }
 
-        func swipe(speed: Double = 300, level: Double = -14, text: String = track1Text, format: TrackFormat = .track1) throws -> [Float] {
+        func swipe(speed: Double = 300, level: Double = -14, text: String = track1Text, format: TrackFormat = .track1,
+                   direction: SwipeDirection = .forward) throws -> [Float] {
             var audio = AudioPath(sampleRate: 44_100)
             audio.snr = 35
             audio.level = level
             audio.leadingSilence = 0.1
             audio.trailingSilence = 0.3
             let scenario = SwipeScenario(tracks: [try StripeTrack(text: text, format: format)],
-                                         motion: Motion(speed: .constant(speed)), audio: audio, seed: 11)
+                                         motion: Motion(speed: .constant(speed), direction: direction), audio: audio, seed: 11)
             return SwipeSynthesizer.render(scenario).channels[0]
         }
 
@@ -217,28 +218,47 @@ extension ProcessSuites {
             }
         }
 
-        @Test("--plot: the SVG parses as XML, marks the transitions, and draws no pulse, transition or bit where the PAN is")
-        func plot() throws {
-            let t = try terminal(idle(seconds: 2.5) + swipe())
+        @Test("--plot: the SVG parses as XML, marks the transitions, and draws no pulse, transition or bit where the PAN is (either direction, either track)",
+              arguments: [(TrackFormat.track1, SwipeDirection.forward), (.track1, .reverse), (.track2, .reverse)])
+        func plot(format: TrackFormat, direction: SwipeDirection) throws {
+            let text = format == .track1 ? track1Text : track2Text
+            let t = try terminal(idle(seconds: 2.5) + swipe(text: text, format: format, direction: direction))
             let svg = t.directory + "/swipe.svg"
-            let (result, _) = try diagnose(t, ["--plot", svg])
-            #expect(result.status == 0)
-            let text = readText(svg)
+            let (result, report) = try diagnose(t, ["--plot", svg])
+            #expect(result.status == 0, "\(report?.text ?? "")")
+            #expect(check(report, "swipe.read")?["value"]?.stringValue?.contains(direction.rawValue) == true)
+            let picture = readText(svg)
             let parsed = system("/usr/bin/python3 -c \"import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])\" \(shellQuoted(svg))")
             #expect(parsed == 0, "the SVG is not well-formed XML")
-            let transitions = attribute("x1", of: "transition", in: text)
-            #expect(transitions.count > 100, "\(transitions.count) transitions drawn")
+            let transitions = attribute("x1", of: "transition", in: picture)
+            #expect(transitions.count > 40, "\(transitions.count) transitions drawn")
             // The masked stretch: from the start sentinel through the PAN's masked digits.
-            let masked = rectangles(class: "masked", in: text)
+            let masked = rectangles(class: "masked", in: picture)
             #expect(!masked.isEmpty)
             for x in transitions {
                 #expect(!masked.contains { x > $0.lowerBound + 0.5 && x < $0.upperBound - 0.5 }, "a transition at \(x) inside the masked stretch")
             }
-            #expect(text.contains(">*<"), "masked characters are shown")
-            #expect(!text.contains("4111111111111111"))
+            #expect(picture.contains(">*<"), "masked characters are shown")
+            #expect(!picture.contains("4111111111111111"))
             // The digits hidden in the CARD are not among the characters drawn.
-            let characters = attributeTexts(class: "character", in: text).joined()
+            let characters = attributeTexts(class: "character", in: picture).joined()
             #expect(characters.contains("411111******1111"), "\(characters)")
+            // Bits are drawn only outside the masked stretch.
+            let bits = attribute("x", of: "cell", in: picture)
+            #expect(!bits.isEmpty)
+            for x in bits { #expect(!masked.contains { x > $0.lowerBound + 0.5 && x < $0.upperBound - 0.5 }, "a bit at \(x) inside the masked stretch") }
+            #expect(picture.contains("data-bit=\"1\"") && picture.contains("data-bit=\"0\""))
+            // The masked stretch is an envelope, not pulses: no column of it drops to less than
+            // half the band's height (between pulses the raw waveform would).
+            let band = picture.split(separator: "\n").first { $0.contains("class=\"envelope\"") }.map(String.init) ?? ""
+            let heights = band.split(separator: "M").dropFirst().compactMap { segment -> Double? in
+                let parts = segment.split(whereSeparator: { $0 == " " || $0 == "V" || $0 == "\"" })
+                guard parts.count >= 3, let top = Double(parts[1]), let bottom = Double(parts[2]) else { return nil }
+                return bottom - top
+            }
+            #expect(heights.count > 50)
+            let tallest = heights.max() ?? 0
+            #expect(heights.filter { $0 < tallest / 2 }.count <= 2, "the masked stretch shows pulses")
         }
 
         @Test("--report DIR: report, plot, versions, devices, mixer; no card data; raw audio only with --include-audio, which warns")

@@ -82,6 +82,9 @@ enum SwipePlot {
         out.append(##"<g id="waveform"><line x1="60" y1="\##(fmt(mid))" x2="1580" y2="\##(fmt(mid))" stroke="#ccc"/>"##)
         let columns = Int(plotWidth)
         var path = "", envelope: [(Double, Float)] = []
+        // Four cells at the swipe's slowest, and at least 20 ms.
+        let longestCell = zip(cells.dropFirst(), cells).map { $0 - $1 }.max() ?? 0
+        let envelopeWindow = Int(max(0.02, 4 * longestCell) * rate)
         for column in 0..<columns {
             let ta = t0 + Double(column) / Double(columns) * span, tb = t0 + Double(column + 1) / Double(columns) * span
             let a = max(0, Int(ta * rate)), b = min(result.audio.count, max(a + 1, Int(tb * rate)))
@@ -90,7 +93,13 @@ enum SwipePlot {
             for i in a..<b { lo = min(lo, result.audio[i]); hi = max(hi, result.audio[i]) }
             let px = left + Double(column)
             if isHidden(ta) || isHidden(tb) {
-                envelope.append((px, max(abs(lo), abs(hi))))
+                // The largest |sample| over a window several cells wide: a band that follows the
+                // signal's strength without showing where any one pulse is.
+                let centre = (a + b) / 2
+                let from = max(0, centre - envelopeWindow / 2), to = min(result.audio.count, centre + envelopeWindow / 2)
+                var strength: Float = 0
+                for i in from..<max(from, to) { strength = max(strength, abs(result.audio[i])) }
+                envelope.append((px, strength))
             } else {
                 path += "M\(fmt(px)) \(fmt(mid - Double(hi) * height / 2))V\(fmt(mid - Double(lo) * height / 2))"
             }
@@ -123,7 +132,9 @@ enum SwipePlot {
                 if sensitive[c] {
                     out.append(##"<rect class="masked-cell" x="\##(fmt(a))" y="\##(fmt(cellTop))" width="\##(fmt(max(0.5, b - a)))" height="18" fill="#ddd"/>"##)
                 } else {
-                    out.append(##"<rect class="cell" x="\##(fmt(a))" y="\##(fmt(cellTop))" width="\##(fmt(max(0.5, b - a)))" height="18" fill="\##(c % 2 == 0 ? "#eef" : "#dde")"/>"##)
+                    // The bit as the cell's shade (1 dark, 0 light), and as a digit where there is room.
+                    let bit = timeline.bits[c]
+                    out.append(##"<rect class="cell" data-bit="\##(bit)" x="\##(fmt(a))" y="\##(fmt(cellTop))" width="\##(fmt(max(0.5, b - a)))" height="18" fill="\##(bit == 1 ? "#7f9fd4" : "#e6ebf6")" stroke="white" stroke-width="0.3"/>"##)
                     if b - a >= 7 {
                         out.append(##"<text class="bit" x="\##(fmt((a + b) / 2))" y="\##(fmt(cellTop + 13))" text-anchor="middle" font-size="10">\##(timeline.bits[c])</text>"##)
                     }
