@@ -141,7 +141,11 @@ public enum DeviceHolders {
     /// Processes with `/dev/snd/pcmC<card>D<device>c` open (this one excluded). Reads /proc;
     /// processes of other users are only visible to root.
     public static func find(card: Int, device: Int) -> [Holder] {
-        let target = "/dev/snd/pcmC\(card)D\(device)c"
+        find(path: "/dev/snd/pcmC\(card)D\(device)c")
+    }
+
+    /// Processes with `target` open (this one excluded).
+    public static func find(path target: String) -> [Holder] {
         var holders: [Holder] = []
         guard let proc = opendir("/proc") else { return [] }
         defer { closedir(proc) }

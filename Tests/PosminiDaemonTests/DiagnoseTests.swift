@@ -199,6 +199,31 @@ extension ProcessSuites {
             #expect(check(report, "compatibility.list")?["value"]?.stringValue?.hasPrefix("Good adapter (good, ") == true)
         }
 
+        @Test("permissions: a socket, state directory or key file others may read is flagged with the command that mends it")
+        func permissions() throws {
+            let t = try terminal(idle(seconds: 3))
+            let socket = t.directory + "/open.sock", state = t.directory + "/open-state", key = t.directory + "/ik"
+            write([], to: socket)
+            chmod(socket, 0o666)
+            mkdir(state, 0o755)
+            chmod(state, 0o755)
+            write(Array("scheme = aes128-dukpt\n".utf8), to: key)
+            chmod(key, 0o644)
+            write(Array("state_directory = \(state)\nkey_file = \(key)\n".utf8), to: t.directory + "/posminid.conf")
+            let (result, report) = try diagnose(t, ["--no-swipe", "--socket", socket])
+            #expect(result.status == 1)
+            #expect(check(report, "permissions.socket")?["status"] == "WARN", "\(report?.text ?? "")")
+            #expect(check(report, "permissions.state")?["status"] == "WARN")
+            #expect(check(report, "permissions.state")?["advice"]?.stringValue?.contains("chmod 700") == true)
+            #expect(check(report, "permissions.key")?["status"] == "FAIL")
+            #expect(check(report, "permissions.key")?["advice"]?.stringValue?.contains("chmod 600 \(key)") == true)
+            chmod(state, 0o700)
+            chmod(key, 0o600)
+            let (_, mended) = try diagnose(t, ["--no-swipe", "--socket", socket])
+            #expect(check(mended, "permissions.state")?["status"] == "PASS")
+            #expect(check(mended, "permissions.key")?["status"] == "PASS")
+        }
+
         @Test("a device that does not exist: exit 2 and a message naming it; no reader at all: exit 2")
         func missingDevice() throws {
             let t = try terminal(idle(seconds: 1))
@@ -390,6 +415,8 @@ extension ProcessSuites {
             let (result, report) = try diagnose(server, directory: directory, ["--socket", socket])
             #expect(check(report, "daemon.release")?["status"] == "PASS", "\(result.stdout)\n\(result.stderr)")
             #expect(check(report, "device.open")?["status"] == "PASS")
+            #expect(check(report, "reader.jack_flaps")?["status"] == "PASS", "the daemon's count")
+            #expect(check(report, "reader.jack_flaps")?["value"] == 0)
             var sawReleased = false, sawBack = false
             while let m = try client.next(timeout: 5) {
                 if m["class"] == "READER" && m["error"]?.stringValue?.contains("diagnose") == true { sawReleased = true }

@@ -159,6 +159,29 @@ struct JackTests {
         #expect(monitor.wakeUps == after, "a failed watch is dropped, not polled")
     }
 
+    @Test("who holds a device: the process with it open is found by its descriptors, with its name")
+    func holders() throws {
+        var template = Array("/tmp/posmini-holder-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        #expect(fd >= 0)
+        close(fd)
+        let path = String(cString: template)
+        defer { unlink(path) }
+        #expect(DeviceHolders.find(path: path).isEmpty)
+        let pidFile = path + ".pid"
+        defer { unlink(pidFile) }
+        _ = system("sh -c 'exec 3<\(path); exec sleep 5' & echo $! > \(pidFile)")
+        var found: [DeviceHolders.Holder] = []
+        for _ in 0..<100 where found.isEmpty {
+            usleep(20_000)
+            found = DeviceHolders.find(path: path)
+        }
+        let pid = Int32(String(decoding: (try? FileBytes.read(pidFile, limit: 64)) ?? [], as: UTF8.self).split(separator: "\n").first ?? "") ?? -1
+        defer { kill(pid, SIGTERM) }
+        #expect(found.map(\.pid) == [pid])
+        #expect(found.first?.name == "sleep")
+    }
+
     @Test("a card's control device that does not exist is refused by name")
     func missingControl() {
         #expect {
