@@ -127,6 +127,21 @@ extension ProcessSuites {
             #expect(text.stdout.contains("Result: compatible: every check passed"), "\(text.stdout)")
         }
 
+        @Test("on a terminal the swipe test shows a live level bar (not in JSON, not when piped)")
+        func levelBar() throws {
+            let t = try terminal(idle(seconds: 2.5) + swipe())
+            let assignments = t.environment.map { "\($0.key)=\(shellQuoted($0.value))" }.joined(separator: " ")
+            let command = "env \(assignments) \(shellQuoted(posminidExecutable)) " + t.arguments.map(shellQuoted).joined(separator: " ")
+            let out = t.directory + "/tty.out"
+            let status = system("script -qec \(shellQuoted(command)) /dev/null > \(shellQuoted(out)) 2>&1")
+            #expect((status >> 8) & 0xFF == 0)
+            let text = readText(out)
+            #expect(text.contains("level ["), "\(text)")
+            #expect(text.contains("dBFS"))
+            let piped = try run(t.arguments, environment: t.environment)
+            #expect(!piped.stderr.contains("level ["))
+        }
+
         @Test("a clipped swipe: the level check warns and says to lower the gain; exit 1")
         func clipped() throws {
             let t = try terminal(idle(seconds: 2.5) + swipe(level: 6))
