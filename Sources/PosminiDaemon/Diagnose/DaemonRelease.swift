@@ -8,12 +8,18 @@ final class DaemonRelease {
     let jackFlaps: Int?
     private var released = false
 
-    /// Connects when a daemon answers on `socket` and has a reader on `device`.
-    init?(socket: String, device: String) {
+    /// Connects when a daemon answers on `socket` and has a reader on `device` (by its name,
+    /// or on the same card: `hw:CARD=Device,DEV=0` and the daemon's `hw:1,0`).
+    init?(socket: String, device: String, cardID: String? = nil) {
+        func same(_ reader: JSONValue) -> Bool {
+            if reader["device"]?.stringValue == device || reader["id"]?.stringValue == device { return true }
+            if let cardID, let card = reader["card"]?.stringValue { return card == cardID }
+            return false
+        }
         guard let client = try? ControlClient(path: socket),
               (try? client.next(timeout: 2))??["class"] == "VERSION",
               let readers = (try? client.next(timeout: 2))??["readers"]?.arrayValue,
-              let reader = readers.first(where: { $0["device"]?.stringValue == device || $0["id"]?.stringValue == device }),
+              let reader = readers.first(where: same),
               let id = reader["id"]?.stringValue else { return nil }
         self.client = client
         readerID = id

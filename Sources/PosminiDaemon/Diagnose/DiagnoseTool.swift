@@ -169,7 +169,7 @@ struct Run {
             report.add(DiagnoseCheck("reader.jack", "Jack", .notApplicable, value: "not a sound card's device"))
         }
         // Flaps, as the daemon counted them.
-        daemon = DaemonRelease(socket: configuration.socketPath, device: device)
+        daemon = DaemonRelease(socket: configuration.socketPath, device: device, cardID: card?.cardID)
         if let flaps = daemon?.jackFlaps {
             report.add(DiagnoseCheck("reader.jack_flaps", "Jack flapping", flaps == 0 ? .pass : .warn, value: .number(Double(flaps)),
                                      unit: "changes",
