@@ -15,7 +15,7 @@ APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseau
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize bench demo man install clean
+.PHONY: all deps build release test test-sanitize bench fuzz demo man install clean
 
 all: build
 
@@ -50,6 +50,26 @@ test-sanitize: deps
 	$(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan $(SWIFT_FLAGS)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --sanitize=thread --build-path .build-tsan \
 	  --filter 'RingTests|SessionTests|JackTests' $(SWIFT_FLAGS)
+
+# libFuzzer with AddressSanitizer on the sample decoder, track decoding and field parsing, the WAV
+# reader and the protocol parser (Fuzz/: a package of its own). Each target runs FUZZ_SECONDS
+# from the checked-in seeds (Fuzz/Seeds) plus the corpus it grew before (.build/fuzz-corpus);
+# a crash stops it and leaves the input in Fuzz/Crashes: add it to Fuzz/Regressions/<target>/,
+# which `make test` replays. Prints executions and coverage per target.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= decoder tracks wav protocol
+fuzz: deps
+	cd Fuzz && $(SWIFT) build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld $(SWIFT_FLAGS)
+	@mkdir -p Fuzz/Crashes
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz-corpus/$$t; \
+	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
+	  Fuzz/.build/debug/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=Fuzz/Crashes/$$t- .build/fuzz-corpus/$$t Fuzz/Seeds/$$t > .build/fuzz-$$t.log 2>&1; \
+	  status=$$?; \
+	  grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" .build/fuzz-$$t.log; \
+	  if [ $$status -ne 0 ]; then echo "fuzz-$$t FOUND A CRASH: see .build/fuzz-$$t.log and Fuzz/Crashes"; exit 1; fi; \
+	done
 
 # The figures: decoder accuracy grid, no-card streams, false accepts, throughput and
 # allocations; the capture pipeline's ring stress, capture-loop allocations and latency

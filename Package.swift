@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SwipeSynth", targets: ["SwipeSynth"]),
         .library(name: "AudioFile", targets: ["AudioFile"]),
         .library(name: "SwipeDecoder", targets: ["SwipeDecoder"]),
+        .library(name: "PosminiFuzzing", targets: ["PosminiFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -55,6 +56,8 @@ let package = Package(
 
         // The socket protocol's messages, shared by daemon, clients and tests (pure).
         .target(name: "PosminiProtocol", swiftSettings: strict),
+        // What the fuzz targets (Fuzz/, `make fuzz`) run, shared with the tests that replay seeds and regressions.
+        .target(name: "PosminiFuzzing", dependencies: ["SwipeDecoder", "Magstripe", "AudioFile", "PosminiProtocol"], swiftSettings: strict),
 
         // The hardware edges.
         .target(name: "CPosix"),
@@ -86,7 +89,7 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],

@@ -106,7 +106,7 @@ public enum WAV {
                 guard size % format.blockAlign == 0 else {
                     throw .malformed("'data' chunk of \(size) bytes is not a whole number of \(format.blockAlign)-byte frames")
                 }
-                return samples(bytes, from: bodyStart, byteCount: size, format: format)
+                return try samples(bytes, from: bodyStart, byteCount: size, format: format)
             }
             guard Int(declared) <= available else {
                 throw .truncated(chunk: id, declared: Int(declared), available: available)
@@ -155,7 +155,7 @@ public enum WAV {
     private static func samples(
         _ b: [UInt8], from start: Int, byteCount: Int,
         format: (encoding: SampleEncoding, channels: Int, rate: Int, blockAlign: Int)
-    ) -> PCMAudio {
+    ) throws(WAVError) -> PCMAudio {
         let frames = byteCount / format.blockAlign
         let width = format.encoding.bytesPerSample
         var channels = [[Float]](repeating: [], count: format.channels)
@@ -172,7 +172,11 @@ public enum WAV {
                 case .int32:
                     out[i] = Float(Int32(bitPattern: u32(b, p))) / 2_147_483_648
                 case .float32:
-                    out[i] = Float(bitPattern: u32(b, p))
+                    let value = Float(bitPattern: u32(b, p))
+                    guard value.isFinite else {
+                        throw .malformed("sample \(i) of channel \(ch + 1) is not a number (NaN or infinity)")
+                    }
+                    out[i] = value
                 }
                 p += format.blockAlign
             }
@@ -205,6 +209,7 @@ public enum WAV {
     @inlinable
     public static func quantize16(_ x: Float) -> Int16 {
         let scaled = (x * 32_768).rounded()
+        if scaled.isNaN { return 0 }
         if scaled >= 32_767 { return .max }
         if scaled <= -32_768 { return .min }
         return Int16(scaled)

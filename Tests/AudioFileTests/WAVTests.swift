@@ -93,6 +93,18 @@ struct WAVTests {
         }
     }
 
+    @Test("a float WAV holding NaN or infinity is refused, naming the sample (found by fuzz-wav); writing a NaN gives silence")
+    func nonFinite() throws {
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            var data: [UInt8] = []
+            for v: Float in [0.25, bad] { le32(&data, v.bitPattern) }
+            #expect(throws: WAVError.malformed("sample 1 of channel 1 is not a number (NaN or infinity)")) {
+                _ = try WAV.decode(WAVBuilder(formatTag: 3, bits: 32).build(data: data))
+            }
+        }
+        #expect(WAV.quantize16(.nan) == 0)
+    }
+
     @Test("chunks before fmt and data are skipped, odd sizes padded")
     func extraChunks() throws {
         let builder = WAVBuilder(extraChunks: [("LIST", [1, 2, 3]), ("junk", [])])

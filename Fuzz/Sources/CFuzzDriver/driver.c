@@ -1,0 +1,1 @@
+/* The driver is in compiler-rt; this target only carries its declaration. */

@@ -1,0 +1,85 @@
+import SwipeDecoder
+import Magstripe
+import AudioFile
+import PosminiProtocol
+
+/// What the fuzz targets (Fuzz/, `make fuzz`) run on each input, and what `make test` replays on
+/// the seeds and on every input that once crashed (Fuzz/Regressions). Each must return for any
+/// bytes: no crash, no trap, no overread.
+public enum FuzzHarness {
+    /// The streaming decoder: little-endian Int16 samples (or, with the third byte's top bit,
+    /// raw Float32 bit patterns, NaN and infinity included: what a float device could deliver),
+    /// pushed in chunks whose size comes from the first two bytes, at a rate the third picks.
+    public static func decoder(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count >= 3 else { return }
+        let chunk = max(1, Int(bytes[0]) | Int(bytes[1]) << 8)
+        let rates = [8_000, 22_050, 44_100, 48_000, 96_000]
+        let rate = rates[Int(bytes[2] & 0x7F) % rates.count]
+        let decoder = SwipeDecoder(sampleRate: rate)
+        if bytes[2] & 0x80 != 0 {
+            var samples = [Float](repeating: 0, count: (bytes.count - 3) / 4)
+            for k in samples.indices {
+                let p = 3 + 4 * k
+                samples[k] = Float(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
+            }
+            push(samples, chunk: chunk, into: decoder)
+        } else {
+            var samples = [Int16](repeating: 0, count: (bytes.count - 3) / 2)
+            for k in samples.indices {
+                samples[k] = Int16(bitPattern: UInt16(bytes[3 + 2 * k]) | UInt16(bytes[4 + 2 * k]) << 8)
+            }
+            var start = 0
+            while start < samples.count {
+                let end = min(samples.count, start + chunk)
+                _ = samples[start..<end].withUnsafeBufferPointer { decoder.push($0) }
+                start = end
+            }
+        }
+        _ = decoder.finish()
+    }
+
+    private static func push(_ samples: [Float], chunk: Int, into decoder: SwipeDecoder) {
+        var start = 0
+        while start < samples.count {
+            let end = min(samples.count, start + chunk)
+            _ = samples[start..<end].withUnsafeBufferPointer { decoder.push($0) }
+            start = end
+        }
+    }
+
+    /// Track decoding (every format, both directions, with and without correction) on the
+    /// input's bits, least significant first; field parsing on the input as track text.
+    public static func tracks(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var bits: [UInt8] = []
+        bits.reserveCapacity(bytes.count * 8)
+        for b in bytes { for k in 0..<8 { bits.append((b >> k) & 1) } }
+        let text = String(validating: bytes, as: UTF8.self)
+        for format in [TrackFormat.track1, .track2, .track3] {
+            _ = TrackDecoding.decodeEitherDirection(bits, format: format, correct: true)
+            _ = TrackDecoding.decode(bits, format: format, direction: .forward, correct: false)
+            if let text { _ = try? TrackContent.parse(text, format: format) }
+        }
+    }
+
+    /// The WAV reader: audio or a typed error; what it reads is consistent and writes back.
+    public static func wav(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let audio = try? WAV.decode(Array(bytes)) else { return }
+        precondition(audio.channels.allSatisfy { $0.count == audio.channels.first?.count }, "channels of different lengths")
+        _ = WAV.encode16(audio)
+    }
+
+    /// The request parser: a request or a typed refusal; JSON that parses serializes and parses
+    /// back to the same value.
+    public static func protocolLine(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let line = Array(bytes)
+        _ = try? Request.parse(line)
+        if let value = try? JSONValue.parse(line) {
+            let again = try? JSONValue.parse(Array(value.text.utf8))
+            precondition(again == value, "JSON round trip changed the value")
+        }
+    }
+
+    public static let targets: [(name: String, run: @Sendable (UnsafeBufferPointer<UInt8>) -> Void)] = [
+        ("decoder", decoder), ("tracks", tracks), ("wav", wav), ("protocol", protocolLine),
+    ]
+}
