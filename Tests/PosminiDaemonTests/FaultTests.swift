@@ -1,0 +1,172 @@
+import PosminiProtocol
+import Testing
+import AudioFile
+import Magstripe
+import SwipeSynth
+import PosminiDaemon
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults the key counter must survive, with real processes: a state directory that is full or
+/// read-only when a card's counter must be saved (a tmpfs in a private mount namespace: tests run
+/// as root, which file modes do not stop), and SIGKILL at random moments while cards are read.
+extension ProcessSuites {
+    @Suite("faults: the counter")
+    struct FaultTests: CommandTesting {
+        /// A recording of `swipes` Track 1 swipes, `gap` seconds apart, after `delay`, over a
+        /// steady noise bed at about -60 dBFS (a sound card's input is never digital silence,
+        /// and its noise does not change between swipes).
+        func recording(_ directory: String, swipes: Int, delay: Double = 0.8, gap: Double = 0.35) throws -> String {
+            var samples = [Float](repeating: 0, count: Int(delay * 44_100))
+            for k in 0..<swipes {
+                var audio = AudioPath(sampleRate: 44_100)
+                audio.snr = 80
+                audio.leadingSilence = 0.05
+                audio.trailingSilence = gap
+                let scenario = SwipeScenario(tracks: [try StripeTrack(text: Self.track1, format: .track1)],
+                                             motion: Motion(speed: .constant(300)), audio: audio, seed: UInt64(k + 1))
+                samples += SwipeSynthesizer.render(scenario).channels[0]
+            }
+            samples += [Float](repeating: 0, count: 44_100 * 30)
+            var random = TestRandom(seed: 17)
+            for k in samples.indices { samples[k] += 0.0017 * (Float(random.next() >> 40) / Float(1 << 24) * 2 - 1) }
+            let path = directory + "/replay.wav"
+            write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
+            return path
+        }
+
+        /// posminid in a mount namespace of its own with a tmpfs of `size` on its state directory.
+        func startInNamespace(_ directory: String, replay: String, size: String = "256k") throws -> (Background, String, String) {
+            let state = directory + "/state", socket = directory + "/posmini.sock"
+            mkdir(state, 0o700)
+            let script = "mount -t tmpfs -o size=\(size),mode=0700 tmpfs \(shellQuoted(state)) && exec \"$0\" \"$@\""
+            let process = try Background(["--replay", replay, "--socket", socket, "--state-directory", state, "--test-key"],
+                                         environment: [:], directory: directory, prefix: ["unshare", "-m", "sh", "-c", script])
+            return (process, state, socket)
+        }
+
+        func connect(_ socket: String) throws -> ControlClient {
+            var last: (any Error)?
+            for _ in 0..<100 {
+                do {
+                    let c = try ControlClient(path: socket)
+                    _ = try c.next(timeout: 5)
+                    _ = try c.next(timeout: 5)
+                    return c
+                } catch { last = error; usleep(50_000) }
+            }
+            throw last!
+        }
+
+        /// Arms and waits for the arm's ending (CARD, ERROR, …), skipping SWIPE_FAILED.
+        func armAndWait(_ client: ControlClient, timeout: Double = 15) throws -> JSONValue? {
+            try client.send(["cmd": "arm", "timeout_s": 60])
+            let deadline = monotonicNow() + timeout
+            while monotonicNow() < deadline, let m = try client.next(timeout: deadline - monotonicNow()) {
+                if ["CARD", "ERROR", "TIMEOUT", "READER_REMOVED", "CANCELLED"].contains(m["class"]?.stringValue ?? "") { return m }
+            }
+            return nil
+        }
+
+        func counter(_ card: JSONValue?) -> UInt64? {
+            guard let ksn = card?["encrypted"]?["ksn"]?.stringValue else { return nil }
+            return UInt64(ksn.suffix(8), radix: 16)
+        }
+
+        func inNamespace(_ pid: Int32, _ command: String) -> Int32 {
+            let status = system("nsenter -t \(pid) -m sh -c \(shellQuoted(command)) >/dev/null 2>&1")
+            return (status >> 8) & 0xFF
+        }
+
+        @Test("a read-only or full state directory when a card's counter must be saved: the card is refused with ERROR encryption_failed, never published; once it can write again, cards go on with a higher counter")
+        func stateDirectory() throws {
+            let directory = try temporaryDirectory()
+            let replay = try recording(directory, swipes: 6, delay: 0.8, gap: 1.2)
+            let (daemon, state, socket) = try startInNamespace(directory, replay: replay)
+            defer {
+                kill(daemon.pid, SIGTERM)
+                _ = Background.wait(seconds: 10) { !daemon.running }
+            }
+            let pos = try connect(socket)
+            let first = try armAndWait(pos)
+            #expect(first?["class"] == "CARD", "\(first?.text ?? "nothing") \(readText(daemon.stderr))")
+            let firstCounter = try #require(counter(first))
+
+            // Read-only: the next card cannot reserve its counter.
+            #expect(inNamespace(daemon.pid, "mount -o remount,ro \(state)") == 0)
+            let refused = try armAndWait(pos)
+            #expect(refused?["class"] == "ERROR", "\(refused?.text ?? "nothing")")
+            #expect(refused?["code"] == "encryption_failed")
+            #expect(refused?.text.contains("encrypted") == false, "no cryptogram leaves")
+            #expect(inNamespace(daemon.pid, "mount -o remount,rw \(state)") == 0)
+            let after = try armAndWait(pos)
+            #expect(after?["class"] == "CARD", "\(after?.text ?? "nothing")")
+            let afterCounter = try #require(counter(after))
+            #expect(afterCounter > firstCounter)
+
+            // Full: fill the tmpfs, then a card.
+            _ = inNamespace(daemon.pid, "dd if=/dev/zero of=\(state)/fill bs=4k 2>/dev/null; sync")
+            let full = try armAndWait(pos)
+            #expect(full?["class"] == "ERROR", "\(full?.text ?? "nothing")")
+            #expect(full?["code"] == "encryption_failed")
+            _ = inNamespace(daemon.pid, "rm -f \(state)/fill")
+            let last = try armAndWait(pos)
+            #expect(last?["class"] == "CARD", "\(last?.text ?? "nothing")")
+            #expect((counter(last) ?? 0) > afterCounter)
+            // Still answering, nothing lost: the log says why the cards were refused.
+            try pos.send(["cmd": "status"])
+            #expect(try pos.next(timeout: 5)?["class"] == "STATUS")
+            #expect(readText(daemon.stderr).contains("counter"), "\(readText(daemon.stderr))")
+            #expect(!readText(daemon.stderr).contains("4111111111111111"))
+        }
+
+        /// Kills the daemon with SIGKILL at random moments while a POS app takes card after card,
+        /// restarting it each time, until `cards` cards were published; returns their counters.
+        func killLoop(cards wanted: Int, seed: UInt64) throws -> (counters: [UInt64], kills: Int) {
+            let directory = try temporaryDirectory()
+            let replay = try recording(directory, swipes: 12, delay: 0.6, gap: 0.25)
+            let socket = directory + "/posmini.sock"
+            var random = TestRandom(seed: seed)
+            var counters: [UInt64] = []
+            var kills = 0
+            let deadline = monotonicNow() + Double(wanted) * 3 + 60
+            while counters.count < wanted && monotonicNow() < deadline {
+                unlink(socket)
+                let daemon = try Background(["--replay", replay, "--socket", socket, "--state-directory", directory, "--test-key"],
+                                            environment: [:], directory: directory)
+                // Killed somewhere in the first few seconds: during start-up, between swipes,
+                // between the counter's reservation and the card, or while a card is written.
+                let lifetime = 0.2 + Double(random.next() % 4_000) / 1_000
+                let killAt = monotonicNow() + lifetime
+                if let pos = try? connect(socket) {
+                    while monotonicNow() < killAt && counters.count < wanted {
+                        try? pos.send(["cmd": "arm", "timeout_s": 60])
+                        while monotonicNow() < killAt, let m = try? pos.next(timeout: max(0.01, killAt - monotonicNow())) {
+                            if m["class"] == "CARD" {
+                                if let c = counter(m) { counters.append(c) }
+                                break
+                            }
+                        }
+                    }
+                }
+                kill(daemon.pid, SIGKILL)
+                kills += 1
+                _ = Background.wait(seconds: 10) { !daemon.running }
+            }
+            return (counters, kills)
+        }
+
+        @Test("SIGKILL at random moments while cards are read: no KSN is ever published twice, and the counter only moves forward (POSMINI_CRASH_CARDS cards, 40 by default; `make test-faults` runs 200)")
+        func killedAtRandom() throws {
+            let wanted = Int(String(cString: getenv("POSMINI_CRASH_CARDS") ?? strdup("40"))) ?? 40
+            let (counters, kills) = try killLoop(cards: wanted, seed: 0x5EED)
+            #expect(counters.count >= wanted, "only \(counters.count) cards in time (\(kills) kills)")
+            #expect(Set(counters).count == counters.count, "a KSN was published twice: \(counters)")
+            #expect(zip(counters, counters.dropFirst()).allSatisfy { $0 < $1 }, "the counter went back: \(counters)")
+            #expect(kills >= 5)
+            print("crash safety: \(counters.count) cards, \(kills) SIGKILLs, counters \(counters.first ?? 0)…\(counters.last ?? 0), none reused")
+        }
+    }
+}
