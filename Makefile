@@ -15,7 +15,7 @@ APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseau
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize bench fuzz demo man install clean
+.PHONY: all deps build release test test-sanitize test-faults bench fuzz demo man install clean
 
 all: build
 
@@ -51,6 +51,12 @@ test-sanitize: deps
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --sanitize=thread --build-path .build-tsan \
 	  --filter 'RingTests|SessionTests|JackTests' $(SWIFT_FLAGS)
 
+# The fault runs at full length: 200 cards with SIGKILL at random moments (no KSN published
+# twice), a full and a read-only state directory. `make test` runs a shorter kill loop.
+test-faults: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	POSMINI_CRASH_CARDS=200 $(SWIFT) test --skip-build --filter 'FaultTests' $(SWIFT_FLAGS)
+
 # libFuzzer with AddressSanitizer on the sample decoder, track decoding and field parsing, the WAV
 # reader and the protocol parser (Fuzz/: a package of its own). Each target runs FUZZ_SECONDS
 # from the checked-in seeds (Fuzz/Seeds) plus the corpus it grew before (.build/fuzz-corpus);
@@ -59,12 +65,12 @@ test-sanitize: deps
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?= decoder tracks wav protocol
 fuzz: deps
-	cd Fuzz && $(SWIFT) build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld $(SWIFT_FLAGS)
+	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld $(SWIFT_FLAGS)
 	@mkdir -p Fuzz/Crashes
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .build/fuzz-corpus/$$t; \
 	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
-	  Fuzz/.build/debug/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	  Fuzz/.build/release/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
 	    -artifact_prefix=Fuzz/Crashes/$$t- .build/fuzz-corpus/$$t Fuzz/Seeds/$$t > .build/fuzz-$$t.log 2>&1; \
 	  status=$$?; \
 	  grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" .build/fuzz-$$t.log; \

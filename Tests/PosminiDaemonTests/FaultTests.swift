@@ -158,9 +158,9 @@ extension ProcessSuites {
             return (counters, kills)
         }
 
-        @Test("SIGKILL at random moments while cards are read: no KSN is ever published twice, and the counter only moves forward (POSMINI_CRASH_CARDS cards, 40 by default; `make test-faults` runs 200)")
+        @Test("SIGKILL at random moments while cards are read: no KSN is ever published twice, and the counter only moves forward (POSMINI_CRASH_CARDS cards, 30 by default; `make test-faults` runs 200)")
         func killedAtRandom() throws {
-            let wanted = Int(String(cString: getenv("POSMINI_CRASH_CARDS") ?? strdup("40"))) ?? 40
+            let wanted = getenv("POSMINI_CRASH_CARDS").flatMap { Int(String(cString: $0)) } ?? 30
             let (counters, kills) = try killLoop(cards: wanted, seed: 0x5EED)
             #expect(counters.count >= wanted, "only \(counters.count) cards in time (\(kills) kills)")
             #expect(Set(counters).count == counters.count, "a KSN was published twice: \(counters)")
