@@ -221,13 +221,28 @@ extension ProcessSuites.DaemonTests {
         #expect(try FileBytes.permissions(counterPath) == nil)
     }
 
-    @Test("after a card is published, the PAN's digits are nowhere in the daemon's writable memory; the process is not dumpable")
+    @Test("a session at debug log level: after a card is published, the PAN and the track's secret part are in no output, no state file and nowhere in the daemon's writable memory; the process is not dumpable")
     func noClearDataInMemory() throws {
-        let daemon = try startDaemon()
+        let daemon = try startDaemon(extra: ["--log-level", "debug"])
         defer { daemon.stop() }
         let card = try #require(try armOnce(daemon))
         #expect(card["class"] == "CARD")
         usleep(300_000)
+        // The discretionary data of the test card's Track 1 (masked in the CARD) and the PAN.
+        let secrets = [Self.pan, "000000000000000123456", "2812101000000000000000123456"]
+        let log = readText(daemon.process.stderr) + readText(daemon.process.stdout)
+        #expect(log.contains("DEBUG"), "the session ran at debug level")
+        for secret in secrets { #expect(!log.contains(secret), "\(secret) in the output") }
+        #expect(!card.text.contains(Self.pan) && !card.text.contains("000000000000000123456"))
+        if let dir = opendir(daemon.directory) {
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard !name.hasPrefix("."), name != "bg.stdout", name != "bg.stderr" else { continue }
+                let bytes = readFile(daemon.directory + "/" + name) ?? []
+                for secret in secrets { #expect(occurrences(of: Array(secret.utf8), in: bytes, count: bytes.count) == 0, "\(secret) in \(name)") }
+            }
+            closedir(dir)
+        }
         #expect(readText("/proc/\(daemon.process.pid)/status").contains("Name:\tposminid"))
         guard geteuid() == 0 else {
             // Unprivileged: an undumpable process's memory cannot be opened at all.
@@ -247,7 +262,8 @@ extension ProcessSuites.DaemonTests {
         defer { close(fd) }
         let needle = Array(Self.pan.utf8)
         let control = Array(daemon.socket.utf8)  // surely in memory: proves the scan reads it
-        var foundPAN = 0, foundControl = 0
+        let discretionary = Array("000000000000000123456".utf8)
+        var foundPAN = 0, foundControl = 0, foundSecret = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         for (start, end) in regions {
             var offset = start
@@ -256,6 +272,7 @@ extension ProcessSuites.DaemonTests {
                 let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(n), off_t(Int64(bitPattern: offset))) }
                 if got > 0 {
                     foundPAN += occurrences(of: needle, in: buffer, count: got)
+                    foundSecret += occurrences(of: discretionary, in: buffer, count: got)
                     foundControl += occurrences(of: control, in: buffer, count: got)
                 }
                 offset += n  // the PAN straddling a 1 MiB boundary would be missed; the control shows reads work
@@ -263,6 +280,7 @@ extension ProcessSuites.DaemonTests {
         }
         #expect(foundControl > 0)
         #expect(foundPAN == 0, "the PAN is in the daemon's memory \(foundPAN) time(s)")
+        #expect(foundSecret == 0, "the discretionary data is in the daemon's memory \(foundSecret) time(s)")
     }
 
     func occurrences(of needle: [UInt8], in hay: [UInt8], count: Int) -> Int {
