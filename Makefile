@@ -15,7 +15,7 @@ APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseau
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize test-faults bench fuzz demo man install clean
+.PHONY: all deps build release test test-sanitize test-faults soak bench fuzz demo man install clean
 
 all: build
 
@@ -56,6 +56,14 @@ test-sanitize: deps
 test-faults: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	POSMINI_CRASH_CARDS=200 $(SWIFT) test --skip-build --filter 'FaultTests' $(SWIFT_FLAGS)
+
+# An hour of audio (a swipe every 4 s over noise) through the running daemon, as fast as it
+# decodes, with a watcher and a POS app: every swipe read, heap, descriptors and threads back to
+# idle (`make test` runs ten minutes of audio). SOAK_MINUTES=600 for ten hours.
+SOAK_MINUTES ?= 60
+soak: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	POSMINI_SOAK_MINUTES=$(SOAK_MINUTES) $(SWIFT) test --skip-build --filter 'SoakTests' $(SWIFT_FLAGS)
 
 # libFuzzer with AddressSanitizer on the sample decoder, track decoding and field parsing, the WAV
 # reader and the protocol parser (Fuzz/: a package of its own). Each target runs FUZZ_SECONDS

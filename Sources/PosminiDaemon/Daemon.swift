@@ -20,6 +20,10 @@ public struct DaemonOptions: Sendable {
     public var devices: [String] = []
     /// Recordings played in real time as readers (`--replay`), for tests and demonstrations.
     public var replays: [String] = []
+    /// Replays as fast as they decode rather than in real time, and how many times over (the
+    /// soak test: an hour of audio in a minute or two).
+    public var replayFast = false
+    public var replayRepeat = 1
     public var logLevel: String?
     public var stateDirectory: String?
     /// Use the published test key (demonstrations and tests), with a warning on every card.
@@ -66,7 +70,7 @@ actor ReaderManager {
     }
 
     /// Starts every reader there is now and the device monitor; returns how many capture.
-    func startAll(devices: [String], replays: [String]) async -> Int {
+    func startAll(devices: [String], replays: [String], fast: Bool = false, repeats: Int = 1) async -> Int {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
@@ -87,7 +91,7 @@ actor ReaderManager {
         }
         for (k, path) in replays.enumerated() {
             do {
-                let source = try FileSource(wav: path, paced: true)
+                let source = try FileSource(wav: path, paced: !fast, repeats: repeats)
                 var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
                 info.source = "replay"
                 await start(info, source: source)
@@ -369,7 +373,8 @@ public enum Daemon {
         let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
-        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays)
+        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays,
+                                             fast: options.replayFast, repeats: options.replayRepeat)
         logger.info("\(started) reader(s) capturing")
 
         let services: [any Service] = [

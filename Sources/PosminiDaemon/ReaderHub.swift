@@ -52,7 +52,19 @@ public actor ReaderHub {
 
     private var readers: [String: ReaderInfo] = [:]
     private var readerOrder: [String] = []
-    private var arms: [String: Arm] = [:]
+    private var arms: [String: Arm] = [:] {
+        didSet {
+            // An arm that ended (card, cancel, removal, disconnect…) takes its timer with it.
+            guard !expiries.isEmpty else { return }
+            let live = Set(arms.values.map(\.token))
+            for (token, timer) in expiries where !live.contains(token) {
+                timer.cancel()
+                expiries[token] = nil
+            }
+        }
+    }
+    /// The timeout timer of each live arm, by token.
+    private var expiries: [Int: Task<Void, Never>] = [:]
     private var clients: [Int: any HubClient] = [:]
     private var watchers: Set<Int> = []
     private var bindings: Set<String>
@@ -152,8 +164,8 @@ public actor ReaderHub {
             nextToken += 1
             let token = nextToken
             arms[reader] = Arm(client: id, reference: reference, token: token, timeout: seconds)
-            Task { [weak self] in
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
+            expiries[token] = Task { [weak self] in
+                guard (try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))) != nil else { return }
                 await self?.expire(reader: reader, token: token)
             }
             var armed: [String: JSONValue] = ["class": "ARMED", "reader": .string(reader), "timeout_s": .number(seconds)]
@@ -370,6 +382,9 @@ public actor ReaderHub {
                              "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }
+        let process = ProcessFigures.current()
+        fields["process"] = ["rss_kib": .number(Double(process.residentKiB)), "heap_bytes": .number(Double(process.heapBytes)),
+                             "fds": .number(Double(process.descriptors)), "threads": .number(Double(process.threads))]
         return .object(fields)
     }
 

@@ -18,6 +18,8 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     public let overruns = 0
     /// Interleaved frames.
     private let samples: [Float]
+    /// Frames of the recording, and of the whole play (the recording `repeats` times).
+    private let recordingFrames: Int
     private let frameCount: Int
     private let position = Atomic<Int>(0)
     /// When the first period was due (paced sources), monotonic seconds.
@@ -40,12 +42,13 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
         }
     }
 
-    /// Audio already in memory (the tests' synthesized swipes).
-    public init(name: String, audio: PCMAudio, paced: Bool, periodTime: Double = 0.01) {
+    /// Audio already in memory (the tests' synthesized swipes), played `repeats` times over.
+    public init(name: String, audio: PCMAudio, paced: Bool, periodTime: Double = 0.01, repeats: Int = 1) {
         self.name = name
         sampleRate = audio.sampleRate
         channels = audio.channels.count
-        frameCount = audio.frameCount
+        recordingFrames = audio.frameCount
+        frameCount = audio.frameCount * max(1, repeats)
         var interleaved = [Float](repeating: 0, count: audio.frameCount * audio.channels.count)
         for (c, channel) in audio.channels.enumerated() {
             for i in 0..<audio.frameCount { interleaved[i * audio.channels.count + c] = channel[i] }
@@ -56,12 +59,12 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     }
 
     /// A WAV file (16/24/32-bit integer or 32-bit float, mono or stereo).
-    public convenience init(wav path: String, paced: Bool, periodTime: Double = 0.01) throws(Failure) {
+    public convenience init(wav path: String, paced: Bool, periodTime: Double = 0.01, repeats: Int = 1) throws(Failure) {
         let bytes: [UInt8]
         do { bytes = try FileBytes.read(path) } catch { throw .unreadable(error) }
         let audio: PCMAudio
         do { audio = try WAV.decode(bytes) } catch { throw .notAudio(path: path, error) }
-        self.init(name: path, audio: audio, paced: paced, periodTime: periodTime)
+        self.init(name: path, audio: audio, paced: paced, periodTime: periodTime, repeats: repeats)
     }
 
     /// Headerless samples with an explicit rate, channel count and encoding.
@@ -105,14 +108,16 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     public func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws(CaptureEnd) -> Int {
         let at = position.load(ordering: .relaxed)
         guard at < frameCount else { throw .endOfSource }
-        var n = min(frames, periodFrames, frameCount - at)
+        let offset = recordingFrames > 0 ? at % recordingFrames : 0
+        // Within one pass of the recording (a repeat starts a new read).
+        var n = min(frames, periodFrames, frameCount - at, recordingFrames - offset)
         if isRealTime {
             // Never ahead of the clock.
             let due = Int((monotonicSeconds() - startTime) * Double(sampleRate))
             n = min(n, max(0, due - at))
         }
         samples.withUnsafeBufferPointer { all in
-            buffer.update(from: all.baseAddress! + at * channels, count: n * channels)
+            buffer.update(from: all.baseAddress! + offset * channels, count: n * channels)
         }
         position.store(at + n, ordering: .relaxed)
         return n

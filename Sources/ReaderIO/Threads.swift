@@ -99,3 +99,31 @@ public func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// This process's resource figures, for STATUS and the soak test.
+public struct ProcessFigures: Sendable, Hashable {
+    /// Resident memory, KiB (/proc/self/statm).
+    public var residentKiB: Int
+    /// Bytes malloc has handed out and not had back (mallinfo2's uordblks + hblkhd).
+    public var heapBytes: Int
+    public var descriptors: Int
+    public var threads: Int
+
+    public static func current() -> ProcessFigures {
+        let statm = String(decoding: (try? FileBytes.read("/proc/self/statm", limit: 256)) ?? [], as: UTF8.self)
+        let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        var descriptors = 0
+        if let dir = opendir("/proc/self/fd") {
+            while readdir(dir) != nil { descriptors += 1 }
+            closedir(dir)
+            descriptors -= 3    // ".", "..", and the directory's own descriptor
+        }
+        var threads = 0
+        if let dir = opendir("/proc/self/task") {
+            while let entry = readdir(dir) { if entry.pointee.d_name.0 != 0x2E { threads += 1 } }
+            closedir(dir)
+        }
+        return ProcessFigures(residentKiB: pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024,
+                              heapBytes: Int(posmini_heap_in_use()), descriptors: descriptors, threads: threads)
+    }
+}

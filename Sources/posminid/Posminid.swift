@@ -55,6 +55,12 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("replay"), help: "A WAV recording played in real time as a reader (repeatable).")
     var replays: [String] = []
 
+    @Flag(help: "Play --replay recordings as fast as they decode (soak tests) instead of in real time.")
+    var replayFast = false
+
+    @Option(help: "Play each --replay recording this many times over.")
+    var replayRepeat = 1
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -77,6 +83,8 @@ struct Run: AsyncParsableCommand {
         options.socketPath = socket
         options.devices = devices
         options.replays = replays
+        options.replayFast = replayFast
+        options.replayRepeat = max(1, replayRepeat)
         options.logLevel = logLevel
         options.stateDirectory = stateDirectory
         options.testKey = testKey

@@ -13,4 +13,7 @@ int posmini_set_undumpable(void);
 /// Whether the process is dumpable (1), not (0), or -1 on error.
 int posmini_dumpable(void);
 
+/// Bytes malloc has handed out and not had back (mallinfo2: uordblks + hblkhd).
+unsigned long long posmini_heap_in_use(void);
+
 #endif
