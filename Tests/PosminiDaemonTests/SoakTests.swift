@@ -109,3 +109,156 @@ extension ProcessSuites {
         }
     }
 }
+
+extension ProcessSuites {
+    /// Abuse the daemon survives with nothing leaked: pathological audio for minutes, a thousand
+    /// clients that connect and drop, a full house of watchers, a line of a mebibyte.
+    @Suite("faults: audio and clients")
+    struct AbuseTests: CommandTesting {
+        func status(_ client: ControlClient) throws -> JSONValue? {
+            try client.send(["cmd": "status"])
+            while let m = try client.next(timeout: 10) { if m["class"] == "STATUS" { return m } }
+            return nil
+        }
+
+        func connect(_ socket: String) throws -> ControlClient {
+            var last: (any Error)?
+            for _ in 0..<200 {
+                do { return try ControlClient(path: socket) } catch { last = error; usleep(20_000) }
+            }
+            throw last!
+        }
+
+        @Test("pathological audio (full-scale square waves, DC, full-scale white noise, a clipped sine), a minute of it as fast as it decodes: no card is ever made of it, the daemon answers, the heap comes back")
+        func pathologicalAudio() throws {
+            let directory = try temporaryDirectory()
+            var samples: [Float] = []
+            let rate = 44_100.0
+            for (k, frequency) in [50.0, 440, 1_000, 2_400, 4_800, 9_000].enumerated() {
+                // Square waves at full scale, some with a duty cycle that wanders.
+                samples += (0..<Int(rate * 3)).map { i in
+                    let phase = (Double(i) * frequency / rate).truncatingRemainder(dividingBy: 1)
+                    return phase < (0.5 + 0.2 * sin(Double(i) / rate * Double(k + 1))) ? 1 : -1
+                }
+            }
+            samples += [Float](repeating: 0.9, count: Int(rate * 3)) + [Float](repeating: -1, count: Int(rate * 3))
+            var random = TestRandom(seed: 31)
+            samples += (0..<Int(rate * 20)).map { _ in Float(random.next() >> 40) / Float(1 << 24) * 2 - 1 }
+            samples += (0..<Int(rate * 16)).map { i in Float(max(-1, min(1, 3 * sin(Double(i) * 2 * .pi * 700 / rate)))) }
+            let path = directory + "/noise.wav"
+            write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
+            let socket = directory + "/posmini.sock"
+            let daemon = try Background(["--replay", path, "--replay-fast", "--socket", socket,
+                                         "--state-directory", directory, "--test-key"], environment: [:], directory: directory)
+            defer {
+                kill(daemon.pid, SIGTERM)
+                _ = Background.wait(seconds: 10) { !daemon.running }
+            }
+            let pos = try connect(socket)
+            _ = try pos.next(timeout: 5)
+            _ = try pos.next(timeout: 5)
+            try pos.send(["cmd": "watch", "enable": true])
+            try pos.send(["cmd": "arm", "timeout_s": 120])
+            var first: JSONValue?
+            var ended = false
+            let deadline = monotonicNow() + 240
+            while !ended && monotonicNow() < deadline {
+                guard let m = try pos.next(timeout: 1) else { continue }
+                #expect(m["class"] != "CARD", "a card made of noise: \(m.text)")
+                if m["class"] == "READER" && m["present"] == false { ended = true }
+                if first == nil, m["class"] == "WATCH" { first = try status(pos) }
+            }
+            #expect(ended, "a minute of noise did not end in time")
+            usleep(300_000)
+            let final = try #require(try status(pos))
+            #expect(final["counters"]?["good_reads"] == 0, "\(final.text)")
+            let growth = (final["process"]?["heap_bytes"]?.numberValue ?? 0) - (first?["process"]?["heap_bytes"]?.numberValue ?? 0)
+            #expect(growth < 1_048_576, "heap grew \(Int(growth)) bytes")
+            print("pathological audio: \(Int(final["counters"]?["swipes"]?.numberValue ?? 0)) swipe-like stretches, none read; heap +\(Int(growth)) B")
+        }
+
+        @Test("a thousand clients connecting and dropping, 31 watchers while a 32nd arms, the 33rd refused, a MiB without a newline: the daemon answers and its descriptors and heap come back")
+        func clients() throws {
+            let directory = try temporaryDirectory()
+            let replay = try FaultTests().recording(directory, swipes: 40, delay: 2, gap: 1.0)
+            let socket = directory + "/posmini.sock"
+            let daemon = try Background(["--replay", replay, "--socket", socket, "--state-directory", directory, "--test-key"],
+                                        environment: [:], directory: directory)
+            defer {
+                kill(daemon.pid, SIGTERM)
+                _ = Background.wait(seconds: 10) { !daemon.running }
+            }
+            let admin = try connect(socket)
+            /// Waits until the daemon counts `n` clients (connections close asynchronously).
+            func settle(_ n: Int) throws -> JSONValue? {
+                var last: JSONValue?
+                for _ in 0..<200 {
+                    last = try status(admin)
+                    if last?["clients"]?.numberValue == Double(n) { return last }
+                    usleep(50_000)
+                }
+                return last
+            }
+            func greeted() throws -> ControlClient {
+                let c = try connect(socket)
+                #expect(try c.next(timeout: 5)?["class"] == "VERSION")
+                return c
+            }
+            /// One round of abuse; returns the process figures once every client is gone.
+            func round() throws -> JSONValue? {
+                for k in 0..<1_000 {
+                    let c = try connect(socket)
+                    if k % 3 == 0 { try? c.send(["cmd": "status"]) }
+                    c.close()
+                }
+                #expect(try settle(1)?["clients"] == 1, "the dropped clients are all gone")
+                // A full house: 30 watchers, the admin and a POS app that arms; one more is refused.
+                var watchers: [ControlClient] = []
+                for _ in 0..<30 {
+                    let w = try greeted()
+                    try w.send(["cmd": "watch", "enable": true])
+                    watchers.append(w)
+                }
+                let pos = try greeted()
+                let extra = try connect(socket)
+                var refused = false
+                while let m = try extra.next(timeout: 3) { if m["code"] == "too_many_clients" { refused = true; break } }
+                #expect(refused)
+                try pos.send(["cmd": "arm", "timeout_s": 30])
+                var card: JSONValue?
+                while let m = try pos.next(timeout: 15) { if m["class"] == "CARD" { card = m; break } }
+                // Every watcher saw the swipe, none the card.
+                for w in watchers {
+                    var saw = false
+                    while let m = try w.next(timeout: 2) {
+                        #expect(m["class"] != "CARD")
+                        if m["class"] == "SWIPE" { saw = true; break }
+                    }
+                    #expect(saw)
+                }
+                #expect(card?["masked_pan"] == "411111******1111")
+                for w in watchers { w.close() }
+                pos.close()
+                extra.close()
+                // A mebibyte without a newline: refused and closed, nothing kept.
+                let flood = try connect(socket)
+                _ = try? flood.sendRaw([UInt8](repeating: 0x61, count: 1 << 20))
+                var closed = false
+                while let m = try? flood.next(timeout: 5) { if m["code"] == "line_too_long" { closed = true } }
+                #expect(closed)
+                flood.close()
+                return try settle(1)?["process"]
+            }
+            // The first round warms the daemon up (its first card, NIO's and malloc's caches); the
+            // second must leave nothing behind.
+            let warm = try #require(try round())
+            let before = try #require(try settle(1)?["process"])
+            _ = warm
+            let after = try #require(try round())
+            #expect(after["fds"] == before["fds"], "descriptors \(before.text) → \(after.text)")
+            let growth = (after["heap_bytes"]?.numberValue ?? 0) - (before["heap_bytes"]?.numberValue ?? 0)
+            #expect(growth < 262_144, "heap grew \(Int(growth)) bytes")
+            print("clients: 1000 connections, 32 at once, 1 MiB line; descriptors \(before["fds"]?.text ?? "?") → \(after["fds"]?.text ?? "?"), heap +\(Int(growth)) B")
+        }
+    }
+}
