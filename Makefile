@@ -46,10 +46,14 @@ test: deps
 # The threaded parts under ThreadSanitizer (its own build folder; not part of `make test`):
 # the SPSC ring between two threads, reader sessions with their capture and decoder threads, and
 # the device monitor thread (jack events from another thread, watches added and dropped).
+# Then the whole suite under AddressSanitizer, the daemons it starts built with it too.
 test-sanitize: deps
 	$(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan $(SWIFT_FLAGS)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --sanitize=thread --build-path .build-tsan \
 	  --filter 'RingTests|SessionTests|JackTests' $(SWIFT_FLAGS)
+	$(SWIFT) build --build-tests --sanitize=address --build-path .build-asan $(SWIFT_FLAGS)
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 POSMINID_EXECUTABLE=$(CURDIR)/.build-asan/debug/posminid \
+	  $(SWIFT) test --skip-build --sanitize=address --build-path .build-asan $(SWIFT_FLAGS)
 
 # The fault runs at full length: 200 cards with SIGKILL at random moments (no KSN published
 # twice), a full and a read-only state directory. `make test` runs a shorter kill loop.

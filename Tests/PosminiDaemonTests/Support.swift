@@ -12,8 +12,10 @@ let packageRoot: String = {
     return parts.dropLast(3).joined(separator: "/")
 }()
 
-/// The executable `swift build` put beside the test bundle.
+/// The executable `swift build` put beside the test bundle (or `$POSMINID_EXECUTABLE`: the
+/// sanitizer runs point it at their own build).
 let posminidExecutable: String = {
+    if let given = getenv("POSMINID_EXECUTABLE") { return String(cString: given) }
     for configuration in ["debug", "release"] {
         let path = packageRoot + "/.build/\(configuration)/posminid"
         if access(path, X_OK) == 0 { return path }
