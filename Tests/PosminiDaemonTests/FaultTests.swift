@@ -170,3 +170,67 @@ extension ProcessSuites {
         }
     }
 }
+
+extension ProcessSuites.FaultTests {
+    /// Starts a daemon replaying a slow swipe `delay` s in; returns it, a watching POS client
+    /// with the reader armed, and when capture started.
+    func armedBeforeSlowSwipe(_ directory: String, delay: Double) throws -> (Background, ControlClient, Double) {
+        let recording = try ProcessSuites.HotplugTests().slowSwipe(delay: delay, directory: directory)
+        let socket = directory + "/posmini.sock"
+        let config = directory + "/posminid.conf"
+        write(Array("arm_timeout = 60\n".utf8), to: config)
+        let daemon = try Background(["--replay", recording, "--socket", socket, "--state-directory", directory, "--test-key",
+                                     "--config", config], environment: [:], directory: directory)
+        let pos = try connect(socket)
+        try pos.send(["cmd": "arm", "timeout_s": 60])
+        var armed = false
+        while let m = try pos.next(timeout: 5) { if m["class"] == "ARMED" { armed = true; break } }
+        #expect(armed)
+        let capturing = Background.wait(seconds: 10) { readText(daemon.stderr).contains("reader replay capturing") }
+        #expect(capturing)
+        return (daemon, pos, monotonicNow())
+    }
+
+    @Test("SIGHUP in the middle of a swipe: the configuration reloads and the card still arrives")
+    func hangupMidSwipe() throws {
+        let directory = try temporaryDirectory()
+        let (daemon, pos, started) = try armedBeforeSlowSwipe(directory, delay: 2)
+        defer {
+            kill(daemon.pid, SIGTERM)
+            _ = Background.wait(seconds: 10) { !daemon.running }
+        }
+        let middle = started + 2 + 0.5
+        if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
+        kill(daemon.pid, SIGHUP)
+        var card: JSONValue?
+        while let m = try pos.next(timeout: 10) { if m["class"] == "CARD" { card = m; break } }
+        #expect(card?["masked_pan"] == "411111******1111", "\(readText(daemon.stderr))")
+        #expect(readText(daemon.stderr).contains("configuration reloaded"))
+    }
+
+    @Test("SIGTERM in the middle of a swipe: the armed client hears CANCELLED, nothing is published, the daemon stops cleanly and the next start's counter is unused")
+    func terminateMidSwipe() throws {
+        let directory = try temporaryDirectory()
+        let (daemon, pos, started) = try armedBeforeSlowSwipe(directory, delay: 2)
+        let middle = started + 2 + 0.5
+        if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
+        kill(daemon.pid, SIGTERM)
+        var ending: JSONValue?
+        while let m = try? pos.next(timeout: 5) {
+            #expect(m["class"] != "CARD")
+            if m["class"] == "CANCELLED" { ending = m; break }
+        }
+        #expect(ending != nil)
+        #expect(Background.wait(seconds: 10) { !daemon.running })
+        #expect(readText(daemon.stderr).contains("INFO: stopped"), "\(readText(daemon.stderr))")
+        // Started again: the first card's counter is the first value (nothing was reserved).
+        let (again, client, _) = try armedBeforeSlowSwipe(directory, delay: 0.5)
+        defer {
+            kill(again.pid, SIGTERM)
+            _ = Background.wait(seconds: 10) { !again.running }
+        }
+        var card: JSONValue?
+        while let m = try client.next(timeout: 15) { if m["class"] == "CARD" { card = m; break } }
+        #expect(counter(card) == 1, "\(card?.text ?? "no card")")
+    }
+}
