@@ -2,7 +2,7 @@ public import AudioFile
 public import SwipeDecoder
 import Magstripe
 import ReaderIO
-import FoundationEssentials
+import PosminiProtocol
 
 /// `posminid decode`: offline decoding of recordings, one result per swipe.
 public struct DecodeTool: Sendable {
@@ -84,9 +84,9 @@ public struct DecodeTool: Sendable {
 
     // MARK: Output
 
-    struct SwipeJSON: Encodable {
-        struct Speed: Encodable { var mean: Double; var min: Double; var max: Double }
-        struct Track: Encodable {
+    struct SwipeJSON {
+        struct Speed { var mean: Double; var min: Double; var max: Double }
+        struct Track {
             var track: Int?
             var status: String
             var corrected: Int
@@ -94,7 +94,7 @@ public struct DecodeTool: Sendable {
             var data: String?
             var detail: String?
         }
-        struct Quality: Encodable {
+        struct Quality {
             var peak_dbfs: Double
             var snr_db: Double
             var jitter: Double
@@ -112,6 +112,34 @@ public struct DecodeTool: Sendable {
         var tracks: [Track]
         var quality: Quality
         var problem: String?
+
+        /// One JSON object, keys sorted, absent values left out.
+        var json: JSONValue {
+            func optional(_ fields: inout [String: JSONValue], _ key: String, _ value: JSONValue?) {
+                if let value { fields[key] = value }
+            }
+            var fields: [String: JSONValue] = ["file": .string(file), "channel": .number(Double(channel)),
+                                               "start_s": .number(start_s), "end_s": .number(end_s)]
+            optional(&fields, "direction", direction.map { .string($0) })
+            optional(&fields, "speed_cm_s", speed_cm_s.map { ["mean": .number($0.mean), "min": .number($0.min), "max": .number($0.max)] })
+            fields["tracks"] = .array(tracks.map { t in
+                var f: [String: JSONValue] = ["status": .string(t.status), "corrected": .number(Double(t.corrected))]
+                optional(&f, "track", t.track.map { .number(Double($0)) })
+                optional(&f, "masked", t.masked.map { .string($0) })
+                optional(&f, "data", t.data.map { .string($0) })
+                optional(&f, "detail", t.detail.map { .string($0) })
+                return .object(f)
+            })
+            var q: [String: JSONValue] = ["peak_dbfs": .number(quality.peak_dbfs), "snr_db": .number(quality.snr_db),
+                                          "jitter": .number(quality.jitter),
+                                          "min_samples_per_half_cell": .number(quality.min_samples_per_half_cell),
+                                          "clipped_fraction": .number(quality.clipped_fraction),
+                                          "candidates_tried": .number(Double(quality.candidates_tried))]
+            optional(&q, "candidate", quality.candidate.map { .number(Double($0)) })
+            fields["quality"] = .object(q)
+            optional(&fields, "problem", problem.map { .string($0) })
+            return .object(fields)
+        }
     }
 
     static func rounded(_ x: Double, _ places: Int) -> Double {
@@ -143,10 +171,7 @@ public struct DecodeTool: Sendable {
     }
 
     func jsonLine(_ swipe: Swipe, file: String) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(record(swipe, file: file)) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        record(swipe, file: file).json.text
     }
 
     func text(_ swipe: Swipe, file: String, index: Int) -> String {

@@ -1,4 +1,3 @@
-import FoundationEssentials
 
 /// A JSON value for the socket protocol: parsed from a request line, built for a reply, and
 /// written with keys in a fixed order (`class` first, then alphabetical) so that the output is
@@ -81,15 +80,20 @@ public enum JSONValue: Sendable, Hashable {
         out += "\""
     }
 
-    /// Parses one line of JSON text (strict: valid UTF-8, one value).
+    /// Parses one line of JSON text (RFC 8259, strict: valid UTF-8, one value, nesting at most
+    /// `maximumDepth` deep).
     public static func parse(_ bytes: [UInt8]) throws(ParseError) -> JSONValue {
         guard String(validating: bytes, as: UTF8.self) != nil else { throw .invalidUTF8 }
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw .invalidJSON
-        }
+        var parser = JSONParser(bytes)
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.atEnd else { throw .invalidJSON }
+        return value
     }
+
+    /// Deeper nesting than any request needs is refused (and never recurses far).
+    public static let maximumDepth = 64
 
     public enum ParseError: Error, Sendable, Hashable {
         case invalidUTF8
@@ -97,15 +101,173 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
-extension JSONValue: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null; return }
-        if let b = try? container.decode(Bool.self) { self = .bool(b); return }
-        if let n = try? container.decode(Double.self) { self = .number(n); return }
-        if let s = try? container.decode(String.self) { self = .string(s); return }
-        if let a = try? container.decode([JSONValue].self) { self = .array(a); return }
-        self = .object(try container.decode([String: JSONValue].self))
+/// A recursive-descent JSON reader over validated UTF-8 bytes.
+struct JSONParser {
+    let bytes: [UInt8]
+    var i = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var atEnd: Bool { i >= bytes.count }
+
+    mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
+    }
+
+    mutating func literal(_ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= bytes.count else { return false }
+        for k in 0..<n where bytes[i + k] != word.utf8Start[k] { return false }
+        i += n
+        return true
+    }
+
+    mutating func value(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
+        guard i < bytes.count, depth < JSONValue.maximumDepth else { throw .invalidJSON }
+        switch bytes[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var fields: [String: JSONValue] = [:]
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
+            while true {
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw .invalidJSON }
+                let key = try string()
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw .invalidJSON }
+                i += 1
+                skipSpace()
+                fields[key] = try value(depth: depth + 1)
+                skipSpace()
+                guard i < bytes.count else { throw .invalidJSON }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard bytes[i] == UInt8(ascii: "}") else { throw .invalidJSON }
+                i += 1
+                return .object(fields)
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var items: [JSONValue] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            while true {
+                skipSpace()
+                items.append(try value(depth: depth + 1))
+                skipSpace()
+                guard i < bytes.count else { throw .invalidJSON }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard bytes[i] == UInt8(ascii: "]") else { throw .invalidJSON }
+                i += 1
+                return .array(items)
+            }
+        case UInt8(ascii: "\""):
+            return .string(try string())
+        case UInt8(ascii: "t"):
+            guard literal("true") else { throw .invalidJSON }
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            guard literal("false") else { throw .invalidJSON }
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            guard literal("null") else { throw .invalidJSON }
+            return .null
+        default:
+            return .number(try number())
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    mutating func number() throws(JSONValue.ParseError) -> Double {
+        let start = i
+        func digits() -> Int {
+            let from = i
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+            return i - from
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 else { throw .invalidJSON }
+        if bytes[i] == 0x30 { i += 1 } else { _ = digits() }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { throw .invalidJSON }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw .invalidJSON }
+        }
+        guard let n = Double(String(decoding: bytes[start..<i], as: UTF8.self)), n.isFinite else { throw .invalidJSON }
+        return n
+    }
+
+    /// A string from its opening quote: escapes decoded, control characters refused, `\u`
+    /// surrogate pairs joined (a lone surrogate is refused).
+    mutating func string() throws(JSONValue.ParseError) -> String {
+        i += 1
+        var out = String.UnicodeScalarView()
+        var runStart = i
+        func flush(_ end: Int) {
+            if end > runStart { out.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars) }
+        }
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                flush(i)
+                i += 1
+                return String(out)
+            }
+            if b < 0x20 { throw .invalidJSON }
+            guard b == UInt8(ascii: "\\") else { i += 1; continue }
+            flush(i)
+            i += 1
+            guard i < bytes.count else { throw .invalidJSON }
+            let e = bytes[i]
+            i += 1
+            switch e {
+            case UInt8(ascii: "\""): out.append("\"")
+            case UInt8(ascii: "\\"): out.append("\\")
+            case UInt8(ascii: "/"): out.append("/")
+            case UInt8(ascii: "b"): out.append("\u{08}")
+            case UInt8(ascii: "f"): out.append("\u{0C}")
+            case UInt8(ascii: "n"): out.append("\n")
+            case UInt8(ascii: "r"): out.append("\r")
+            case UInt8(ascii: "t"): out.append("\t")
+            case UInt8(ascii: "u"):
+                var code = try hex4()
+                if (0xD800...0xDBFF).contains(code) {
+                    guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw .invalidJSON }
+                    i += 2
+                    let low = try hex4()
+                    guard (0xDC00...0xDFFF).contains(low) else { throw .invalidJSON }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw .invalidJSON }
+                out.append(scalar)
+            default:
+                throw .invalidJSON
+            }
+            runStart = i
+        }
+        throw .invalidJSON
+    }
+
+    mutating func hex4() throws(JSONValue.ParseError) -> UInt32 {
+        guard i + 4 <= bytes.count else { throw .invalidJSON }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[i]
+            let d: UInt32
+            switch c {
+            case 0x30...0x39: d = UInt32(c - 0x30)
+            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+            default: throw .invalidJSON
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
     }
 }
 

@@ -261,6 +261,28 @@ struct RequestTests {
         do { _ = try Request.parse([0x7B, 0xFF, 0x7D]) } catch { #expect(error.code == "invalid_utf8") }
     }
 
+    @Test("the JSON reader: RFC 8259 values read, escapes and surrogate pairs joined; malformed text, lone surrogates, control characters, leading zeros, trailing data and deep nesting refused")
+    func jsonReader() throws {
+        let v = try JSONValue.parse(Array(#" { "a" : [1, -2.5e3, 0.25, true, false, null], "s": "\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00" } "#.utf8))
+        #expect(v["a"] == [1, -2500, 0.25, true, false, nil])
+        #expect(v["s"]?.stringValue == "\"\\/\u{08}\u{0C}\n\r\té😀")
+        #expect(try JSONValue.parse(Array("\"caf\u{e9}\"".utf8)) == "café")
+        #expect(try JSONValue.parse(Array(#"{"k":1,"k":2}"#.utf8))["k"] == 2)
+        for bad in [#"{"a":1,}"#, #"[1,]"#, #"{"a" 1}"#, "01", "1.", ".5", "1e", "-", "+1", "nul", "tru", #""\ud800""#, #""\udc00""#,
+                    "\"a\u{01}b\"", #""\x""#, #"{"a":1} x"#, "", " ", #"{'a':1}"#, "1e999", #""\u12""#, "[" ] {
+            #expect(throws: JSONValue.ParseError.invalidJSON, "\(bad)") { _ = try JSONValue.parse(Array(bad.utf8)) }
+        }
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(throws: JSONValue.ParseError.invalidJSON) { _ = try JSONValue.parse(Array(deep.utf8)) }
+        let fine = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
+        #expect(throws: Never.self) { _ = try JSONValue.parse(Array(fine.utf8)) }
+        let hostile = String(repeating: "[", count: 100_000)
+        #expect(throws: JSONValue.ParseError.invalidJSON) { _ = try JSONValue.parse(Array(hostile.utf8)) }
+        // Round trip of what the daemon writes.
+        let message: JSONValue = ["class": "ERROR", "message": "tab\tquote\" é \u{01}", "n": 3, "x": 0.5]
+        #expect(try JSONValue.parse(Array(message.text.utf8)) == message)
+    }
+
     @Test("replies are one line, class first, with escapes")
     func replies() {
         let message: JSONValue = ["class": "ERROR", "code": "x", "message": "a \"quote\"\nand a line"]
