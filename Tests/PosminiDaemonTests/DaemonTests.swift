@@ -49,12 +49,15 @@ extension ProcessSuites {
     /// The daemon end to end: real processes, a replayed recording as the reader.
     @Suite("posminid daemon")
     struct DaemonTests: CommandTesting {
-        /// A recording with a Track 1 swipe `delay` seconds in, then silence.
-        func replayFile(delay: Double, swipes: Int = 1, gap: Double = 1.0, directory: String) throws -> String {
+        /// A recording with a Track 1 swipe `delay` seconds in (`swipes` of them, `gap` apart),
+        /// then silence. `steadyNoise`: the whole recording over one noise bed at about -60 dBFS
+        /// instead of each swipe's own noise (swipes close together need a noise that does not
+        /// change between them: the decoder's gate measures it).
+        func replayFile(delay: Double, swipes: Int = 1, gap: Double = 1.0, directory: String, steadyNoise: Bool = false) throws -> String {
             var samples = [Float](repeating: 0, count: Int(delay * 44_100))
             for k in 0..<swipes {
                 var audio = AudioPath(sampleRate: 44_100)
-                audio.snr = 35
+                audio.snr = steadyNoise ? 80 : 35
                 audio.leadingSilence = 0.05
                 audio.trailingSilence = gap
                 let scenario = SwipeScenario(tracks: [try StripeTrack(text: Self.track1, format: .track1)],
@@ -62,6 +65,10 @@ extension ProcessSuites {
                 samples += SwipeSynthesizer.render(scenario).channels[0]
             }
             samples += [Float](repeating: 0, count: 44_100 * 30)
+            if steadyNoise {
+                var random = TestRandom(seed: 17)
+                for k in samples.indices { samples[k] += 0.0017 * (Float(random.next() >> 40) / Float(1 << 24) * 2 - 1) }
+            }
             let path = directory + "/replay.wav"
             write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
             return path

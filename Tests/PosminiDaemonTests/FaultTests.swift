@@ -16,25 +16,9 @@ extension ProcessSuites {
     @Suite("faults: the counter")
     struct FaultTests: CommandTesting {
         /// A recording of `swipes` Track 1 swipes, `gap` seconds apart, after `delay`, over a
-        /// steady noise bed at about -60 dBFS (a sound card's input is never digital silence,
-        /// and its noise does not change between swipes).
+        /// steady noise bed (a sound card's input is never digital silence).
         func recording(_ directory: String, swipes: Int, delay: Double = 0.8, gap: Double = 0.35) throws -> String {
-            var samples = [Float](repeating: 0, count: Int(delay * 44_100))
-            for k in 0..<swipes {
-                var audio = AudioPath(sampleRate: 44_100)
-                audio.snr = 80
-                audio.leadingSilence = 0.05
-                audio.trailingSilence = gap
-                let scenario = SwipeScenario(tracks: [try StripeTrack(text: Self.track1, format: .track1)],
-                                             motion: Motion(speed: .constant(300)), audio: audio, seed: UInt64(k + 1))
-                samples += SwipeSynthesizer.render(scenario).channels[0]
-            }
-            samples += [Float](repeating: 0, count: 44_100 * 30)
-            var random = TestRandom(seed: 17)
-            for k in samples.indices { samples[k] += 0.0017 * (Float(random.next() >> 40) / Float(1 << 24) * 2 - 1) }
-            let path = directory + "/replay.wav"
-            write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
-            return path
+            try DaemonTests().replayFile(delay: delay, swipes: swipes, gap: gap, directory: directory, steadyNoise: true)
         }
 
         /// posminid in a mount namespace of its own with a tmpfs of `size` on its state directory.
