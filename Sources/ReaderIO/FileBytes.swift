@@ -113,3 +113,25 @@ public enum FileBytes {
     /// This process's id (for unique temporary names).
     public static var processID: Int32 { getpid() }
 }
+
+extension FileBytes {
+    /// The names in a directory (not `.` and `..`); empty when it cannot be read.
+    public static func entries(ofDirectory path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Where a symbolic link points (nil when `path` is not one or cannot be read).
+    public static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4_096)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

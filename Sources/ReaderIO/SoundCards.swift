@@ -147,20 +147,12 @@ public enum DeviceHolders {
     /// Processes with `target` open (this one excluded).
     public static func find(path target: String) -> [Holder] {
         var holders: [Holder] = []
-        guard let proc = opendir("/proc") else { return [] }
-        defer { closedir(proc) }
         let me = getpid()
-        while let entry = readdir(proc) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let pid = Int32(name), pid != me, let fds = opendir("/proc/\(name)/fd") else { continue }
-            var holds = false
-            while !holds, let fd = readdir(fds) {
-                let fdName = withUnsafeBytes(of: fd.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                var buffer = [CChar](repeating: 0, count: 256)
-                let n = readlink("/proc/\(name)/fd/\(fdName)", &buffer, buffer.count - 1)
-                if n > 0 && String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == target { holds = true }
+        for name in FileBytes.entries(ofDirectory: "/proc") {
+            guard let pid = Int32(name), pid != me else { continue }
+            let holds = FileBytes.entries(ofDirectory: "/proc/\(name)/fd").contains {
+                FileBytes.linkTarget("/proc/\(name)/fd/\($0)") == target
             }
-            closedir(fds)
             if holds {
                 let comm = String(decoding: (try? FileBytes.read("/proc/\(name)/comm", limit: 256)) ?? [], as: UTF8.self)
                 holders.append(Holder(pid: pid, name: comm.split(separator: "\n").first.map(String.init) ?? "?"))

@@ -112,17 +112,9 @@ public struct ProcessFigures: Sendable, Hashable {
     public static func current() -> ProcessFigures {
         let statm = String(decoding: (try? FileBytes.read("/proc/self/statm", limit: 256)) ?? [], as: UTF8.self)
         let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        var descriptors = 0
-        if let dir = opendir("/proc/self/fd") {
-            while readdir(dir) != nil { descriptors += 1 }
-            closedir(dir)
-            descriptors -= 3    // ".", "..", and the directory's own descriptor
-        }
-        var threads = 0
-        if let dir = opendir("/proc/self/task") {
-            while let entry = readdir(dir) { if entry.pointee.d_name.0 != 0x2E { threads += 1 } }
-            closedir(dir)
-        }
+        // The listing's own descriptor is among them while it is read.
+        let descriptors = max(0, FileBytes.entries(ofDirectory: "/proc/self/fd").count - 1)
+        let threads = FileBytes.entries(ofDirectory: "/proc/self/task").count
         return ProcessFigures(residentKiB: pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024,
                               heapBytes: Int(posmini_heap_in_use()), descriptors: descriptors, threads: threads)
     }

@@ -234,14 +234,11 @@ extension ProcessSuites.DaemonTests {
         #expect(log.contains("DEBUG"), "the session ran at debug level")
         for secret in secrets { #expect(!log.contains(secret), "\(secret) in the output") }
         #expect(!card.text.contains(Self.pan) && !card.text.contains("000000000000000123456"))
-        if let dir = opendir(daemon.directory) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard !name.hasPrefix("."), name != "bg.stdout", name != "bg.stderr" else { continue }
-                let bytes = readFile(daemon.directory + "/" + name) ?? []
-                for secret in secrets { #expect(occurrences(of: Array(secret.utf8), in: bytes, count: bytes.count) == 0, "\(secret) in \(name)") }
-            }
-            closedir(dir)
+        let files = FileBytes.entries(ofDirectory: daemon.directory)
+        #expect(files.contains { $0.hasPrefix("counter-") })
+        for name in files where !name.hasPrefix(".") && name != "bg.stdout" && name != "bg.stderr" {
+            let bytes = readFile(daemon.directory + "/" + name) ?? []
+            for secret in secrets { #expect(occurrences(of: Array(secret.utf8), in: bytes, count: bytes.count) == 0, "\(secret) in \(name)") }
         }
         #expect(readText("/proc/\(daemon.process.pid)/status").contains("Name:\tposminid"))
         guard geteuid() == 0 else {

@@ -1,6 +1,7 @@
 import Testing
 import PosminiFuzzing
 import TestSupport
+import ReaderIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,14 +11,7 @@ import Glibc
 @Suite("Fuzz seeds and regressions")
 struct FuzzRegressionTests {
     func files(_ directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if !name.hasPrefix(".") && name != "README" { names.append(directory + "/" + name) }
-        }
-        return names.sorted()
+        FileBytes.entries(ofDirectory: directory).filter { !$0.hasPrefix(".") && $0 != "README" }.sorted().map { directory + "/" + $0 }
     }
 
     @Test("every seed and regression input of every target runs through its harness")
