@@ -309,13 +309,13 @@ struct Run {
 
     mutating func checkMixer() {
         let control = cardNumber.map { "hw:\($0)" } ?? device
-        guard let mixer = try? ALSAMixer(device: control), !mixer.controls().isEmpty else {
+        guard var check = (try? ALSAMixer(device: control)).map({ MixerCheck(mixer: $0, entry: listEntry) }),
+              !check.controls.isEmpty else {
             for (id, title) in MixerCheck.all {
                 report.add(DiagnoseCheck(id, title, .notApplicable, value: "the device has no mixer"))
             }
             return
         }
-        var check = MixerCheck(mixer: mixer, entry: listEntry)
         if tool.fix { report.fixed = check.fix() }
         for result in check.evaluate() { report.add(result) }
     }

@@ -9,22 +9,25 @@ struct MixerCheck {
 
     let mixer: ALSAMixer
     let entry: CompatibilityEntry?
+    /// The mixer's controls as last read (once, and again after `fix()` changed them).
+    private(set) var controls: [MixerControl]
 
     init(mixer: ALSAMixer, entry: CompatibilityEntry?) {
         self.mixer = mixer
         self.entry = entry
+        controls = mixer.controls()
     }
 
     static func isBoost(_ c: MixerControl) -> Bool { c.name.contains("Boost") }
     static func isProcessing(_ c: MixerControl) -> Bool {
         let words = ["Auto Gain", "AGC", "Noise", "Echo", "Enhance", "Effect", "Beamform", "Loudness"]
-        return words.contains { c.name.localizedStandardContainsCompat($0) }
+        let name = c.name.lowercased()
+        return words.contains { name.contains($0.lowercased()) }
     }
     static func isSource(_ c: MixerControl) -> Bool {
         c.enumeration != nil && ["Input Source", "Capture Source", "Input Select", "Capture Select"].contains { c.name.hasPrefix($0) }
     }
 
-    var controls: [MixerControl] { mixer.controls() }
     /// Capture-path volumes: not boosts, not processing.
     var volumes: [MixerControl] { controls.filter { $0.captureVolume != nil && !Self.isBoost($0) && !Self.isProcessing($0) } }
     var switches: [MixerControl] { controls.filter { $0.captureSwitch != nil && !Self.isProcessing($0) } }
@@ -72,6 +75,7 @@ struct MixerCheck {
                 }
             }
         }
+        if !changed.isEmpty { controls = mixer.controls() }
         return changed
     }
 
@@ -122,12 +126,5 @@ struct MixerCheck {
             out.append(DiagnoseCheck("mixer.mic_boost", "Mic boost", .notApplicable, value: "no mic boost control"))
         }
         return out
-    }
-}
-
-extension String {
-    /// Case-insensitive containment (ASCII), without Foundation.
-    func localizedStandardContainsCompat(_ other: String) -> Bool {
-        lowercased().contains(other.lowercased())
     }
 }
