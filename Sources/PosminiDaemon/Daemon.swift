@@ -135,7 +135,7 @@ actor ReaderManager {
         case .cardReady(let card):
             if let known = cards[card.syspath] {
                 // udev said more about a card in use: capture again if it had failed.
-                if !known.configured && sessions[known.id] == nil { await startCard(card, id: known.id) }
+                if !known.configured && sessions[known.id] == nil { await startCapture(id: known.id, device: card.captureDevice) }
                 return
             }
             if card.isMarkedReader {
@@ -145,13 +145,11 @@ actor ReaderManager {
                 var info = Self.info(card, id: id, source: "udev")
                 info.jack = "none"
                 await hub.readerAppeared(info)
-                await startCard(card, id: id)
+                await startCapture(id: id, device: card.captureDevice)
             } else if let configured = configuredCards.first(where: { card.matches($0.reference) }) {
                 cards[card.syspath] = (configured.device, card, true)
                 logger.notice("configured card \(configured.device) found (\(card.displayName)): following its jack")
-                var info = Self.info(card, id: configured.device, source: "config")
-                info.device = configured.device
-                await hub.readerAppeared(info, present: false)
+                await hub.readerAppeared(Self.info(card, configured: configured.device), present: false)
                 monitor?.watchJacks(key: configured.device, control: card.controlDevice)
             } else {
                 logger.debug("sound card \(card.cardID ?? card.syspath) is not a reader: left alone")
@@ -169,10 +167,7 @@ actor ReaderManager {
             if state.plugged != false {
                 if sessions[key] == nil {
                     if state.plugged == true { logger.notice("reader \(key): jack plugged (\(state.jacks.joined(separator: ", ")))") }
-                    var info = Self.info(known.card, id: key, source: "config")
-                    info.device = key
-                    await hub.readerAppeared(info)
-                    await startCapture(id: key, device: known.card.resolving(key))
+                    await captureConfigured(key, card: known.card)
                 }
             } else {
                 if sessions[key] != nil { logger.notice("reader \(key): jack unplugged") }
@@ -187,12 +182,7 @@ actor ReaderManager {
             guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
             logger.warning("reader \(key): no jack detection (\(message)): captured while the card is present")
             await hub.readerJack(id: key, jack: "none", flaps: 0)
-            if sessions[key] == nil {
-                var info = Self.info(known.card, id: key, source: "config")
-                info.device = key
-                await hub.readerAppeared(info)
-                await startCapture(id: key, device: known.card.resolving(key))
-            }
+            if sessions[key] == nil { await captureConfigured(key, card: known.card) }
         }
     }
 
@@ -206,8 +196,18 @@ actor ReaderManager {
         return info
     }
 
-    private func startCard(_ card: SoundCard, id: String) async {
-        await startCapture(id: id, device: card.captureDevice)
+    /// A configured card's reader, as configured (`device` names it), and the card's identity.
+    private static func info(_ card: SoundCard, configured device: String) -> ReaderHub.ReaderInfo {
+        var info = info(card, id: device, source: "config")
+        info.device = device
+        return info
+    }
+
+    /// A configured card's reader is there (jack plugged, or no jack detection): present, and
+    /// captured through the configured name with the card's number.
+    private func captureConfigured(_ device: String, card: SoundCard) async {
+        await hub.readerAppeared(Self.info(card, configured: device))
+        await startCapture(id: device, device: card.resolving(device))
     }
 
     /// Opens `device` for reader `id` (or the test hook's recording); a failure is reported on
