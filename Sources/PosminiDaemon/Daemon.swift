@@ -58,11 +58,22 @@ actor ReaderManager {
     private var releases: [String: Int] = [:]
     /// The flap count last logged, per configured card.
     private var jackFlaps: [String: Int] = [:]
+    /// Configured devices that are not a card (`pulse`, a plugin): always wanted.
+    private var plainDevices: Set<String> = []
+    /// Readers whose device would not open, or failed, while still wanted: the pending
+    /// reopening (its token) and how many have been tried since capture last ran.
+    private var retries: [String: (attempt: Int, token: Int)] = [:]
+    /// The last capture failure logged per reader (a repeat goes to the debug level).
+    private var failures: [String: String] = [:]
+    /// Delay before the first reopening; it doubles with each failure up to `retryLimit`.
+    private let retryFirst: Double
+    private let retryLimit = 30.0
     private let events: AsyncStream<DeviceEvent>
     private let eventSink: AsyncStream<DeviceEvent>.Continuation
 
-    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil) {
+    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil, retryFirst: Double = 1) {
         self.hub = hub
+        self.retryFirst = retryFirst
         self.configuration = configuration
         self.logger = logger
         self.udevReplay = udevReplay
@@ -79,15 +90,11 @@ actor ReaderManager {
                 await hub.readerAppeared(info, present: false)
                 continue
             }
-            captureDevices[device] = device
-            do {
-                let source = try ALSACapture(device: device, rate: configuration.rate)
-                var info = ReaderHub.ReaderInfo(id: device, name: device)
-                info.device = device
-                await start(info, source: source)
-            } catch {
-                logger.error("reader \(device) not opened: \(error)")
-            }
+            plainDevices.insert(device)
+            var info = ReaderHub.ReaderInfo(id: device, name: device)
+            info.device = device
+            await hub.readerAppeared(info, present: false)
+            await startCapture(id: device, device: device)
         }
         for (k, path) in replays.enumerated() {
             do {
@@ -108,15 +115,8 @@ actor ReaderManager {
         } catch {
             logger.warning("no udev monitor (\(error)): readers plugged later are not noticed; configured cards are opened now")
             for (device, _) in configuredCards {
-                captureDevices[device] = device
-                do {
-                    var info = ReaderHub.ReaderInfo(id: device, name: device)
-                    info.device = device
-                    await start(info, source: try ALSACapture(device: device, rate: configuration.rate))
-                } catch {
-                    logger.error("reader \(device) not opened: \(error)")
-                    await hub.readerFailed(id: device, error: "\(error)")
-                }
+                plainDevices.insert(device)
+                await startCapture(id: device, device: device)
             }
         }
         return sessions.count
@@ -223,12 +223,56 @@ actor ReaderManager {
                 source = try ALSACapture(device: device, rate: configuration.rate)
             }
         } catch {
-            logger.error("reader \(id): capture not opened: \(error)")
-            await hub.readerFailed(id: id, error: "capture not opened: \(error)")
+            await failed(id, "capture not opened: \(error)")
             return
         }
         guard let info = await hub.reader(id) else { return }
         await start(info, source: source)
+    }
+
+    /// Capture of a wanted reader failed: said on the reader (and in the log, once per distinct
+    /// reason), and tried again later.
+    private func failed(_ id: String, _ reason: String) async {
+        if failures[id] != reason {
+            logger.error("reader \(id): \(reason); trying again")
+        } else {
+            logger.debug("reader \(id): still \(reason)")
+        }
+        failures[id] = reason
+        await hub.readerFailed(id: id, error: reason)
+        let attempt = (retries[id]?.attempt ?? 0) + 1
+        nextToken += 1
+        let token = nextToken
+        retries[id] = (attempt, token)
+        let delay = min(retryLimit, retryFirst * Double(1 << min(attempt - 1, 16)))
+        Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1_000)))
+            await self?.retry(id, token: token)
+        }
+    }
+
+    private func retry(_ id: String, token: Int) async {
+        guard retries[id]?.token == token else { return }
+        guard sessions[id] == nil, releases[id] == nil, let device = captureDevices[id], await wanted(id) else {
+            retries[id] = nil
+            return
+        }
+        await startCapture(id: id, device: device)
+    }
+
+    /// Whether reader `id` should be capturing: a configured device that is not a card; a
+    /// marked card still plugged in; a configured card still present whose jack is not out.
+    private func wanted(_ id: String) async -> Bool {
+        if plainDevices.contains(id) { return true }
+        guard let known = cards.values.first(where: { $0.id == id }) else { return false }
+        if !known.configured { return true }
+        return await hub.reader(id)?.jack != "out"
+    }
+
+    /// A session's capture is running: whatever failed before is over.
+    private func captureRunning(_ id: String) {
+        retries[id] = nil
+        if failures.removeValue(forKey: id) != nil { logger.notice("reader \(id): capturing again") }
     }
 
     private func start(_ info: ReaderHub.ReaderInfo, source: any CaptureSource) async {
@@ -242,7 +286,10 @@ actor ReaderManager {
             switch event {
             case .started(let rate, let channels, let period):
                 logger.info("reader \(id) capturing: \(rate) Hz, \(channels) channel(s), \(period)-frame periods")
-                Task { await hub.readerCapturing(id: id, true) }
+                Task {
+                    await hub.readerCapturing(id: id, true)
+                    await self?.captureRunning(id)
+                }
             case .notice(let text):
                 logger.warning("reader \(id): \(text)")
             case .swipe(let swipe):
@@ -294,7 +341,15 @@ actor ReaderManager {
     private func sessionEnded(id: String, token: Int, reason: CaptureEnd?) async {
         guard let current = sessions[id], current.token == token else { return }
         sessions[id] = nil
-        await hub.readerRemoved(id: id)
+        // A device that failed while its reader is still wanted is opened again (a card that
+        // was unplugged is no longer wanted once udev says so).
+        if let reason, reason != .endOfSource, captureDevices[id] != nil, await wanted(id) {
+            let message = "capture ended: \(reason)"
+            await hub.readerRemoved(id: id, error: message)
+            await failed(id, message)
+        } else {
+            await hub.readerRemoved(id: id)
+        }
     }
 
     private func stopSession(_ id: String) {

@@ -278,12 +278,14 @@ public actor ReaderHub {
     }
 
     /// The reader is gone: an arm on it ends with READER_REMOVED.
-    public func readerRemoved(id: String) {
+    public func readerRemoved(id: String, error: String? = nil) {
         guard var info = readers[id] else { return }
         info.present = false
         info.capturing = false
+        if let error { info.error = error }
         if let arm = arms.removeValue(forKey: id) {
-            clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference))
+            clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference,
+                                             fields: error.map { ["message": .string($0)] } ?? [:]))
         }
         update(info)
     }

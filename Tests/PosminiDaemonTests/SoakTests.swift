@@ -177,7 +177,7 @@ extension ProcessSuites {
             print("pathological audio: \(Int(final["counters"]?["swipes"]?.numberValue ?? 0)) swipe-like stretches, none read; heap +\(Int(growth)) B")
         }
 
-        @Test("a thousand clients connecting and dropping, 31 watchers while a 32nd arms, the 33rd refused, a MiB without a newline: the daemon answers and its descriptors and heap come back")
+        @Test("a thousand clients connecting and dropping, 31 watchers while a 32nd arms, the 33rd refused, a MiB without a newline, malformed UTF-8 and JSON, a client that never reads: the daemon answers and its descriptors, threads and heap come back")
         func clients() throws {
             let directory = try temporaryDirectory()
             let replay = try FaultTests().recording(directory, swipes: 40, delay: 2, gap: 1.0)
@@ -189,6 +189,7 @@ extension ProcessSuites {
                 _ = Background.wait(seconds: 10) { !daemon.running }
             }
             let admin = try connect(socket)
+            var hogs = 0
             /// Waits until the daemon counts `n` clients (connections close asynchronously).
             func settle(_ n: Int) throws -> JSONValue? {
                 var last: JSONValue?
@@ -247,6 +248,43 @@ extension ProcessSuites {
                 while let m = try? flood.next(timeout: 5) { if m["code"] == "line_too_long" { closed = true } }
                 #expect(closed)
                 flood.close()
+                // Malformed UTF-8 and JSON: each refused by name, the connection still usable.
+                let sloppy = try greeted()
+                _ = try sloppy.next(timeout: 5)
+                let malformed: [([UInt8], String)] = [
+                    ([0x7B, 0xC3, 0x28, 0x7D], "invalid_utf8"), ([0xFF, 0xFE, 0x7B, 0x7D], "invalid_utf8"),
+                    ([0xED, 0xA0, 0x80], "invalid_utf8"), (Array(#"{"cmd":"status""#.utf8), "invalid_json"),
+                    (Array(#"{"cmd":"status",}"#.utf8), "invalid_json"), (Array(String(repeating: "[", count: 200).utf8), "invalid_json"),
+                    (Array(#"{"cmd":"\ud800"}"#.utf8), "invalid_json"), (Array(#"{"cmd":1e999999}"#.utf8), "invalid_json"), (Array(#"{"cmd":["status"]}"#.utf8), "invalid_request"),
+                ]
+                for (line, code) in malformed {
+                    try sloppy.sendRaw(line + [0x0A])
+                    let reply = try sloppy.next(timeout: 5)
+                    #expect(reply?["code"] == .string(code), "\(line): \(reply?.text ?? "nothing")")
+                }
+                try sloppy.send(["cmd": "status"])
+                #expect(try sloppy.next(timeout: 5)?["class"] == "STATUS")
+                sloppy.close()
+                // A client that sends requests and never reads its replies: hung up on, the
+                // replies it did not read dropped with it.
+                let hog = try connect(socket)
+                var batch: [UInt8] = []
+                for _ in 0..<200 { batch += Array((#"{"cmd":"status"}"# + "\n").utf8) }
+                var sent = 0
+                let deadline = monotonicNow() + 20
+                sending: while sent < 20_000 && monotonicNow() < deadline {
+                    do {
+                        try hog.sendRaw(batch, nonBlocking: true)
+                        sent += 200
+                    } catch {
+                        if error.description.contains("Resource temporarily unavailable") { usleep(2_000); continue sending }
+                        break sending
+                    }
+                }
+                hogs += 1
+                #expect(Background.wait(seconds: 10) { readText(daemon.stderr).components(separatedBy: "unread").count > hogs },
+                        "the client that never reads was not hung up on")
+                hog.close()
                 return try settle(1)?["process"]
             }
             // The first round warms the daemon up (its first card, NIO's and malloc's caches); the
@@ -256,6 +294,7 @@ extension ProcessSuites {
             _ = warm
             let after = try #require(try round())
             #expect(after["fds"] == before["fds"], "descriptors \(before.text) → \(after.text)")
+            #expect(after["threads"] == before["threads"], "threads \(before.text) → \(after.text)")
             let growth = (after["heap_bytes"]?.numberValue ?? 0) - (before["heap_bytes"]?.numberValue ?? 0)
             #expect(growth < 262_144, "heap grew \(Int(growth)) bytes")
             print("clients: 1000 connections, 32 at once, 1 MiB line; descriptors \(before["fds"]?.text ?? "?") → \(after["fds"]?.text ?? "?"), heap +\(Int(growth)) B")
