@@ -26,6 +26,8 @@ public struct ReaderStatistics: Sendable, Hashable {
     public var overruns = 0
     /// Samples the capture thread could not hand over because the decoder fell behind.
     public var dropped = 0
+    /// Breaks in the audio (overruns and drops): a swipe is never decoded across one.
+    public var gaps = 0
     public var swipes = 0
 }
 
@@ -74,7 +76,7 @@ public final class ReaderSession: @unchecked Sendable {
 
     public var statistics: ReaderStatistics {
         ReaderStatistics(framesCaptured: framesCaptured.load(ordering: .relaxed), overruns: source.overruns,
-                         dropped: ring.dropped, swipes: swipeCount.load(ordering: .relaxed))
+                         dropped: ring.dropped, gaps: ring.gaps, swipes: swipeCount.load(ordering: .relaxed))
     }
 
     /// Why the source ended on its own (nil while running, or when `stop()` ended it).
@@ -137,6 +139,7 @@ public final class ReaderSession: @unchecked Sendable {
         defer { buffer.deallocate() }
         var end: CaptureEnd?
         var periods = 0
+        var overruns = source.overruns
         configuration.captureProbe?(false, 0)
         // From here to the end of the loop: no allocation, no lock, no logging.
         capture: while true {
@@ -155,6 +158,11 @@ public final class ReaderSession: @unchecked Sendable {
                 break
             }
             guard frames > 0 else { continue }
+            if source.overruns != overruns {
+                // The device lost samples before these: the decoder must not join across.
+                overruns = source.overruns
+                ring.markGap()
+            }
             ring.write(UnsafeBufferPointer(start: buffer, count: frames * channels), granule: channels)
             framesCaptured.add(frames, ordering: .relaxed)
             periods &+= 1
@@ -193,16 +201,18 @@ public final class ReaderSession: @unchecked Sendable {
             if stopEvent.isSignalled { break }
             dataReady.drain()
             let done = captureDone.load(ordering: .acquiring)
-            // Everything the ring holds, a period at a time.
+            // Everything the ring holds, a period at a time, never across a gap: where samples
+            // were lost each decoder closes what it was gathering and starts afresh.
             while true {
-                // Whole frames only: every write is (see `write(_:granule:)`).
-                let n = ring.read(into: chunk)
-                if n == 0 { break }
+                // Whole frames only: every write is (see `write(_:granule:)`), and so every gap.
+                let (n, gapAfter) = ring.readContinuous(into: chunk)
+                if n == 0 && !gapAfter { break }
                 let frames = n / channels
                 for c in 0..<channels {
                     for i in 0..<frames { lane[i] = chunk[i * channels + c] }
                     let results = decoders[c].push(UnsafeBufferPointer(rebasing: lane[0..<frames]))
                     for swipe in results { merger.add(swipe) }
+                    if gapAfter { for swipe in decoders[c].discontinuity() { merger.add(swipe) } }
                 }
                 release(merger.ready(decoders))
             }

@@ -7,8 +7,15 @@ import Synchronization
 /// Capacity is a power of two (indices run freely and are masked). A write that does not fit is
 /// cut short and the samples left out are counted: the producer never waits.
 ///
-/// Exactly one thread may call the producer methods (`write`) and exactly one the consumer
-/// methods (`read`, `readable`); that discipline is the caller's, as with any SPSC queue.
+/// Samples lost are never silently spliced over: where a write was cut short (or the producer
+/// says the source itself lost samples, `markGap`), the ring records a gap, and
+/// `readContinuous` stops there and says so, so that the consumer can treat what follows as a
+/// new stream. Gap positions wait in a small queue of their own; when it is full the producer
+/// drops whole writes until the consumer catches up, and then records the gap.
+///
+/// Exactly one thread may call the producer methods (`write`, `markGap`) and exactly one the
+/// consumer methods (`read`, `readContinuous`, `readable`); that discipline is the caller's, as
+/// with any SPSC queue.
 public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     public let capacity: Int
     private let mask: Int
@@ -22,6 +29,17 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     private var headIndex: UnsafeMutablePointer<Atomic<Int>> { (lines + 128).assumingMemoryBound(to: Atomic<Int>.self) }
     private var cachedTail: UnsafeMutablePointer<Int> { (lines + 136).assumingMemoryBound(to: Int.self) }
     private let droppedCount = Atomic<Int>(0)
+    /// Gap positions (sample indices where continuity breaks), a queue of `gapSlots`.
+    private static var gapSlots: Int { 64 }
+    private let gapStorage: UnsafeMutablePointer<Int>
+    private let gapTail = Atomic<Int>(0)
+    private let gapHead = Atomic<Int>(0)
+    private let gapCount = Atomic<Int>(0)
+    /// Producer side: the last gap recorded, and one still to record (the queue was full).
+    private var lastGap = -1
+    private var owedGap: Int?
+    /// Consumer side: the next gap, taken off the queue.
+    private var nextGap: Int?
 
     /// Capacity: `minimumCapacity` rounded up to a power of two.
     public init(minimumCapacity: Int) {
@@ -36,10 +54,13 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         (lines + 8).bindMemory(to: Int.self, capacity: 1).initialize(to: 0)
         (lines + 128).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (lines + 136).bindMemory(to: Int.self, capacity: 1).initialize(to: 0)
+        gapStorage = .allocate(capacity: Self.gapSlots)
+        gapStorage.initialize(repeating: 0, count: Self.gapSlots)
     }
 
     deinit {
         storage.deallocate()
+        gapStorage.deallocate()
         tailIndex.deinitialize(count: 1)
         headIndex.deinitialize(count: 1)
         lines.deallocate()
@@ -48,6 +69,9 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Samples the producer could not write because the ring was full (the consumer fell
     /// behind). Readable from any thread.
     public var dropped: Int { droppedCount.load(ordering: .relaxed) }
+
+    /// Breaks in continuity recorded (cut writes and `markGap`). Readable from any thread.
+    public var gaps: Int { gapCount.load(ordering: .relaxed) }
 
     // MARK: Producer
 
@@ -64,13 +88,24 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     public func write(_ samples: UnsafeBufferPointer<Element>, granule: Int = 1) -> Int {
         guard let source = samples.baseAddress, !samples.isEmpty else { return 0 }
         let tail = tailIndex.pointee.load(ordering: .relaxed)
+        if let gap = owedGap {
+            // Nothing may follow a gap that is not on record yet.
+            guard recordGap(gap) else {
+                droppedCount.add(samples.count, ordering: .relaxed)
+                return 0
+            }
+            owedGap = nil
+        }
         var free = capacity - (tail - cachedHead.pointee)
         if free < samples.count {
             cachedHead.pointee = headIndex.pointee.load(ordering: .acquiring)
             free = capacity - (tail - cachedHead.pointee)
         }
         let n = min(free, samples.count) / granule * granule
-        if n < samples.count { droppedCount.add(samples.count - n, ordering: .relaxed) }
+        if n < samples.count {
+            droppedCount.add(samples.count - n, ordering: .relaxed)
+            if !recordGap(tail + n) { owedGap = tail + n }
+        }
         guard n > 0 else { return 0 }
         let start = tail & mask
         let first = min(n, capacity - start)
@@ -78,6 +113,25 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         if first < n { storage.update(from: source + first, count: n - first) }
         tailIndex.pointee.store(tail + n, ordering: .releasing)
         return n
+    }
+
+    /// The source lost samples before the next write (a device overrun): what follows is not
+    /// continuous with what came before.
+    public func markGap() {
+        let tail = tailIndex.pointee.load(ordering: .relaxed)
+        if owedGap == nil && !recordGap(tail) { owedGap = tail }
+    }
+
+    /// Puts a gap at `position` on the queue (once per position); false when the queue is full.
+    private func recordGap(_ position: Int) -> Bool {
+        guard position != lastGap else { return true }
+        let tail = gapTail.load(ordering: .relaxed)
+        guard tail - gapHead.load(ordering: .acquiring) < Self.gapSlots else { return false }
+        gapStorage[tail & (Self.gapSlots - 1)] = position
+        gapTail.store(tail + 1, ordering: .releasing)
+        gapCount.add(1, ordering: .relaxed)
+        lastGap = position
+        return true
     }
 
     // MARK: Consumer
@@ -88,23 +142,50 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         return cachedTail.pointee - headIndex.pointee.load(ordering: .relaxed)
     }
 
-    /// Reads up to `destination.count` samples; returns how many.
-    public func read(into destination: UnsafeMutableBufferPointer<Element>) -> Int {
-        guard let target = destination.baseAddress, !destination.isEmpty else { return 0 }
+    /// Reads up to `destination.count` samples, never across a gap: `gapAfter` says that the
+    /// samples after these are not continuous with them (samples were lost in between).
+    public func readContinuous(into destination: UnsafeMutableBufferPointer<Element>) -> (count: Int, gapAfter: Bool) {
+        guard let target = destination.baseAddress, !destination.isEmpty else { return (0, false) }
         let head = headIndex.pointee.load(ordering: .relaxed)
-        var available = cachedTail.pointee - head
-        if available < destination.count {
-            cachedTail.pointee = tailIndex.pointee.load(ordering: .acquiring)
-            available = cachedTail.pointee - head
+        // The producer records a gap before its index passes it: with the index read first,
+        // every gap inside what is readable is on the queue.
+        var tail = cachedTail.pointee
+        if tail - head < destination.count {
+            tail = tailIndex.pointee.load(ordering: .acquiring)
+            cachedTail.pointee = tail
         }
-        let n = min(available, destination.count)
-        guard n > 0 else { return 0 }
-        let start = head & mask
-        let first = min(n, capacity - start)
-        target.update(from: storage + start, count: first)
-        if first < n { (target + first).update(from: storage, count: n - first) }
-        headIndex.pointee.store(head + n, ordering: .releasing)
-        return n
+        if nextGap == nil {
+            let first = gapHead.load(ordering: .relaxed)
+            if gapTail.load(ordering: .acquiring) > first {
+                nextGap = gapStorage[first & (Self.gapSlots - 1)]
+                gapHead.store(first + 1, ordering: .releasing)
+            }
+        }
+        var n = min(destination.count, tail - head)
+        if let gap = nextGap { n = max(0, min(n, gap - head)) }
+        if n > 0 {
+            let start = head & mask
+            let first = min(n, capacity - start)
+            target.update(from: storage + start, count: first)
+            if first < n { (target + first).update(from: storage, count: n - first) }
+            headIndex.pointee.store(head + n, ordering: .releasing)
+        }
+        if let gap = nextGap, gap <= head + n {
+            nextGap = nil
+            return (n, true)
+        }
+        return (n, false)
+    }
+
+    /// Reads up to `destination.count` samples, across gaps (for a consumer to which they do
+    /// not matter); returns how many.
+    public func read(into destination: UnsafeMutableBufferPointer<Element>) -> Int {
+        var total = 0
+        while total < destination.count {
+            let (n, gap) = readContinuous(into: UnsafeMutableBufferPointer(rebasing: destination[total...]))
+            total += n
+            if n == 0 && !gap { break }
+        }
+        return total
     }
 }
-

@@ -74,6 +74,12 @@ struct ActivityMeter {
         level = max(0, sum * inverseCount)
     }
 
+    /// Forgets the window (the floor stays): after a gap in the audio.
+    mutating func clearWindow() {
+        for k in 0..<count { values[k] = 0 }
+        index = 0; sum = 0; level = 0
+    }
+
     mutating func startFloor(minimum: Double) {
         floor = max(level, minimum)
     }
@@ -140,6 +146,15 @@ struct Gate {
         dc = 0; lastMean = 0; blocksSeen = 0; quietBlocks = 0
     }
 
+    /// After a gap in the audio: the activity windows start empty; the noise floors and the
+    /// DC level, which change slowly, stay.
+    mutating func restartWindows() {
+        fast.clearWindow()
+        slow.clearWindow()
+        lastMean = Double(dc)
+        quietBlocks = 0
+    }
+
     mutating func step(_ stats: Kernels.BlockMoments, active: Bool, segmentFull: Bool) -> Event {
         blocksSeen += 1
         let b = Double(blockSize)
@@ -197,6 +212,10 @@ public final class SwipeDecoder {
     /// Private storage: the per-block increment then needs no run-time exclusivity check (a
     /// public property's would).
     private var processed: Int64 = 0
+    /// Where the audio has been continuous since (the last `discontinuity()`), in samples.
+    private var continuousSince: Int64 = 0
+    /// Gaps in the audio reported with `discontinuity()`.
+    public private(set) var discontinuities = 0
     public private(set) var gateOpenings = 0
     public private(set) var swipesReported = 0
     /// Segments the gate closed and the analysis looked at (with or without a swipe in them).
@@ -361,10 +380,30 @@ public final class SwipeDecoder {
         samples.withUnsafeBufferPointer { analyzer.analyze($0, startTime: startTime, noiseRMS: noiseRMS) }
     }
 
+    /// Samples were lost between what was pushed and what comes next (the capture fell
+    /// behind, or the device overran). Audio from both sides of a gap is never joined: a swipe
+    /// in progress is closed and analysed on what came before (a swipe wholly before the gap
+    /// still reads; a swipe cut by it does not), a partial block is completed with the
+    /// baseline, and the pre-roll of the next swipe comes from after the gap only. Returns the
+    /// swipes that ended.
+    public func discontinuity() -> [Swipe] {
+        var results: [Swipe] = []
+        if pendingCount > 0 {
+            for i in pendingCount..<blockSize { pending[i] = dc }
+            pendingCount = blockSize
+            flushPending(&results)
+        }
+        if active { closeSegment(&results) }
+        gateState.pointee.restartWindows()
+        continuousSince = processed
+        discontinuities += 1
+        return results
+    }
+
     /// Forgets everything: the next sample starts a new stream.
     public func reset() {
         pendingCount = 0; ringBlock = 0; segmentCount = 0
-        active = false; processed = 0
+        active = false; processed = 0; continuousSince = 0
         gateState.pointee.reset()
     }
 
@@ -411,7 +450,7 @@ public final class SwipeDecoder {
         // The pre-roll, oldest block first; the block that opened the gate is its newest.
         segmentCount = 0
         // Early in a stream the ring is not full yet: only blocks that were heard count.
-        let heard = Int(min(Int64(preRollBlocks), samplesProcessed / Int64(blockSize)))
+        let heard = Int(min(Int64(preRollBlocks), (samplesProcessed - continuousSince) / Int64(blockSize)))
         for k in (preRollBlocks - heard)..<preRollBlocks {
             let block = (ringBlock + k) % preRollBlocks
             _ = UnsafeMutableBufferPointer(rebasing: segment[segmentCount ..< segmentCount + blockSize])

@@ -40,6 +40,66 @@ struct RingTests {
         #expect(out.withUnsafeMutableBufferPointer { ring.read(into: $0) } == 0)
     }
 
+    @Test("a cut write leaves a gap that readContinuous stops at and reports once; reads on either side stay in order")
+    func gaps() {
+        let ring = SPSCRing<Int32>(minimumCapacity: 8)
+        let values = (0..<20).map { Int32($0) }
+        var out = [Int32](repeating: -1, count: 16)
+        // 8 fit, 2 are lost: continuity breaks after the 8th.
+        #expect(values.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[0..<10])) } == 8)
+        // Full again: no second gap at the same place.
+        #expect(values.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[10..<12])) } == 0)
+        #expect(ring.gaps == 1)
+        var r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: UnsafeMutableBufferPointer(rebasing: $0[0..<5])) }
+        #expect(r.count == 5 && !r.gapAfter)
+        #expect(values.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[12..<15])) } == 3)
+        r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }
+        #expect(r.count == 3 && r.gapAfter, "the read stops at the gap")
+        #expect(Array(out[0..<3]) == [5, 6, 7])
+        r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }
+        #expect(r.count == 3 && !r.gapAfter)
+        #expect(Array(out[0..<3]) == [12, 13, 14])
+        // A source's own loss (an overrun) marks a gap too.
+        ring.markGap()
+        _ = values.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[15..<17])) }
+        r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }
+        #expect(r.count == 0 && r.gapAfter)
+        r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }
+        #expect(r.count == 2 && !r.gapAfter && out[0] == 15)
+        #expect(ring.gaps == 2)
+    }
+
+    @Test("when the gap queue is full nothing more is written until the consumer takes a gap; the next loss is then on record")
+    func gapQueueFull() {
+        let ring = SPSCRing<Int32>(minimumCapacity: 128)
+        let four: [Int32] = [1, 2, 3, 4]
+        var out = [Int32](repeating: 0, count: 4)
+        // 64 gaps with a sample before each: the queue holds 64.
+        for _ in 0..<64 {
+            _ = four.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[0..<1])) }
+            ring.markGap()
+        }
+        #expect(ring.gaps == 64)
+        _ = four.withUnsafeBufferPointer { ring.write(UnsafeBufferPointer(rebasing: $0[0..<1])) }
+        ring.markGap()
+        // The 65th gap is owed: the write that follows is dropped whole.
+        #expect(four.withUnsafeBufferPointer { ring.write($0) } == 0)
+        #expect(ring.dropped == 4)
+        // The consumer moves on (taking gaps off the queue as it passes them).
+        var gapsSeen = 0
+        while true {
+            let r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }
+            if r.gapAfter { gapsSeen += 1 }
+            if r.count == 0 && !r.gapAfter { break }
+        }
+        #expect(gapsSeen == 64)
+        #expect(four.withUnsafeBufferPointer { ring.write($0) } == 4)
+        #expect(ring.gaps == 65)
+        let r = out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }
+        #expect(r.count == 0 && r.gapAfter, "the owed gap comes before the samples written after it")
+        #expect(out.withUnsafeMutableBufferPointer { ring.readContinuous(into: $0) }.count == 4)
+    }
+
     /// The scaled-down stress test (the benchmark moves 100 M+): two threads, every sample
     /// checked, odd chunk sizes on both sides so the wrap falls everywhere.
     @Test("two threads move 4 M samples, each one arriving once and in order")

@@ -1,4 +1,5 @@
 import Testing
+import Synchronization
 import ReaderIO
 import SwipeDecoder
 import SwipeSynth
@@ -42,6 +43,31 @@ struct SessionTests {
             // The benchmark states the figure; here a margin for a loaded test machine.
             #expect(latency < 0.1, "latency \(latency * 1_000) ms")
         }
+    }
+
+    @Test("a decoder that stalls while the audio runs on: the ring drops what it cannot hold and marks the gap, the swipe the gap cuts is read on neither side, and the swipes before and after it read")
+    func stalledConsumer() {
+        let first = synthesizedSwipe([(track2Text, .track2)], lead: 0.1, trail: 0.15, seed: 1)
+        // Slow (about 0.55 s): the ring overflows while it passes.
+        let cut = synthesizedSwipe([(track1Text, .track1)], speed: 150, lead: 0.1, trail: 0.1, seed: 2)
+        let last = synthesizedSwipe([(track3Text, .track3)], lead: 1.5, trail: 0.3, seed: 3)
+        let audio = PCMAudio(sampleRate: 44_100, channels: [first.channels[0] + cut.channels[0] + last.channels[0]])
+        let log = EventLog()
+        let stalled = Atomic<Bool>(false)
+        var configuration = ReaderSession.Configuration()
+        configuration.ringSeconds = 0.2      // 16 384 samples: 0.37 s
+        let session = ReaderSession(source: FileSource(name: "stall", audio: audio, paced: true), configuration: configuration) { event in
+            log.add(event)
+            // The first swipe's delivery holds the decoder thread for 1.2 s.
+            if case .swipe = event, !stalled.exchange(true, ordering: .relaxed) { sleepMilliseconds(1_200) }
+        }
+        session.start()
+        #expect(log.waitForEnd(seconds: 20))
+        session.waitUntilFinished()
+        let statistics = session.statistics
+        #expect(statistics.dropped > 20_000, "\(statistics)")
+        #expect(statistics.gaps >= 1, "\(statistics)")
+        #expect(log.okTexts == [track2Text, track3Text])
     }
 
     @Test("stop() ends a paced session promptly, with both threads joined")

@@ -163,6 +163,36 @@ struct DecoderReadTests {
         #expect(a == b)
         #expect(okTexts(b) == [track1Text])
     }
+
+    @Test("a gap in the audio: a swipe wholly before it reads when the gap is reported; one cut by it reads on neither side, even when nothing was lost; one after it reads")
+    func discontinuity() {
+        let rate = 44_100
+        let audio = SwipeSynthesizer.render(scenario(.track2)).channels[0]
+        let whole = decode(audio, rate: rate)
+        #expect(okTexts(whole) == [text(.track2)])
+        let end = Int((whole[0].end + 0.004) * Double(rate))
+
+        // The gate is still open 4 ms after the swipe: the gap closes it, and the swipe reads.
+        let before = SwipeDecoder(sampleRate: rate)
+        #expect(before.push(Array(audio[..<end])).isEmpty)
+        #expect(okTexts(before.discontinuity()) == [text(.track2)])
+        #expect(before.finish().isEmpty && before.discontinuities == 1)
+
+        // The same samples split mid-swipe: read when joined, never across a reported gap.
+        let middle = Int((whole[0].start + whole[0].end) / 2 * Double(rate))
+        let joined = SwipeDecoder(sampleRate: rate)
+        #expect(okTexts(joined.push(Array(audio[..<middle])) + joined.push(Array(audio[middle...])) + joined.finish()) == [text(.track2)])
+        let split = SwipeDecoder(sampleRate: rate)
+        var results = split.push(Array(audio[..<middle]))
+        results += split.discontinuity()
+        results += split.push(Array(audio[middle...]))
+        #expect(okTexts(results).isEmpty, "a swipe was read across a gap")
+        // The gate works on after it: a whole swipe reads.
+        let next = SwipeSynthesizer.render(scenario(.track2, seed: 12)).channels[0]
+        results = split.push(next) + split.finish()
+        #expect(okTexts(results) == [text(.track2)])
+    }
+
 }
 
 @Suite("Swipe decoder: streaming")
