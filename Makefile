@@ -3,6 +3,8 @@
 
 SWIFT        ?= swift
 SWIFT_FLAGS  ?=
+# Release builds carry the Swift runtime inside (a terminal has no Swift toolchain installed).
+RELEASE      := -c release --static-swift-stdlib
 # Debian packages the build and the test suite need. Later rigs add theirs here.
 #   libasound2-dev, libudev-dev, libssl-dev: the C libraries (pkg-config finds them; libcrypto for TDES)
 #   pulseaudio, pulseaudio-utils, libasound2-plugins: a PulseAudio null sink as a paced virtual
@@ -15,7 +17,7 @@ APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseau
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize test-faults soak bench fuzz demo man install clean
+.PHONY: all deps build release test test-sanitize test-faults soak bench memory fuzz demo man install clean
 
 all: build
 
@@ -37,7 +39,7 @@ build: deps
 	$(SWIFT) build $(SWIFT_FLAGS)
 
 release: deps
-	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) $(SWIFT_FLAGS)
 
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
@@ -93,16 +95,22 @@ fuzz: deps
 # allocations; the capture pipeline's ring stress, capture-loop allocations and latency
 # (release build, several minutes on 2 cores).
 bench: deps
-	$(SWIFT) build -c release --product posmini-bench $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posmini-bench $(SWIFT_FLAGS)
 	.build/release/posmini-bench
+
+# Resident memory of the release daemon: idle, and after an hour of audio (1 440 swipes).
+memory: deps
+	$(SWIFT) build $(RELEASE) --product posminid $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posmini-bench $(SWIFT_FLAGS)
+	BIN=.build/release sh scripts/memory.sh
 
 # The product working on a synthesized reader: the daemon replaying a two-head reader's recording
 # under the published test key, a POS app arming it for three cards, a watcher, the processor's
 # decryption, the status (release build; several minutes the first time).
 demo: deps
-	$(SWIFT) build -c release --product posminid $(SWIFT_FLAGS)
-	$(SWIFT) build -c release --product posminictl $(SWIFT_FLAGS)
-	$(SWIFT) build -c release --product posmini-bench $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posminid $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posminictl $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posmini-bench $(SWIFT_FLAGS)
 	BIN=.build/release sh scripts/demo.sh
 
 # Where `make install` puts things (Debian's layout by default; DESTDIR for packaging).

@@ -24,14 +24,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // One service group for readers and server; SIGTERM and SIGHUP.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        // AES for DUKPT: single-block encryption, CBC without padding, CMAC (CryptoExtras).
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries: the build fails here, with the apt package to install, when they are missing.
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
-        // libcrypto for TDES (DES-EDE3), which swift-crypto does not offer.
+        // libcrypto (OpenSSL 3) for DUKPT: AES and DES-EDE3 blocks, AES-CMAC.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Pure modules: no I/O, no logging.
@@ -50,8 +48,7 @@ let package = Package(
 
         // DUKPT key derivation and track encryption, AES (X9.24-3) and TDES (X9.24-1) (pure).
         .target(name: "DUKPT",
-                dependencies: ["Secrets", "COpenSSL", .product(name: "Crypto", package: "swift-crypto"),
-                               .product(name: "CryptoExtras", package: "swift-crypto")],
+                dependencies: ["Secrets", "COpenSSL"],
                 swiftSettings: strict),
 
         // The socket protocol's messages, shared by daemon, clients and tests (pure).

@@ -2,6 +2,9 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <stdio.h>
+#include <errno.h>
 #include "posmini_system.h"
 
 int posmini_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
@@ -21,4 +24,35 @@ int posmini_dumpable(void) {
 unsigned long long posmini_heap_in_use(void) {
     struct mallinfo2 info = mallinfo2();
     return (unsigned long long)info.uordblks + (unsigned long long)info.hblkhd;
+}
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+long long posmini_release_file_pages(void) {
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps == NULL) return -1;
+    char line[4096];
+    long long advised = 0;
+    int failure = 0;
+    while (fgets(line, sizeof line, maps) != NULL) {
+        unsigned long start, end, offset, inode;
+        char perms[5];
+        int path = 0;
+        if (sscanf(line, "%lx-%lx %4s %lx %*s %lu %n", &start, &end, perms, &offset, &inode, &path) < 5) continue;
+        // A file (inode set, a path) mapped without write permission: clean pages only.
+        if (inode == 0 || path == 0 || line[path] != '/' || perms[1] == 'w' || perms[0] != 'r') continue;
+        if (madvise((void *)start, end - start, MADV_PAGEOUT) == 0) {
+            advised += (long long)(end - start);
+        } else if (failure == 0) {
+            failure = errno;
+        }
+    }
+    fclose(maps);
+    if (advised == 0 && failure != 0) {
+        errno = failure;
+        return -1;
+    }
+    return advised;
 }

@@ -1,5 +1,4 @@
-import Crypto
-import CryptoExtras
+import COpenSSL
 public import Secrets
 
 /// AES key sizes of ANSI X9.24-3 and their codes in the derivation data.
@@ -114,7 +113,7 @@ public enum AESDUKPT {
 
     /// X9.24-3 key derivation: AES-ECB of one derivation-data block per 16 bytes of the new key.
     static func derive(_ key: borrowing SecretBytes, usage: AESKeyUsage, type: AESKeyType, tail: [UInt8]) throws(DUKPTError) -> SecretBytes {
-        let symmetric = key.withUnsafeBytes { SymmetricKey(data: UnsafeRawBufferPointer($0)) }
+        let cipher = try AESBlocks(key: key, encrypt: true)
         let length = type.byteCount
         let bits = UInt16(length * 8)
         var block = SecretBytes(count: 16)
@@ -129,22 +128,10 @@ public enum AESDUKPT {
             block[6] = UInt8(bits >> 8)
             block[7] = UInt8(bits & 0xFF)
             for i in 0..<8 { block[8 + i] = tail[i] }
-            try permuteBlock(&block, offset: 0, key: symmetric, forward: true)
+            try cipher.apply(&block, offset: 0)
             for i in 0..<min(16, length - index * 16) { out[index * 16 + i] = block[i] }
         }
         return out
-    }
-
-    /// AES of the 16 bytes at `offset`, in place: encryption (`forward`) or decryption.
-    static func permuteBlock(_ data: inout SecretBytes, offset: Int, key: SymmetricKey, forward: Bool) throws(DUKPTError) {
-        do {
-            try data.withUnsafeMutableBytes { buffer in
-                var block = UnsafeMutableBufferPointer(rebasing: buffer[offset..<offset + 16])
-                if forward { try AES.permute(&block, key: key) } else { try AES.inversePermute(&block, key: key) }
-            }
-        } catch {
-            throw .cipher("AES: \(error)")
-        }
     }
 
     /// AES-CBC with a zero IV over whole blocks, in place: the clear bytes are overwritten by
@@ -159,23 +146,72 @@ public enum AESDUKPT {
     }
 
     static func cbc(_ data: inout SecretBytes, key: borrowing SecretBytes, encrypt: Bool) throws(DUKPTError) {
-        guard AESKeyType(byteCount: key.count) != nil else { throw .keyLength(key.count, expected: [16, 24, 32]) }
-        let symmetric = key.withUnsafeBytes { SymmetricKey(data: UnsafeRawBufferPointer($0)) }
+        let cipher = try AESBlocks(key: key, encrypt: encrypt)
         try DUKPT.cbc(&data, blockSize: 16, encrypt: encrypt) { (block: inout SecretBytes, offset: Int) throws(DUKPTError) in
-            try permuteBlock(&block, offset: offset, key: symmetric, forward: encrypt)
+            try cipher.apply(&block, offset: offset)
         }
     }
 
-    /// AES-CMAC (full 16 bytes).
+    /// AES-CMAC (NIST SP 800-38B, RFC 4493; full 16 bytes) through libcrypto's `CMAC` MAC.
     public static func cmac(_ message: [UInt8], key: borrowing SecretBytes) throws(DUKPTError) -> [UInt8] {
-        let symmetric = key.withUnsafeBytes { SymmetricKey(data: UnsafeRawBufferPointer($0)) }
-        do {
-            var mac = try AES.CMAC(key: symmetric)
-            message.withUnsafeBytes { mac.update(bufferPointer: $0) }
-            let tag = mac.finalize()
-            return tag.withUnsafeBytes { Array($0) }
-        } catch {
-            throw .cipher("AES-CMAC: \(error)")
+        guard let type = AESKeyType(byteCount: key.count) else { throw .keyLength(key.count, expected: [16, 24, 32]) }
+        guard let algorithm = EVP_MAC_fetch(nil, "CMAC", nil) else { throw .cipher("libcrypto offers no CMAC") }
+        defer { EVP_MAC_free(algorithm) }
+        guard let context = EVP_MAC_CTX_new(algorithm) else { throw .cipher("EVP_MAC_CTX_new failed") }
+        defer { EVP_MAC_CTX_free(context) }      // wipes the key it holds
+        var tag = [UInt8](repeating: 0, count: 16)
+        var length = 0
+        let cipherName = "AES-\(type.byteCount * 8)-CBC"
+        let done = key.withUnsafeBytes { k in
+            "cipher".withCString { field in
+                cipherName.withCString { value in
+                    var parameters = [OSSL_PARAM_construct_utf8_string(field, UnsafeMutablePointer(mutating: value), 0),
+                                      OSSL_PARAM_construct_end()]
+                    return EVP_MAC_init(context, k.baseAddress, k.count, &parameters) == 1
+                        && message.withUnsafeBufferPointer { EVP_MAC_update(context, $0.baseAddress, $0.count) } == 1
+                        && EVP_MAC_final(context, &tag, &length, 16) == 1 && length == 16
+                }
+            }
         }
+        guard done else { throw .cipher("AES-CMAC refused") }
+        return tag
+    }
+}
+
+/// One AES key's ECB context in libcrypto: 16-byte blocks encrypted (or decrypted) in place.
+/// The key schedule lives in the context, which libcrypto wipes when it is freed.
+final class AESBlocks {
+    private let context: OpaquePointer
+
+    init(key: borrowing SecretBytes, encrypt: Bool) throws(DUKPTError) {
+        let cipher: OpaquePointer? = switch key.count {
+        case 16: EVP_aes_128_ecb()
+        case 24: EVP_aes_192_ecb()
+        case 32: EVP_aes_256_ecb()
+        default: nil
+        }
+        guard let cipher else { throw .keyLength(key.count, expected: [16, 24, 32]) }
+        guard let context = EVP_CIPHER_CTX_new() else { throw .cipher("EVP_CIPHER_CTX_new failed") }
+        let ready = key.withUnsafeBytes { k in
+            EVP_CipherInit_ex(context, cipher, nil, k.baseAddress, nil, encrypt ? 1 : 0) == 1
+                && EVP_CIPHER_CTX_set_padding(context, 0) == 1
+        }
+        guard ready else {
+            EVP_CIPHER_CTX_free(context)
+            throw .cipher("AES set-up refused")
+        }
+        self.context = context
+    }
+
+    deinit { EVP_CIPHER_CTX_free(context) }
+
+    /// The block at `offset`, in place.
+    func apply(_ data: inout SecretBytes, offset: Int) throws(DUKPTError) {
+        let done = data.withUnsafeMutableBytes { buffer -> Bool in
+            var written: Int32 = 0
+            let p = buffer.baseAddress! + offset
+            return EVP_CipherUpdate(context, p, &written, p, 16) == 1 && written == 16
+        }
+        guard done else { throw .cipher("AES refused the block") }
     }
 }

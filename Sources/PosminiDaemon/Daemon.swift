@@ -501,6 +501,15 @@ struct SupervisionService: Service {
 
     func run() async throws {
         Systemd.notify("READY=1\nSTATUS=\(await hub.summary())")
+        // Start-up touched far more code than serving needs (argument parsing, configuration,
+        // the key, NIO's bootstrap): those clean pages go back now; what the daemon keeps using
+        // returns on its next touch.
+        let released = posmini_release_file_pages()
+        if released < 0 {
+            logger.debug("start-up pages kept: madvise(MADV_PAGEOUT) refused (\(String(cString: strerror(errno))))")
+        } else {
+            logger.debug("start-up pages handed back over \(released >> 20) MiB of file mappings")
+        }
         let interval = Systemd.watchdogInterval
         let reloads = await UnixSignalsSequence(trapping: .sighup)
         await withTaskGroup(of: Void.self) { group in

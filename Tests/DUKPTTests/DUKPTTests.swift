@@ -123,6 +123,40 @@ func bytes(_ hex: String) -> [UInt8] { try! Hex.decode(hex) }
     }
 }
 
+/// AES-CMAC (the CARD's MAC) against RFC 4493's examples, and the AES block cipher against
+/// FIPS-197's example vector (both through libcrypto).
+@Suite struct AESPrimitiveTests {
+    let key = "2B7E151628AED2A6ABF7158809CF4F3C"
+    let message = "6BC1BEE22E409F96E93D7E117393172AAE2D8A571E03AC9C9EB76FAC45AF8E5130C81C46A35CE411E5FBC1191A0A52EFF69F2445DF4F9B17AD2B417BE66C3710"
+
+    @Test(arguments: [
+        (0, "BB1D6929E95937287FA37D129B756746"), (16, "070A16B46B4D4144F79BDD9DD04A287C"),
+        (40, "DFA66747DE9AE63030CA32611497C827"), (64, "51F0BEBF7E3B9D92FC49741779363CFE"),
+    ])
+    func cmac(length: Int, tag: String) throws {
+        let mac = try AESDUKPT.cmac(Array(bytes(message).prefix(length)), key: secret(key))
+        #expect(Hex.encode(mac) == tag)
+        var tampered = Array(bytes(message).prefix(length)) + [0]
+        tampered[0] ^= 1
+        #expect(Hex.encode(try AESDUKPT.cmac(tampered, key: secret(key))) != tag)
+    }
+
+    @Test func cmacRefusesABadKey() {
+        #expect(throws: DUKPTError.keyLength(15, expected: [16, 24, 32])) {
+            _ = try AESDUKPT.cmac([1, 2, 3], key: SecretBytes(count: 15))
+        }
+    }
+
+    @Test func blockCipher() throws {
+        // FIPS-197 appendix C.1: AES-128.
+        var block = secret("00112233445566778899AABBCCDDEEFF")
+        try AESDUKPT.encryptCBC(&block, key: secret("000102030405060708090A0B0C0D0E0F"))
+        #expect(block.hexString() == "69C4E0D86A7B0430D8CDB78070B4C55A")
+        try AESDUKPT.decryptCBC(&block, key: secret("000102030405060708090A0B0C0D0E0F"))
+        #expect(block.hexString() == "00112233445566778899AABBCCDDEEFF")
+    }
+}
+
 /// ANSI X9.24-1-2009 TDES DUKPT, against the published test vectors.
 @Suite struct TDESDUKPTTests {
     let bdk = "0123456789ABCDEFFEDCBA9876543210"

@@ -16,4 +16,11 @@ int posmini_dumpable(void);
 /// Bytes malloc has handed out and not had back (mallinfo2: uordblks + hblkhd).
 unsigned long long posmini_heap_in_use(void);
 
+/// Hands back the process's clean start-up pages: madvise(MADV_PAGEOUT) over every read-only
+/// or executable mapping of a file (the program, the libraries). Pages the process still uses
+/// come back on their next touch (from the page cache, or the file); pages other processes map
+/// are left alone by the kernel. Returns the bytes advised, or -1 with errno set (EINVAL: a
+/// kernel before 5.4, which has no MADV_PAGEOUT).
+long long posmini_release_file_pages(void);
+
 #endif
