@@ -75,16 +75,22 @@ soak: deps
 # reader and the protocol parser (Fuzz/: a package of its own). Each target runs FUZZ_SECONDS
 # from the checked-in seeds (Fuzz/Seeds) plus the corpus it grew before (.build/fuzz-corpus);
 # a crash stops it and leaves the input in Fuzz/Crashes: add it to Fuzz/Regressions/<target>/,
-# which `make test` replays. Prints executions and coverage per target.
+# which `make test` replays. Prints executions and coverage per target. FUZZ_RUNS=N runs N
+# executions per target instead of a time. Input lengths: track bits up to 256 bytes (2 048
+# bits, beyond any swipe's stream), decoder audio up to 4 KiB (its cost grows with the input),
+# WAV files and request lines up to 64 KiB.
 FUZZ_SECONDS ?= 300
+FUZZ_RUNS    ?=
 FUZZ_TARGETS ?= decoder tracks wav protocol
 fuzz: deps
 	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld $(SWIFT_FLAGS)
 	@mkdir -p Fuzz/Crashes
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .build/fuzz-corpus/$$t; \
-	  echo "fuzz-$$t: $(FUZZ_SECONDS) s"; \
-	  Fuzz/.build/release/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	  case $$t in tracks) len=256;; decoder) len=4096;; *) len=65536;; esac; \
+	  if [ -n "$(FUZZ_RUNS)" ]; then limit="-runs=$(FUZZ_RUNS)"; else limit="-max_total_time=$(FUZZ_SECONDS)"; fi; \
+	  echo "fuzz-$$t: $$limit, inputs up to $$len bytes"; \
+	  Fuzz/.build/release/fuzz-$$t $$limit -max_len=$$len -print_final_stats=1 \
 	    -artifact_prefix=Fuzz/Crashes/$$t- .build/fuzz-corpus/$$t Fuzz/Seeds/$$t > .build/fuzz-$$t.log 2>&1; \
 	  status=$$?; \
 	  grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb" .build/fuzz-$$t.log; \

@@ -56,3 +56,5 @@ long long posmini_release_file_pages(void) {
     }
     return advised;
 }
+
+int posmini_trim_heap(void) { return malloc_trim(0); }

@@ -65,6 +65,8 @@ actor ReaderManager {
     private var retries: [String: (attempt: Int, token: Int)] = [:]
     /// The last capture failure logged per reader (a repeat goes to the debug level).
     private var failures: [String: String] = [:]
+    /// Counters of each reader's sessions that have ended.
+    private var pastStatistics: [String: ReaderStatistics] = [:]
     /// Delay before the first reopening; it doubles with each failure up to `retryLimit`.
     private let retryFirst: Double
     private let retryLimit = 30.0
@@ -341,6 +343,7 @@ actor ReaderManager {
     private func sessionEnded(id: String, token: Int, reason: CaptureEnd?) async {
         guard let current = sessions[id], current.token == token else { return }
         sessions[id] = nil
+        retire(id, current.session)
         // A device that failed while its reader is still wanted is opened again (a card that
         // was unplugged is no longer wanted once udev says so).
         if let reason, reason != .endOfSource, captureDevices[id] != nil, await wanted(id) {
@@ -355,6 +358,7 @@ actor ReaderManager {
     private func stopSession(_ id: String) {
         guard let current = sessions.removeValue(forKey: id) else { return }
         current.session.stop()
+        retire(id, current.session)
     }
 
     /// Every session's decoder is alive: its thread has not stopped while its source runs.
@@ -362,8 +366,22 @@ actor ReaderManager {
         sessions.values.allSatisfy { $0.session.isFinished || $0.session.decoderAlive(within: 5) }
     }
 
+    /// Each reader's counters since start: its sessions that ended, and the one running.
     func statistics() -> [(String, ReaderStatistics)] {
-        sessions.map { ($0.key, $0.value.session.statistics) }
+        var all = pastStatistics
+        for (id, current) in sessions { all[id] = Self.sum(all[id], current.session.statistics) }
+        return all.map { ($0.key, $0.value) }
+    }
+
+    private static func sum(_ a: ReaderStatistics?, _ b: ReaderStatistics) -> ReaderStatistics {
+        guard let a else { return b }
+        return ReaderStatistics(framesCaptured: a.framesCaptured + b.framesCaptured, overruns: a.overruns + b.overruns,
+                                dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes)
+    }
+
+    /// A session is over: its counters join the reader's past.
+    private func retire(_ id: String, _ session: ReaderSession) {
+        pastStatistics[id] = Self.sum(pastStatistics[id], session.statistics)
     }
 
     func stopAll() {
@@ -527,10 +545,17 @@ struct SupervisionService: Service {
             }
             group.addTask {
                 var lastStatus = ""
+                var lastTrim = ContinuousClock.now
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: .milliseconds(Int((interval ?? 5) * 1_000))) } catch { return }
+                    // What malloc kept from a peak (a backlog of swipes, a crowd of clients) goes
+                    // back every half minute: resident memory follows the heap in use.
+                    if ContinuousClock.now - lastTrim > .seconds(30) {
+                        _ = posmini_trim_heap()
+                        lastTrim = .now
+                    }
                     for (id, stats) in await readers.statistics() {
-                        await hub.readerStatistics(id: id, overruns: stats.overruns, dropped: stats.dropped)
+                        await hub.readerStatistics(id: id, overruns: stats.overruns, dropped: stats.dropped, gaps: stats.gaps)
                     }
                     // The hub answered (an actor that is stuck would not); the decoders live.
                     let summary = await hub.summary()

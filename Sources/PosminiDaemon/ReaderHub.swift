@@ -81,6 +81,7 @@ public actor ReaderHub {
     private var failedReads: [String: Int] = [:]
     private var overruns: [String: Int] = [:]
     private var dropped: [String: Int] = [:]
+    private var gaps: [String: Int] = [:]
 
     /// `bindingsPath`: where `bind` persists (nil: in memory only). `encryptor` builds the
     /// `encrypted` object of a CARD (nil, in hub tests only: the field is left out).
@@ -297,9 +298,11 @@ public actor ReaderHub {
         if changed { broadcast(describe(info)) }
     }
 
-    public func readerStatistics(id: String, overruns: Int, dropped: Int) {
+    /// A reader's capture counters since start (overruns, samples dropped, gaps in its audio).
+    public func readerStatistics(id: String, overruns: Int, dropped: Int, gaps: Int) {
         self.overruns[id] = overruns
         self.dropped[id] = dropped
+        self.gaps[id] = gaps
     }
 
     /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
@@ -381,6 +384,7 @@ public actor ReaderHub {
                              "failed_reads": .object(failed),
                              "xruns": .number(Double(overruns.values.reduce(0, +))),
                              "dropped_samples": .number(Double(dropped.values.reduce(0, +))),
+                             "audio_gaps": .number(Double(gaps.values.reduce(0, +))),
                              "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }

@@ -9,12 +9,14 @@ import PosminiProtocol
 public enum FuzzHarness {
     /// The streaming decoder: little-endian Int16 samples (or, with the third byte's top bit,
     /// raw Float32 bit patterns, NaN and infinity included: what a float device could deliver),
-    /// pushed in chunks whose size comes from the first two bytes, at a rate the third picks.
+    /// pushed in chunks whose size comes from the first two bytes, at a rate the third picks;
+    /// with its 0x40 bit, a gap in the audio (`discontinuity()`) after every third chunk.
     public static func decoder(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count >= 3 else { return }
         let chunk = max(1, Int(bytes[0]) | Int(bytes[1]) << 8)
         let rates = [8_000, 22_050, 44_100, 48_000, 96_000]
-        let rate = rates[Int(bytes[2] & 0x7F) % rates.count]
+        let rate = rates[Int(bytes[2] & 0x3F) % rates.count]
+        let gaps = bytes[2] & 0x40 != 0
         let decoder = SwipeDecoder(sampleRate: rate)
         if bytes[2] & 0x80 != 0 {
             var samples = [Float](repeating: 0, count: (bytes.count - 3) / 4)
@@ -22,28 +24,32 @@ public enum FuzzHarness {
                 let p = 3 + 4 * k
                 samples[k] = Float(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
             }
-            push(samples, chunk: chunk, into: decoder)
+            push(samples, chunk: chunk, gaps: gaps, into: decoder)
         } else {
             var samples = [Int16](repeating: 0, count: (bytes.count - 3) / 2)
             for k in samples.indices {
                 samples[k] = Int16(bitPattern: UInt16(bytes[3 + 2 * k]) | UInt16(bytes[4 + 2 * k]) << 8)
             }
-            var start = 0
+            var start = 0, pushed = 0
             while start < samples.count {
                 let end = min(samples.count, start + chunk)
                 _ = samples[start..<end].withUnsafeBufferPointer { decoder.push($0) }
                 start = end
+                pushed += 1
+                if gaps && pushed % 3 == 0 { _ = decoder.discontinuity() }
             }
         }
         _ = decoder.finish()
     }
 
-    private static func push(_ samples: [Float], chunk: Int, into decoder: SwipeDecoder) {
-        var start = 0
+    private static func push(_ samples: [Float], chunk: Int, gaps: Bool, into decoder: SwipeDecoder) {
+        var start = 0, pushed = 0
         while start < samples.count {
             let end = min(samples.count, start + chunk)
             _ = samples[start..<end].withUnsafeBufferPointer { decoder.push($0) }
             start = end
+            pushed += 1
+            if gaps && pushed % 3 == 0 { _ = decoder.discontinuity() }
         }
     }
 

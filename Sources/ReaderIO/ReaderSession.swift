@@ -29,6 +29,14 @@ public struct ReaderStatistics: Sendable, Hashable {
     /// Breaks in the audio (overruns and drops): a swipe is never decoded across one.
     public var gaps = 0
     public var swipes = 0
+
+    public init(framesCaptured: Int = 0, overruns: Int = 0, dropped: Int = 0, gaps: Int = 0, swipes: Int = 0) {
+        self.framesCaptured = framesCaptured
+        self.overruns = overruns
+        self.dropped = dropped
+        self.gaps = gaps
+        self.swipes = swipes
+    }
 }
 
 /// A source → lock-free ring → decoder pipeline on two threads of its own. The capture thread

@@ -54,7 +54,8 @@ struct Status: ParsableCommand {
         let c = reply["counters"]
         StandardStreams.out("armed: \(Int(reply["armed"]?.numberValue ?? 0)), clients: \(Int(reply["clients"]?.numberValue ?? 0)), "
             + "swipes: \(Int(c?["swipes"]?.numberValue ?? 0)) (\(Int(c?["good_reads"]?.numberValue ?? 0)) read), "
-            + "xruns: \(Int(c?["xruns"]?.numberValue ?? 0)), up \(Int(reply["uptime_s"]?.numberValue ?? 0)) s")
+            + "xruns: \(Int(c?["xruns"]?.numberValue ?? 0)), audio gaps: \(Int(c?["audio_gaps"]?.numberValue ?? 0)), "
+            + "up \(Int(reply["uptime_s"]?.numberValue ?? 0)) s")
     }
 }
 

@@ -16,6 +16,11 @@ int posmini_dumpable(void);
 /// Bytes malloc has handed out and not had back (mallinfo2: uordblks + hblkhd).
 unsigned long long posmini_heap_in_use(void);
 
+/// Gives free heap memory back to the kernel (malloc_trim(0): every arena, free pages inside
+/// them too). After a burst (a backlog of swipes, a thousand clients) malloc keeps the pages it
+/// needed at the peak; this returns them. Returns 1 when memory was released.
+int posmini_trim_heap(void);
+
 /// Hands back the process's clean start-up pages: madvise(MADV_PAGEOUT) over every read-only
 /// or executable mapping of a file (the program, the libraries). Pages the process still uses
 /// come back on their next touch (from the page cache, or the file); pages other processes map
