@@ -119,6 +119,9 @@ struct Gate {
     private var lastMean = 0.0
     private var blocksSeen = 0
     private var quietBlocks = 0
+    /// The last segment was cut at `maximumSwipe`: no swipe is that long, so the level that
+    /// held it open (noise that rose, or a gain that recovered) is the new floor.
+    private var rebaseline = false
 
     init(configuration: DecoderConfiguration, blockSize: Int, windowBlocks: Int, hangoverBlocks: Int,
          floorFollow: Double, dcFollow: Float) {
@@ -143,7 +146,7 @@ struct Gate {
     mutating func reset() {
         fast = ActivityMeter(window: windowBlocks)
         slow = ActivityMeter(window: windowBlocks)
-        dc = 0; lastMean = 0; blocksSeen = 0; quietBlocks = 0
+        dc = 0; lastMean = 0; blocksSeen = 0; quietBlocks = 0; rebaseline = false
     }
 
     /// After a gap in the audio: the activity windows start empty; the noise floors and the
@@ -168,9 +171,10 @@ struct Gate {
         if !active {
             dc += dcFollow * (Float(mean) - dc)
             guard blocksSeen > windowBlocks else { return .none }
-            if blocksSeen == windowBlocks + 1 {
+            if blocksSeen == windowBlocks + 1 || rebaseline {
                 fast.startFloor(minimum: configuration.absoluteFloor)
                 slow.startFloor(minimum: configuration.absoluteFloor / b)
+                rebaseline = false
                 return .none
             }
             fast.followFloor(floorFollow, minimum: configuration.absoluteFloor)
@@ -185,6 +189,7 @@ struct Gate {
         quietBlocks = quiet ? quietBlocks + 1 : 0
         if quietBlocks >= hangoverBlocks || segmentFull {
             quietBlocks = 0
+            rebaseline = segmentFull
             return .close
         }
         return .none

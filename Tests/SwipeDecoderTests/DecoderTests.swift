@@ -204,6 +204,29 @@ struct DecoderStreamingTests {
         return a.channels[0] + b.channels[0]
     }()
 
+    @Test("noise that rises and stays (digital silence, then a noisy input): once a segment has run the longest swipe's length, the gate takes the new level as its floor, and the swipes after it read one by one")
+    func noiseRise() {
+        // A second of digital silence, then six swipes 1.5 s apart, each in its own noise.
+        var samples = [Float](repeating: 0, count: 44_100)
+        var starts: [Double] = []
+        for k in 0..<6 {
+            var s = scenario(.track2, speed: .constant(400), seed: UInt64(40 + k))
+            s.audio.leadingSilence = 0.3
+            s.audio.trailingSilence = 0.9
+            starts.append(Double(samples.count) / 44_100 + 0.3)
+            samples += SwipeSynthesizer.render(s).channels[0]
+        }
+        let swipes = decode(samples, rate: 44_100)
+        let read = swipes.filter { !$0.readTracks.isEmpty }.map(\.start)
+        // The gate opens on the rise and holds for maximumSwipe (4 s): swipes inside that stretch
+        // may share its segment. Every swipe after it reads, each on its own.
+        let later = starts.filter { $0 > 1 + 4 + 0.2 }
+        #expect(later.count == 3)
+        for start in later {
+            #expect(read.contains { abs($0 - start) < 0.2 }, "the swipe at \(start) s did not read: reads at \(read)")
+        }
+    }
+
     func decodeChunked(_ sizes: (inout TestRandom) -> Int) -> [Swipe] {
         let decoder = SwipeDecoder(sampleRate: 44_100)
         var rng = TestRandom(state: 99)
