@@ -1,14 +1,18 @@
 #!/bin/sh
-# make memory: the release daemon's resident memory, idle and after an hour of swipes.
-# Two daemons under the published test key: one with no reader; one replaying a two-head
-# reader's recording 360 times over (about an hour of audio, 1 440 swipes) as fast as it
-# decodes, to a POS app that arms again after every card. Prints VmRSS and its anonymous and
-# file-backed parts (/proc/PID/status), and malloc's heap in use (STATUS).
+# make memory: the release daemon's resident memory, idle and after use. Three daemons under the
+# published test key: one with no reader; two replaying a two-head reader's recording (four
+# swipes in 10 s, one of them cut short on purpose) as fast as they decode, 36 times over (six
+# minutes of audio) and 360 times (an hour, 1 440 swipes), each to a POS app that arms again
+# after every card. Resident memory after six minutes and after an hour must be the same: use
+# does not make it grow. Prints VmRSS and its anonymous and file-backed parts
+# (/proc/PID/status), and malloc's heap in use, threads, descriptors and reads (STATUS). A daemon
+# hands back its start-up code pages half a minute after it starts: figures before that show
+# what start-up touched.
 set -eu
 BIN=${BIN:-.build/release}
 DIR=$(mktemp -d /tmp/posmini-memory-XXXXXX)
-IDLE= READER= POS=
-trap 'kill $IDLE $READER $POS 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT INT TERM
+PIDS=
+trap 'kill $PIDS 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT INT TERM
 figures() {
     awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s %5.1f MiB  ", $1, $2 / 1024 }' "/proc/$1/status"
     python3 - "$2" <<'PY'
@@ -23,36 +27,53 @@ for line in f:
         break
 PY
 }
-
-"$BIN/posmini-bench" --demo-wav "$DIR/reader.wav" >/dev/null
-"$BIN/posminid" --test-key --socket "$DIR/idle.sock" --state-directory "$DIR/idle" 2>"$DIR/idle.log" &
-IDLE=$!
-sleep 3
-echo "no reader, 3 s after start:                $(figures $IDLE "$DIR/idle.sock")"
-
-"$BIN/posminid" --test-key --replay "$DIR/reader.wav" --replay-fast --replay-repeat 360 \
-    --socket "$DIR/reader.sock" --state-directory "$DIR/reader" 2>"$DIR/reader.log" &
-READER=$!
-for _ in $(seq 100); do [ -S "$DIR/reader.sock" ] && break; sleep 0.05; done
-python3 - "$DIR/reader.sock" >"$DIR/pos.log" <<'PY' &
+# A POS app: arms, and arms again after each card, until the reader's recording is over.
+pos() {
+    python3 - "$1" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
 f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
+cards = 0
 for line in f:
     m = json.loads(line)
     if m["class"] in ("CARD", "TIMEOUT"):
-        print(m["class"], flush=True)
+        cards += m["class"] == "CARD"
         f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
     elif m["class"] == "READER_REMOVED":
         break
+print(cards)
 PY
-POS=$!
-wait $POS || true
-POS=
-sleep 2
-echo "just after 360 replays (an hour of audio): $(figures $READER "$DIR/reader.sock")"
-echo "   cards taken by the POS app: $(grep -c CARD "$DIR/pos.log" || true)"
-# The daemon gives back what malloc kept from the burst every half minute.
-sleep 35
-echo "no reader, a minute after start:           $(figures $IDLE "$DIR/idle.sock")"
-echo "the same reader's daemon 35 s later:        $(figures $READER "$DIR/reader.sock")"
+}
+start() {   # name, repeats
+    "$BIN/posminid" --test-key --replay "$DIR/reader.wav" --replay-fast --replay-repeat "$2" \
+        --socket "$DIR/$1.sock" --state-directory "$DIR/$1" 2>"$DIR/$1.log" &
+    PIDS="$PIDS $!"
+    eval "PID_$1=$!"
+    for _ in $(seq 100); do [ -S "$DIR/$1.sock" ] && break; sleep 0.05; done
+}
+
+"$BIN/posmini-bench" --demo-wav "$DIR/reader.wav" >/dev/null
+# One daemon at a time: processes of one program share its code pages, and the kernel maps into
+# each the pages around a fault that another has read (fault-around), which would blur the
+# figures.
+"$BIN/posminid" --test-key --socket "$DIR/idle.sock" --state-directory "$DIR/idle" 2>"$DIR/idle.log" &
+IDLE=$!
+PIDS="$IDLE"
+sleep 3
+echo "no reader, 3 s after start:            $(figures $IDLE "$DIR/idle.sock")"
+# Half a minute in, the daemon hands back its start-up pages (and malloc's free ones).
+sleep 37
+echo "no reader, 40 s after start:           $(figures $IDLE "$DIR/idle.sock")"
+sleep 50
+echo "no reader, 90 s after start:           $(figures $IDLE "$DIR/idle.sock")"
+kill $IDLE
+for run in "short 36 6-minutes" "long 360 an-hour"; do
+    set -- $run
+    start "$1" "$2"
+    pos "$DIR/$1.sock" >"$DIR/$1.cards"
+    # The daemon gives back what malloc kept from the burst every half minute.
+    sleep 35
+    eval "pid=\$PID_$1"
+    echo "$(printf '%-38s' "$(echo "$3" | tr - ' ') of audio, then 35 s:")$(figures $pid "$DIR/$1.sock")   cards $(cat "$DIR/$1.cards")"
+    kill $pid
+done

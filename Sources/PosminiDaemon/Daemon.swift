@@ -511,6 +511,18 @@ struct ReadersService: Service {
 /// WATCHDOG=1 while the hub answers and every decoder thread lives, STOPPING=1 at the end;
 /// SIGHUP reloads the configuration.
 struct SupervisionService: Service {
+    /// Start-up touched far more code than serving needs (argument parsing, configuration, the
+    /// key, NIO's bootstrap, the first clients): half a minute in, those clean pages go back;
+    /// what the daemon keeps using returns on its next touch.
+    static func releaseStartUpPages(_ logger: Logger) {
+        let released = posmini_release_file_pages()
+        if released < 0 {
+            logger.debug("start-up pages kept: madvise(MADV_PAGEOUT) refused (\(String(cString: strerror(errno))))")
+        } else {
+            logger.debug("start-up pages handed back over \(released >> 20) MiB of file mappings")
+        }
+    }
+
     let hub: ReaderHub
     let readers: ReaderManager
     let server: SocketServer
@@ -519,15 +531,6 @@ struct SupervisionService: Service {
 
     func run() async throws {
         Systemd.notify("READY=1\nSTATUS=\(await hub.summary())")
-        // Start-up touched far more code than serving needs (argument parsing, configuration,
-        // the key, NIO's bootstrap): those clean pages go back now; what the daemon keeps using
-        // returns on its next touch.
-        let released = posmini_release_file_pages()
-        if released < 0 {
-            logger.debug("start-up pages kept: madvise(MADV_PAGEOUT) refused (\(String(cString: strerror(errno))))")
-        } else {
-            logger.debug("start-up pages handed back over \(released >> 20) MiB of file mappings")
-        }
         let interval = Systemd.watchdogInterval
         let reloads = await UnixSignalsSequence(trapping: .sighup)
         await withTaskGroup(of: Void.self) { group in
@@ -546,6 +549,7 @@ struct SupervisionService: Service {
             group.addTask {
                 var lastStatus = ""
                 var lastTrim = ContinuousClock.now
+                var startUpPagesKept = true
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: .milliseconds(Int((interval ?? 5) * 1_000))) } catch { return }
                     // What malloc kept from a peak (a backlog of swipes, a crowd of clients) goes
@@ -553,6 +557,10 @@ struct SupervisionService: Service {
                     if ContinuousClock.now - lastTrim > .seconds(30) {
                         _ = posmini_trim_heap()
                         lastTrim = .now
+                        if startUpPagesKept {
+                            startUpPagesKept = false
+                            Self.releaseStartUpPages(logger)
+                        }
                     }
                     for (id, stats) in await readers.statistics() {
                         await hub.readerStatistics(id: id, overruns: stats.overruns, dropped: stats.dropped, gaps: stats.gaps)
