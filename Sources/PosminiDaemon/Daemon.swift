@@ -414,6 +414,9 @@ public enum Daemon {
             return 2
         }
         let logger = Logger(label: "posminid") { StderrLogHandler(label: $0, level: level) }
+        // SIGHUP is taken from here on (its default would end the process): one that comes as
+        // soon as the socket serves, before the supervision task runs, waits for it.
+        let reloads = await UnixSignalsSequence(trapping: .sighup)
         // No core dump, no ptrace by other users: the process holds card data and keys.
         if posmini_set_undumpable() != 0 { logger.warning("could not make the process undumpable: core dumps may hold card data") }
         let encryptor: CardEncryptor
@@ -453,7 +456,7 @@ public enum Daemon {
         let services: [any Service] = [
             ServerService(server: server, listening: listening, hub: hub, ownsSocket: passed == nil ? configuration.socketPath : nil),
             ReadersService(readers: readers),
-            SupervisionService(hub: hub, readers: readers, server: server, options: options, logger: logger),
+            SupervisionService(hub: hub, readers: readers, server: server, options: options, logger: logger, reloads: reloads),
         ]
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -528,11 +531,11 @@ struct SupervisionService: Service {
     let server: SocketServer
     let options: DaemonOptions
     let logger: Logger
+    let reloads: UnixSignalsSequence
 
     func run() async throws {
         Systemd.notify("READY=1\nSTATUS=\(await hub.summary())")
         let interval = Systemd.watchdogInterval
-        let reloads = await UnixSignalsSequence(trapping: .sighup)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in reloads.cancelOnGracefulShutdown() {

@@ -369,13 +369,19 @@ public final class SwipeDecoder {
     /// progress is closed and analysed.
     public func finish() -> [Swipe] {
         var results: [Swipe] = []
+        closeStretch(&results)
+        return results
+    }
+
+    /// The audio ends here (the stream, or its continuity): a partial block is completed with
+    /// the baseline and a swipe in progress is closed and analysed.
+    private func closeStretch(_ results: inout [Swipe]) {
         if pendingCount > 0 {
             for i in pendingCount..<blockSize { pending[i] = dc }
             pendingCount = blockSize
             flushPending(&results)
         }
         if active { closeSegment(&results) }
-        return results
     }
 
     /// Analyses `samples` as one swipe, bypassing the gate (for recordings already cut to one
@@ -393,12 +399,7 @@ public final class SwipeDecoder {
     /// swipes that ended.
     public func discontinuity() -> [Swipe] {
         var results: [Swipe] = []
-        if pendingCount > 0 {
-            for i in pendingCount..<blockSize { pending[i] = dc }
-            pendingCount = blockSize
-            flushPending(&results)
-        }
-        if active { closeSegment(&results) }
+        closeStretch(&results)
         gateState.pointee.restartWindows()
         continuousSince = processed
         discontinuities += 1

@@ -245,23 +245,7 @@ extension ProcessSuites {
         func neverReads() throws {
             let daemon = try startDaemon(replayDelay: 20)
             defer { daemon.stop() }
-            let hog = try daemon.client()
-            let request = Array((#"{"cmd":"status"}"# + "\n").utf8)
-            var batch: [UInt8] = []
-            for _ in 0..<200 { batch += request }
-            var sent = 0
-            let deadline = monotonicNow() + 20
-            // The replies (hundreds of bytes each) far exceed the socket buffers and the queue.
-            // Sending stops when the daemon hangs up (or after 20 000 requests).
-            sending: while sent < 20_000 && monotonicNow() < deadline {
-                do {
-                    try hog.sendRaw(batch, nonBlocking: true)
-                    sent += 200
-                } catch {
-                    if error.description.contains("Resource temporarily unavailable") { usleep(2_000); continue sending }
-                    break sending
-                }
-            }
+            floodWithoutReading(try daemon.client())
             let other = try daemon.greeted()
             try other.send(["cmd": "status"])
             #expect(try other.next(timeout: 5)?["class"] == "STATUS")
@@ -397,5 +381,24 @@ extension String {
             rest = rest[range.upperBound...]
         }
         return result + rest
+    }
+}
+
+/// Sends status requests without ever reading the replies (hundreds of bytes each, far beyond
+/// the socket buffers and the daemon's queue), until the daemon hangs up, 20 000 are sent, or
+/// 20 s pass.
+func floodWithoutReading(_ client: ControlClient) {
+    var batch: [UInt8] = []
+    for _ in 0..<200 { batch += Array((#"{"cmd":"status"}"# + "\n").utf8) }
+    var sent = 0
+    let deadline = monotonicNow() + 20
+    while sent < 20_000 && monotonicNow() < deadline {
+        do {
+            try client.sendRaw(batch, nonBlocking: true)
+            sent += 200
+        } catch {
+            guard error.description.contains("Resource temporarily unavailable") else { return }
+            usleep(2_000)
+        }
     }
 }

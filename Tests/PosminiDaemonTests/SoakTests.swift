@@ -56,7 +56,14 @@ extension ProcessSuites {
             let idle = try Background(["--socket", socket, "--state-directory", directory, "--test-key"], environment: [:], directory: directory)
             var baseline: JSONValue?
             for _ in 0..<100 where baseline == nil {
-                if let c = try? ControlClient(path: socket) { _ = try c.next(timeout: 5); _ = try c.next(timeout: 5); baseline = try status(c) } else { usleep(50_000) }
+                if let c = try? ControlClient(path: socket) {
+                    _ = try c.next(timeout: 5)
+                    _ = try c.next(timeout: 5)
+                    // The socket serves before start-up has quite finished (the service group's
+                    // signal sources): the figures a second later.
+                    usleep(1_000_000)
+                    baseline = try status(c)
+                } else { usleep(50_000) }
             }
             kill(idle.pid, SIGTERM)
             _ = Background.wait(seconds: 10) { !idle.running }
@@ -268,19 +275,7 @@ extension ProcessSuites {
                 // A client that sends requests and never reads its replies: hung up on, the
                 // replies it did not read dropped with it.
                 let hog = try connect(socket)
-                var batch: [UInt8] = []
-                for _ in 0..<200 { batch += Array((#"{"cmd":"status"}"# + "\n").utf8) }
-                var sent = 0
-                let deadline = monotonicNow() + 20
-                sending: while sent < 20_000 && monotonicNow() < deadline {
-                    do {
-                        try hog.sendRaw(batch, nonBlocking: true)
-                        sent += 200
-                    } catch {
-                        if error.description.contains("Resource temporarily unavailable") { usleep(2_000); continue sending }
-                        break sending
-                    }
-                }
+                floodWithoutReading(hog)
                 hogs += 1
                 #expect(Background.wait(seconds: 10) { readText(daemon.stderr).components(separatedBy: "unread").count > hogs },
                         "the client that never reads was not hung up on")
@@ -294,7 +289,8 @@ extension ProcessSuites {
             _ = warm
             let after = try #require(try round())
             #expect(after["fds"] == before["fds"], "descriptors \(before.text) → \(after.text)")
-            #expect(after["threads"] == before["threads"], "threads \(before.text) → \(after.text)")
+            // Dispatch's idle worker threads come and go: fewer is fine, more is a leak.
+            #expect((after["threads"]?.numberValue ?? 99) <= (before["threads"]?.numberValue ?? 0), "threads \(before.text) → \(after.text)")
             let growth = (after["heap_bytes"]?.numberValue ?? 0) - (before["heap_bytes"]?.numberValue ?? 0)
             #expect(growth < 262_144, "heap grew \(Int(growth)) bytes")
             print("clients: 1000 connections, 32 at once, 1 MiB line; descriptors \(before["fds"]?.text ?? "?") → \(after["fds"]?.text ?? "?"), heap +\(Int(growth)) B")
