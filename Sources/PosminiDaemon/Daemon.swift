@@ -68,14 +68,13 @@ actor ReaderManager {
     /// Counters of each reader's sessions that have ended.
     private var pastStatistics: [String: ReaderStatistics] = [:]
     /// Delay before the first reopening; it doubles with each failure up to `retryLimit`.
-    private let retryFirst: Double
+    private let retryFirst = 1.0
     private let retryLimit = 30.0
     private let events: AsyncStream<DeviceEvent>
     private let eventSink: AsyncStream<DeviceEvent>.Continuation
 
-    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil, retryFirst: Double = 1) {
+    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil) {
         self.hub = hub
-        self.retryFirst = retryFirst
         self.configuration = configuration
         self.logger = logger
         self.udevReplay = udevReplay
@@ -566,7 +565,7 @@ struct SupervisionService: Service {
                         }
                     }
                     for (id, stats) in await readers.statistics() {
-                        await hub.readerStatistics(id: id, overruns: stats.overruns, dropped: stats.dropped, gaps: stats.gaps)
+                        await hub.readerStatistics(id: id, stats)
                     }
                     // The hub answered (an actor that is stuck would not); the decoders live.
                     let summary = await hub.summary()

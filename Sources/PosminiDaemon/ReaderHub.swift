@@ -79,9 +79,8 @@ public actor ReaderHub {
     private var swipes = 0
     private var goodReads = 0
     private var failedReads: [String: Int] = [:]
-    private var overruns: [String: Int] = [:]
-    private var dropped: [String: Int] = [:]
-    private var gaps: [String: Int] = [:]
+    /// Each reader's capture counters since start, as the reader manager last reported them.
+    private var capture: [String: ReaderStatistics] = [:]
 
     /// `bindingsPath`: where `bind` persists (nil: in memory only). `encryptor` builds the
     /// `encrypted` object of a CARD (nil, in hub tests only: the field is left out).
@@ -299,10 +298,8 @@ public actor ReaderHub {
     }
 
     /// A reader's capture counters since start (overruns, samples dropped, gaps in its audio).
-    public func readerStatistics(id: String, overruns: Int, dropped: Int, gaps: Int) {
-        self.overruns[id] = overruns
-        self.dropped[id] = dropped
-        self.gaps[id] = gaps
+    func readerStatistics(id: String, _ statistics: ReaderStatistics) {
+        capture[id] = statistics
     }
 
     /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
@@ -382,9 +379,9 @@ public actor ReaderHub {
                 "clients": .number(Double(clients.count)),
                 "counters": ["swipes": .number(Double(swipes)), "good_reads": .number(Double(goodReads)),
                              "failed_reads": .object(failed),
-                             "xruns": .number(Double(overruns.values.reduce(0, +))),
-                             "dropped_samples": .number(Double(dropped.values.reduce(0, +))),
-                             "audio_gaps": .number(Double(gaps.values.reduce(0, +))),
+                             "xruns": .number(Double(capture.values.map(\.overruns).reduce(0, +))),
+                             "dropped_samples": .number(Double(capture.values.map(\.dropped).reduce(0, +))),
+                             "audio_gaps": .number(Double(capture.values.map(\.gaps).reduce(0, +))),
                              "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }

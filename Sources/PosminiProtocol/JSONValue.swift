@@ -122,6 +122,20 @@ struct JSONParser {
         return true
     }
 
+    /// After a member or an element: a comma (another follows: false) or `closing` (the object
+    /// or array ends here: true); anything else is malformed.
+    mutating func closes(_ closing: UInt8) throws(JSONValue.ParseError) -> Bool {
+        skipSpace()
+        guard i < bytes.count else { throw .invalidJSON }
+        if bytes[i] == UInt8(ascii: ",") {
+            i += 1
+            return false
+        }
+        guard bytes[i] == closing else { throw .invalidJSON }
+        i += 1
+        return true
+    }
+
     mutating func value(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
         guard i < bytes.count, depth < JSONValue.maximumDepth else { throw .invalidJSON }
         switch bytes[i] {
@@ -139,12 +153,7 @@ struct JSONParser {
                 i += 1
                 skipSpace()
                 fields[key] = try value(depth: depth + 1)
-                skipSpace()
-                guard i < bytes.count else { throw .invalidJSON }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                guard bytes[i] == UInt8(ascii: "}") else { throw .invalidJSON }
-                i += 1
-                return .object(fields)
+                if try closes(UInt8(ascii: "}")) { return .object(fields) }
             }
         case UInt8(ascii: "["):
             i += 1
@@ -154,12 +163,7 @@ struct JSONParser {
             while true {
                 skipSpace()
                 items.append(try value(depth: depth + 1))
-                skipSpace()
-                guard i < bytes.count else { throw .invalidJSON }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                guard bytes[i] == UInt8(ascii: "]") else { throw .invalidJSON }
-                i += 1
-                return .array(items)
+                if try closes(UInt8(ascii: "]")) { return .array(items) }
             }
         case UInt8(ascii: "\""):
             return .string(try string())
