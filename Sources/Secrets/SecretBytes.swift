@@ -24,8 +24,16 @@ public struct SecretBytes: ~Copyable, @unchecked Sendable {
     /// byte by byte), or that the caller wipes.
     public init(copying bytes: some Collection<UInt8>) {
         self.init(count: bytes.count)
-        var i = 0
-        for b in bytes { base[i] = b; i += 1 }
+        // Contiguous bytes (arrays, buffer slices) in one copy: walking a generic collection
+        // from another module element by element goes through unspecialized code that
+        // allocates on every step.
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { source in
+            if let from = source.baseAddress { base.update(from: from, count: source.count) }
+        }
+        if copied == nil {
+            var i = 0
+            for b in bytes { base[i] = b; i += 1 }
+        }
     }
 
     /// `count` bytes filled by `body`, which writes into the buffer in place.

@@ -54,18 +54,40 @@ struct BitClock {
     ) -> (start: Int, period: Double)? {
         let n = t.count
         guard n >= run + 2 else { return nil }
-        var s = from
         var intervals = [Double](repeating: 0, count: run)
-        while s + run < n {
-            var strong = true
-            for k in 0...run where t[s + k].amplitude < minimumHeight {
-                strong = false
-                break
+        // A window passes only if its shortest interval is above 0.75 of the median and its
+        // longest below 1.3 of it: so only if every transition is strong, every interval is
+        // positive and no two neighbouring intervals differ by 1.3 / 0.75 or more (with a hair
+        // of slack for rounding). One pass counts how many transitions up to each one could
+        // share such a window; only windows that pass this are sorted and tested.
+        let spread = 1.3 / 0.75 * (1 + 1e-9)
+        var streak = 0
+        var previous = 0.0
+        for i in from..<n {
+            if t[i].amplitude < minimumHeight { streak = 0; continue }
+            if streak == 0 { streak = 1; continue }
+            let interval = t[i].position - t[i - 1].position
+            if interval <= 0 {
+                streak = 1
+            } else if streak >= 2 && max(previous, interval) >= spread * min(previous, interval) {
+                streak = 2
+            } else {
+                streak += 1
             }
-            if !strong { s += 1; continue }
+            previous = interval
+            guard streak > run else { continue }
+            let s = i - run
+            var shortest = Double.infinity, longest = -Double.infinity
             for k in 0..<run {
-                // Insertion sort as the intervals come: eight values, no allocation.
                 let value = t[s + k + 1].position - t[s + k].position
+                intervals[k] = value
+                shortest = min(shortest, value)
+                longest = max(longest, value)
+            }
+            if longest >= spread * shortest { continue }
+            // Insertion sort of eight values, no allocation.
+            for k in 1..<run {
+                let value = intervals[k]
                 var j = k
                 while j > 0 && intervals[j - 1] > value {
                     intervals[j] = intervals[j - 1]
@@ -73,12 +95,10 @@ struct BitClock {
                 }
                 intervals[j] = value
             }
-            let sorted = intervals
-            let median = sorted[run / 2]
-            if median > 0, sorted[0] > 0.75 * median, sorted[run - 1] < 1.3 * median {
+            let median = intervals[run / 2]
+            if median > 0, intervals[0] > 0.75 * median, intervals[run - 1] < 1.3 * median {
                 return (s, median)
             }
-            s += 1
         }
         return nil
     }

@@ -272,8 +272,7 @@ public final class SwipeDecoder {
         pending.initialize(repeating: 0)
         ring = .allocate(capacity: preRollBlocks * blockSize)
         ring.initialize(repeating: 0)
-        segment = .allocate(capacity: (maximumBlocks + preRollBlocks) * blockSize)
-        segment.initialize(repeating: 0)
+        segment = Self.mapZeroed((maximumBlocks + preRollBlocks) * blockSize)
         gateState = .allocate(capacity: 1)
         gateState.initialize(to: Gate(configuration: configuration, blockSize: blockSize, windowBlocks: windowBlocks,
                     hangoverBlocks: hangoverBlocks, floorFollow: min(1, blockSeconds / configuration.floorTime),
@@ -287,7 +286,19 @@ public final class SwipeDecoder {
         gateState.deallocate()
         pending.deallocate()
         ring.deallocate()
-        segment.deallocate()
+        munmap(segment.baseAddress, segment.count * MemoryLayout<Float>.stride)
+    }
+
+    /// `count` zeros in pages of their own that the kernel supplies as they are first written:
+    /// the segment holds the longest swipe (4 s, 1.5 MiB at 96 kHz), and a decoder should cost
+    /// resident memory only for the audio it has held, not for room it may never use.
+    private static func mapZeroed(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let bytes = count * MemoryLayout<Float>.stride
+        guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              raw != UnsafeMutableRawPointer(bitPattern: -1) else {
+            fatalError("cannot map \(bytes) bytes for the swipe segment: \(String(cString: strerror(errno)))")
+        }
+        return UnsafeMutableBufferPointer(start: raw.bindMemory(to: Float.self, capacity: count), count: count)
     }
 
     /// Receives one diagnostic line per candidate setting tried (never card data).

@@ -86,17 +86,32 @@ extension ProcessSuites {
             try? pos.send(["cmd": "arm", "timeout_s": 120])
             var ended = false
             let deadline = monotonicNow() + 60 + Double(minutes) * 30
+            // The watcher asks for the figures four times a second: the soak's starting point
+            // is the first once a minute of audio has been read, so that start and end are the
+            // same process after one minute of swipes and after all of them. (Half a minute in,
+            // the daemon hands back its start-up pages: a soak that spans that moment ends lower.)
+            var settled: JSONValue?
+            var asked = monotonicNow()
             while !ended && monotonicNow() < deadline {
                 while let m = try? pos.next(timeout: 0.01) {
                     if m["class"] == "CARD" { cards += 1; try? pos.send(["cmd": "arm", "timeout_s": 120]) }
                 }
                 while let m = try? watch.next(timeout: 0.05) {
                     if m["class"] == "READER" && m["present"] == false { ended = true }
+                    if settled == nil, m["class"] == "STATUS", (m["counters"]?["swipes"]?.numberValue ?? 0) >= Double(Self.swipesPerMinute) {
+                        settled = m
+                    }
+                }
+                if !ended && settled == nil && monotonicNow() - asked >= 0.25 {
+                    try? watch.send(["cmd": "status"])
+                    asked = monotonicNow()
                 }
             }
             let elapsed = monotonicNow() - started
             #expect(ended, "the replay did not end in time")
             usleep(300_000)
+            // A figure asked for just before the end may still be on its way: not the final one.
+            while (try? watch.next(timeout: 0.2)) != nil {}
             let final = try #require(try status(watch))
             let expected = Self.swipesPerMinute * minutes
             #expect(final["counters"]?["swipes"]?.numberValue == Double(expected), "\(final.text)")
@@ -113,6 +128,14 @@ extension ProcessSuites {
             #expect(heapGrowth < 1_048_576, "heap grew \(Int(heapGrowth)) bytes over the soak")
             let rssGrowth = (end["rss_kib"]?.numberValue ?? 0) - (idleProcess["rss_kib"]?.numberValue ?? 0)
             print("soak: \(minutes) min of audio (\(expected) swipes, all read, \(cards) cards) in \(Int(elapsed)) s; idle \(idleProcess.text), after \(end.text); heap +\(Int(heapGrowth)) B, RSS +\(Int(rssGrowth)) KiB")
+            if let start = settled?["process"], let swipes = settled?["counters"]?["swipes"]?.numberValue,
+               let startRSS = start["rss_kib"]?.numberValue, let endRSS = end["rss_kib"]?.numberValue {
+                // Resident memory flat over the soak: the end against the settled start.
+                print("soak: resident memory \(Int(startRSS)) KiB after \(Int(swipes)) swipes, \(Int(endRSS)) KiB after \(expected): \(Int(endRSS - startRSS)) KiB; heap \(Int(start["heap_bytes"]?.numberValue ?? 0)) → \(Int(end["heap_bytes"]?.numberValue ?? 0)) B")
+                #expect(endRSS - startRSS <= 1_024, "resident memory grew from \(start.text) to \(end.text)")
+            } else {
+                Issue.record("no figures after the first minute of audio")
+            }
         }
     }
 }
