@@ -17,7 +17,7 @@ APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseau
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize test-faults soak bench memory fuzz demo man install clean
+.PHONY: all deps build release test test-sanitize test-faults soak soak-live bench memory fuzz demo man install clean
 
 all: build
 
@@ -70,6 +70,15 @@ SOAK_MINUTES ?= 60
 soak: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	POSMINI_SOAK_MINUTES=$(SOAK_MINUTES) $(SWIFT) test --skip-build --filter 'SoakTests' $(SWIFT_FLAGS)
+
+# The release daemon capturing in real time from a PulseAudio null sink while SOAK_MINUTES (60)
+# minutes of swipes are played into it, with a watcher and a POS app: every swipe read, and
+# resident memory, descriptors and threads after the soak as after its first minute, in the same
+# process (SOAK_MINUTES + 3 minutes of wall time, little CPU).
+soak-live: deps
+	$(SWIFT) build $(RELEASE) --product posminid $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posmini-bench $(SWIFT_FLAGS)
+	BIN=.build/release SOAK_MINUTES=$(SOAK_MINUTES) sh scripts/soak-live.sh
 
 # libFuzzer with AddressSanitizer on the sample decoder, track decoding and field parsing, the WAV
 # reader and the protocol parser (Fuzz/: a package of its own). Each target runs FUZZ_SECONDS

@@ -2,6 +2,7 @@ public import PosminiProtocol
 import Magstripe
 public import SwipeDecoder
 import ReaderIO
+import Dispatch
 
 /// A connected client as the hub sees it: where its messages go.
 public protocol HubClient: AnyObject, Sendable {
@@ -46,30 +47,28 @@ public actor ReaderHub {
     struct Arm {
         var client: Int
         var reference: String?
-        var token: Int
-        var timeout: Double
+        /// When it times out (monotonic seconds).
+        var deadline: Double
     }
 
     private var readers: [String: ReaderInfo] = [:]
     private var readerOrder: [String] = []
     private var arms: [String: Arm] = [:] {
-        didSet {
-            // An arm that ended (card, cancel, removal, disconnect…) takes its timer with it.
-            guard !expiries.isEmpty else { return }
-            let live = Set(arms.values.map(\.token))
-            for (token, timer) in expiries where !live.contains(token) {
-                timer.cancel()
-                expiries[token] = nil
-            }
-        }
+        // Whatever ended or began an arm (card, cancel, removal, disconnect…), the timer is set
+        // for the earliest deadline left.
+        didSet { scheduleExpiry() }
     }
-    /// The timeout timer of each live arm, by token.
-    private var expiries: [Int: Task<Void, Never>] = [:]
+    /// One timer for every arm's timeout, set for the earliest deadline. Not a sleeping task per
+    /// arm: a cancelled `Task.sleep` keeps its memory until its deadline passes, so a client
+    /// arming and cancelling in a loop with long timeouts held about 800 bytes per arm for up to
+    /// two minutes, without bound.
+    private var expiryTimer: DeadlineTimer?
+    /// The deadline the timer is set for (nil: none).
+    private var scheduledExpiry: Double?
     private var clients: [Int: any HubClient] = [:]
     private var watchers: Set<Int> = []
     private var bindings: Set<String>
     private let bindingsPath: String?
-    private var nextToken = 0
     private var shuttingDown = false
     private let started = monotonicSeconds()
     private var maximumArm: Double
@@ -161,13 +160,7 @@ public actor ReaderHub {
                 return [ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another client").json]
             }
             let seconds = min(timeout ?? maximumArm, maximumArm)
-            nextToken += 1
-            let token = nextToken
-            arms[reader] = Arm(client: id, reference: reference, token: token, timeout: seconds)
-            expiries[token] = Task { [weak self] in
-                guard (try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))) != nil else { return }
-                await self?.expire(reader: reader, token: token)
-            }
+            arms[reader] = Arm(client: id, reference: reference, deadline: monotonicSeconds() + seconds)
             var armed: [String: JSONValue] = ["class": "ARMED", "reader": .string(reader), "timeout_s": .number(seconds)]
             if let reference { armed["reference"] = .string(reference) }
             return [.object(armed)]
@@ -211,10 +204,28 @@ public actor ReaderHub {
         }
     }
 
-    private func expire(reader: String, token: Int) {
-        guard let arm = arms[reader], arm.token == token else { return }
-        arms[reader] = nil
-        clients[arm.client]?.send(ending("TIMEOUT", reader: reader, reference: arm.reference))
+    /// Sets the timer for the earliest deadline of the arms (or for never).
+    private func scheduleExpiry() {
+        let next = arms.values.map(\.deadline).min()
+        guard next != scheduledExpiry else { return }
+        scheduledExpiry = next
+        if expiryTimer == nil, next != nil {
+            expiryTimer = DeadlineTimer { [weak self] in
+                Task { await self?.expireDue() }
+            }
+        }
+        expiryTimer?.set(next.map { $0 - monotonicSeconds() })
+    }
+
+    /// The timer fired: every arm whose deadline has passed ends with TIMEOUT.
+    private func expireDue() {
+        scheduledExpiry = nil
+        let now = monotonicSeconds()
+        for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) where arm.deadline <= now {
+            arms[reader] = nil
+            clients[arm.client]?.send(ending("TIMEOUT", reader: reader, reference: arm.reference))
+        }
+        scheduleExpiry()
     }
 
     private func ending(_ name: String, reader: String, reference: String?, fields extra: [String: JSONValue] = [:]) -> JSONValue {
@@ -402,4 +413,27 @@ public actor ReaderHub {
         let text = bindings.sorted().map { $0 + "\n" }.joined()
         try? FileBytes.write(Array(text.utf8), to: bindingsPath, mode: 0o600)
     }
+}
+
+/// A Dispatch timer that fires once `seconds` from when it is set, set again as often as wanted
+/// at no cost (a Dispatch source is thread-safe; Dispatch does not mark it Sendable).
+final class DeadlineTimer: @unchecked Sendable {
+    private let source: any DispatchSourceTimer
+
+    init(_ handler: @escaping @Sendable () -> Void) {
+        source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "posmini-arm-timeouts"))
+        source.setEventHandler(handler: handler)
+        source.activate()
+    }
+
+    /// Fires `seconds` from now (at once if that has passed); nil: never.
+    func set(_ seconds: Double?) {
+        if let seconds {
+            source.schedule(deadline: .now() + .nanoseconds(Int(max(0, seconds) * 1e9)), leeway: .milliseconds(5))
+        } else {
+            source.schedule(deadline: .distantFuture)
+        }
+    }
+
+    deinit { source.cancel() }
 }

@@ -134,6 +134,7 @@ final class SwipeAnalyzer {
         let n = segment.count
         guard n >= 64 else { return nil }
         ensureCapacity(n)
+        defer { if Double(work.count) > Self.keptSeconds * Double(sampleRate) { resize(1) } }
 
         // One pass for the 0.5 ms blocks' sums and extremes: the peak, the clipping counts, the
         // hum fit's block means and the pulse height all come from them.
@@ -290,8 +291,21 @@ final class SwipeAnalyzer {
         blockMinima.deallocate()
     }
 
+    /// Work buffers for segments up to this long stay between segments (a swipe at 10 cm/s and
+    /// its margins, 1.8 MiB at 44.1 kHz); a longer segment (a slow swipe, a stretch of noise up
+    /// to the 4 s limit) gets its own and gives them back, so that the decoder's resident memory
+    /// does not keep the longest segment it ever saw.
+    static let keptSeconds = 1.0
+
+    /// Samples the work buffers hold room for now (tests).
+    var workCapacity: Int { work.count }
+
     private func ensureCapacity(_ n: Int) {
         guard work.count < n || prefixBuffer.count < n + 1 else { return }
+        resize(n)
+    }
+
+    private func resize(_ n: Int) {
         for buffer in [work, dehummed, scratch] { buffer.deallocate() }
         prefixBuffer.deallocate()
         blockMeanBuffer.deallocate()

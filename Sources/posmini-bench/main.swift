@@ -78,6 +78,32 @@ if args.contains("--gate-trace") {
     for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
     exit(0)
 }
+if let path = option("--soak-wav") {
+    // A minute for `make soak-live`, mono like the null sink it is played into: a swipe every
+    // 4 s (the test cards' Track 1 or Track 2, both directions, 20-60 cm/s) over a noise bed at
+    // about -60 dBFS.
+    var samples: [Float] = []
+    for k in 0..<15 {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 60
+        audio.leadingSilence = 1.5
+        let format: TrackFormat = k % 2 == 0 ? .track1 : .track2
+        let text = format == .track1 ? GridCards.track1[k % 3] : GridCards.track2[[0, 1, 3][k % 3]]
+        let motion = Motion(speed: .constant(200 + Double(k % 5) * 100), direction: k % 3 == 0 ? .reverse : .forward)
+        let swipe = SwipeSynthesizer.render(SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)], motion: motion,
+                                                          audio: audio, seed: UInt64(300 + k)))
+        samples += swipe.channels[0] + [Float](repeating: 0, count: max(0, 4 * 44_100 - swipe.channels[0].count))
+    }
+    var random = SynthRandom(seed: 41)
+    for k in samples.indices { samples[k] += Float(0.001 * random.gaussian()) }
+    do {
+        try FileBytes.write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
+    } catch {
+        print("cannot write \(path): \(error)")
+        exit(2)
+    }
+    exit(0)
+}
 if let path = option("--demo-wav") {
     // `make demo`'s recording, a two-head reader (Tracks 1 and 2) and the published test cards:
     // a Visa swipe cut short (the reader reports it and stays armed), the Visa again, a

@@ -128,6 +128,37 @@ struct HubTests {
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "unknown_reader")
     }
 
+    @Test("arms time out in deadline order whatever order they came in; arming again moves the deadline; a cancelled arm never times out")
+    func deadlines() async throws {
+        let hub = ReaderHub()
+        for r in ["r1", "r2", "r3"] { await hub.readerAppeared(id: r, name: r) }
+        let a = RecordingClient(1), b = RecordingClient(2), c = RecordingClient(3)
+        for client in [a, b, c] { _ = await hub.connect(client) }
+        let start = monotonicNow()
+        _ = await hub.handle(.arm(reader: "r1", timeout: 0.9, reference: "long"), from: 1)
+        _ = await hub.handle(.arm(reader: "r2", timeout: 0.3, reference: "short"), from: 2)
+        _ = await hub.handle(.arm(reader: "r3", timeout: 0.2, reference: "cancelled"), from: 3)
+        _ = await hub.handle(.cancel, from: 3)
+        var ends: [(String, Double)] = []
+        var rearmed = false
+        while ends.count < 2 && monotonicNow() - start < 5 {
+            for (client, name) in [(a, "long"), (b, "short")] where client.classes.contains("TIMEOUT") && !ends.contains(where: { $0.0 == name }) {
+                ends.append((name, monotonicNow() - start))
+            }
+            try await Task.sleep(for: .milliseconds(10))
+            // Half-way through the short arm's wait, the long one is armed again for 1.2 s.
+            if monotonicNow() - start > 0.15 && !rearmed {
+                rearmed = true
+                _ = await hub.handle(.arm(reader: "r1", timeout: 1.2, reference: "long"), from: 1)
+            }
+        }
+        #expect(ends.map(\.0) == ["short", "long"], "\(ends)")
+        #expect(ends.first.map { $0.1 > 0.28 && $0.1 < 0.6 } == true, "\(ends)")
+        #expect(ends.last.map { $0.1 > 1.3 && $0.1 < 1.8 } == true, "the second arm's 1.2 s, not the first's 0.9 s: \(ends)")
+        #expect(c.classes == ["CANCELLED"] || c.classes.isEmpty)
+        #expect(!c.classes.contains("TIMEOUT"))
+    }
+
     @Test("reader state: jack and flaps to watchers and STATUS; a capture failure ends the arm and refuses the next; an unchanged reader is not announced twice")
     func readerState() async throws {
         let hub = ReaderHub()
