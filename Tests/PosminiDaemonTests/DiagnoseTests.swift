@@ -416,10 +416,7 @@ extension ProcessSuites {
             let socket = directory + "/posmini.sock"
             let daemon = try Background(["--device", "pulse", "--socket", socket, "--state-directory", directory, "--test-key"],
                                         environment: env, directory: directory)
-            defer {
-                kill(daemon.pid, SIGTERM)
-                _ = Background.wait(seconds: 10) { !daemon.running }
-            }
+            defer { daemon.stop() }
             var watcher: ControlClient?
             for _ in 0..<100 where watcher == nil { watcher = try? ControlClient(path: socket); if watcher == nil { usleep(50_000) } }
             let client = try #require(watcher)

@@ -69,10 +69,7 @@ extension ProcessSuites {
             let directory = try temporaryDirectory()
             let replay = try recording(directory, swipes: 6, delay: 0.8, gap: 1.2)
             let (daemon, state, socket) = try startInNamespace(directory, replay: replay)
-            defer {
-                kill(daemon.pid, SIGTERM)
-                _ = Background.wait(seconds: 10) { !daemon.running }
-            }
+            defer { daemon.stop() }
             let pos = try connect(socket)
             let first = try armAndWait(pos)
             #expect(first?["class"] == "CARD", "\(first?.text ?? "nothing") \(readText(daemon.stderr))")
@@ -179,10 +176,7 @@ extension ProcessSuites.FaultTests {
     func hangupMidSwipe() throws {
         let directory = try temporaryDirectory()
         let (daemon, pos, started) = try armedBeforeSlowSwipe(directory, delay: 2)
-        defer {
-            kill(daemon.pid, SIGTERM)
-            _ = Background.wait(seconds: 10) { !daemon.running }
-        }
+        defer { daemon.stop() }
         let middle = started + 2 + 0.5
         if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
         kill(daemon.pid, SIGHUP)

@@ -171,6 +171,12 @@ struct Background {
     }
 
     var running: Bool { pid > 0 && Glibc.kill(pid, 0) == 0 && !isZombie }
+
+    /// SIGTERM, and up to 10 s for it to end.
+    func stop() {
+        Glibc.kill(pid, SIGTERM)
+        _ = Background.wait(seconds: 10) { !running }
+    }
     private var isZombie: Bool { readText("/proc/\(pid)/stat").contains(") Z ") }
 
     /// Waits (up to `seconds`) for `condition`.

@@ -72,10 +72,7 @@ extension ProcessSuites {
             let started = monotonicNow()
             let daemon = try Background(["--replay", recording, "--replay-fast", "--replay-repeat", String(minutes), "--socket", socket,
                                          "--state-directory", directory, "--test-key"], environment: [:], directory: directory)
-            defer {
-                kill(daemon.pid, SIGTERM)
-                _ = Background.wait(seconds: 10) { !daemon.running }
-            }
+            defer { daemon.stop() }
             var watcher: ControlClient?
             for _ in 0..<100 where watcher == nil { watcher = try? ControlClient(path: socket); if watcher == nil { usleep(20_000) } }
             let watch = try #require(watcher)
@@ -157,10 +154,7 @@ extension ProcessSuites {
             let socket = directory + "/posmini.sock"
             let daemon = try Background(["--replay", path, "--replay-fast", "--socket", socket,
                                          "--state-directory", directory, "--test-key"], environment: [:], directory: directory)
-            defer {
-                kill(daemon.pid, SIGTERM)
-                _ = Background.wait(seconds: 10) { !daemon.running }
-            }
+            defer { daemon.stop() }
             let pos = try connect(socket)
             _ = try pos.next(timeout: 5)
             _ = try pos.next(timeout: 5)
@@ -192,10 +186,7 @@ extension ProcessSuites {
             let socket = directory + "/posmini.sock"
             let daemon = try Background(["--replay", silence, "--socket", socket, "--state-directory", directory, "--test-key"],
                                         environment: [:], directory: directory)
-            defer {
-                kill(daemon.pid, SIGTERM)
-                _ = Background.wait(seconds: 10) { !daemon.running }
-            }
+            defer { daemon.stop() }
             let pos = try connect(socket)
             func answer(_ request: JSONValue, _ classes: Set<String>) throws -> JSONValue? {
                 try pos.send(request)
@@ -232,10 +223,7 @@ extension ProcessSuites {
             let socket = directory + "/posmini.sock"
             let daemon = try Background(["--replay", replay, "--socket", socket, "--state-directory", directory, "--test-key"],
                                         environment: [:], directory: directory)
-            defer {
-                kill(daemon.pid, SIGTERM)
-                _ = Background.wait(seconds: 10) { !daemon.running }
-            }
+            defer { daemon.stop() }
             let admin = try connect(socket)
             var hogs = 0
             /// Waits until the daemon counts `n` clients (connections close asynchronously).
