@@ -96,10 +96,8 @@ public enum CardReference: Sendable, Hashable, CustomStringConvertible {
     case id(String)
 
     public init?(device: String) {
-        guard let colon = device.firstIndex(of: ":") else { return nil }
-        let plugin = device[..<colon]
-        guard ["hw", "plughw", "sysdefault", "dsnoop", "front"].contains(plugin) else { return nil }
-        let arguments = device[device.index(after: colon)...].split(separator: ",")
+        guard let (plugin, arguments) = Self.split(device),
+              ["hw", "plughw", "sysdefault", "dsnoop", "front"].contains(plugin) else { return nil }
         guard let first = arguments.first else { return nil }
         var value: Substring
         if let equals = first.firstIndex(of: "=") {
@@ -111,6 +109,23 @@ public enum CardReference: Sendable, Hashable, CustomStringConvertible {
         if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = value.dropFirst().dropLast() }
         guard !value.isEmpty else { return nil }
         if let n = Int(value), n >= 0 { self = .number(n) } else { self = .id(String(value)) }
+    }
+
+    /// The PCM device number an ALSA device name points at: `DEV=` or the second positional
+    /// argument (`hw:CARD=PCH,DEV=2`, `hw:0,2`); 0 when it names none.
+    public static func deviceNumber(in device: String) -> Int {
+        guard let (_, arguments) = split(device) else { return 0 }
+        for argument in arguments where argument.hasPrefix("DEV=") {
+            if let n = Int(argument.dropFirst(4)) { return n }
+        }
+        if arguments.count >= 2, !arguments[1].contains("="), let n = Int(arguments[1]) { return n }
+        return 0
+    }
+
+    /// `plugin:a,b,…` into the plugin and its arguments.
+    private static func split(_ device: String) -> (plugin: Substring, arguments: [Substring])? {
+        guard let colon = device.firstIndex(of: ":") else { return nil }
+        return (device[..<colon], device[device.index(after: colon)...].split(separator: ","))
     }
 
     public var description: String {

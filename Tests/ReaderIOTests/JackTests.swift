@@ -201,6 +201,13 @@ struct JackTests {
         #expect(CardReference(device: "default") == nil)
         #expect(CardReference(device: "posmini_replay") == nil)
         #expect(CardReference(device: "hw:DEV=1") == nil)
+        // The PCM device number, for /dev/snd/pcmC<card>D<device>c.
+        #expect(CardReference.deviceNumber(in: "hw:CARD=PCH,DEV=2") == 2)
+        #expect(CardReference.deviceNumber(in: "plughw:1,3") == 3)
+        #expect(CardReference.deviceNumber(in: "hw:CARD=PCH,2") == 2)
+        #expect(CardReference.deviceNumber(in: "plughw:1") == 0)
+        #expect(CardReference.deviceNumber(in: "hw:CARD=PCH,SUBDEV=4") == 0)
+        #expect(CardReference.deviceNumber(in: "pulse") == 0)
         let card = SoundCard(syspath: "/sys/devices/x/sound/card1", number: 1, cardID: "Device",
                              properties: ["ID_PATH": "pci-0000:00:14.0-usb-0:2:1.0", "ID_SERIAL": "C-Media_USB_Audio",
                                           "ID_MODEL": "USB_Audio_Device"])

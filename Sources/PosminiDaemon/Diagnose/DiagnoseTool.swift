@@ -183,7 +183,7 @@ struct Run {
 
     mutating func checkPermissions() {
         if let cardNumber {
-            let nodes = ["/dev/snd/controlC\(cardNumber)", "/dev/snd/pcmC\(cardNumber)D\(Self.pcmDevice(device))c"]
+            let nodes = ["/dev/snd/controlC\(cardNumber)", "/dev/snd/pcmC\(cardNumber)D\(CardReference.deviceNumber(in: device))c"]
             let refused = nodes.filter { access($0, R_OK | W_OK) != 0 && errno != ENOENT }
             report.add(DiagnoseCheck("permissions.device", "Device access", refused.isEmpty ? .pass : .fail,
                                      value: .string(refused.isEmpty ? "\(Self.userName()) may open \(nodes[1])" : "\(Self.userName()) may not open \(refused.joined(separator: ", "))"),
@@ -234,7 +234,7 @@ struct Run {
             case ENOENT, ENODEV, ENXIO, EINVAL:
                 throw DiagnoseTool.NotRun(message: "cannot open '\(device)': \(error.message): no such capture device (`arecord -L` lists the names ALSA knows)")
             case EBUSY:
-                let holders = cardNumber.map { DeviceHolders.find(card: $0, device: Self.pcmDevice(device)) } ?? []
+                let holders = cardNumber.map { DeviceHolders.find(card: $0, device: CardReference.deviceNumber(in: device)) } ?? []
                 let who = holders.isEmpty ? "another program" : holders.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
                 report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string("busy: held by \(who)"),
                                          advice: "stop \(who) or have it leave this device alone (a sound server: see README, \"Sound servers\"), then run this again"))
@@ -381,15 +381,6 @@ struct Run {
         let xruns = capture.overruns - overrunsBefore
         report.add(DiagnoseCheck("idle.dropouts", "Dropouts", xruns == 0 ? .pass : .warn, value: .number(Double(xruns)), unit: "overruns",
                                  advice: "audio was lost (the system did not read in time): close other heavy programs; the daemon can ask for real-time priority (realtime_priority)"))
-    }
-
-    static func pcmDevice(_ device: String) -> Int {
-        for argument in device.split(separator: ",") where argument.hasPrefix("DEV=") {
-            if let n = Int(argument.dropFirst(4)) { return n }
-        }
-        let parts = device.split(separator: ":").last?.split(separator: ",") ?? []
-        if parts.count >= 2, let n = Int(parts[1]) { return n }
-        return 0
     }
 
     static func userName() -> String {
