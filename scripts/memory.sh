@@ -3,11 +3,12 @@
 # published test key: one with no reader; two replaying a two-head reader's recording (four
 # swipes in 10 s, one of them cut short on purpose) as fast as they decode, 36 times over (six
 # minutes of audio) and 360 times (an hour, 1 440 swipes), each to a POS app that arms again
-# after every card. Resident memory after six minutes and after an hour must be the same: use
-# does not make it grow. Prints VmRSS and its anonymous and file-backed parts
-# (/proc/PID/status), and malloc's heap in use, threads, descriptors and reads (STATUS). A daemon
-# hands back its start-up code pages half a minute after it starts: figures before that show
-# what start-up touched.
+# after every card. Each daemon is a process of its own, so its code pages depend on what it
+# touched after handing back its start-up pages; whether use makes one process grow is what
+# make soak-live measures (the same process after its first minute and after an hour). Prints
+# VmRSS and its anonymous and file-backed parts (/proc/PID/status), and malloc's heap in use,
+# threads, descriptors and reads (STATUS). A daemon hands back its start-up code pages half a
+# minute after it starts: figures before that show what start-up touched.
 set -eu
 BIN=${BIN:-.build/release}
 DIR=$(mktemp -d /tmp/posmini-memory-XXXXXX)
