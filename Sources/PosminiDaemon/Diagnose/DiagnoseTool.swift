@@ -1,4 +1,4 @@
-public import PosminiProtocol
+import PosminiProtocol
 import ReaderIO
 import SwipeDecoder
 import Magstripe
@@ -117,7 +117,7 @@ struct Run {
                 } else {
                     try checkSwipe(capture)
                 }
-            } catch let end as CaptureEnd {
+            } catch let end {
                 report.add(DiagnoseCheck("device.capture", "Capture runs", .fail, value: .string("\(end)"),
                                          advice: "the device stopped delivering audio: replug the reader and run this again", fixable: true))
             }
