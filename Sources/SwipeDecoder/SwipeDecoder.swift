@@ -289,6 +289,27 @@ public final class SwipeDecoder {
         munmap(segment.baseAddress, segment.count * MemoryLayout<Float>.stride)
     }
 
+    /// After a segment longer than `kept` samples, its pages past `kept` go back to the kernel
+    /// (zero pages again when next written), as the analyser gives back its larger buffers: the
+    /// decoder stays resident for a second of audio, not for the longest stretch it ever held.
+    private func releaseSegmentPages(beyond kept: Int, used: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let stride = MemoryLayout<Float>.stride
+        let from = (kept * stride + page - 1) / page * page
+        let to = min(segment.count * stride, (used * stride + page - 1) / page * page)
+        guard to > from, let base = segment.baseAddress else { return }
+        _ = madvise(UnsafeMutableRawPointer(base) + from, to - from, Int32(MADV_DONTNEED))
+    }
+
+    /// Bytes of the segment buffer resident now (mincore; tests).
+    var residentSegmentBytes: Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let bytes = segment.count * MemoryLayout<Float>.stride
+        var map = [UInt8](repeating: 0, count: (bytes + page - 1) / page)
+        guard let base = segment.baseAddress, mincore(UnsafeMutableRawPointer(base), bytes, &map) == 0 else { return -1 }
+        return map.reduce(0) { $0 + Int($1 & 1) } * page
+    }
+
     /// `count` zeros in pages of their own that the kernel supplies as they are first written:
     /// the segment holds the longest swipe (4 s, 1.5 MiB at 96 kHz), and a decoder should cost
     /// resident memory only for the audio it has held, not for room it may never use.
@@ -496,6 +517,7 @@ public final class SwipeDecoder {
             }
         }
         ringBlock = 0
+        releaseSegmentPages(beyond: Int(SwipeAnalyzer.keptSeconds * Double(sampleRate)), used: segmentCount)
         segmentCount = 0
         if let swipe {
             swipesReported += 1

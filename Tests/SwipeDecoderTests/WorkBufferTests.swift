@@ -24,4 +24,22 @@ struct WorkBufferTests {
         #expect(again?.readTracks.first?.isOK == true)
         #expect(again?.readTracks.first?.text == first?.readTracks.first?.text)
     }
+
+    @Test("the segment buffer is resident only as far as audio filled it, and past a second not after the segment")
+    func segmentPages() {
+        let rate = 44_100
+        let decoder = SwipeDecoder(sampleRate: rate)
+        #expect(decoder.residentSegmentBytes == 0, "nothing held yet")
+        var random = TestRandom(seed: 4)
+        let quiet = [Float](repeating: 0, count: rate / 2)
+        let loud = (0..<(3 * rate)).map { _ in Float(random.next() >> 40) / Float(1 << 24) - 0.5 }
+        _ = decoder.push(quiet)
+        _ = decoder.push(loud)
+        let holding = decoder.residentSegmentBytes
+        #expect(holding >= 2 * rate * 4, "3 s of noise in the open segment: \(holding) bytes")
+        _ = decoder.push(quiet + quiet)
+        #expect(decoder.segmentsAnalyzed == 1)
+        let after = decoder.residentSegmentBytes
+        #expect(after <= Int(SwipeAnalyzer.keptSeconds * Double(rate)) * 4 + 8_192, "after the segment: \(after) bytes")
+    }
 }
