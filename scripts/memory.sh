@@ -78,3 +78,47 @@ for run in "short 36 6-minutes" "long 360 an-hour"; do
     echo "$(printf '%-38s' "$(echo "$3" | tr - ' ') of audio, then 35 s:")$(figures $pid "$DIR/$1.sock")   cards $(cat "$DIR/$1.cards")"
     kill $pid
 done
+
+# One process through an hour of audio as fast as it decodes (make soak-live does it in real
+# time): the figures while the recording plays, early and after 58 minutes, with the
+# same recording loaded in both (the first figure comes when the daemon first answers, a few
+# minutes of audio in); the half-minute hand-back and trim come later.
+"$BIN/posmini-bench" --soak-wav "$DIR/minute.wav"
+"$BIN/posminid" --test-key --replay "$DIR/minute.wav" --replay-fast --replay-repeat 60 \
+    --socket "$DIR/hour.sock" --state-directory "$DIR/hour" 2>"$DIR/hour.log" &
+HOUR=$!
+PIDS="$PIDS $HOUR"
+for _ in $(seq 100); do [ -S "$DIR/hour.sock" ] && break; sleep 0.05; done
+python3 - "$DIR/hour.sock" "$HOUR" <<'PY'
+import json, socket, sys, threading
+path, pid = sys.argv[1], int(sys.argv[2])
+def connect():
+    s = socket.socket(socket.AF_UNIX); s.connect(path); return s.makefile("rw")
+def pos():
+    f = connect(); f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
+    for line in f:
+        if json.loads(line)["class"] in ("CARD", "TIMEOUT"):
+            f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
+threading.Thread(target=pos, daemon=True).start()
+admin = connect()
+marks, taken = [30, 870], []
+while len(taken) < 2:
+    admin.write('{"cmd":"status"}\n'); admin.flush()
+    for line in admin:
+        m = json.loads(line)
+        if m["class"] == "STATUS":
+            break
+    swipes = m["counters"]["swipes"]
+    if swipes >= marks[len(taken)]:
+        memory = {l.split(":")[0]: int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.split(":")[0] in ("VmRSS", "RssAnon", "RssFile")}
+        taken.append((swipes, memory, m["process"]))
+    if not m["readers"] or not m["readers"][0].get("present", True):
+        break
+for swipes, memory, p in taken:
+    print(f"one process, {swipes:4d} swipes read so far: VmRSS {memory['VmRSS'] / 1024:5.1f} MiB  RssAnon {memory['RssAnon'] / 1024:4.1f}  "
+          f"RssFile {memory['RssFile'] / 1024:4.1f}  heap {p['heap_bytes'] / 1048576:.2f} MiB  threads {p['threads']}  fds {p['fds']}")
+if len(taken) == 2:
+    print(f"one process, from {taken[0][0]} to {taken[1][0]} swipes: VmRSS {(taken[1][1]['VmRSS'] - taken[0][1]['VmRSS']) / 1024:+.2f} MiB, "
+          f"heap {(taken[1][2]['heap_bytes'] - taken[0][2]['heap_bytes']) / 1048576:+.2f} MiB")
+PY
+kill $HOUR
