@@ -134,7 +134,7 @@ final class SwipeAnalyzer {
         let n = segment.count
         guard n >= 64 else { return nil }
         ensureCapacity(n)
-        defer { if Double(work.count) > Self.keptSeconds * Double(sampleRate) { resize(1) } }
+        defer { if work.count > keptSamples { resize(1) } }
 
         // One pass for the 0.5 ms blocks' sums and extremes: the peak, the clipping counts, the
         // hum fit's block means and the pulse height all come from them.
@@ -296,6 +296,8 @@ final class SwipeAnalyzer {
     /// to the 4 s limit) gets its own and gives them back, so that the decoder's resident memory
     /// does not keep the longest segment it ever saw.
     static let keptSeconds = 1.0
+    /// `keptSeconds` at this sample rate (the decoder's segment buffer keeps as much).
+    var keptSamples: Int { Int(Self.keptSeconds * Double(sampleRate)) }
 
     /// Samples the work buffers hold room for now (tests).
     var workCapacity: Int { work.count }

@@ -517,7 +517,7 @@ public final class SwipeDecoder {
             }
         }
         ringBlock = 0
-        releaseSegmentPages(beyond: Int(SwipeAnalyzer.keptSeconds * Double(sampleRate)), used: segmentCount)
+        releaseSegmentPages(beyond: analyzer.keptSamples, used: segmentCount)
         segmentCount = 0
         if let swipe {
             swipesReported += 1
