@@ -8,10 +8,12 @@
 # (every code path the soak takes has run, the break between two plays included; the start-up
 # pages have been handed back and malloc trimmed), and again after the soak, each 35 s after the
 # audio stops. Passes when every swipe is read and seen, resident memory is within 1 MiB of the
-# start, and descriptors and threads are where they were. The sound server's client library is
-# told not to share memory with it (enable-shm = no): its shared pool would otherwise count in
-# the daemon's resident memory, and on a terminal capturing from hw: there is none. Takes
-# SOAK_MINUTES + 4 minutes of wall time and little CPU.
+# start, descriptors are where they were, and the daemon's own threads are the same ones (the
+# thread pool's workers, counted at their fewest over ten seconds, at most one per core). The
+# sound server's client library is told not to share memory with it (enable-shm = no): its
+# shared pool would otherwise count in the daemon's resident memory, and on a terminal capturing
+# from hw: there is none. Takes SOAK_MINUTES + 4 minutes of wall time and little CPU. With
+# SOAK_SMAPS=DIR, the daemon's mappings at both figures are saved there (smaps.start, smaps.end).
 set -eu
 BIN=${BIN:-.build/release}
 MINUTES=${SOAK_MINUTES:-60}
@@ -38,55 +40,38 @@ PULSE_SOURCE=reader.monitor "$BIN/posminid" --device pulse --test-key --socket "
 PID=$!
 for _ in $(seq 200); do [ -S "$DIR/posmini.sock" ] && break; sleep 0.05; done
 
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)"
 python3 - "$DIR" "$PID" "$MINUTES" <<'PY'
-import json, socket, subprocess, sys, threading, time
+import os, subprocess, sys, time
+from posmini_rig import Client, describe, in_background, pos_app, resident, settled_threads
 directory, pid, minutes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 per_minute = 15
+path = directory + "/posmini.sock"
+admin = Client(path)
+status = admin.status
 
-def connect():
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(directory + "/posmini.sock")
-    return s.makefile("rw")
+def figures(label, tag):
+    threads = settled_threads(pid)
+    memory, m = resident(pid), status()
+    if os.environ.get("SOAK_SMAPS"):      # the mappings, to see which one grew
+        with open(f"{os.environ['SOAK_SMAPS']}/smaps.{tag}", "w") as out:
+            out.write(open(f"/proc/{pid}/smaps").read())
+    c = m["counters"]
+    print(f"{label:<34} {describe(memory, m['process'])}  RssShmem {memory['RssShmem'] / 1024:3.1f}  "
+          f"swipes {c['swipes']}, read {c['good_reads']}, gaps {c['audio_gaps']}\n"
+          f"{'':<34} threads when idle: {len(threads)} ({', '.join(threads)})", flush=True)
+    return memory, m, threads
 
-admin = connect()
-def status():
-    admin.write('{"cmd":"status"}\n'); admin.flush()
-    for line in admin:
-        m = json.loads(line)
-        if m["class"] == "STATUS":
-            return m
-
-def figures(label):
-    memory = {}
-    for line in open(f"/proc/{pid}/status"):
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
-            memory[key] = int(value.split()[0])
-    m = status()
-    p, c = m["process"], m["counters"]
-    print(f"{label:<34} VmRSS {memory['VmRSS'] / 1024:5.1f} MiB  RssAnon {memory['RssAnon'] / 1024:4.1f}  "
-          f"RssFile {memory['RssFile'] / 1024:4.1f}  RssShmem {memory['RssShmem'] / 1024:3.1f}  heap {p['heap_bytes'] / 1048576:.2f} MiB  threads {p['threads']}  "
-          f"fds {p['fds']}  swipes {c['swipes']}, read {c['good_reads']}, gaps {c['audio_gaps']}", flush=True)
-    return memory, m
-
-# The POS app: arms, and again after each card or timeout. The watcher counts swipe events.
+# The POS app arms, and again after each card or timeout; the watcher counts swipe events.
 cards, watched = [0], [0]
-def pos():
-    f = connect()
-    f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
-    for line in f:
-        m = json.loads(line)
-        if m["class"] in ("CARD", "TIMEOUT"):
-            cards[0] += m["class"] == "CARD"
-            f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
 def watch():
-    f = connect()
-    f.write('{"cmd":"watch","enable":true}\n'); f.flush()
-    for line in f:
-        if json.loads(line)["class"] in ("SWIPE", "SWIPE_IGNORED", "SWIPE_FAILED"):
+    client = Client(path)
+    client.send({"cmd": "watch", "enable": True})
+    for message in client.messages():
+        if message["class"] in ("SWIPE", "SWIPE_IGNORED", "SWIPE_FAILED"):
             watched[0] += 1
-for target in (pos, watch):
-    threading.Thread(target=target, daemon=True).start()
+in_background(pos_app, path, False, cards)
+in_background(watch)
 
 for _ in range(300):
     readers = status()["readers"]
@@ -104,10 +89,10 @@ started = time.monotonic()
 play(2)
 status()              # the status path has run before the first figures too
 time.sleep(35)
-before, first = figures("after two warm-up minutes:")
+before, first, threads_before = figures("after two warm-up minutes:", "start")
 play(minutes)
 time.sleep(35)
-after, last = figures(f"after {minutes} more minutes:")
+after, last, threads_after = figures(f"after {minutes} more minutes:", "end")
 expected = per_minute * (minutes + 2)
 c = last["counters"]
 growth = (after["VmRSS"] - before["VmRSS"]) / 1024
@@ -119,7 +104,12 @@ if c["swipes"] != expected or c["good_reads"] != expected or watched[0] != expec
     failures.append("not every swipe was read and seen")
 if abs(growth) > 1:
     failures.append("resident memory moved by more than 1 MiB")
-if last["process"]["fds"] != first["process"]["fds"] or last["process"]["threads"] > first["process"]["threads"]:
+# The daemon's own threads are the same ones; Dispatch's root-queue workers (the "qos" ones) stay
+# alive while work comes more often than their five idle seconds, one per core at most, plus the
+# overcommit queue's.
+own = lambda names: [n for n in names if "qos" not in n]
+if last["process"]["fds"] != first["process"]["fds"] or own(threads_after) != own(threads_before) \
+        or len(threads_after) - len(own(threads_after)) > (os.cpu_count() or 1) + 1:
     failures.append("descriptors or threads grew")
 print("soak-live: " + ("; ".join(failures) if failures else "passed"))
 sys.exit(1 if failures else 0)
