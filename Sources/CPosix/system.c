@@ -58,3 +58,7 @@ long long posmini_release_file_pages(void) {
 }
 
 int posmini_trim_heap(void) { return malloc_trim(0); }
+
+int posmini_fix_malloc_thresholds(void) {
+    return mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, 128 * 1024) == 1;
+}

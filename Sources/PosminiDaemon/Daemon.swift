@@ -398,6 +398,9 @@ actor ReaderManager {
 public enum Daemon {
     /// Runs until SIGTERM or SIGINT; returns the exit status.
     public static func run(_ options: DaemonOptions) async -> Int32 {
+        // Large blocks (the decoder's buffers for a long swipe) are mapped and unmapped on their
+        // own, so resident memory follows the heap in use over days of swipes.
+        _ = posmini_fix_malloc_thresholds()
         var configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(options.configPath, optional: !options.configRequired)

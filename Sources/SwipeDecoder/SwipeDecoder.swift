@@ -286,25 +286,28 @@ public final class SwipeDecoder {
         gateState.deallocate()
         pending.deallocate()
         ring.deallocate()
-        munmap(segment.baseAddress, segment.count * MemoryLayout<Float>.stride)
+        munmap(segment.baseAddress, segmentBytes)
     }
+
+    /// The segment buffer's length in bytes, and the system's page size (what mmap, madvise and
+    /// mincore count in).
+    private var segmentBytes: Int { segment.count * MemoryLayout<Float>.stride }
+    private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// After a segment longer than `kept` samples, its pages past `kept` go back to the kernel
     /// (zero pages again when next written), as the analyser gives back its larger buffers: the
     /// decoder stays resident for a second of audio, not for the longest stretch it ever held.
     private func releaseSegmentPages(beyond kept: Int, used: Int) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let stride = MemoryLayout<Float>.stride
+        let page = Self.pageSize, stride = MemoryLayout<Float>.stride
         let from = (kept * stride + page - 1) / page * page
-        let to = min(segment.count * stride, (used * stride + page - 1) / page * page)
+        let to = min(segmentBytes, (used * stride + page - 1) / page * page)
         guard to > from, let base = segment.baseAddress else { return }
         _ = madvise(UnsafeMutableRawPointer(base) + from, to - from, Int32(MADV_DONTNEED))
     }
 
     /// Bytes of the segment buffer resident now (mincore; tests).
     var residentSegmentBytes: Int {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let bytes = segment.count * MemoryLayout<Float>.stride
+        let page = Self.pageSize, bytes = segmentBytes
         var map = [UInt8](repeating: 0, count: (bytes + page - 1) / page)
         guard let base = segment.baseAddress, mincore(UnsafeMutableRawPointer(base), bytes, &map) == 0 else { return -1 }
         return map.reduce(0) { $0 + Int($1 & 1) } * page

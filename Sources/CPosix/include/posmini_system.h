@@ -16,6 +16,13 @@ int posmini_dumpable(void);
 /// Bytes malloc has handed out and not had back (mallinfo2: uordblks + hblkhd).
 unsigned long long posmini_heap_in_use(void);
 
+/// Fixes malloc's thresholds at their defaults (128 KiB): blocks that large are mapped on their
+/// own and unmapped when freed, and an arena's free top past 128 KiB goes back at once. glibc
+/// otherwise raises both after the first large block is freed (to its size, and twice its size),
+/// after which the decoder's large buffers come from a thread's arena, whose free top
+/// malloc_trim does not shrink. Returns 1 when both were set.
+int posmini_fix_malloc_thresholds(void);
+
 /// Gives free heap memory back to the kernel (malloc_trim(0): every arena, free pages inside
 /// them too). After a burst (a backlog of swipes, a thousand clients) malloc keeps the pages it
 /// needed at the peak; this returns them. Returns 1 when memory was released.
