@@ -80,8 +80,9 @@ if args.contains("--gate-trace") {
 }
 if let path = option("--soak-wav") {
     // A minute for `make soak-live`, mono like the null sink it is played into: a swipe every
-    // 4 s (the test cards' Track 1 or Track 2, both directions, 20-60 cm/s) over a noise bed at
-    // about -60 dBFS.
+    // 4 s (the test cards' Track 1 or Track 2, both directions, 20-60 cm/s, and one a minute at
+    // 8 cm/s, a merchant's slow swipe, whose segment is longer than the second the decoder's
+    // buffers keep) over a noise bed at about -60 dBFS.
     var samples: [Float] = []
     for k in 0..<15 {
         var audio = AudioPath(sampleRate: 44_100)
@@ -89,7 +90,8 @@ if let path = option("--soak-wav") {
         audio.leadingSilence = 1.5
         let format: TrackFormat = k % 2 == 0 ? .track1 : .track2
         let text = format == .track1 ? GridCards.track1[k % 3] : GridCards.track2[[0, 1, 3][k % 3]]
-        let motion = Motion(speed: .constant(200 + Double(k % 5) * 100), direction: k % 3 == 0 ? .reverse : .forward)
+        let speed = k == 7 ? 80 : 200 + Double(k % 5) * 100
+        let motion = Motion(speed: .constant(speed), direction: k % 3 == 0 ? .reverse : .forward)
         let swipe = SwipeSynthesizer.render(SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)], motion: motion,
                                                           audio: audio, seed: UInt64(300 + k)))
         samples += swipe.channels[0] + [Float](repeating: 0, count: max(0, 4 * 44_100 - swipe.channels[0].count))
