@@ -14,36 +14,18 @@ BIN=${BIN:-.build/release}
 DIR=$(mktemp -d /tmp/posmini-memory-XXXXXX)
 PIDS=
 trap 'kill $PIDS 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT INT TERM
-figures() {
-    awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s %5.1f MiB  ", $1, $2 / 1024 }' "/proc/$1/status"
-    python3 - "$2" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-f.write('{"cmd":"status"}\n'); f.flush()
-for line in f:
-    m = json.loads(line)
-    if m["class"] == "STATUS":
-        p, c = m["process"], m["counters"]
-        print(f"heap {p['heap_bytes'] / 1048576:.2f} MiB  threads {p['threads']}  fds {p['fds']}  swipes {c['swipes']}, read {c['good_reads']}")
-        break
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)"
+figures() {   # pid, socket
+    python3 - "$1" "$2" <<'PY'
+import sys
+from posmini_rig import Client, describe, resident
+m = Client(sys.argv[2]).status()
+print(f"{describe(resident(sys.argv[1]), m['process'])}  swipes {m['counters']['swipes']}, read {m['counters']['good_reads']}")
 PY
 }
 # A POS app: arms, and arms again after each card, until the reader's recording is over.
 pos() {
-    python3 - "$1" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
-cards = 0
-for line in f:
-    m = json.loads(line)
-    if m["class"] in ("CARD", "TIMEOUT"):
-        cards += m["class"] == "CARD"
-        f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
-    elif m["class"] == "READER_REMOVED":
-        break
-print(cards)
-PY
+    python3 -c 'import sys; from posmini_rig import pos_app; print(pos_app(sys.argv[1], until_removed=True))' "$1"
 }
 start() {   # name, repeats
     "$BIN/posminid" --test-key --replay "$DIR/reader.wav" --replay-fast --replay-repeat "$2" \
@@ -90,33 +72,21 @@ HOUR=$!
 PIDS="$PIDS $HOUR"
 for _ in $(seq 100); do [ -S "$DIR/hour.sock" ] && break; sleep 0.05; done
 python3 - "$DIR/hour.sock" "$HOUR" <<'PY'
-import json, socket, sys, threading
+import sys
+from posmini_rig import Client, describe, in_background, pos_app, resident
 path, pid = sys.argv[1], int(sys.argv[2])
-def connect():
-    s = socket.socket(socket.AF_UNIX); s.connect(path); return s.makefile("rw")
-def pos():
-    f = connect(); f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
-    for line in f:
-        if json.loads(line)["class"] in ("CARD", "TIMEOUT"):
-            f.write('{"cmd":"arm","timeout_s":120}\n'); f.flush()
-threading.Thread(target=pos, daemon=True).start()
-admin = connect()
+in_background(pos_app, path)
+admin = Client(path)
 marks, taken = [30, 870], []
 while len(taken) < 2:
-    admin.write('{"cmd":"status"}\n'); admin.flush()
-    for line in admin:
-        m = json.loads(line)
-        if m["class"] == "STATUS":
-            break
+    m = admin.status()
     swipes = m["counters"]["swipes"]
     if swipes >= marks[len(taken)]:
-        memory = {l.split(":")[0]: int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.split(":")[0] in ("VmRSS", "RssAnon", "RssFile")}
-        taken.append((swipes, memory, m["process"]))
+        taken.append((swipes, resident(pid), m["process"]))
     if not m["readers"] or not m["readers"][0].get("present", True):
         break
 for swipes, memory, p in taken:
-    print(f"one process, {swipes:4d} swipes read so far: VmRSS {memory['VmRSS'] / 1024:5.1f} MiB  RssAnon {memory['RssAnon'] / 1024:4.1f}  "
-          f"RssFile {memory['RssFile'] / 1024:4.1f}  heap {p['heap_bytes'] / 1048576:.2f} MiB  threads {p['threads']}  fds {p['fds']}")
+    print(f"one process, {swipes:4d} swipes read so far: {describe(memory, p)}")
 if len(taken) == 2:
     print(f"one process, from {taken[0][0]} to {taken[1][0]} swipes: VmRSS {(taken[1][1]['VmRSS'] - taken[0][1]['VmRSS']) / 1024:+.2f} MiB, "
           f"heap {(taken[1][2]['heap_bytes'] - taken[0][2]['heap_bytes']) / 1048576:+.2f} MiB")
