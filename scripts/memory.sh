@@ -27,8 +27,8 @@ PY
 pos() {
     python3 -c 'import sys; from posmini_rig import pos_app; print(pos_app(sys.argv[1], until_removed=True))' "$1"
 }
-start() {   # name, repeats
-    "$BIN/posminid" --test-key --replay "$DIR/reader.wav" --replay-fast --replay-repeat "$2" \
+start() {   # name, repeats, recording
+    "$BIN/posminid" --test-key --replay "$DIR/$3" --replay-fast --replay-repeat "$2" \
         --socket "$DIR/$1.sock" --state-directory "$DIR/$1" 2>"$DIR/$1.log" &
     PIDS="$PIDS $!"
     eval "PID_$1=$!"
@@ -52,7 +52,7 @@ echo "no reader, 90 s after start:           $(figures $IDLE "$DIR/idle.sock")"
 kill $IDLE
 for run in "short 36 6-minutes" "long 360 an-hour"; do
     set -- $run
-    start "$1" "$2"
+    start "$1" "$2" reader.wav
     pos "$DIR/$1.sock" >"$DIR/$1.cards"
     # The daemon gives back what malloc kept from the burst every half minute.
     sleep 35
@@ -66,11 +66,8 @@ done
 # same recording loaded in both (the first figure comes when the daemon first answers, a few
 # minutes of audio in); the half-minute hand-back and trim come later.
 "$BIN/posmini-bench" --soak-wav "$DIR/minute.wav"
-"$BIN/posminid" --test-key --replay "$DIR/minute.wav" --replay-fast --replay-repeat 60 \
-    --socket "$DIR/hour.sock" --state-directory "$DIR/hour" 2>"$DIR/hour.log" &
-HOUR=$!
-PIDS="$PIDS $HOUR"
-for _ in $(seq 100); do [ -S "$DIR/hour.sock" ] && break; sleep 0.05; done
+start hour 60 minute.wav
+HOUR=$PID_hour
 python3 - "$DIR/hour.sock" "$HOUR" <<'PY'
 import sys
 from posmini_rig import Client, describe, in_background, pos_app, resident

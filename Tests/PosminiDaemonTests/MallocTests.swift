@@ -4,12 +4,6 @@ import Testing
 import Glibc
 #endif
 
-/// The daemon fixes malloc's thresholds at start so that large blocks keep being mapped on their
-/// own after one has been freed (glibc would otherwise raise the threshold to that block's size
-/// and serve the next ones from a thread's arena, whose free top malloc_trim leaves resident).
-/// Each case runs in a process of its own (an exit test): a large block is mapped only when no
-/// free space in the arena can hold it, and the test process's arenas hold whatever the other
-/// tests left.
 /// Whether blocks come from glibc's malloc: AddressSanitizer and ThreadSanitizer bring
 /// allocators of their own, with neither these thresholds nor glibc's block headers.
 private let glibcMalloc: Bool = {
@@ -17,6 +11,12 @@ private let glibcMalloc: Bool = {
     return sanitizerEntries.allSatisfy { dlsym(nil, $0) == nil } && getenv("ASAN_OPTIONS") == nil && getenv("TSAN_OPTIONS") == nil
 }()
 
+/// The daemon fixes malloc's thresholds at start so that large blocks keep being mapped on their
+/// own after one has been freed (glibc would otherwise raise the threshold to that block's size
+/// and serve the next ones from a thread's arena, whose free top malloc_trim leaves resident).
+/// Each case runs in a process of its own (an exit test): a large block is mapped only when no
+/// free space in the arena can hold it, and the test process's arenas hold whatever the other
+/// tests left.
 @Suite("malloc thresholds", .enabled(if: glibcMalloc, "a sanitizer's allocator stands in for glibc's malloc"))
 struct MallocTests {
     /// Whether glibc mapped the block on its own: the IS_MMAPPED bit (2) of the size word just
