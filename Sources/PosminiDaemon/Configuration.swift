@@ -12,6 +12,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Users and groups (names or numbers) allowed to connect besides root and `socketGroup`.
     public var allowUsers: [String] = []
     public var allowGroups: [String] = []
+    /// The group whose members are admins besides root (may `release` readers for diagnose and
+    /// change anyone's bindings); nil: root only.
+    public var adminGroup: String?
     /// ALSA capture devices read from start-up (readers that udev announces come on their own).
     public var devices: [String] = []
     public var rate = 44_100
@@ -97,7 +100,14 @@ public struct DaemonConfiguration: Sendable, Hashable {
             case "socket_group": c.socketGroup = try name()
             case "allow_user": c.allowUsers.append(try name())
             case "allow_group": c.allowGroups.append(try name())
-            case "device": c.devices.append(value)
+            case "admin_group":
+                let group = try name()
+                // gid 0 would make a process with no supplementary groups an admin: the kernel's
+                // SO_PEERGROUPS list is read from a zero-filled buffer (SocketServer).
+                guard group != "0" && group != "root" else {
+                    throw fail("'admin_group' cannot be root's group: root is an admin already; name the technicians' group")
+                }
+                c.adminGroup = group            case "device": c.devices.append(value)
             case "rate": c.rate = try integer(8_000...192_000)
             case "mask_first": c.maskFirst = try integer(0...8)
             case "mask_last": c.maskLast = try integer(0...4)

@@ -439,6 +439,9 @@ public enum Daemon {
         let hub = ReaderHub(maximumArm: configuration.armTimeout,
                             bindingsPath: configuration.stateDirectory + "/bindings",
                             encryptor: encryptor)
+        if hub.ownerlessBindings > 0 {
+            logger.notice("\(configuration.stateDirectory)/bindings is 0.5.0's, without owners: its \(hub.ownerlessBindings) binding(s) now belong to the admins (root, admin_group); the file is written with owners from now on")
+        }
         let server = SocketServer(hub: hub, configuration: configuration, logger: logger)
         let listening: NIOAsyncChannel<SocketServer.Connection, Never>
         do {

@@ -4,9 +4,30 @@ public import SwipeDecoder
 import ReaderIO
 import Dispatch
 
-/// A connected client as the hub sees it: where its messages go.
+/// Who is at the other end of a connection, as the kernel told the server at connect time.
+public struct ClientPeer: Sendable, Hashable {
+    public var uid: UInt32
+    /// Root, or a member of the configured `admin_group`: may `release` readers and `bind`,
+    /// `unbind` and `arm` readers bound to anyone.
+    public var admin: Bool
+
+    public init(uid: UInt32, admin: Bool) {
+        self.uid = uid
+        self.admin = admin
+    }
+}
+
+/// Who a binding belongs to: the POS user who bound the reader, or the admins (a binding from a
+/// 0.5.0 file, which had no owners).
+public enum BindingOwner: Sendable, Hashable {
+    case user(UInt32)
+    case admins
+}
+
+/// A connected client as the hub sees it: who it is and where its messages go.
 public protocol HubClient: AnyObject, Sendable {
     var clientID: Int { get }
+    var peer: ClientPeer { get }
     /// Queues a message for the client; never blocks (a client that does not read is closed
     /// by its connection, not waited on).
     func send(_ message: JSONValue)
@@ -67,8 +88,12 @@ public actor ReaderHub {
     private var scheduledExpiry: Double?
     private var clients: [Int: any HubClient] = [:]
     private var watchers: Set<Int> = []
-    private var bindings: Set<String>
+    private var bindings: [String: BindingOwner]
     private let bindingsPath: String?
+    /// Bindings read from a file without owners (0.5.0's): now the admins'. The daemon logs it.
+    public nonisolated let ownerlessBindings: Int
+    /// Readers released for diagnose, and the connection that asked: the release ends with it.
+    private var releasedBy: [String: Int] = [:]
     private var shuttingDown = false
     private let started = monotonicSeconds()
     private var maximumArm: Double
@@ -88,13 +113,50 @@ public actor ReaderHub {
         self.maximumArm = maximumArm
         self.bindingsPath = bindingsPath
         self.encryptor = encryptor
-        var loaded: Set<String> = []
+        var loaded: [String: BindingOwner] = [:]
+        var ownerless = 0
         if let bindingsPath, let bytes = try? FileBytes.read(bindingsPath, limit: 1 << 20) {
-            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where !line.isEmpty {
-                loaded.insert(String(line))
-            }
+            (loaded, ownerless) = Self.parseBindings(String(decoding: bytes, as: UTF8.self))
         }
         bindings = loaded
+        ownerlessBindings = ownerless
+        // Written back with owners at once, so the upgrade is logged once, not at every start.
+        if ownerless > 0, let bindingsPath { Self.save(loaded, to: bindingsPath) }
+    }
+
+    /// The bindings file: a line per reader, `ID<TAB>UID` or `ID<TAB>admin`. A line without a
+    /// tab is 0.5.0's (no owner): the admins' binding. Reader ids hold no tab or newline (udev
+    /// serials and paths, ALSA names), so the last tab splits a line.
+    static func parseBindings(_ text: String) -> (bindings: [String: BindingOwner], ownerless: Int) {
+        var bindings: [String: BindingOwner] = [:]
+        var ownerless = 0
+        for line in text.split(separator: "\n") where !line.isEmpty && !line.hasPrefix("#") {
+            guard let tab = line.lastIndex(of: "\t") else {
+                bindings[String(line)] = .admins
+                ownerless += 1
+                continue
+            }
+            let reader = String(line[..<tab]), owner = line[line.index(after: tab)...]
+            guard !reader.isEmpty else { continue }
+            if owner == "admin" {
+                bindings[reader] = .admins
+            } else if let uid = UInt32(owner) {
+                bindings[reader] = .user(uid)
+            } else {
+                // An owner that cannot be read is nobody's to claim: only admins may change it.
+                bindings[reader] = .admins
+            }
+        }
+        return (bindings, ownerless)
+    }
+
+    static func bindingsText(_ bindings: [String: BindingOwner]) -> String {
+        "# posminid reader bindings: reader id, tab, owner uid (or admin)\n" + bindings.keys.sorted().map { reader in
+            switch bindings[reader]! {
+            case .user(let uid): "\(reader)\t\(uid)\n"
+            case .admins: "\(reader)\tadmin\n"
+            }
+        }.joined()
     }
 
     /// The longest arm from now on (a reloaded configuration).
@@ -112,12 +174,27 @@ public actor ReaderHub {
         ]
     }
 
-    /// A client went away: its arms end (nobody is told: it is gone).
-    public func disconnect(_ id: Int) {
+    /// A client went away: its arms end (nobody is told: it is gone), and so do the releases
+    /// it asked for (the readers are taken back at once).
+    public func disconnect(_ id: Int) async {
         clients[id] = nil
         watchers.remove(id)
         for (reader, arm) in arms where arm.client == id { arms[reader] = nil }
+        let released = releasedBy.filter { $0.value == id }.keys.sorted()
+        for reader in released {
+            releasedBy[reader] = nil
+            _ = await releaser?(reader, 0)
+        }
     }
+
+    /// `owner`'s binding lets `peer` use or change the reader.
+    private func permits(_ owner: BindingOwner?, _ peer: ClientPeer) -> Bool {
+        guard let owner else { return true }
+        if peer.admin { return true }
+        return owner == .user(peer.uid)
+    }
+
+    private func notPermitted(_ message: String) -> [JSONValue] { [ProtocolError("not_permitted", message).json] }
 
     public var clientCount: Int { clients.count }
 
@@ -129,7 +206,9 @@ public actor ReaderHub {
 
     public func setReleaser(_ releaser: @escaping Releaser) { self.releaser = releaser }
 
+    /// Every request is decided before anything changes: a refused request changes nothing.
     public func handle(_ request: Request, from id: Int) async -> [JSONValue] {
+        guard let peer = clients[id]?.peer else { return [ProtocolError("not_connected", "this client is not connected").json] }
         switch request {
         case .watch(let enable):
             if enable { watchers.insert(id) } else { watchers.remove(id) }
@@ -149,6 +228,9 @@ public actor ReaderHub {
                     return [ProtocolError("ambiguous_reader", "\(present.count) readers are present: name one with \"reader\" (\(present.joined(separator: ", ")))").json]
                 }
                 reader = present[0]
+            }
+            guard permits(bindings[reader], peer) else {
+                return notPermitted("reader \"\(reader)\" is bound to another user: only its owner or an admin may arm it")
             }
             if let error = readers[reader]?.error {
                 return [ProtocolError("reader_unavailable", "reader \"\(reader)\" is not capturing: \(error)").json]
@@ -174,33 +256,65 @@ public actor ReaderHub {
         case .status:
             return [status()]
         case .release(let reader, let seconds):
+            guard peer.admin else {
+                return notPermitted("release is for admins (root or the admin group): run posminid --diagnose with sudo")
+            }
             guard let info = readers[reader], info.present else {
                 return [ProtocolError("unknown_reader", "no reader \"\(reader)\" is present").json]
             }
             guard let releaser else { return [ProtocolError("not_releasable", "this daemon cannot release readers").json] }
-            if seconds > 0, let arm = arms.removeValue(forKey: reader) {
-                clients[arm.client]?.send(ending("READER_REMOVED", reader: reader, reference: arm.reference,
-                                                 fields: ["message": "released for posminid --diagnose"]))
-            }
+            // The device is let go first: a reader that cannot be released keeps its arm.
             if let failure = await releaser(reader, seconds) {
                 return [ProtocolError("not_releasable", "reader \"\(reader)\": \(failure)").json]
             }
-            if seconds > 0, var current = readers[reader] {
-                current.capturing = false
-                current.error = "released for posminid --diagnose for \(Int(seconds)) s"
-                update(current)
+            // The hub ran other requests during the await: the arm ended now is whichever is on
+            // the reader now, and the client that asked may have gone.
+            guard clients[id] != nil else {
+                if seconds > 0 { _ = await releaser(reader, 0) }
+                return []
+            }
+            if seconds > 0 {
+                releasedBy[reader] = id
+                if let arm = arms.removeValue(forKey: reader) {
+                    clients[arm.client]?.send(ending("READER_REMOVED", reader: reader, reference: arm.reference,
+                                                     fields: ["message": "released for posminid --diagnose"]))
+                }
+                if var current = readers[reader] {
+                    current.capturing = false
+                    current.error = "released for posminid --diagnose for \(Int(seconds)) s"
+                    update(current)
+                }
+            } else {
+                releasedBy[reader] = nil
             }
             return [["class": "RELEASED", "reader": .string(reader), "seconds": .number(seconds)]]
-        case .bind(let reader), .unbind(let reader):
-            guard readers[reader] != nil || bindings.contains(reader) else {
+        case .bind(let reader):
+            guard readers[reader] != nil || bindings[reader] != nil else {
                 return [ProtocolError("unknown_reader", "no reader \"\(reader)\"").json]
             }
-            let binding: Bool
-            if case .bind = request { binding = true } else { binding = false }
-            if binding { bindings.insert(reader) } else { bindings.remove(reader) }
+            guard permits(bindings[reader], peer) else {
+                return notPermitted("reader \"\(reader)\" is bound to another user: its owner or an admin must unbind it first")
+            }
+            // Binding a reader in another user's sale would lock that sale's next arm out.
+            if let arm = arms[reader], let holder = clients[arm.client]?.peer, holder.uid != peer.uid, !peer.admin {
+                return [ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another user").json]
+            }
+            bindings[reader] = .user(peer.uid)
             saveBindings()
             if let info = readers[reader] { broadcast(describe(info)) }
-            return [["class": .string(binding ? "BOUND" : "UNBOUND"), "reader": .string(reader)]]
+            return [["class": "BOUND", "reader": .string(reader)]]
+        case .unbind(let reader):
+            guard readers[reader] != nil || bindings[reader] != nil else {
+                return [ProtocolError("unknown_reader", "no reader \"\(reader)\"").json]
+            }
+            guard permits(bindings[reader], peer) else {
+                return notPermitted("reader \"\(reader)\" is bound to another user: only its owner or an admin may unbind it")
+            }
+            if bindings.removeValue(forKey: reader) != nil {
+                saveBindings()
+                if let info = readers[reader] { broadcast(describe(info)) }
+            }
+            return [["class": "UNBOUND", "reader": .string(reader)]]
         }
     }
 
@@ -264,7 +378,11 @@ public actor ReaderHub {
     public func readerCapturing(id: String, _ capturing: Bool) {
         guard var info = readers[id] else { return }
         info.capturing = capturing
-        if capturing { info.error = nil }
+        if capturing {
+            info.error = nil
+            // Taken back (the release's seconds passed): nothing left to end at disconnect.
+            releasedBy[id] = nil
+        }
         update(info)
     }
 
@@ -371,7 +489,7 @@ public actor ReaderHub {
         var fields: [String: JSONValue] = [
             "class": "READER", "id": .string(info.id), "name": .string(info.name), "present": .bool(info.present),
             "jack": .string(info.jack), "jack_flaps": .number(Double(info.jackFlaps)), "source": .string(info.source),
-            "bound": .bool(bindings.contains(info.id)), "capturing": .bool(info.capturing),
+            "bound": .bool(bindings[info.id] != nil), "capturing": .bool(info.capturing),
             "armed": .bool(arms[info.id] != nil)]
         if let device = info.device { fields["device"] = .string(device) }
         if let card = info.card { fields["card"] = .string(card) }
@@ -410,8 +528,11 @@ public actor ReaderHub {
 
     private func saveBindings() {
         guard let bindingsPath else { return }
-        let text = bindings.sorted().map { $0 + "\n" }.joined()
-        try? FileBytes.write(Array(text.utf8), to: bindingsPath, mode: 0o600)
+        Self.save(bindings, to: bindingsPath)
+    }
+
+    private static func save(_ bindings: [String: BindingOwner], to path: String) {
+        try? FileBytes.write(Array(bindingsText(bindings).utf8), to: path, mode: 0o600)
     }
 }
 

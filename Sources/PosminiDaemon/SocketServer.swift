@@ -22,7 +22,9 @@ struct LineDecoder: ByteToMessageDecoder {
         let view = buffer.readableBytesView
         if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
             let length = view.distance(from: view.startIndex, to: newline)
-            guard length <= maximum else {
+            // A CRLF line may be as long as an LF line: the CR is framing, not content.
+            let carriageReturn = length > 0 && view[view.index(before: newline)] == 13
+            guard length <= maximum + (carriageReturn ? 1 : 0) else {
                 buffer.moveReaderIndex(forwardBy: length + 1)
                 context.fireChannelRead(wrapInboundOut(.tooLong))
                 return .continue
@@ -33,7 +35,9 @@ struct LineDecoder: ByteToMessageDecoder {
             context.fireChannelRead(wrapInboundOut(.line(bytes)))
             return .continue
         }
-        if buffer.readableBytes > maximum {
+        // Not over the limit yet while the one byte past it may be a CR whose LF is on its way.
+        let pending = buffer.readableBytes
+        if pending > maximum + 1 || (pending == maximum + 1 && view.last != 13) {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             context.fireChannelRead(wrapInboundOut(.tooLong))
         }
@@ -50,6 +54,7 @@ struct LineDecoder: ByteToMessageDecoder {
 /// lets it fill (does not read) is disconnected rather than allowed to hold up anyone else.
 final class ClientConnection: HubClient, @unchecked Sendable {
     let clientID: Int
+    let peer: ClientPeer
     let channel: any Channel
     let limit: Int
     let stream: AsyncStream<String>
@@ -57,8 +62,9 @@ final class ClientConnection: HubClient, @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     let overflowed = Atomic<Bool>(false)
 
-    init(id: Int, channel: any Channel, limit: Int) {
+    init(id: Int, peer: ClientPeer, channel: any Channel, limit: Int) {
         clientID = id
+        self.peer = peer
         self.channel = channel
         self.limit = limit
         (stream, continuation) = AsyncStream.makeStream(of: String.self)
@@ -84,14 +90,28 @@ final class ClientConnection: HubClient, @unchecked Sendable {
 }
 
 /// Who may connect: root, members of the socket's group and of the allowed groups, and the
-/// allowed users.
+/// allowed users. Who is an admin: root, and the processes in the admin group.
 struct AccessPolicy: Sendable {
     var users: Set<UInt32>
     var groups: Set<UInt32>
+    var adminGroup: UInt32?
 
     init(configuration: DaemonConfiguration) {
         users = Set(configuration.allowUsers.compactMap(AccessPolicy.uid))
         groups = Set(([configuration.socketGroup] + configuration.allowGroups).compactMap(AccessPolicy.gid))
+        adminGroup = configuration.adminGroup.flatMap(AccessPolicy.gid).flatMap { $0 == 0 ? nil : $0 }
+    }
+
+    /// Admin rights come from the connecting process's own groups (its gid and SO_PEERGROUPS,
+    /// fixed at connect()), not from the group database: a process that dropped its
+    /// supplementary groups (a sandboxed POS app started by a technician's account, a service
+    /// with SupplementaryGroups= empty) does not carry admin rights it gave up, a user removed
+    /// from the group loses them with the session that had them, and no NSS lookup (LDAP…)
+    /// runs on the event loop.
+    func isAdmin(uid: UInt32, gid: UInt32, groups peerGroups: [UInt32]) -> Bool {
+        if uid == 0 { return true }
+        guard let adminGroup else { return false }
+        return gid == adminGroup || peerGroups.contains(adminGroup)
     }
 
     static func uid(_ name: String) -> UInt32? {
@@ -126,7 +146,11 @@ final class SocketServer: Sendable {
     var maxClients: Int { limits.withLock { $0.clients } }
     var queueLimit: Int { limits.withLock { $0.queue } }
     let policy: Mutex<AccessPolicy>
-    private let connected = Atomic<Int>(0)
+    /// Connections served, in all and by uid.
+    private let slots = Mutex<(total: Int, byUser: [UInt32: Int])>((0, [:]))
+    /// Slots one uid can never take: a flood from one user (a POS app in a reconnect loop)
+    /// leaves room for the others.
+    static let reservedForOthers = 4
     private let nextID = Atomic<Int>(0)
     /// Open client channels, to close at shutdown.
     private let open = Mutex<[Int: any Channel]>([:])
@@ -205,6 +229,26 @@ final class SocketServer: Sendable {
 
     /// SO_PEERCRED (Linux): who is at the other end of a Unix socket, as of connect().
     static let peerCredentialsOption: Int32 = 17
+    /// SO_PEERGROUPS (Linux 4.13): the peer's supplementary groups, as of connect().
+    static let peerGroupsOption: Int32 = 59
+
+    /// Room for 256 supplementary groups. The kernel writes them sorted from the start and NIO
+    /// zero-fills the buffer, so gid 0 cannot be told from padding: the admin group is never gid
+    /// 0 (the configuration refuses it). A process in more groups gets ERANGE: no groups.
+    struct PeerGroups {
+        var gids: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+
+        var list: [UInt32] {
+            withUnsafeBytes(of: gids) { Array($0.bindMemory(to: UInt32.self)) }.filter { $0 != 0 }
+        }
+    }
 
     private func credentials(_ channel: any Channel) async -> PeerCredentials? {
         guard let provider = channel as? any SocketOptionProvider else { return nil }
@@ -213,17 +257,45 @@ final class SocketServer: Sendable {
         return try? await future.get()
     }
 
+    private func peerGroups(_ channel: any Channel) async -> [UInt32] {
+        guard let provider = channel as? any SocketOptionProvider else { return [] }
+        let future: EventLoopFuture<PeerGroups> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SocketServer.peerGroupsOption))
+        return (try? await future.get())?.list ?? []
+    }
+
+    /// Why a client of `uid` cannot have a slot now (nil: it has one, to give back with `leave`).
+    private func take(uid: UInt32, maxClients: Int) -> ProtocolError? {
+        slots.withLock { slots in
+            guard slots.total < maxClients else {
+                return ProtocolError("too_many_clients", "the daemon serves at most \(maxClients) clients at once")
+            }
+            let perUser = max(1, maxClients - Self.reservedForOthers)
+            guard slots.byUser[uid, default: 0] < perUser else {
+                return ProtocolError("too_many_for_user", "uid \(uid) already has \(perUser) connections, the most one user may hold; close one")
+            }
+            slots.total += 1
+            slots.byUser[uid, default: 0] += 1
+            return nil
+        }
+    }
+
+    private func leave(uid: UInt32) {
+        slots.withLock { slots in
+            slots.total -= 1
+            slots.byUser[uid, default: 1] -= 1
+            if slots.byUser[uid] == 0 { slots.byUser[uid] = nil }
+        }
+    }
+
     private func handle(_ connection: Connection) async {
         let id = nextID.add(1, ordering: .relaxed).newValue
         let (maxClients, queueLimit) = limits.withLock { $0 }
         let peer = await credentials(connection.channel)
+        let groups = await peerGroups(connection.channel)
         let served = Mutex<ClientConnection?>(nil)
-        let count = connected.add(1, ordering: .relaxed).newValue
         open.withLock { $0[id] = connection.channel }
-        defer {
-            connected.subtract(1, ordering: .relaxed)
-            open.withLock { $0[id] = nil }
-        }
+        defer { open.withLock { $0[id] = nil } }
         try? await connection.executeThenClose { inbound, outbound in
             func refuse(_ error: ProtocolError) async throws {
                 try await outbound.write(ByteBuffer(string: error.json.text + "\n"))
@@ -238,13 +310,15 @@ final class SocketServer: Sendable {
                 try await refuse(ProtocolError("access_denied", "uid \(peer.uid) may not use posminid: ask for membership of its group"))
                 return
             }
-            guard count <= maxClients else {
-                logger.warning("client \(id) refused: \(maxClients) clients already connected (uid \(peer.uid) pid \(peer.pid))")
-                try await refuse(ProtocolError("too_many_clients", "the daemon serves at most \(maxClients) clients at once"))
+            if let full = take(uid: peer.uid, maxClients: maxClients) {
+                logger.warning("client \(id) refused (\(full.code)): uid \(peer.uid) pid \(peer.pid)")
+                try await refuse(full)
                 return
             }
-            logger.info("client \(id) connected: uid \(peer.uid) pid \(peer.pid)")
-            let client = ClientConnection(id: id, channel: connection.channel, limit: queueLimit)
+            defer { leave(uid: peer.uid) }
+            let admin = policy.withLock { $0.isAdmin(uid: peer.uid, gid: peer.gid, groups: groups) }
+            logger.info("client \(id) connected: uid \(peer.uid) pid \(peer.pid)\(admin ? " (admin)" : "")")
+            let client = ClientConnection(id: id, peer: ClientPeer(uid: peer.uid, admin: admin), channel: connection.channel, limit: queueLimit)
             served.withLock { $0 = client }
             for message in await hub.connect(client) { client.send(message) }
             try await withThrowingTaskGroup(of: Void.self) { group in

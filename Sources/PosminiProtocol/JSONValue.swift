@@ -98,6 +98,9 @@ public enum JSONValue: Sendable, Hashable {
     public enum ParseError: Error, Sendable, Hashable {
         case invalidUTF8
         case invalidJSON
+        /// An object names the same member twice. RFC 8259 leaves the meaning open and readers
+        /// disagree (first wins, last wins), so a request that could be read two ways is refused.
+        case duplicateKey(String)
     }
 }
 
@@ -152,6 +155,7 @@ struct JSONParser {
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw .invalidJSON }
                 i += 1
                 skipSpace()
+                guard fields[key] == nil else { throw .duplicateKey(key) }
                 fields[key] = try value(depth: depth + 1)
                 if try closes(UInt8(ascii: "}")) { return .object(fields) }
             }

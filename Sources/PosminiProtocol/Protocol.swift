@@ -4,7 +4,7 @@
 /// The socket protocol: newline-delimited JSON, every message with a `class` (docs/PROTOCOL.md).
 public enum PosminiProtocol {
     public static let major = 1
-    public static let minor = 1
+    public static let minor = 2
     public static let release = "0.5.0"
     /// The longest request line, bytes (the newline excluded).
     public static let maximumLine = 4_096
@@ -49,6 +49,8 @@ extension Request {
             switch error {
             case .invalidUTF8: throw ProtocolError("invalid_utf8", "the request is not valid UTF-8")
             case .invalidJSON: throw ProtocolError("invalid_json", "the request is not a JSON object on one line")
+            case .duplicateKey(let key):
+                throw ProtocolError("invalid_request", "\"\(key.utf8.count <= 64 ? key : String(key.prefix(64)) + "…")\" is given twice: name each field once")
             }
         }
         guard case .object(let fields) = value else { throw ProtocolError("invalid_request", "a request is a JSON object with \"cmd\"") }
