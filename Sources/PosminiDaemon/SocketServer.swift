@@ -305,7 +305,8 @@ final class SocketServer: Sendable {
                 try await refuse(ProtocolError("access_denied", "the daemon cannot tell who you are"))
                 return
             }
-            guard policy.withLock({ $0.allows(uid: peer.uid, gid: peer.gid) }) else {
+            // Admins may connect whatever the socket's group: diagnose runs as one.
+            guard policy.withLock({ $0.allows(uid: peer.uid, gid: peer.gid) || $0.isAdmin(uid: peer.uid, gid: peer.gid, groups: groups) }) else {
                 logger.notice("client \(id) refused: uid \(peer.uid) gid \(peer.gid) pid \(peer.pid) is not allowed")
                 try await refuse(ProtocolError("access_denied", "uid \(peer.uid) may not use posminid: ask for membership of its group"))
                 return
