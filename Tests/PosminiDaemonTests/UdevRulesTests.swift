@@ -1,5 +1,6 @@
 import Testing
 import TestSupport
+import ReaderIO
 
 /// A udev rules checker (Debian 12's udevadm has no `verify`): every rule is comma-separated
 /// `KEY[{attribute}] operator "value"` with keys udev knows and operators each key takes; every
@@ -98,9 +99,10 @@ struct UdevRules {
 
 @Suite("udev rules")
 struct UdevRulesTests {
-    let text = readText(packageRoot + "/udev-rules/79-posmini.rules")
+    static let name = "72-posmini.rules"
+    let text = readText(packageRoot + "/udev-rules/" + UdevRulesTests.name)
 
-    @Test("79-posmini.rules: every rule parses, the example too; GOTOs land")
+    @Test("72-posmini.rules: every rule parses, the example too; GOTOs land")
     func parses() throws {
         #expect(!text.isEmpty)
         let rules = try UdevRules.check(text)
@@ -125,7 +127,7 @@ struct UdevRulesTests {
         #expect(active.allSatisfy { rule in !rule.contains { $0.key == "ENV" && $0.attribute == "POSMINI_READER" && $0.op == "=" } },
                 "no adapter is marked until one is listed")
         let assignments = active.flatMap { $0 }.filter { UdevRules.assignOperators.contains($0.op) }
-        for (key, attribute, value) in [("ENV", "ACP_IGNORE", "1"), ("ENV", "PULSE_IGNORE", "1"), ("GROUP", nil, "audio"),
+        for (key, attribute, value) in [("ENV", "ACP_IGNORE", "1"), ("ENV", "PULSE_IGNORE", "1"), ("GROUP", nil, "posminid"),
                                         ("TAG", nil, "systemd"), ("ENV", "SYSTEMD_WANTS", "posminid.service")] {
             #expect(assignments.contains { $0.key == key && $0.attribute == attribute && $0.value == value }, "\(key) \(value)")
         }
@@ -134,6 +136,28 @@ struct UdevRulesTests {
         let gate = try #require(lines.firstIndex { $0.hasPrefix("ENV{POSMINI_READER}!=\"1\"") })
         let ignore = try #require(lines.firstIndex { $0.hasPrefix("ENV{PULSE_IGNORE}") })
         #expect(gate < ignore)
+    }
+
+    @Test("a marked reader is no seat user's: its nodes in posminid's group, never audio, and its uaccess tag removed in a file ordered after 70-uaccess and before 73-seat-late")
+    func noSeatAccess() throws {
+        // udev orders rules files by name; the seat ACLs are applied from the tag in 73.
+        let number = try #require(Int(UdevRulesTests.name.prefix { $0.isNumber }))
+        #expect(number > 70 && number < 73, "\(UdevRulesTests.name) must sort between 70-uaccess.rules and 73-seat-late.rules")
+        let files = FileBytes.entries(ofDirectory: packageRoot + "/udev-rules").filter { $0.hasSuffix(".rules") }
+        #expect(files == [UdevRulesTests.name], "one rules file, so the adapter list lives in one place: \(files)")
+        let active = try UdevRules.check(text)
+        let terms = active.flatMap { $0 }
+        #expect(terms.contains { $0.key == "TAG" && $0.op == "-=" && $0.value == "uaccess" })
+        #expect(!terms.contains { $0.key == "GROUP" && $0.value == "audio" })
+        #expect(!terms.contains { $0.key == "TAG" && $0.op != "-=" && $0.value == "uaccess" })
+        // Only marked readers lose the tag: the removal comes after the gate.
+        let lines = text.split(separator: "\n").map(String.init)
+        let gate = try #require(lines.firstIndex { $0.hasPrefix("ENV{POSMINI_READER}!=\"1\"") })
+        let untag = try #require(lines.firstIndex { $0.hasPrefix("TAG-=\"uaccess\"") })
+        #expect(gate < untag)
+        // The group the daemon runs in.
+        let unit = readText(packageRoot + "/systemd/posminid.service")
+        #expect(unit.contains("\nGroup=posminid\n"))
     }
 
     @Test("the checker refuses what udev would: unquoted value, unknown key, a matched assignment key, a missing comma, a GOTO without LABEL")

@@ -26,17 +26,28 @@ final class DaemonRelease {
         jackFlaps = reader["jack_flaps"]?.numberValue.map { Int($0) }
     }
 
-    /// Asks for the device for `seconds`; true once the daemon said RELEASED.
-    func release(seconds: Double) -> Bool {
-        guard (try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": .number(seconds.rounded(.up))])) != nil else { return false }
+    /// What the daemon said to `release`.
+    enum Outcome {
+        case released
+        /// ERROR with its code and message (`not_permitted`: the caller is no admin).
+        case refused(code: String, message: String)
+        case noAnswer
+    }
+
+    /// Asks for the device for `seconds`. The connection stays open while the check runs: the
+    /// daemon ends a release when the connection that asked for it closes.
+    func release(seconds: Double) -> Outcome {
+        guard (try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": .number(seconds.rounded(.up))])) != nil else { return .noAnswer }
         while let m = try? client.next(timeout: 5) {
             if m["class"] == "RELEASED" {
                 released = true
-                return true
+                return .released
             }
-            if m["class"] == "ERROR" { return false }
+            if m["class"] == "ERROR" {
+                return .refused(code: m["code"]?.stringValue ?? "?", message: m["message"]?.stringValue ?? "")
+            }
         }
-        return false
+        return .noAnswer
     }
 
     /// Hands the device back now.

@@ -187,7 +187,7 @@ struct Run {
             let refused = nodes.filter { access($0, R_OK | W_OK) != 0 && errno != ENOENT }
             report.add(DiagnoseCheck("permissions.device", "Device access", refused.isEmpty ? .pass : .fail,
                                      value: .string(refused.isEmpty ? "\(Self.userName()) may open \(nodes[1])" : "\(Self.userName()) may not open \(refused.joined(separator: ", "))"),
-                                     advice: "add the user to the audio group (`usermod -aG audio \(Self.userName())`, then log in again); the service runs with SupplementaryGroups=audio"))
+                                     advice: "a marked reader adapter's nodes belong to group posminid (the udev rules), a headset jack's to group audio: run `sudo posminid --diagnose`, or add the technician to that group (`usermod -aG posminid \(Self.userName())` or `-aG audio`, then log in again) and to admin_group, which lets diagnose ask the daemon to release the reader"))
         } else {
             report.add(DiagnoseCheck("permissions.device", "Device access", .notApplicable, value: "not a sound card's device"))
         }
@@ -223,9 +223,19 @@ struct Run {
     // MARK: The device
 
     mutating func openDevice() throws {
-        if let daemon, daemon.release(seconds: tool.idleSeconds + (tool.skipSwipe ? 0 : tool.swipeTimeout) + 20) {
-            report.add(DiagnoseCheck("daemon.release", "Daemon lets go", .pass,
-                                     value: .string("posminid released reader \(daemon.readerID) for the check; it takes it back at the end")))
+        if let daemon {
+            switch daemon.release(seconds: tool.idleSeconds + (tool.skipSwipe ? 0 : tool.swipeTimeout) + 20) {
+            case .released:
+                report.add(DiagnoseCheck("daemon.release", "Daemon lets go", .pass,
+                                         value: .string("posminid released reader \(daemon.readerID) for the check; it takes it back at the end")))
+            case .refused(let code, let message) where code == "not_permitted":
+                report.add(DiagnoseCheck("daemon.release", "Daemon lets go", .fail, value: .string("posminid holds the reader: \(message)"),
+                                         advice: "only an admin may ask posminid to let go of a reader: run `sudo posminid --diagnose`, or be in the admin group (admin_group in posminid.conf) and in the group of the reader's device nodes"))
+            case .refused(_, let message):
+                report.add(DiagnoseCheck("daemon.release", "Daemon lets go", .warn, value: .string("posminid did not let go: \(message)")))
+            case .noAnswer:
+                break
+            }
         }
         do {
             capture = try ALSACapture(device: device, rate: tool.rate)
