@@ -24,6 +24,8 @@ public struct DaemonOptions: Sendable {
     /// soak test: an hour of audio in a minute or two).
     public var replayFast = false
     public var replayRepeat = 1
+    /// The recordings start when a client first arms a reader (scripted tests and demos).
+    public var replayHold = false
     public var logLevel: String?
     public var stateDirectory: String?
     /// Use the published test key (demonstrations and tests), with a warning on every card.
@@ -82,7 +84,7 @@ actor ReaderManager {
     }
 
     /// Starts every reader there is now and the device monitor; returns how many capture.
-    func startAll(devices: [String], replays: [String], fast: Bool = false, repeats: Int = 1) async -> Int {
+    func startAll(devices: [String], replays: [String], fast: Bool = false, repeats: Int = 1, replayHold: ReplayHold? = nil) async -> Int {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
@@ -100,6 +102,7 @@ actor ReaderManager {
         for (k, path) in replays.enumerated() {
             do {
                 let source = try FileSource(wav: path, paced: !fast, repeats: repeats)
+                source.hold = replayHold
                 var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
                 info.source = "replay"
                 await start(info, source: source)
@@ -454,8 +457,10 @@ public enum Daemon {
         let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
+        let replayHold = options.replayHold ? ReplayHold() : nil
+        if let replayHold { await hub.setArmObserver { _ in replayHold.open() } }
         let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays,
-                                             fast: options.replayFast, repeats: options.replayRepeat)
+                                             fast: options.replayFast, repeats: options.replayRepeat, replayHold: replayHold)
         logger.info("\(started) reader(s) capturing")
 
         let services: [any Service] = [

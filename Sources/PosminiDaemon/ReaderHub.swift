@@ -206,6 +206,10 @@ public actor ReaderHub {
 
     public func setReleaser(_ releaser: @escaping Releaser) { self.releaser = releaser }
 
+    /// Told of every arm granted (the daemon's `--replay-hold` starts its recordings then).
+    private var armObserver: (@Sendable (String) -> Void)?
+    public func setArmObserver(_ observer: @escaping @Sendable (String) -> Void) { armObserver = observer }
+
     /// Every request is decided before anything changes: a refused request changes nothing.
     public func handle(_ request: Request, from id: Int) async -> [JSONValue] {
         guard let peer = clients[id]?.peer else { return [ProtocolError("not_connected", "this client is not connected").json] }
@@ -243,6 +247,7 @@ public actor ReaderHub {
             }
             let seconds = min(timeout ?? maximumArm, maximumArm)
             arms[reader] = Arm(client: id, reference: reference, deadline: monotonicSeconds() + seconds)
+            armObserver?(reader)
             var armed: [String: JSONValue] = ["class": "ARMED", "reader": .string(reader), "timeout_s": .number(seconds)]
             if let reference { armed["reference"] = .string(reference) }
             return [.object(armed)]

@@ -6,6 +6,28 @@ import Glibc
 import Musl
 #endif
 
+/// A latch that holds replays at their first frame until it opens (`--replay-hold`: a scripted
+/// client arms first, so no swipe is played to nobody, however fast the machine). It holds no
+/// descriptor: the daemon keeps it for its whole life.
+public final class ReplayHold: Sendable {
+    private let opened = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func open() { opened.store(true, ordering: .releasing) }
+
+    public var isOpen: Bool { opened.load(ordering: .acquiring) }
+
+    /// Waits until open (looking every 5 ms: held replays are for tests and demonstrations) or
+    /// until `stop` is signalled; false: stopped.
+    func wait(stop: EventFD) -> Bool {
+        while !isOpen {
+            if stop.wait(timeoutMilliseconds: 5) { return false }
+        }
+        return !stop.isSignalled
+    }
+}
+
 /// A recording played as a capture source: as fast as the consumer takes it (tests, `decode`),
 /// or paced in real time like a sound card (`--replay`), so that the daemon's timeouts and its
 /// latency can be exercised without hardware.
@@ -24,6 +46,9 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     private let position = Atomic<Int>(0)
     /// When the first period was due (paced sources), monotonic seconds.
     private var startTime = 0.0
+    /// Set before `start()`: nothing is played until it opens, and a paced play's clock starts then.
+    public var hold: ReplayHold?
+    private var holding = false
 
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         case unreadable(FileReadError)
@@ -93,9 +118,15 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
 
     public func start() throws(CaptureEnd) {
         startTime = monotonicSeconds()
+        holding = hold.map { !$0.isOpen } ?? false
     }
 
     public func waitForData(stop: EventFD) -> Bool {
+        if holding {
+            guard let hold, hold.wait(stop: stop) else { return false }
+            holding = false
+            startTime = monotonicSeconds()
+        }
         guard isRealTime else { return !stop.isSignalled }
         // The next period is due when the wall clock reaches its last frame's time.
         let next = min(frameCount, position.load(ordering: .relaxed) + periodFrames)

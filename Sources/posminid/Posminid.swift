@@ -61,6 +61,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Play each --replay recording this many times over.")
     var replayRepeat = 1
 
+    @Flag(help: "Hold --replay recordings at their start until a client arms a reader (scripted tests and demos: no swipe is played before the POS app is ready).")
+    var replayHold = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -85,6 +88,7 @@ struct Run: AsyncParsableCommand {
         options.replays = replays
         options.replayFast = replayFast
         options.replayRepeat = max(1, replayRepeat)
+        options.replayHold = replayHold
         options.logLevel = logLevel
         options.stateDirectory = stateDirectory
         options.testKey = testKey
