@@ -348,6 +348,7 @@ struct RequestTests {
             socket_group = pos
             allow_user = 1000
             allow_group = staff
+            admin_group = techs
             device = hw:CARD=Reader,DEV=0
             device = plughw:2,0
             mask_first = 6
@@ -364,6 +365,7 @@ struct RequestTests {
         #expect(c.devices == ["hw:CARD=Reader,DEV=0", "plughw:2,0"])
         #expect(c.armTimeout == 60 && c.maxClients == 8 && c.clientQueueBytes == 64 * 1024)
         #expect(c.logLevel == "debug" && c.realTimePriority == 10 && c.allowUsers == ["1000"])
+        #expect(c.adminGroup == "techs")
         for (bad, line, words) in [
             ("colour = blue", 1, "unknown key 'colour'"),
             ("\n\nmax_clients = lots", 3, "whole number"),
@@ -372,6 +374,9 @@ struct RequestTests {
             ("arm_timeout = 500", 1, "1 to 120"),
             ("rate = 44100\nrate = 48000", 2, "twice"),
             ("just words", 1, "key = value"),
+            ("admin_group = root", 1, "cannot be root's group"),
+            ("admin_group = 0", 1, "cannot be root's group"),
+            ("admin_group = a\nadmin_group = b", 2, "twice"),
         ] {
             do {
                 _ = try DaemonConfiguration.parse(bad, file: "bad.conf")
