@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],

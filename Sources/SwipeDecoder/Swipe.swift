@@ -62,6 +62,50 @@ public enum TrackStatus: Sendable, Hashable {
     }
 }
 
+/// Where a decoded track lies among the swipe's cells: indices of `SwipeTimeline.bits`, in time
+/// order (cell k lies between `cellBoundaries[k]` and `[k + 1]`), so that the diagnose plot can
+/// hide exactly the cells that hold masked characters. Only positions, no bit or character of
+/// the card.
+public struct TrackFrame: Sendable, Hashable {
+    /// Each character's cells, in card order: the start sentinel first, the end sentinel last.
+    /// In a reverse swipe the card's order runs backwards in time, so the ranges descend.
+    public var characterCells: [Range<Int>]
+    /// The LRC's cells (after the end sentinel on the card).
+    public var lrcCells: Range<Int>
+
+    public init(characterCells: [Range<Int>], lrcCells: Range<Int>) {
+        self.characterCells = characterCells
+        self.lrcCells = lrcCells
+    }
+
+    /// A frame of `characters` characters (sentinels included) of `width` cells each, the LRC
+    /// after them, starting at `start` in a bit string of `cellCount` cells that runs against
+    /// time when `againstTime` (a reverse swipe read forward, or the other way round).
+    public init(start: Int, characters: Int, width: Int, cellCount: Int, againstTime: Bool) {
+        // Cells j..<j + width of the bit string, as cells of the timeline.
+        func cells(_ j: Int) -> Range<Int> {
+            againstTime ? (cellCount - j - width)..<(cellCount - j) : j..<(j + width)
+        }
+        characterCells = (0..<characters).map { cells(start + $0 * width) }
+        lrcCells = cells(start + characters * width)
+    }
+
+    /// Whether card order runs backwards in time (a reverse swipe).
+    public var isReversed: Bool { lrcCells.lowerBound < (characterCells.first?.lowerBound ?? 0) }
+
+    /// The cell where the start sentinel begins (its first bit on the card).
+    public var startSentinelCell: Int? {
+        guard let first = characterCells.first else { return nil }
+        return isReversed ? first.upperBound - 1 : first.lowerBound
+    }
+
+    /// Every cell of the track, start sentinel through LRC, in time order.
+    public var cells: Range<Int> {
+        let all = characterCells + [lrcCells]
+        return (all.map(\.lowerBound).min() ?? 0)..<(all.map(\.upperBound).max() ?? 0)
+    }
+}
+
 /// One track of a swipe. `text` and `content` hold clear card data: never log or print them.
 public struct TrackRead: Sendable, Hashable {
     /// The format the sentinels and checks identified (nil when nothing framed).
@@ -83,6 +127,9 @@ public struct TrackRead: Sendable, Hashable {
     public var weakBits: Int = 0
     /// How sure the clock was of the bit that correction flipped.
     public var correctedConfidence: Float?
+    /// Where the characters lie among the swipe's cells; for reads that framed a track (not
+    /// for failed reads, whose text is dropped).
+    public var frame: TrackFrame?
 
     public var isOK: Bool { status == .ok }
 
@@ -157,7 +204,9 @@ public struct Swipe: Sendable, Hashable {
     public var quality: SwipeQuality
     /// Set when no track read: the most likely reason.
     public var problem: SwipeProblem?
-    /// The F2F bits the clock read, in time order (clear card data: never log or print them).
+    /// The F2F bits the clock read, in the clock's order: time order, reversed when a
+    /// backward-clocking candidate read it (clear card data: never log or print them). The
+    /// timeline's `bits` are always in time order.
     /// For stripes that are not ISO tracks, and for analysis.
     public var bits: [UInt8] = []
     /// With `DecoderConfiguration.keepTimeline`: transitions and cells in time.

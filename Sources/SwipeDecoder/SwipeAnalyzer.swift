@@ -122,9 +122,12 @@ final class SwipeAnalyzer {
         var bridged: Int
         var periods: [Float]
         var jitter: Double
+        /// Stream positions (time order) of the first and last transition the clock used.
         var firstPosition: Double
         var lastPosition: Double
         var transitions: [FluxTransition]
+        /// The clock walked from the last transition to the first: `bits` run against time.
+        var backward: Bool
     }
 
     /// Analyses `segment` (samples of one channel). `startTime` is the stream time of its first
@@ -256,7 +259,7 @@ final class SwipeAnalyzer {
                        repairs: clockOutput.repairs, bridged: clockOutput.bridged, periods: clockOutput.periods,
                        jitter: (clockOutput.squaredError / Double(cells)).squareRoot(),
                        firstPosition: clockOutput.firstPosition, lastPosition: clockOutput.lastPosition,
-                       transitions: transitions)
+                       transitions: transitions, backward: backward)
     }
 
     /// The median pulse height (for the SNR figure) is taken over at most this many
@@ -277,6 +280,7 @@ final class SwipeAnalyzer {
         r.text = nil
         r.content = nil
         r.masked = nil
+        r.frame = nil
         return r
     }
 
@@ -683,6 +687,11 @@ final class SwipeAnalyzer {
         read.weakBits = weakCount
         read.correctedConfidence = correctedConfidence
         read.text = decoded.text
+        // `startBit` counts in the decoder's reading order, which runs against time when exactly
+        // one of the two (the reading, the clock) ran backwards.
+        read.frame = TrackFrame(start: decoded.startBit, characters: decoded.text.count,
+                                width: decoded.format.characterWidth, cellCount: n,
+                                againstTime: (decoded.direction == .reverse) != attempt.backward)
         guard length >= SwipeDecoder.minimumDataCharacters else {
             read.status = .failed(.tooShort(length))
             return read
@@ -779,16 +788,18 @@ final class SwipeAnalyzer {
         return swipe
     }
 
-    /// Where the clock put each cell, in stream seconds and time order: from the first
-    /// transition, one tracked period per cell, each boundary drawn to a transition within a
+    /// Where the clock put each cell, in stream seconds and time order: from the transition the
+    /// clock began at, one tracked period per cell, each boundary drawn to a transition within a
     /// quarter of a cell of it (a boundary always has one in F2F).
     private func timeline(_ attempt: Attempt, startTime: Double) -> SwipeTimeline {
         let fs = sampleRate
         let positions = attempt.transitions.map(\.position).sorted()
-        let backward = attempt.firstPosition > attempt.lastPosition
+        // The clock's positions are in time order either way; a backward clock began at the
+        // last transition and its periods and bits run from there.
+        let backward = attempt.backward
         var starts: [Double] = []
         starts.reserveCapacity(attempt.periods.count + 1)
-        var boundary = attempt.firstPosition
+        var boundary = backward ? attempt.lastPosition : attempt.firstPosition
         func snapped(_ x: Double, reach: Double) -> Double {
             // Nearest transition to x (positions sorted).
             var lo = 0, hi = positions.count

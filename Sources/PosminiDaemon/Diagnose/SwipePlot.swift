@@ -10,31 +10,40 @@ import Magstripe
 /// or bit. A swipe that did not read shows the envelope over all of its data.
 enum SwipePlot {
     /// Cells (time order) whose pulses and bits may not be drawn.
+    ///
+    /// The masked characters are placed by the decoder's frame (the cells it read each
+    /// character from), never by the bits themselves: a stray one bit among the clocking zeros
+    /// would move a stretch found that way off the PAN.
     static func sensitiveCells(_ swipe: Swipe, timeline: SwipeTimeline) -> [Bool] {
         let n = timeline.bits.count
         var sensitive = [Bool](repeating: false, count: n)
         guard n > 0 else { return sensitive }
-        let reverse = swipe.direction == .reverse
-        // Card order: the start sentinel first.
-        func timeIndex(_ cardIndex: Int) -> Int { reverse ? n - 1 - cardIndex : cardIndex }
-        let cardBits = reverse ? Array(timeline.bits.reversed()) : timeline.bits
-        let first = cardBits.firstIndex(of: 1), last = cardBits.lastIndex(of: 1)
-        guard let first, let last else { return sensitive }
-        guard let track = swipe.readTracks.first, let format = track.format, let masked = track.masked?.text else {
-            for k in first...last { sensitive[timeIndex(k)] = true }
+        guard let (frame, characters) = maskedFrame(swipe, cellCount: n) else {
+            // Nothing to place the characters by: every cell from the first to the last one bit.
+            if let first = timeline.bits.firstIndex(of: 1), let last = timeline.bits.lastIndex(of: 1) {
+                for k in first...last { sensitive[k] = true }
+            }
             return sensitive
         }
-        let width = format.characterWidth
-        let characters = Array(masked)
         let separator = characters.firstIndex { $0 == "^" || $0 == "=" } ?? characters.count
         let lastMasked = characters[..<separator].lastIndex(of: "*") ?? 0
-        // Characters, then the LRC (one more character).
-        for c in 0...characters.count {
-            let hidden = c <= lastMasked || c == characters.count || characters[c] == "*"
-            guard hidden else { continue }
-            for k in (first + c * width)..<min(n, first + (c + 1) * width) { sensitive[timeIndex(k)] = true }
+        // From the start sentinel through the PAN's masked part, every masked character, the LRC.
+        for (c, cells) in frame.characterCells.enumerated() where c <= lastMasked || characters[c] == "*" {
+            for k in cells { sensitive[k] = true }
         }
+        for k in frame.lrcCells { sensitive[k] = true }
         return sensitive
+    }
+
+    /// The read track's frame and its masked characters, when the two agree with each other and
+    /// with the timeline (one frame character per masked character, every cell on the timeline).
+    static func maskedFrame(_ swipe: Swipe, cellCount: Int) -> (TrackFrame, [Character])? {
+        guard let track = swipe.readTracks.first, let frame = track.frame, let masked = track.masked?.text else { return nil }
+        let characters = Array(masked)
+        let cells = frame.characterCells + [frame.lrcCells]
+        guard characters.count == frame.characterCells.count,
+              cells.allSatisfy({ $0.lowerBound >= 0 && $0.upperBound <= cellCount }) else { return nil }
+        return (frame, characters)
     }
 
     static func svg(_ result: SwipeResult, device: String) -> String {
@@ -62,6 +71,9 @@ enum SwipePlot {
         }
         if timeline == nil { hidden.append(swipe.start...swipe.end) }
         func isHidden(_ t: Double) -> Bool { hidden.contains { $0.contains(t) } }
+        /// Whether a span of time reaches into a hidden stretch (a pixel column can be wider
+        /// than a whole character of a slow swipe).
+        func touchesHidden(_ a: Double, _ b: Double) -> Bool { hidden.contains { $0.lowerBound <= b && a <= $0.upperBound } }
 
         var out: [String] = []
         out.append(##"<?xml version="1.0" encoding="UTF-8"?>"##)
@@ -92,7 +104,7 @@ enum SwipePlot {
             var lo: Float = 1, hi: Float = -1
             for i in a..<b { lo = min(lo, result.audio[i]); hi = max(hi, result.audio[i]) }
             let px = left + Double(column)
-            if isHidden(ta) || isHidden(tb) {
+            if touchesHidden(ta, tb) {
                 // The largest |sample| over a window several cells wide: a band that follows the
                 // signal's strength without showing where any one pulse is.
                 let centre = (a + b) / 2
@@ -145,17 +157,11 @@ enum SwipePlot {
 
         // The characters, masked as in the CARD, over their cells.
         out.append(##"<g id="characters">"##)
-        if let timeline, let track = swipe.readTracks.first, let format = track.format, let masked = track.masked?.text {
-            let n = timeline.bits.count
-            let reverse = swipe.direction == .reverse
-            let cardBits = reverse ? Array(timeline.bits.reversed()) : timeline.bits
-            if let first = cardBits.firstIndex(of: 1) {
-                for (c, character) in masked.enumerated() {
-                    let a = first + c * format.characterWidth, b = a + format.characterWidth
-                    guard b < n else { break }
-                    let (ta, tb) = reverse ? (cells[n - b], cells[n - a]) : (cells[a], cells[b])
-                    out.append(##"<text class="character" x="\##(fmt((x(ta) + x(tb)) / 2))" y="366" text-anchor="middle" font-family="monospace">\##(escape(String(character)))</text>"##)
-                }
+        if let timeline, let (frame, characters) = maskedFrame(swipe, cellCount: timeline.bits.count),
+           cells.count > timeline.bits.count {
+            for (range, character) in zip(frame.characterCells, characters) {
+                let ta = cells[range.lowerBound], tb = cells[range.upperBound]
+                out.append(##"<text class="character" x="\##(fmt((x(ta) + x(tb)) / 2))" y="366" text-anchor="middle" font-family="monospace">\##(escape(String(character)))</text>"##)
             }
         }
         out.append("</g>")
