@@ -25,7 +25,7 @@ enum FileRules {
             throw KeyStoreError("""
                 state directory \(path) is owned by \(FileBytes.describeUser(status.owner)) with mode \(status.modeText): \
                 refusing it, since \(status.writableByOthers ? "others can write to it" : "another user owns it") and could \
-                replace the transaction counter or the bindings; it must belong to posminid's user \
+                replace the transaction counter or the bindings; it must belong to the user posminid runs as \
                 (\(FileBytes.describeUser(FileBytes.effectiveUserID))) or root and be writable by its owner only \
                 (chown \(FileBytes.userName(FileBytes.effectiveUserID) ?? String(FileBytes.effectiveUserID)) \(path); chmod 700 \(path))
                 """)
