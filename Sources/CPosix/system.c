@@ -62,3 +62,34 @@ int posmini_trim_heap(void) { return malloc_trim(0); }
 int posmini_fix_malloc_thresholds(void) {
     return mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, 128 * 1024) == 1;
 }
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#endif
+
+int posmini_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    // The system call itself: glibc's wrapper appeared in 2.28 and is not in every header.
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, RENAME_NOREPLACE);
+}
+
+int posmini_random_bytes(void *buffer, unsigned long count) {
+    unsigned char *p = buffer;
+    while (count > 0) {
+        ssize_t n = getrandom(p, count, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        count -= (unsigned long)n;
+    }
+    return 0;
+}
+
+int posmini_o_path(void) { return O_PATH; }

@@ -16,14 +16,11 @@ enum KeySetup {
     }
 
     /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`; the first when it lists several), else
-    /// the command line's or configuration's, created with mode 700 when missing.
+    /// the command line's or configuration's, created with mode 700 when missing; refused
+    /// unless it is the daemon's (or root's) and writable by its owner only.
     static func stateDirectory(configured: String) throws(KeyStoreError) -> String {
         let directory = environment("STATE_DIRECTORY").map { String($0.split(separator: ":").first ?? Substring($0)) } ?? configured
-        do {
-            try FileBytes.makeDirectory(directory, mode: 0o700)
-        } catch {
-            throw KeyStoreError("state directory: \(error)")
-        }
+        _ = try FileRules.stateDirectory(directory)
         return directory
     }
 

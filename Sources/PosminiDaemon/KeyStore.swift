@@ -69,42 +69,52 @@ public enum KeyFile {
         scheme == .aes128 ? ("ikid", "ik") : ("ksn", "ipek")
     }
 
-    /// Reads and checks a key file: mode, syntax, lengths. The file's bytes are read into a
-    /// wiped buffer.
+    /// Reads and checks a key file: what it is, its owner, mode, syntax, lengths. It is opened
+    /// once, not following a symbolic link and not waiting on a FIFO, and the checks are fstat
+    /// on that descriptor. The file's bytes are read into a wiped buffer.
     public static func load(_ path: String) throws(KeyStoreError) -> DeviceKey {
-        let permissions: (mode: UInt32, owner: UInt32)?
-        do { permissions = try FileBytes.permissions(path) } catch { throw KeyStoreError("key file \(error)") }
-        guard let permissions else {
+        let file: OpenedFile
+        do {
+            file = try OpenedFile(reading: path)
+        } catch where error.errno == ENOENT {
             throw KeyStoreError("""
                 no DUKPT key: \(path) does not exist. Provide the reader's initial key as the systemd \
                 credential \(credentialName) (LoadCredentialEncrypted=\(credentialName):/path), or in \
                 \(defaultPath) (mode 600); labs write one with `posminid provision --bdk HEX --ikid HEX`; \
                 demonstrations use --test-key
                 """)
+        } catch where error.errno == ELOOP {
+            throw KeyStoreError("key file \(path) is a symbolic link: refusing it; name the key file itself (owned by posminid's user, mode 600)")
+        } catch {
+            throw KeyStoreError("key file \(error)")
         }
-        if permissions.mode & 0o077 != 0 {
-            throw KeyStoreError("key file \(path) is readable or writable by group or others (mode \(String(permissions.mode, radix: 8))): refusing it; run chmod 600 \(path)")
+        let status = file.status
+        guard status.kind == .regular else {
+            throw KeyStoreError("key file \(path) is a \(status.kind.rawValue), not a regular file: refusing it")
         }
-        let contents = try readSecret(path)
+        guard FileRules.daemonOwners.contains(status.owner) else {
+            throw KeyStoreError("""
+                key file \(path) is owned by \(FileBytes.describeUser(status.owner)), not by posminid's user \
+                (\(FileBytes.describeUser(FileBytes.effectiveUserID))) or root: refusing it; \
+                run chown \(FileBytes.userName(FileBytes.effectiveUserID) ?? String(FileBytes.effectiveUserID)) \(path)
+                """)
+        }
+        if status.mode & 0o077 != 0 {
+            throw KeyStoreError("key file \(path) is readable or writable by group or others (mode \(String(status.mode, radix: 8))): refusing it; run chmod 600 \(path)")
+        }
+        let contents = try readSecret(file)
         return try parse(contents, path: path)
     }
 
-    static func readSecret(_ path: String) throws(KeyStoreError) -> SecretBytes {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw KeyStoreError("key file \(FileError(path: path, errno: errno))") }
-        defer { close(fd) }
+    static func readSecret(_ file: borrowing OpenedFile) throws(KeyStoreError) -> SecretBytes {
         var buffer = SecretBytes(count: 4096)
-        var used = 0
-        while used < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { b in Glibc.read(fd, b.baseAddress! + used, b.count - used) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw KeyStoreError("key file \(FileError(path: path, errno: errno))")
-            }
-            if n == 0 { break }
-            used += n
+        let used: Int
+        do {
+            used = try buffer.withUnsafeMutableBytes { (b) throws(FileError) in try file.read(into: UnsafeMutableRawBufferPointer(b)) }
+        } catch {
+            throw KeyStoreError("key file \(error)")
         }
-        guard used < buffer.count else { throw KeyStoreError("key file \(path) is larger than 4 KiB: not a key file") }
+        guard used < buffer.count else { throw KeyStoreError("key file \(file.path) is larger than 4 KiB: not a key file") }
         return buffer.slice(0..<used)
     }
 
@@ -177,17 +187,20 @@ public enum KeyFile {
         }
     }
 
-    /// Writes a key file (mode 600), refusing to replace one.
+    /// Writes a key file (mode 600), refusing to replace one: it appears whole, or not at all,
+    /// and only where no file (or link) of that name exists.
     public static func write(_ key: borrowing DeviceKey, to path: String) throws(KeyStoreError) {
-        if (try? FileBytes.permissions(path)) ?? nil != nil {
-            throw KeyStoreError("\(path) exists: refusing to replace a key (remove it first if it is really unused)")
-        }
         let text = text(key)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KeyStoreError("cannot write the key: \(FileError(path: path, errno: errno))") }
-        defer { close(fd) }
-        let ok = text.withUnsafeBytes { b in Glibc.write(fd, b.baseAddress!, b.count) == b.count } && fsync(fd) == 0
-        guard ok else { throw KeyStoreError("cannot write the key: \(FileError(path: path, errno: errno))") }
+        do {
+            let (directory, name) = try Directory.opening(containing: path)
+            try text.withUnsafeBytes { (b) throws(FileError) in
+                try directory.write(to: name, mode: 0o600, replacing: false, UnsafeRawBufferPointer(b))
+            }
+        } catch where error.errno == EEXIST {
+            throw KeyStoreError("\(path) exists: refusing to replace a key (remove it first if it is really unused)")
+        } catch {
+            throw KeyStoreError("cannot write the key: \(error)")
+        }
     }
 }
 
@@ -213,7 +226,7 @@ public final class CounterStore: Sendable {
         self.keyID = keyID
         let bytes: [UInt8]
         do {
-            bytes = try FileBytes.read(path, limit: 4096)
+            bytes = try FileBytes.read(path, limit: 4096, followingLinks: false)
         } catch where error.errno == ENOENT {
             guard create else {
                 throw KeyStoreError("""

@@ -193,15 +193,21 @@ final class SocketServer: Sendable {
         if let passed {
             return try await bootstrap.bind(passed, childChannelInitializer: initializer)
         }
-        // Created here: 0660 and the configured group, whatever the umask.
+        // Created here: mode 0660 from this umask at bind(), and the configured group. Nothing
+        // goes by path after bind() (a chmod or chown there follows a symlink renamed over the
+        // socket), and fchmod on a socket's descriptor would not change the file connect() checks.
+        // The group is set through the directory's descriptor on the name itself. The socket's
+        // directory should be writable by the daemon only: whoever can write it can replace the
+        // socket with one of their own.
         let previous = umask(0o117)
         defer { umask(previous) }
         let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true,
                                               childChannelInitializer: initializer)
-        chmod(path, 0o660)
         if let gid = AccessPolicy.gid(group) {
-            if chown(path, UInt32.max, gid) != 0 {
-                logger.warning("cannot give \(path) to group \(group): \(String(cString: strerror(errno)))")
+            do {
+                try FileRules.setSocketGroup(path, to: gid)
+            } catch {
+                logger.warning("cannot give \(path) to group \(group): \(error)")
             }
         } else {
             logger.warning("socket group '\(group)' does not exist: \(path) stays in the daemon's group")

@@ -10,14 +10,18 @@ public typealias FileReadError = FileError
 public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
     public let path: String
     public let errno: Int32
+    /// What went wrong when the errno alone would not say (a symbolic link refused, a name that
+    /// exists, the step that failed).
+    public let reason: String?
 
-    public init(path: String, errno: Int32) {
+    public init(path: String, errno: Int32, reason: String? = nil) {
         self.path = path
         self.errno = errno
+        self.reason = reason
     }
 
     public var description: String {
-        "\(path): \(String(cString: strerror(errno)))"
+        "\(path): \(reason ?? String(cString: strerror(errno)))"
     }
 }
 
@@ -26,9 +30,10 @@ public enum FileBytes {
     /// The most a recording may be (a minute of 192 kHz stereo 32-bit float is 92 MB).
     public static let defaultLimit = 256 << 20
 
-    public static func read(_ path: String, limit: Int = defaultLimit) throws(FileReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileReadError(path: path, errno: errno) }
+    /// `followingLinks` false: a symbolic link at `path` is refused (ELOOP), not read through.
+    public static func read(_ path: String, limit: Int = defaultLimit, followingLinks: Bool = true) throws(FileReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW))
+        guard fd >= 0 else { throw FileError.opening(path, errno: errno, directory: false) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FileReadError(path: path, errno: errno) }
@@ -49,36 +54,13 @@ public enum FileBytes {
         return bytes
     }
 
-    /// Writes `bytes` to `path` whole: into a temporary file beside it, flushed, then renamed
-    /// over it, so a reader never sees half a file. `mode` applies to a new file. `durable`: the
-    /// directory is flushed too, so the rename itself survives a power cut before this returns.
+    /// Writes `bytes` to `path` whole, with mode `mode` (exactly, whatever the umask): through
+    /// `Directory.write` in the directory holding `path`, opened without following a symbolic
+    /// link; a random temporary name, flushed, renamed over `path`, the directory flushed.
+    /// `durable` is kept for callers: every write is durable now.
     public static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644, durable: Bool = false) throws(FileError) {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw FileError(path: temporary, errno: errno) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                unlink(temporary)
-                throw FileError(path: temporary, errno: code)
-            }
-            written += n
-        }
-        guard fsync(fd) == 0, close(fd) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw FileError(path: temporary, errno: code)
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw FileError(path: path, errno: code)
-        }
-        if durable { try syncDirectory(of: path) }
+        let (directory, name) = try Directory.opening(containing: path)
+        try directory.write(bytes, to: name, mode: mode)
     }
 
     /// Flushes the directory holding `path` (its entries: a rename, a new file).

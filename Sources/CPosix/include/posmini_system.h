@@ -35,4 +35,13 @@ int posmini_trim_heap(void);
 /// kernel before 5.4, which has no MADV_PAGEOUT).
 long long posmini_release_file_pages(void);
 
+/// Safe file writing (ReaderIO's SafeFiles.swift).
+/// renameat2(RENAME_NOREPLACE): 0, or -1 with errno set (EEXIST: the new name exists; EINVAL:
+/// the file system cannot do it).
+int posmini_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+/// Fills `buffer` from the kernel's random source (getrandom); 0 or -1 with errno set.
+int posmini_random_bytes(void *buffer, unsigned long count);
+/// O_PATH (a GNU extension the Swift module may not show).
+int posmini_o_path(void);
+
 #endif

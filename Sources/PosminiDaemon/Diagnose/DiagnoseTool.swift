@@ -68,10 +68,14 @@ struct Run {
     var listEntry: CompatibilityEntry?
     var idleAudio: [[Float]] = []
     var swipeResult: SwipeResult?
+    /// `--report`'s directory, opened and checked before anything runs (a refusal costs the
+    /// technician no swipe); every report file is written through it.
+    var reportDirectory: Directory?
 
     init(tool: DiagnoseTool, err: @escaping @Sendable (String) -> Void) throws {
         self.tool = tool
         self.err = err
+        if let report = tool.report { reportDirectory = try FileRules.reportDirectory(report) }
         do {
             configuration = try DaemonConfiguration.load(tool.configPath, optional: !tool.configRequired)
         } catch {

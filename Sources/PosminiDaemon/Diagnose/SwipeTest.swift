@@ -149,14 +149,13 @@ extension Run {
                 err("posminid diagnose: no swipe, so no plot written to \(plot)")
             }
         }
-        guard let directory = tool.report else { return }
+        guard let directory = tool.report, let bundle = reportDirectory else { return }
         do {
-            try FileBytes.makeDirectory(directory, mode: 0o700)
-            try FileBytes.write(Array((report.json.text + "\n").utf8), to: directory + "/report.json", mode: 0o644)
-            if let svg { try FileBytes.write(Array(svg.utf8), to: directory + "/swipe.svg", mode: 0o644) }
+            try bundle.write(Array((report.json.text + "\n").utf8), to: "report.json", mode: 0o644)
+            if let svg { try bundle.write(Array(svg.utf8), to: "swipe.svg", mode: 0o644) }
             var versions = "posminid \(PosminiProtocol.release)\nalsa-lib \(SystemLibraries.alsaVersion)\n"
             versions += String(decoding: (try? FileBytes.read("/proc/version", limit: 4096)) ?? [], as: UTF8.self)
-            try FileBytes.write(Array(versions.utf8), to: directory + "/versions.txt", mode: 0o644)
+            try bundle.write(Array(versions.utf8), to: "versions.txt", mode: 0o644)
             var devices = "diagnosed: \(device)\n"
             for card in cards {
                 devices += "\(card.syspath): card \(card.number.map(String.init) ?? "?") id \(card.cardID ?? "?") \(card.displayName)"
@@ -165,7 +164,7 @@ extension Run {
                 devices += "\n"
             }
             devices += String(decoding: (try? FileBytes.read("/proc/asound/cards", limit: 1 << 16)) ?? [], as: UTF8.self)
-            try FileBytes.write(Array(devices.utf8), to: directory + "/devices.txt", mode: 0o644)
+            try bundle.write(Array(devices.utf8), to: "devices.txt", mode: 0o644)
             let control = cardNumber.map { "hw:\($0)" } ?? device
             var mixerText = "mixer \(control)\n"
             if let mixer = try? ALSAMixer(device: control) {
@@ -180,13 +179,13 @@ extension Run {
             } else {
                 mixerText += "no mixer\n"
             }
-            try FileBytes.write(Array(mixerText.utf8), to: directory + "/mixer.txt", mode: 0o644)
+            try bundle.write(Array(mixerText.utf8), to: "mixer.txt", mode: 0o644)
             if tool.includeAudio, let result = swipeResult {
                 err("posminid diagnose: --include-audio writes the swipe's raw audio, which encodes the whole card: use a test card only")
                 let from = max(0, Int((result.swipe.start - 0.2) * Double(result.rate)))
                 let to = min(result.audio.count, Int((result.swipe.end + 0.2) * Double(result.rate)))
                 let clip = from < to ? Array(result.audio[from..<to]) : []
-                try FileBytes.write(WAV.encode16(PCMAudio(sampleRate: result.rate, channels: [clip])), to: directory + "/swipe.wav", mode: 0o600)
+                try bundle.write(WAV.encode16(PCMAudio(sampleRate: result.rate, channels: [clip])), to: "swipe.wav", mode: 0o600)
             }
         } catch {
             throw DiagnoseTool.NotRun(message: "cannot write the report to \(directory): \(error)")
