@@ -115,7 +115,7 @@ public actor ReaderHub {
         self.encryptor = encryptor
         var loaded: [String: BindingOwner] = [:]
         var ownerless = 0
-        if let bindingsPath, let bytes = try? FileBytes.read(bindingsPath, limit: 1 << 20) {
+        if let bindingsPath, let bytes = try? FileBytes.read(bindingsPath, limit: 1 << 20, followingLinks: false) {
             (loaded, ownerless) = Self.parseBindings(String(decoding: bytes, as: UTF8.self))
         }
         bindings = loaded
