@@ -82,7 +82,7 @@ actor ReaderManager {
     }
 
     /// Starts every reader there is now and the device monitor; returns how many capture.
-    func startAll(devices: [String], replays: [String], fast: Bool = false, repeats: Int = 1) async -> Int {
+    func startAll(devices: [String], replays: [(path: String, source: FileSource)]) async -> Int {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
@@ -97,15 +97,10 @@ actor ReaderManager {
             await hub.readerAppeared(info, present: false)
             await startCapture(id: device, device: device)
         }
-        for (k, path) in replays.enumerated() {
-            do {
-                let source = try FileSource(wav: path, paced: !fast, repeats: repeats)
-                var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
-                info.source = "replay"
-                await start(info, source: source)
-            } catch {
-                logger.error("replay \(path) not opened: \(error)")
-            }
+        for (k, (path, source)) in replays.enumerated() {
+            var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
+            info.source = "replay"
+            await start(info, source: source)
         }
         let sink = eventSink
         do {
@@ -421,6 +416,18 @@ public enum Daemon {
         let reloads = await UnixSignalsSequence(trapping: .sighup)
         // No core dump, no ptrace by other users: the process holds card data and keys.
         if posmini_set_undumpable() != 0 { logger.warning("could not make the process undumpable: core dumps may hold card data") }
+        // A --replay recording is named on the command line: one that cannot be played (unreadable,
+        // not a WAV, a rate outside 8-192 kHz) is refused at start, as a bad configuration is,
+        // rather than leaving a daemon running without the reader it was asked for.
+        var replays: [(path: String, source: FileSource)] = []
+        for path in options.replays {
+            do {
+                replays.append((path, try FileSource(wav: path, paced: !options.replayFast, repeats: options.replayRepeat)))
+            } catch {
+                logger.critical("replay refused: \(error)")
+                return 2
+            }
+        }
         let encryptor: CardEncryptor
         do {
             encryptor = try KeySetup.encryptor(options: options, configuration: &configuration, logger: logger)
@@ -451,8 +458,7 @@ public enum Daemon {
         let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
-        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays,
-                                             fast: options.replayFast, repeats: options.replayRepeat)
+        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: replays)
         logger.info("\(started) reader(s) capturing")
 
         let services: [any Service] = [
