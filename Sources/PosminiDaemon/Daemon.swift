@@ -415,7 +415,7 @@ public enum Daemon {
         // soon as the socket serves, before the supervision task runs, waits for it.
         let reloads = await UnixSignalsSequence(trapping: .sighup)
         // No core dump, no ptrace by other users: the process holds card data and keys.
-        if posmini_set_undumpable() != 0 { logger.warning("could not make the process undumpable: core dumps may hold card data") }
+        if !ProcessProtection.forbidDumps() { logger.warning("could not make the process undumpable: core dumps may hold card data") }
         // A --replay recording is named on the command line: one that cannot be played (unreadable,
         // not a WAV, a rate outside 8-192 kHz) is refused at start, as a bad configuration is,
         // rather than leaving a daemon running without the reader it was asked for.
