@@ -21,6 +21,11 @@ struct Posminid: AsyncParsableCommand {
 
     /// `posminid --diagnose …` is `posminid diagnose …` (the technician's spelling).
     static func main() async {
+        // Every subcommand handles audio (card data), keys or clear tracks: none leaves a core
+        // dump or lets another user's process read its memory (the daemon checks again, and logs).
+        if !ProcessProtection.forbidDumps() {
+            StandardStreams.err("posminid: could not make the process undumpable: a core dump could hold card data or keys")
+        }
         var arguments = Array(CommandLine.arguments.dropFirst())
         if let k = arguments.firstIndex(of: "--diagnose") {
             arguments.remove(at: k)
@@ -289,8 +294,11 @@ struct Provision: ParsableCommand {
             BDK never belongs on a terminal.
             """)
 
-    @Option(help: "Base derivation key, 32 hex digits.")
-    var bdk: String
+    @Option(help: ArgumentHelp("Base derivation key, 32 hex digits, or - to read it from standard input (on the command line every user sees it in the process list: prefer --bdk-file or -).", valueName: "hex|-"))
+    var bdk: String?
+
+    @Option(help: ArgumentHelp("A file holding the base derivation key (32 hex digits on one line; keep it mode 600).", valueName: "path"))
+    var bdkFile: String?
 
     @Option(help: "AES DUKPT Initial Key ID, 16 hex digits.")
     var ikid: String?
@@ -309,10 +317,13 @@ struct Provision: ParsableCommand {
         guard (ikid == nil) != (ksn == nil) else {
             throw ValidationError("give exactly one of --ikid (AES DUKPT) and --ksn (TDES DUKPT)")
         }
+        guard BDKSource(bdk: bdk, bdkFile: bdkFile) != nil else {
+            throw ValidationError("give exactly one of --bdk-file PATH, --bdk - (standard input) and --bdk HEX")
+        }
     }
 
     func run() throws {
-        let status = ProvisionTool.run(bdk: bdk, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
+        let status = ProvisionTool.run(bdk: BDKSource(bdk: bdk, bdkFile: bdkFile)!, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
                                        err: StandardStreams.err)
         if status != 0 { throw ExitCode(status) }
     }
