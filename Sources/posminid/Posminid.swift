@@ -57,7 +57,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("device"), help: "An ALSA capture device to read as a reader (repeatable); one naming a card (hw:CARD=PCH,DEV=0) is followed by its jack.")
     var devices: [String] = []
 
-    @Option(name: .customLong("replay"), help: "A WAV recording played in real time as a reader (repeatable).")
+    @Option(name: .customLong("replay"), help: "A WAV recording (8000-192000 Hz) played in real time as a reader (repeatable); one that cannot be played stops the daemon at start (exit 2).")
     var replays: [String] = []
 
     @Flag(help: "Play --replay recordings as fast as they decode (soak tests) instead of in real time.")
@@ -143,13 +143,13 @@ struct Listen: ParsableCommand {
     @Option(help: "The replay file is headerless samples in this encoding: S16_LE, S24_LE, S32_LE, FLOAT_LE.")
     var rawFormat: String?
 
-    @Option(help: "Sample rate of a raw replay file.")
+    @Option(help: "Sample rate of a raw replay file (8000-192000 Hz).")
     var rawRate = 44_100
 
     @Option(help: "Channels of a raw replay file.")
     var rawChannels = 1
 
-    @Option(help: "Sample rate to ask the device for (the nearest it offers is used).")
+    @Option(help: "Sample rate to ask the device for, 8000-192000 Hz (the nearest it offers is used; outside that range it is refused).")
     var rate = 44_100
 
     @Option(help: "Stop after this many seconds.")
