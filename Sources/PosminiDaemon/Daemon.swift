@@ -459,6 +459,8 @@ public enum Daemon {
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
         let started = await readers.startAll(devices: configuration.devices + options.devices, replays: replays)
+        // The sessions hold the sources now: a recording's samples go when its session ends.
+        replays.removeAll()
         logger.info("\(started) reader(s) capturing")
 
         let services: [any Service] = [
