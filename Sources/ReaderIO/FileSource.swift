@@ -51,7 +51,9 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
         sampleRate = audio.sampleRate
         channels = audio.channels.count
         recordingFrames = audio.frameCount
-        frameCount = audio.frameCount * max(1, repeats)
+        // `--replay-repeat` is anyone's number: a product past Int.max plays for ever instead of trapping.
+        let (total, overflow) = audio.frameCount.multipliedReportingOverflow(by: max(1, repeats))
+        frameCount = overflow ? Int.max : total
         var interleaved = [Float](repeating: 0, count: audio.frameCount * audio.channels.count)
         for (c, channel) in audio.channels.enumerated() {
             for i in 0..<audio.frameCount { interleaved[i * audio.channels.count + c] = channel[i] }
