@@ -52,7 +52,7 @@ struct ProtectionTests {
                 #expect(refusal.map { error.description.contains($0) && error.description.contains(path) } == true, "\(k): \(error)")
             }
         }
-        #expect(throws: BDKSource.Failure.self) { try BDKSource.file(directory + "/none").read() }
+        #expect(throws: BDKSource.Failure.self) { _ = try BDKSource.file(directory + "/none").read() }
     }
 }
 
