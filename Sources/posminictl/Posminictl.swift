@@ -142,7 +142,7 @@ struct Decrypt: ParsableCommand {
         if !ProcessProtection.forbidDumps() {
             StandardStreams.err("posminictl decrypt: could not make the process undumpable: a core dump could hold the key or card data")
         }
-        let bdk = BDKSource(bdk: bdk, bdkFile: bdkFile)!
+        guard let bdk = BDKSource(bdk: bdk, bdkFile: bdkFile) else { throw ValidationError("give exactly one of --bdk-file and --bdk") }
         if case .hex = bdk { StandardStreams.err(BDKSource.commandLineWarning("posminictl decrypt")) }
         let status: Int32
         if let ksn, let data {

@@ -323,7 +323,8 @@ struct Provision: ParsableCommand {
     }
 
     func run() throws {
-        let status = ProvisionTool.run(bdk: BDKSource(bdk: bdk, bdkFile: bdkFile)!, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
+        guard let source = BDKSource(bdk: bdk, bdkFile: bdkFile) else { throw ValidationError("give exactly one of --bdk-file and --bdk") }
+        let status = ProvisionTool.run(bdk: source, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
                                        err: StandardStreams.err)
         if status != 0 { throw ExitCode(status) }
     }
