@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Magstripe", dependencies: ["Secrets"], swiftSettings: strict),
         .target(name: "AudioFile", swiftSettings: strict),
         .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
-        .target(name: "SwipeDecoder", dependencies: ["Magstripe", "Secrets"], swiftSettings: strict),
+        .target(name: "SwipeDecoder", dependencies: ["Magstripe", "Secrets", "AudioFile"], swiftSettings: strict),
 
         // The benchmark: accuracy grid, false accepts, throughput (release build).
         .target(name: "CMallocCounter"),

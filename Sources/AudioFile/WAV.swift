@@ -52,7 +52,8 @@ public enum WAVError: Error, Sendable, Hashable, CustomStringConvertible {
     case unsupportedBitDepth(Int, float: Bool)
     /// Only mono and stereo recordings are read.
     case unsupportedChannelCount(Int)
-    case invalidSampleRate(Int)
+    /// A rate outside `SampleRate.supported`.
+    case unsupportedSampleRate(Int)
     /// Internally inconsistent header fields.
     case malformed(String)
 
@@ -67,7 +68,7 @@ public enum WAVError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unsupportedBitDepth(let bits, let float):
             "unsupported sample size: \(bits)-bit \(float ? "float" : "integer"); 16/24/32-bit integer and 32-bit float are read"
         case .unsupportedChannelCount(let n): "unsupported channel count \(n): mono and stereo are read"
-        case .invalidSampleRate(let r): "invalid sample rate \(r) Hz"
+        case .unsupportedSampleRate(let r): UnsupportedSampleRate(rate: r).description
         case .malformed(let what): "malformed WAV: \(what)"
         }
     }
@@ -145,7 +146,7 @@ public enum WAV {
         default: throw .unsupportedFormat(tag: formatTag)
         }
         guard channels == 1 || channels == 2 else { throw .unsupportedChannelCount(channels) }
-        guard rate > 0 && rate <= 1_000_000 else { throw .invalidSampleRate(rate) }
+        guard SampleRate.supported.contains(rate) else { throw .unsupportedSampleRate(rate) }
         guard blockAlign == channels * encoding.bytesPerSample else {
             throw .malformed("block align \(blockAlign) does not match \(channels) channel(s) of \(encoding)")
         }

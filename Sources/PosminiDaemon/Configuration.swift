@@ -1,6 +1,7 @@
 public import Magstripe
 public import DUKPT
 import ReaderIO
+import AudioFile
 
 /// `/etc/posminid/posminid.conf`: `key = value` lines, `#` comments, a repeated key for a list.
 /// No file means the built-in defaults. An unknown key or a bad value refuses the whole file,
@@ -107,8 +108,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
                 guard group != "0" && group != "root" else {
                     throw fail("'admin_group' cannot be root's group: root is an admin already; name the technicians' group")
                 }
-                c.adminGroup = group            case "device": c.devices.append(value)
-            case "rate": c.rate = try integer(8_000...192_000)
+                c.adminGroup = group
+            case "device": c.devices.append(value)
+            case "rate": c.rate = try integer(SampleRate.supported)
             case "mask_first": c.maskFirst = try integer(0...8)
             case "mask_last": c.maskLast = try integer(0...4)
             case "arm_timeout": c.armTimeout = Double(try integer(1...120))

@@ -84,7 +84,7 @@ actor ReaderManager {
     }
 
     /// Starts every reader there is now and the device monitor; returns how many capture.
-    func startAll(devices: [String], replays: [String], fast: Bool = false, repeats: Int = 1, replayHold: ReplayHold? = nil) async -> Int {
+    func startAll(devices: [String], replays: [(path: String, source: FileSource)]) async -> Int {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
@@ -99,16 +99,10 @@ actor ReaderManager {
             await hub.readerAppeared(info, present: false)
             await startCapture(id: device, device: device)
         }
-        for (k, path) in replays.enumerated() {
-            do {
-                let source = try FileSource(wav: path, paced: !fast, repeats: repeats)
-                source.hold = replayHold
-                var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
-                info.source = "replay"
-                await start(info, source: source)
-            } catch {
-                logger.error("replay \(path) not opened: \(error)")
-            }
+        for (k, (path, source)) in replays.enumerated() {
+            var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
+            info.source = "replay"
+            await start(info, source: source)
         }
         let sink = eventSink
         do {
@@ -423,7 +417,19 @@ public enum Daemon {
         // soon as the socket serves, before the supervision task runs, waits for it.
         let reloads = await UnixSignalsSequence(trapping: .sighup)
         // No core dump, no ptrace by other users: the process holds card data and keys.
-        if posmini_set_undumpable() != 0 { logger.warning("could not make the process undumpable: core dumps may hold card data") }
+        if !ProcessProtection.forbidDumps() { logger.warning("could not make the process undumpable: core dumps may hold card data") }
+        // A --replay recording is named on the command line: one that cannot be played (unreadable,
+        // not a WAV, a rate outside 8-192 kHz) is refused at start, as a bad configuration is,
+        // rather than leaving a daemon running without the reader it was asked for.
+        var replays: [(path: String, source: FileSource)] = []
+        for path in options.replays {
+            do {
+                replays.append((path, try FileSource(wav: path, paced: !options.replayFast, repeats: options.replayRepeat)))
+            } catch {
+                logger.critical("replay refused: \(error)")
+                return 2
+            }
+        }
         let encryptor: CardEncryptor
         do {
             encryptor = try KeySetup.encryptor(options: options, configuration: &configuration, logger: logger)
@@ -458,9 +464,13 @@ public enum Daemon {
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
         let replayHold = options.replayHold ? ReplayHold() : nil
-        if let replayHold { await hub.setArmObserver { _ in replayHold.open() } }
-        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: options.replays,
-                                             fast: options.replayFast, repeats: options.replayRepeat, replayHold: replayHold)
+        if let replayHold {
+            for (_, source) in replays { source.hold = replayHold }
+            await hub.setArmObserver { _ in replayHold.open() }
+        }
+        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: replays)
+        // The sessions hold the sources now: a recording's samples go when its session ends.
+        replays.removeAll()
         logger.info("\(started) reader(s) capturing")
 
         let services: [any Service] = [

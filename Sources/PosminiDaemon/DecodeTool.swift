@@ -34,11 +34,12 @@ public struct DecodeTool: Sendable {
         return anyRead ? 0 : 1
     }
 
-    /// Decodes every channel of a WAV file's bytes. Stereo channels are separate heads.
-    public func decode(_ audio: PCMAudio) -> [Swipe] {
+    /// Decodes every channel of a WAV file's bytes. Stereo channels are separate heads. Audio
+    /// at a rate outside `SampleRate.supported` is refused (the WAV reader refuses it first).
+    public func decode(_ audio: PCMAudio) throws(UnsupportedSampleRate) -> [Swipe] {
         var swipes: [Swipe] = []
         for (channel, samples) in audio.channels.enumerated() {
-            let decoder = SwipeDecoder(sampleRate: audio.sampleRate, channel: channel, configuration: configuration)
+            let decoder = try SwipeDecoder(sampleRate: audio.sampleRate, channel: channel, configuration: configuration)
             swipes += decoder.push(samples)
             swipes += decoder.finish()
         }
@@ -53,8 +54,14 @@ public struct DecodeTool: Sendable {
         } catch {
             return .unreadable(error.description)
         }
+        let audio: PCMAudio
         do {
-            return .decoded(decode(try WAV.decode(bytes)))
+            audio = try WAV.decode(bytes)
+        } catch {
+            return .unreadable("\(path): \(error.description)")
+        }
+        do {
+            return .decoded(try decode(audio))
         } catch {
             return .unreadable("\(path): \(error.description)")
         }

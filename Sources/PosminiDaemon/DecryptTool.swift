@@ -8,7 +8,7 @@ public enum DecryptTool {
     public static let warning = "posminictl decrypt: printing clear card data. Use it only with test keys and test cards, never where the output is kept or shared."
 
     /// A `CARD` line (or its `encrypted` object): each track, MAC checked. Exit status 0 or 1.
-    public static func card(bdk: String, json: [UInt8], out: (String) -> Void, err: (String) -> Void) -> Int32 {
+    public static func card(bdk: BDKSource, json: [UInt8], out: (String) -> Void, err: (String) -> Void) -> Int32 {
         let value: JSONValue
         do { value = try JSONValue.parse(json) } catch {
             err("posminictl decrypt: the input is not JSON: \(error)")
@@ -32,7 +32,7 @@ public enum DecryptTool {
     }
 
     /// A raw TDES cryptogram (a classic reader's field): the text, then any bytes after it.
-    public static func raw(bdk: String, ksn: String, data: String, out: (String) -> Void, err: (String) -> Void) -> Int32 {
+    public static func raw(bdk: BDKSource, ksn: String, data: String, out: (String) -> Void, err: (String) -> Void) -> Int32 {
         do {
             let ksnBytes: [UInt8]
             do { ksnBytes = try Hex.decode(ksn) } catch { throw CardEncryptionError(code: "", message: "--ksn \(error)") }
@@ -50,9 +50,9 @@ public enum DecryptTool {
         return 1
     }
 
-    static func bdkBytes(_ hex: String) throws -> SecretBytes {
-        do { return try Hex.decodeSecret(hex, lengths: [16]) } catch {
-            throw CardEncryptionError(code: "", message: "--bdk \(error)")
+    static func bdkBytes(_ source: BDKSource) throws -> SecretBytes {
+        do { return try source.read() } catch {
+            throw CardEncryptionError(code: "", message: "\(error)")
         }
     }
 

@@ -5,13 +5,14 @@ import ReaderIO
 /// `posminid provision`: derives a device key from a BDK, writes the key file and starts the
 /// key's counter.
 public enum ProvisionTool {
-    public static func run(bdk: String, ikid: String?, ksn: String?, out: String, stateDirectory: String?,
+    public static func run(bdk: BDKSource, ikid: String?, ksn: String?, out: String, stateDirectory: String?,
                            err: (String) -> Void) -> Int32 {
+        if case .hex = bdk { err(BDKSource.commandLineWarning("posminid provision")) }
         let scheme: DUKPTScheme = ikid != nil ? .aes128 : .tdes
         let idText = ikid ?? ksn ?? ""
         do {
             let bdkBytes: SecretBytes
-            do { bdkBytes = try Hex.decodeSecret(bdk, lengths: [16]) } catch { throw KeyStoreError("--bdk \(error)") }
+            do { bdkBytes = try bdk.read() } catch { throw KeyStoreError("\(error)") }
             let id: [UInt8]
             do { id = try Hex.decode(idText) } catch { throw KeyStoreError("--\(ikid != nil ? "ikid" : "ksn") \(error)") }
             let device: DeviceKey

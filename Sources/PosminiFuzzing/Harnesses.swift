@@ -9,26 +9,46 @@ import PosminiProtocol
 public enum FuzzHarness {
     /// The streaming decoder: little-endian Int16 samples (or, with the third byte's top bit,
     /// raw Float32 bit patterns, NaN and infinity included: what a float device could deliver),
-    /// pushed in chunks whose size comes from the first two bytes, at a rate the third picks;
-    /// with its 0x40 bit, a gap in the audio (`discontinuity()`) after every third chunk.
+    /// pushed in chunks whose size comes from the first two bytes, at a rate the third picks
+    /// (its low six bits: one of five common rates, or with all six set, any rate at all, the
+    /// next eight bytes as a little-endian Int64: a rate outside `SampleRate.supported` must be
+    /// refused with a typed error, never trap); with its 0x40 bit, a gap in the audio
+    /// (`discontinuity()`) after every third chunk.
     public static func decoder(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count >= 3 else { return }
         let chunk = max(1, Int(bytes[0]) | Int(bytes[1]) << 8)
         let rates = [8_000, 22_050, 44_100, 48_000, 96_000]
-        let rate = rates[Int(bytes[2] & 0x3F) % rates.count]
+        let rate: Int
+        var header = 3
+        if bytes[2] & 0x3F == 0x3F {
+            guard bytes.count >= 11 else { return }
+            var raw: UInt64 = 0
+            for k in 0..<8 { raw |= UInt64(bytes[3 + k]) << UInt64(8 * k) }
+            rate = Int(Int64(bitPattern: raw))
+            header = 11
+        } else {
+            rate = rates[Int(bytes[2] & 0x3F) % rates.count]
+        }
         let gaps = bytes[2] & 0x40 != 0
-        let decoder = SwipeDecoder(sampleRate: rate)
+        let decoder: SwipeDecoder
+        do {
+            decoder = try SwipeDecoder(sampleRate: rate)
+        } catch {
+            precondition(!SampleRate.supported.contains(rate) && error.rate == rate, "a supported rate refused, or the wrong one named")
+            return
+        }
+        precondition(SampleRate.supported.contains(rate), "an unsupported rate accepted")
         if bytes[2] & 0x80 != 0 {
-            var samples = [Float](repeating: 0, count: (bytes.count - 3) / 4)
+            var samples = [Float](repeating: 0, count: (bytes.count - header) / 4)
             for k in samples.indices {
-                let p = 3 + 4 * k
+                let p = header + 4 * k
                 samples[k] = Float(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
             }
             push(samples, chunk: chunk, gaps: gaps, into: decoder)
         } else {
-            var samples = [Int16](repeating: 0, count: (bytes.count - 3) / 2)
+            var samples = [Int16](repeating: 0, count: (bytes.count - header) / 2)
             for k in samples.indices {
-                samples[k] = Int16(bitPattern: UInt16(bytes[3 + 2 * k]) | UInt16(bytes[4 + 2 * k]) << 8)
+                samples[k] = Int16(bitPattern: UInt16(bytes[header + 2 * k]) | UInt16(bytes[header + 1 + 2 * k]) << 8)
             }
             var start = 0, pushed = 0
             while start < samples.count {
@@ -67,11 +87,22 @@ public enum FuzzHarness {
         }
     }
 
-    /// The WAV reader: audio or a typed error; what it reads is consistent and writes back.
+    /// The WAV reader: audio or a typed error; what it reads is consistent and writes back, has
+    /// a supported rate and one or two channels, and goes into the decoder as `decode` and
+    /// `--replay` give it (each channel's first 2 048 frames: the decoder has a harness of its own).
     public static func wav(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let audio = try? WAV.decode(Array(bytes)) else { return }
         precondition(audio.channels.allSatisfy { $0.count == audio.channels.first?.count }, "channels of different lengths")
+        precondition(SampleRate.supported.contains(audio.sampleRate), "a WAV at \(audio.sampleRate) Hz read")
+        precondition((1...2).contains(audio.channels.count), "a WAV of \(audio.channels.count) channels read")
         _ = WAV.encode16(audio)
+        for (c, samples) in audio.channels.enumerated() {
+            guard let decoder = try? SwipeDecoder(sampleRate: audio.sampleRate, channel: c) else {
+                preconditionFailure("the decoder refused a rate the WAV reader took")
+            }
+            _ = samples.prefix(2_048).withUnsafeBufferPointer { decoder.push($0) }
+            _ = decoder.finish()
+        }
     }
 
     /// The request parser: a request or a typed refusal; JSON that parses serializes and parses

@@ -1,4 +1,5 @@
 import CALSA
+import AudioFile
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -13,11 +14,21 @@ public struct ALSAError: Error, Sendable, Hashable, CustomStringConvertible {
     public var call: String
     /// Negative errno as libasound returns it (-ENOENT, -EBUSY, -ENODEV, …).
     public var code: Int32
+    /// Set when the failure is the sample rate: the rate asked for, or the one the device
+    /// settled on, is outside `SampleRate.supported` (`code` is then -EINVAL).
+    public var unsupportedRate: Int?
 
     public init(device: String, call: String, code: Int32) {
         self.device = device
         self.call = call
         self.code = code
+    }
+
+    /// The rate `rate` refused at `call` (the request, or the negotiation's result).
+    public static func unsupportedRate(_ rate: Int, device: String, call: String) -> ALSAError {
+        var error = ALSAError(device: device, call: call, code: -EINVAL)
+        error.unsupportedRate = rate
+        return error
     }
 
     public var message: String {
@@ -31,6 +42,11 @@ public struct ALSAError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
+        if let rate = unsupportedRate {
+            return "ALSA device '\(device)': \(UnsupportedSampleRate(rate: rate)) (\(call)); ask for a rate in that range "
+                + "(--rate, or rate= in the configuration), or use a device that offers one "
+                + "(`arecord -D \(device) --dump-hw-params /dev/null` lists its rates)"
+        }
         var text = "ALSA device '\(device)': \(call) failed: \(message) (errno \(-code))"
         switch -code {
         case ENOENT:
@@ -84,6 +100,8 @@ public final class ALSACapture: CaptureSource, @unchecked Sendable {
     /// `periodTime` seconds and a buffer of at least `periods` of them.
     public init(device: String, rate: Int = 44_100, periodTime: Double = 0.01, periods: Int = 8) throws(ALSAError) {
         name = device
+        // Refused before it reaches UInt32 (a negative or huge request would trap) or the device.
+        guard SampleRate.supported.contains(rate) else { throw .unsupportedRate(rate, device: device, call: "requested rate") }
         posmini_alsa_quiet()
         var handle: OpaquePointer?
         var rc = snd_pcm_open(&handle, device, SND_PCM_STREAM_CAPTURE, SND_PCM_NONBLOCK)
@@ -149,6 +167,16 @@ public final class ALSACapture: CaptureSource, @unchecked Sendable {
         guard rc == 0 else { throw fail("snd_pcm_hw_params_set_buffer_size_near", rc) }
         rc = snd_pcm_hw_params(handle, hw)
         guard rc == 0 else { throw fail("snd_pcm_hw_params", rc) }
+        // The rate the device settled on (the nearest it has, not necessarily the one asked for):
+        // the decoder takes only the supported range.
+        var negotiated: UInt32 = 0
+        rc = snd_pcm_hw_params_get_rate(hw, &negotiated, &direction)
+        guard rc == 0 else { throw fail("snd_pcm_hw_params_get_rate", rc) }
+        guard SampleRate.supported.contains(Int(negotiated)) else {
+            snd_pcm_close(handle)
+            throw .unsupportedRate(Int(negotiated), device: device, call: "snd_pcm_hw_params (negotiated rate)")
+        }
+        actualRate = negotiated
         snd_pcm_hw_params_get_period_size(hw, &period, &direction)
         snd_pcm_hw_params_get_buffer_size(hw, &buffer)
 

@@ -54,6 +54,8 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
         case unreadable(FileReadError)
         case notAudio(path: String, WAVError)
         case rawSize(path: String, bytes: Int, frameBytes: Int)
+        /// A rate outside `SampleRate.supported` (a WAV's own is refused by the WAV reader, as `notAudio`).
+        case unsupportedRate(path: String, UnsupportedSampleRate)
         case badParameters(String)
 
         public var description: String {
@@ -62,6 +64,7 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
             case .notAudio(let path, let error): "\(path): \(error)"
             case .rawSize(let path, let bytes, let frameBytes):
                 "\(path): \(bytes) bytes is not a whole number of \(frameBytes)-byte frames"
+            case .unsupportedRate(let path, let error): "\(path): \(error)"
             case .badParameters(let what): what
             }
         }
@@ -73,7 +76,9 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
         sampleRate = audio.sampleRate
         channels = audio.channels.count
         recordingFrames = audio.frameCount
-        frameCount = audio.frameCount * max(1, repeats)
+        // `--replay-repeat` is anyone's number: a product past Int.max plays for ever instead of trapping.
+        let (total, overflow) = audio.frameCount.multipliedReportingOverflow(by: max(1, repeats))
+        frameCount = overflow ? Int.max : total
         var interleaved = [Float](repeating: 0, count: audio.frameCount * audio.channels.count)
         for (c, channel) in audio.channels.enumerated() {
             for i in 0..<audio.frameCount { interleaved[i * audio.channels.count + c] = channel[i] }
@@ -95,15 +100,18 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     /// Headerless samples with an explicit rate, channel count and encoding.
     public convenience init(raw path: String, rate: Int, channels: Int, format: CaptureFormat, paced: Bool,
                             periodTime: Double = 0.01) throws(Failure) {
-        guard (1_000...768_000).contains(rate) else { throw .badParameters("raw audio needs a rate of 1000-768000 Hz, not \(rate)") }
+        do throws(UnsupportedSampleRate) { try SampleRate.check(rate) } catch { throw .unsupportedRate(path: path, error) }
         guard (1...8).contains(channels) else { throw .badParameters("raw audio needs 1-8 channels, not \(channels)") }
         let bytes: [UInt8]
         do { bytes = try FileBytes.read(path) } catch { throw .unreadable(error) }
         let frameBytes = channels * format.bytesPerSample
         guard bytes.count % frameBytes == 0 else { throw .rawSize(path: path, bytes: bytes.count, frameBytes: frameBytes) }
         var flat = [Float](repeating: 0, count: bytes.count / format.bytesPerSample)
-        bytes.withUnsafeBytes { raw in
-            flat.withUnsafeMutableBufferPointer { format.convert(raw.baseAddress!, count: $0.count, into: $0.baseAddress!) }
+        // An empty file is no audio, and an empty array's buffer may have no address.
+        if !flat.isEmpty {
+            bytes.withUnsafeBytes { raw in
+                flat.withUnsafeMutableBufferPointer { format.convert(raw.baseAddress!, count: $0.count, into: $0.baseAddress!) }
+            }
         }
         var perChannel = [[Float]](repeating: [], count: channels)
         for c in 0..<channels { perChannel[c] = stride(from: c, to: flat.count, by: channels).map { flat[$0] } }

@@ -1,4 +1,5 @@
 public import SwipeDecoder
+import AudioFile
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -76,7 +77,9 @@ public final class ReaderSession: @unchecked Sendable {
         self.source = source
         self.configuration = configuration
         deliver = onEvent
-        let frames = max(Int(configuration.ringSeconds * Double(source.sampleRate)), 4 * source.periodFrames)
+        // Sized from a supported rate only: an unsupported one ends the session in `start()`.
+        let rate = min(max(source.sampleRate, 0), SampleRate.supported.upperBound)
+        let frames = max(Int(configuration.ringSeconds * Double(rate)), 4 * source.periodFrames)
         ring = SPSCRing(minimumCapacity: frames * source.channels)
     }
 
@@ -102,6 +105,12 @@ public final class ReaderSession: @unchecked Sendable {
     /// Starts capture and decoding. A source that fails to start ends the session at once.
     public func start() {
         do throws(CaptureEnd) {
+            // A rate the decoder does not take ends the session here, before any thread starts.
+            do throws(UnsupportedSampleRate) {
+                try SampleRate.check(source.sampleRate)
+            } catch {
+                throw .failed("\(source.name): \(error)")
+            }
             try source.start()
         } catch {
             source.close()
@@ -186,8 +195,17 @@ public final class ReaderSession: @unchecked Sendable {
 
     private func decodeLoop() {
         let channels = source.channels
-        let decoders = (0..<channels).map {
-            SwipeDecoder(sampleRate: source.sampleRate, channel: $0, configuration: configuration.decoder)
+        let decoders: [SwipeDecoder]
+        do {
+            decoders = try (0..<channels).map { c throws(UnsupportedSampleRate) in
+                try SwipeDecoder(sampleRate: source.sampleRate, channel: c, configuration: configuration.decoder)
+            }
+        } catch {
+            // `start()` checked the rate, so this is not reached; were it, the session ends, not the process.
+            stopEvent.signal()
+            finished.store(true, ordering: .releasing)
+            deliver(.ended(.failed("\(source.name): \(error)")))
+            return
         }
         var merger = ChannelMerger(channels: channels)
         let chunkFrames = source.periodFrames

@@ -1,4 +1,5 @@
 public import Magstripe
+public import AudioFile
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -256,8 +257,11 @@ public final class SwipeDecoder {
     /// The running DC level (for completing a last partial block).
     private var dc: Float { gate.dc }
 
-    public init(sampleRate: Int, channel: Int = 0, configuration: DecoderConfiguration = DecoderConfiguration()) {
-        precondition((1_000...1_000_000).contains(sampleRate), "sample rate out of range")
+    /// Throws for a rate outside `SampleRate.supported` (8-192 kHz): the block sizes, filters
+    /// and buffers below are sized from it, and a rate from a file or a device must never trap.
+    public init(sampleRate: Int, channel: Int = 0,
+                configuration: DecoderConfiguration = DecoderConfiguration()) throws(UnsupportedSampleRate) {
+        try SampleRate.check(sampleRate)
         self.sampleRate = sampleRate
         self.channel = channel
         self.configuration = configuration

@@ -20,7 +20,7 @@ func gridCase(_ k: Int, seed: UInt64, allNominal: Bool = false) -> GridCase {
 
 func decodeCase(_ c: GridCase) -> (Outcome, [Swipe]) {
     let swipe = SwipeSynthesizer.render(c.scenario)
-    let decoder = SwipeDecoder(sampleRate: swipe.sampleRate)
+    let decoder = benchDecoder(swipe.sampleRate)
     let results = decoder.push(swipe.channels[0]) + decoder.finish()
     var outcome = Outcome.failed
     for r in results {

@@ -19,7 +19,7 @@ func inspectCase(_ c: GridCase) {
         for p in swipe.tracks[0].pulses { fputs("\(p.time * Double(swipe.sampleRate)) \(p.polarity)\n", f) }
         fclose(f)
     }
-    let decoder = SwipeDecoder(sampleRate: swipe.sampleRate)
+    let decoder = benchDecoder(swipe.sampleRate)
     decoder.trace = { print("  " + $0) }
     for r in decoder.push(swipe.channels[0]) + decoder.finish() {
         print("swipe \(r.start)-\(r.end) problem \(r.problem?.rawValue ?? "-") tracks \(r.tracks.map { "\($0.status.code) true=\($0.text?.revealed() == c.text)" })")
@@ -30,7 +30,7 @@ func inspectCase(_ c: GridCase) {
 func recordingReport(_ path: String) {
     guard let audio = try? WAV.decode(readAll(path)) else { print("cannot read \(path)"); return }
     func show(_ label: String, _ x: [Float], _ rate: Int) {
-        let d = SwipeDecoder(sampleRate: rate)
+        let d = benchDecoder(rate)
         for r in d.push(x) + d.finish() {
             print(label, "swipe \(r.start)-\(r.end) bits \(r.bits.count) repairs \(r.repairedCells) bridged \(r.bridgedCells) jitter \(r.quality.jitter)")
             print("  ", r.bits.map { String($0) }.joined())

@@ -37,7 +37,7 @@ func falseAcceptTrials(_ range: Range<Int>, seed: UInt64) -> [TrialKind: TrialRe
         var rng = SynthRandom(seed: seed &* 7_919 &+ UInt64(k))
         let kind = TrialKind(rawValue: k % TrialKind.allCases.count)!
         let (samples, rate, acceptable, wholeStream) = makeTrial(kind, rng: &rng)
-        let decoder = SwipeDecoder(sampleRate: rate)
+        let decoder = benchDecoder(rate)
         let swipes: [Swipe]
         if wholeStream {
             swipes = decoder.push(samples) + decoder.finish()
@@ -164,7 +164,7 @@ func trialDebug(_ k: Int, seed: UInt64) {
     let kind = TrialKind(rawValue: k % TrialKind.allCases.count)!
     let (samples, rate, acceptable, _) = makeTrial(kind, rng: &rng)
     print("trial \(k) (\(kind)); acceptable:", acceptable)
-    let decoder = SwipeDecoder(sampleRate: rate)
+    let decoder = benchDecoder(rate)
     decoder.candidateObserver = { index, read in
         if let t = read.text {
             print("candidate \(index) \(read.status.code) corrections \(read.corrections) corrected-bit confidence \(read.correctedConfidence ?? -1) weak \(read.weakBits) weakest \(read.weakest ?? -1) text \(t)")

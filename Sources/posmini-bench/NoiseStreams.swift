@@ -43,7 +43,7 @@ func noiseReport(secondsEach: Double) {
     print("| --- | ---: | ---: |")
     var totalOK = 0
     for (name, x) in streams {
-        let decoder = SwipeDecoder(sampleRate: rate)
+        let decoder = benchDecoder(rate)
         var reported = 0, ok = 0
         x.withUnsafeBufferPointer { all in
             var offset = 0

@@ -59,7 +59,7 @@ func idleStream(rate: Int, seconds: Double) -> [Int16] {
 /// allocation counts of chunks that completed no swipe (steady state) and of those that did.
 func run(_ samples: [Int16], rate: Int, period: Int, decoder given: SwipeDecoder? = nil) -> (cpu: Double, swipes: Int, steadyAllocations: Int, steadyChunks: Int, swipeAllocations: Int, segments: Int) {
     // A decoder that has already seen a swipe has sized its work buffers: steady state.
-    let decoder = given ?? SwipeDecoder(sampleRate: rate)
+    let decoder = given ?? benchDecoder(rate)
     decoder.reset()
     var swipes = 0
     var steadyAllocations = 0, steadyChunks = 0, swipeAllocations = 0, segments = 0
@@ -114,7 +114,7 @@ func throughputReport() {
     let idle = idleStream(rate: rate, seconds: 60)
     let (stream, made) = swipeStream(rate: rate, count: 60)
     // Warm up (buffers sized, caches filled), then five timed runs each; medians.
-    let decoder = SwipeDecoder(sampleRate: rate)
+    let decoder = benchDecoder(rate)
     _ = run(idle, rate: rate, period: period, decoder: decoder)
     _ = run(stream, rate: rate, period: period, decoder: decoder)
     var idleTimes: [Double] = [], swipeTimes: [Double] = [], baselineTimes: [Double] = []

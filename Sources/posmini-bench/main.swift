@@ -73,7 +73,7 @@ if args.contains("--swipes-only") {
 }
 if args.contains("--gate-trace") {
     let (stream, _) = swipeStream(rate: 44_100, count: 12)
-    let d = SwipeDecoder(sampleRate: 44_100)
+    let d = benchDecoder(44_100)
     d.trace = { if $0.hasPrefix("gate") || $0.hasPrefix("plain") || args.contains("--all") { print($0) } }
     for r in d.push(stream) + d.finish() { print("swipe", fmt(r.start, 3), fmt(r.end, 3), r.readTracks.count) }
     exit(0)
@@ -176,7 +176,7 @@ func marginStudy(_ cases: Int, seed: UInt64) {
     for k in 0..<cases {
         let c = gridCase(k, seed: seed)
         let swipe = SwipeSynthesizer.render(c.scenario)
-        let decoder = SwipeDecoder(sampleRate: swipe.sampleRate)
+        let decoder = benchDecoder(swipe.sampleRate)
         decoder.exhaustive = true
         decoder.candidateObserver = { index, read in
             guard let text = read.text else { return }
@@ -200,4 +200,9 @@ func marginStudy(_ cases: Int, seed: UInt64) {
             for x in r.prefix(40) { print("   false: weak \(x.weak) weakest \(x.weakest) corrected \(x.corrected ?? -1) candidate \(x.candidate) \(x.status)") }
         }
     }
+}
+
+/// A decoder at one of the bench's own rates, every one within `SampleRate.supported`.
+func benchDecoder(_ rate: Int) -> SwipeDecoder {
+    do { return try SwipeDecoder(sampleRate: rate) } catch { fatalError("posmini-bench: \(error)") }
 }

@@ -111,8 +111,11 @@ struct Decrypt: ParsableCommand {
             Published test BDKs: AES FEDCBA9876543210F1F1F1F1F1F1F1F1, TDES 0123456789ABCDEFFEDCBA9876543210.
             """)
 
-    @Option(help: "Base derivation key, 32 hex digits.")
-    var bdk: String
+    @Option(help: ArgumentHelp("Base derivation key, 32 hex digits, or - to read it from standard input (on the command line every user sees it in the process list: prefer --bdk-file or -).", valueName: "hex|-"))
+    var bdk: String?
+
+    @Option(help: ArgumentHelp("A file holding the base derivation key (32 hex digits on one line; keep it mode 600).", valueName: "path"))
+    var bdkFile: String?
 
     @Option(help: "Raw TDES cryptogram: its KSN (20 hex digits).")
     var ksn: String?
@@ -126,9 +129,21 @@ struct Decrypt: ParsableCommand {
     func validate() throws {
         if (ksn == nil) != (data == nil) { throw ValidationError("--ksn and --data go together") }
         if ksn != nil && file != nil { throw ValidationError("give either a CARD file or --ksn and --data") }
+        guard let source = BDKSource(bdk: bdk, bdkFile: bdkFile) else {
+            throw ValidationError("give exactly one of --bdk-file PATH, --bdk - (standard input) and --bdk HEX")
+        }
+        if source == .standardInput && ksn == nil && file == nil {
+            throw ValidationError("--bdk - reads the key from standard input: give the CARD as a FILE (or --ksn and --data)")
+        }
     }
 
     func run() throws {
+        // The key and the clear tracks: no core dump, no reading of this process's memory by others.
+        if !ProcessProtection.forbidDumps() {
+            StandardStreams.err("posminictl decrypt: could not make the process undumpable: a core dump could hold the key or card data")
+        }
+        guard let bdk = BDKSource(bdk: bdk, bdkFile: bdkFile) else { throw ValidationError("give exactly one of --bdk-file and --bdk") }
+        if case .hex = bdk { StandardStreams.err(BDKSource.commandLineWarning("posminictl decrypt")) }
         let status: Int32
         if let ksn, let data {
             status = DecryptTool.raw(bdk: bdk, ksn: ksn, data: data, out: StandardStreams.out, err: StandardStreams.err)

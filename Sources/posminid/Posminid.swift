@@ -21,6 +21,11 @@ struct Posminid: AsyncParsableCommand {
 
     /// `posminid --diagnose …` is `posminid diagnose …` (the technician's spelling).
     static func main() async {
+        // Every subcommand handles audio (card data), keys or clear tracks: none leaves a core
+        // dump or lets another user's process read its memory (the daemon checks again, and logs).
+        if !ProcessProtection.forbidDumps() {
+            StandardStreams.err("posminid: could not make the process undumpable: a core dump could hold card data or keys")
+        }
         var arguments = Array(CommandLine.arguments.dropFirst())
         if let k = arguments.firstIndex(of: "--diagnose") {
             arguments.remove(at: k)
@@ -52,7 +57,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("device"), help: "An ALSA capture device to read as a reader (repeatable); one naming a card (hw:CARD=PCH,DEV=0) is followed by its jack.")
     var devices: [String] = []
 
-    @Option(name: .customLong("replay"), help: "A WAV recording played in real time as a reader (repeatable).")
+    @Option(name: .customLong("replay"), help: "A WAV recording (8000-192000 Hz) played in real time as a reader (repeatable); one that cannot be played stops the daemon at start (exit 2).")
     var replays: [String] = []
 
     @Flag(help: "Play --replay recordings as fast as they decode (soak tests) instead of in real time.")
@@ -142,13 +147,13 @@ struct Listen: ParsableCommand {
     @Option(help: "The replay file is headerless samples in this encoding: S16_LE, S24_LE, S32_LE, FLOAT_LE.")
     var rawFormat: String?
 
-    @Option(help: "Sample rate of a raw replay file.")
+    @Option(help: "Sample rate of a raw replay file (8000-192000 Hz).")
     var rawRate = 44_100
 
     @Option(help: "Channels of a raw replay file.")
     var rawChannels = 1
 
-    @Option(help: "Sample rate to ask the device for (the nearest it offers is used).")
+    @Option(help: "Sample rate to ask the device for, 8000-192000 Hz (the nearest it offers is used; outside that range it is refused).")
     var rate = 44_100
 
     @Option(help: "Stop after this many seconds.")
@@ -293,8 +298,11 @@ struct Provision: ParsableCommand {
             BDK never belongs on a terminal.
             """)
 
-    @Option(help: "Base derivation key, 32 hex digits.")
-    var bdk: String
+    @Option(help: ArgumentHelp("Base derivation key, 32 hex digits, or - to read it from standard input (on the command line every user sees it in the process list: prefer --bdk-file or -).", valueName: "hex|-"))
+    var bdk: String?
+
+    @Option(help: ArgumentHelp("A file holding the base derivation key (32 hex digits on one line; keep it mode 600).", valueName: "path"))
+    var bdkFile: String?
 
     @Option(help: "AES DUKPT Initial Key ID, 16 hex digits.")
     var ikid: String?
@@ -313,10 +321,14 @@ struct Provision: ParsableCommand {
         guard (ikid == nil) != (ksn == nil) else {
             throw ValidationError("give exactly one of --ikid (AES DUKPT) and --ksn (TDES DUKPT)")
         }
+        guard BDKSource(bdk: bdk, bdkFile: bdkFile) != nil else {
+            throw ValidationError("give exactly one of --bdk-file PATH, --bdk - (standard input) and --bdk HEX")
+        }
     }
 
     func run() throws {
-        let status = ProvisionTool.run(bdk: bdk, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
+        guard let source = BDKSource(bdk: bdk, bdkFile: bdkFile) else { throw ValidationError("give exactly one of --bdk-file and --bdk") }
+        let status = ProvisionTool.run(bdk: source, ikid: ikid, ksn: ksn, out: out, stateDirectory: stateDirectory,
                                        err: StandardStreams.err)
         if status != 0 { throw ExitCode(status) }
     }

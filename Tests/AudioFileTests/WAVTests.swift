@@ -17,9 +17,10 @@ struct WAVBuilder {
 
     func build(data: [UInt8]) -> [UInt8] {
         var fmt: [UInt8] = []
-        let align = blockAlign ?? channels * (bits / 8)
+        // Wrapping: the header fields are built as a file could carry them, absurd ones too.
+        let align = blockAlign ?? channels &* (bits / 8)
         le16(&fmt, extensibleSubformat == nil ? formatTag : 0xFFFE); le16(&fmt, channels); le32(&fmt, rate)
-        le32(&fmt, rate * UInt32(align)); le16(&fmt, align); le16(&fmt, bits)
+        le32(&fmt, rate &* UInt32(align)); le16(&fmt, align); le16(&fmt, bits)
         if let sub = extensibleSubformat {
             le16(&fmt, 22); le16(&fmt, bits); le32(&fmt, 0)
             le16(&fmt, sub)
@@ -133,7 +134,7 @@ struct WAVTests {
          .unsupportedBitDepth(64, float: true)),
         ("3 channels", WAVBuilder(channels: 3).build(data: [UInt8](repeating: 0, count: 6)), .unsupportedChannelCount(3)),
         ("0 channels", WAVBuilder(channels: 0, blockAlign: 0).build(data: []), .unsupportedChannelCount(0)),
-        ("rate 0", WAVBuilder(rate: 0).build(data: [0, 0]), .invalidSampleRate(0)),
+        ("rate 0", WAVBuilder(rate: 0).build(data: [0, 0]), .unsupportedSampleRate(0)),
         ("bad block align", WAVBuilder(blockAlign: 3).build(data: [0, 0, 0]),
          .malformed("block align 3 does not match 1 channel(s) of 16-bit integer")),
         ("half frame", WAVBuilder().build(data: [0, 0, 0]),
@@ -141,6 +142,37 @@ struct WAVTests {
     ] as [(String, [UInt8], WAVError)])
     func refusals(name: String, bytes: [UInt8], error: WAVError) {
         #expect(throws: error, "\(name)") { try WAV.decode(bytes) }
+    }
+
+    @Test("the sample rate: 8 000 to 192 000 Hz read, anything else refused with the rate named",
+          arguments: [(7_999, false), (8_000, true), (44_100, true), (192_000, true), (192_001, false), (500, false), (1, false),
+                      (1_000_000, false), (Int(UInt32.max), false)])
+    func rateRange(rate: Int, read: Bool) throws {
+        let bytes = WAVBuilder(rate: UInt32(rate)).build(data: [0, 0, 0x00, 0x40])
+        if read {
+            #expect(try WAV.decode(bytes).sampleRate == rate)
+        } else {
+            #expect(throws: WAVError.unsupportedSampleRate(rate)) { try WAV.decode(bytes) }
+            #expect(WAVError.unsupportedSampleRate(rate).description == "unsupported sample rate \(rate) Hz: 8000-192000 Hz are read")
+        }
+        #expect(SampleRate.supported.contains(rate) == read)
+    }
+
+    @Test("channel counts, block aligns and sizes at their extremes are refused, never trap", arguments: [
+        WAVBuilder(channels: 65_535), WAVBuilder(channels: 65_535, blockAlign: 65_534), WAVBuilder(channels: 2, blockAlign: 0),
+        WAVBuilder(channels: 1, blockAlign: 65_535), WAVBuilder(channels: 1, bits: 65_535), WAVBuilder(channels: 1, bits: 0),
+        WAVBuilder(formatTag: 3, channels: 2, bits: 0xFFFF), WAVBuilder(channels: 0, blockAlign: 0, extensibleSubformat: 1),
+        WAVBuilder(declaredDataSize: 0xFFFF_FFFE), WAVBuilder(declaredDataSize: 0x7FFF_FFFF), WAVBuilder(rate: 0, declaredDataSize: 0),
+    ])
+    func extremes(builder: WAVBuilder) {
+        let bytes = builder.build(data: [1, 2, 3, 4, 5, 6, 7, 8])
+        do {
+            let audio = try WAV.decode(bytes)
+            // Only a plausible header reads: a streaming size runs to the end of the file.
+            #expect(audio.channels.count == 1 && audio.frameCount == 4)
+        } catch {
+            #expect(!error.description.isEmpty)
+        }
     }
 
     @Test("every truncation of a valid file is refused or read, never crashes")

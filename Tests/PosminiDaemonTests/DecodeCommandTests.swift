@@ -86,6 +86,35 @@ extension ProcessSuites {
             #expect(result.stderr.contains(message), "\(result.stderr)")
         }
 
+        @Test("a WAV at a rate outside 8-192 kHz: exit 2 and a message naming the rate, never a trap (500 Hz used to end in SIGILL, 132)",
+              arguments: [500, 7_999, 192_001, 0, 1, 4_294_967_295] as [UInt32])
+        func unsupportedRate(rate: UInt32) throws {
+            let path = try wavClaiming(rate: rate)
+            let result = try run(["decode", path])
+            #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains(path))
+            #expect(result.stderr.contains("unsupported sample rate \(rate) Hz"), "\(result.stderr)")
+            #expect(result.stderr.contains("8000-192000 Hz"), "\(result.stderr)")
+        }
+
+        @Test("a WAV of 0, 3 or 65 535 channels: exit 2 and a message naming the count, never a trap",
+              arguments: [0, 3, 65_535] as [UInt16])
+        func unsupportedChannels(channels: UInt16) throws {
+            let path = try wavClaiming(rate: 44_100, channels: channels)
+            let result = try run(["decode", path])
+            #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("unsupported channel count \(channels)"), "\(result.stderr)")
+        }
+
+        @Test("the edges of the range decode: a swipe recorded at 8 kHz and at 192 kHz", arguments: [8_000, 192_000])
+        func rangeEdges(rate: Int) throws {
+            // Slow enough for two samples per half-cell at 8 kHz (the decoder's floor).
+            let file = try swipeFile([(Self.track2, .track2)], rate: rate, speed: 150)
+            let result = try run(["decode", "--json", file])
+            #expect(result.status == 0, "exit \(result.status): \(result.stderr)")
+            #expect(result.stdout.contains("\"masked\":\";411111******1111=2812101*************?\""), "\(result.stdout)")
+        }
+
         @Test("a missing file: exit 2, named")
         func missingFile() throws {
             let result = try run(["decode", "/nonexistent/swipe.wav"])

@@ -239,6 +239,19 @@ extension ProcessSuites {
             #expect(check(mended, "permissions.key")?["status"] == "PASS")
         }
 
+        @Test("--rate outside 8-192 kHz: the device check fails naming the rate, not compatible, exit 1; no trap")
+        func unsupportedRate() throws {
+            let t = try terminal(idle(seconds: 1))
+            for rate in ["500", "192001", "-1"] {
+                let result = try run(["diagnose", "--json", "--no-swipe", "--device", "null", "--rate=" + rate, "--config", t.directory + "/posminid.conf"])
+                let report = try? JSONValue.parse(Array(result.stdout.utf8))
+                #expect(result.status == 1, "exit \(result.status): \(result.stderr)")
+                #expect(check(report, "device.open")?["status"] == "FAIL")
+                #expect(check(report, "device.open")?["value"]?.stringValue?.contains("unsupported sample rate \(rate) Hz") == true, "\(result.stdout)")
+                #expect(report?["verdict"] == "not_compatible")
+            }
+        }
+
         @Test("a device that does not exist: exit 2 and a message naming it; no reader at all: exit 2")
         func missingDevice() throws {
             let t = try terminal(idle(seconds: 1))

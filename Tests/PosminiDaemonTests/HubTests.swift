@@ -37,7 +37,7 @@ func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", fo
     var motion = Motion(speed: .constant(300))
     if cut { motion.travel = 0...0.5 }
     let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)], motion: motion, audio: audio))
-    let decoder = SwipeDecoder(sampleRate: 44_100)
+    let decoder = try! SwipeDecoder(sampleRate: 44_100)
     return (decoder.push(rendered.channels[0]) + decoder.finish())[0]
 }
 

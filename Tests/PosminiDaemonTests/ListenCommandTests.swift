@@ -100,6 +100,50 @@ extension ProcessSuites {
             #expect(monotonicNow() - begin < duration)
         }
 
+        @Test("a rate outside 8-192 kHz, a WAV's, --raw-rate's, or asked of a device: exit 2, naming the rate; never a trap")
+        func unsupportedRates() throws {
+            let wav = try wavClaiming(rate: 500)
+            let replay = try run(["listen", "--replay", wav, "--fast"])
+            #expect(replay.status == 2, "exit \(replay.status): \(replay.stderr)")
+            #expect(replay.stderr.contains(wav) && replay.stderr.contains("unsupported sample rate 500 Hz"), "\(replay.stderr)")
+            let raw = try temporaryDirectory() + "/silence.raw"
+            write([UInt8](repeating: 0, count: 8_000), to: raw)
+            for rate in [500, 7_999, 192_001, -1, 0] {
+                let r = try run(["listen", "--replay", raw, "--raw-format", "S16_LE", "--raw-rate=\(rate)", "--fast"])
+                #expect(r.status == 2, "--raw-rate \(rate): exit \(r.status): \(r.stderr)")
+                #expect(r.stderr.contains("unsupported sample rate \(rate) Hz"), "\(r.stderr)")
+            }
+            for rate in [8_000, 192_000] {
+                let r = try run(["listen", "--replay", raw, "--raw-format", "S16_LE", "--raw-rate=\(rate)", "--fast"])
+                #expect(r.status == 0, "--raw-rate \(rate): exit \(r.status): \(r.stderr)")
+                #expect(r.stderr.contains("\(rate) Hz, 1 channel"), "\(r.stderr)")
+            }
+            for rate in [500, -44_100, 4_294_967_296] {
+                let r = try run(["listen", "--device", "null", "--rate=\(rate)", "--seconds", "1"])
+                #expect(r.status == 2, "--rate \(rate): exit \(r.status): \(r.stderr)")
+                #expect(r.stderr.contains("unsupported sample rate \(rate) Hz") && r.stderr.contains("requested rate"), "\(r.stderr)")
+            }
+        }
+
+        @Test("a device that settles on a rate outside 8-192 kHz (asked for 44.1 kHz, it has 4 kHz only) is refused after the negotiation, naming the rate")
+        func negotiatedRate() throws {
+            let directory = try temporaryDirectory()
+            let conf = directory + "/asound.conf"
+            // The plug plugin without resampling (the capture turns it off) has only its slave's rate.
+            let text = """
+                pcm.posmini_4k {
+                    type plug
+                    slave { pcm "null" rate 4000 }
+                }
+
+                """
+            write(Array(text.utf8), to: conf)
+            let result = try run(["listen", "--device", "posmini_4k", "--seconds", "1"],
+                                 environment: ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:" + conf])
+            #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("unsupported sample rate 4000 Hz") && result.stderr.contains("negotiated rate"), "\(result.stderr)")
+        }
+
         @Test("a broken replay file or a wrong raw format is refused with a clear message")
         func badReplay() throws {
             let path = try temporaryDirectory() + "/broken.wav"

@@ -75,23 +75,40 @@ extension CommandTesting {
     static var track3: String { track3Text }
     static var track1: String { track1Text }
 
-    /// A WAV of swipes of `texts` (one channel per text when `stereo`).
-    func swipeFile(_ texts: [(String, TrackFormat)], stereo: Bool = false) throws -> String {
-        var audio = AudioPath(sampleRate: 44_100)
+    /// A WAV of swipes of `texts` (one channel per text when `stereo`), at `rate` and `speed`.
+    func swipeFile(_ texts: [(String, TrackFormat)], stereo: Bool = false, rate: Int = 44_100, speed: Double = 300) throws -> String {
+        var audio = AudioPath(sampleRate: rate)
         audio.snr = 35
         audio.leadingSilence = 0.1
         audio.trailingSilence = 0.1
         let tracks = try texts.map { try StripeTrack(text: $0.0, format: $0.1) }
         var channels: [[Float]]
         if stereo {
-            channels = SwipeSynthesizer.render(SwipeScenario(tracks: tracks, motion: Motion(speed: .constant(300)), audio: audio)).channels
+            channels = SwipeSynthesizer.render(SwipeScenario(tracks: tracks, motion: Motion(speed: .constant(speed)), audio: audio)).channels
         } else {
             channels = [tracks.flatMap { track in
-                SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300)), audio: audio)).channels[0]
+                SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(speed)), audio: audio)).channels[0]
             }]
         }
         let path = try temporaryDirectory() + "/swipe.wav"
-        write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: channels)), to: path)
+        write(WAV.encode16(PCMAudio(sampleRate: rate, channels: channels)), to: path)
+        return path
+    }
+
+    /// A 16-bit WAV of a tenth of a second of a tone whose header then says `rate` Hz and, when
+    /// given, `channels` channels (block align and byte rate to match): the fields as a file
+    /// could carry them, whatever the values.
+    func wavClaiming(rate: UInt32, channels: UInt16? = nil) throws -> String {
+        var bytes = WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [(0..<4_410).map { Float(sin(Double($0) * 0.3)) * 0.5 }]))
+        func put16(_ at: Int, _ v: UInt16) { bytes[at] = UInt8(v & 0xFF); bytes[at + 1] = UInt8(v >> 8) }
+        func put32(_ at: Int, _ v: UInt32) { for k in 0..<4 { bytes[at + k] = UInt8((v >> UInt32(8 * k)) & 0xFF) } }
+        let n = channels ?? 1
+        put16(22, n)
+        put32(24, rate)
+        put32(28, rate &* UInt32(n) &* 2)
+        put16(32, n &* 2)
+        let path = try temporaryDirectory() + "/claims-\(rate)-hz-\(n)-channels.wav"
+        write(bytes, to: path)
         return path
     }
 }

@@ -81,7 +81,7 @@ struct SwipePlotTests {
                                                           audio: audio, seed: 11))
         var configuration = DecoderConfiguration()
         configuration.keepTimeline = true
-        let decoder = SwipeDecoder(sampleRate: 44_100, configuration: configuration)
+        let decoder = try! SwipeDecoder(sampleRate: 44_100, configuration: configuration)
         let samples = truth.channels[0]
         let swipes = decoder.push(samples) + decoder.finish()
         let swipe = try #require(swipes.first { $0.tracks.first?.isOK == true }, "the track does not read")

@@ -23,6 +23,30 @@ struct SessionTests {
         #expect(session.isFinished)
     }
 
+    @Test("a source at a rate the decoder does not take (500 Hz, 192 001 Hz, 0, negative) ends the session at start, naming the rate; no trap, no thread",
+          arguments: [500, 7_999, 192_001, 0, -44_100])
+    func unsupportedRate(rate: Int) {
+        let log = EventLog()
+        let source = FileSource(name: "odd-rate", audio: PCMAudio(sampleRate: rate, channels: [[Float](repeating: 0, count: 100)]), paced: false)
+        let session = ReaderSession(source: source, onEvent: log.add)
+        session.start()
+        #expect(session.isFinished)
+        #expect(log.end == .some(.failed("odd-rate: unsupported sample rate \(rate) Hz: 8000-192000 Hz are read")), "\(log.all)")
+        session.waitUntilFinished()
+        #expect(session.statistics.framesCaptured == 0)
+    }
+
+    @Test("a repeat count whose play would pass Int.max frames does not trap: the recording plays on")
+    func hugeRepeat() throws {
+        let source = FileSource(name: "forever", audio: PCMAudio(sampleRate: 8_000, channels: [[Float](repeating: 0.25, count: 100)]),
+                                paced: false, repeats: .max)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 80)
+        defer { buffer.deallocate() }
+        var frames = 0
+        for _ in 0..<10 { frames += try source.read(into: buffer, frames: 80) }
+        #expect(frames == 500 && buffer[0] == 0.25)  // 80 + 20 frames per pass of the 100-frame recording
+    }
+
     @Test("a paced recording arrives in real time and the read follows the swipe's end closely")
     func paced() {
         let swipe = synthesizedSwipe([(track2Text, .track2)], lead: 0.1, trail: 0.25)

@@ -146,7 +146,7 @@ struct DecoderReadTests {
             audio += SwipeSynthesizer.render(s).channels[0].map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
             texts.append(text(format))
         }
-        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let decoder = try! SwipeDecoder(sampleRate: 44_100)
         let swipes = decoder.push(audio) + decoder.finish()
         #expect(swipes.count == 12)
         #expect(okTexts(swipes) == texts)
@@ -158,7 +158,7 @@ struct DecoderReadTests {
         let floats = rendered.channels[0]
         let ints = floats.map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
         let a = decode(floats, rate: 44_100)
-        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let decoder = try! SwipeDecoder(sampleRate: 44_100)
         let b = decoder.push(ints) + decoder.finish()
         #expect(a == b)
         #expect(okTexts(b) == [track1Text])
@@ -173,16 +173,16 @@ struct DecoderReadTests {
         let end = Int((whole[0].end + 0.004) * Double(rate))
 
         // The gate is still open 4 ms after the swipe: the gap closes it, and the swipe reads.
-        let before = SwipeDecoder(sampleRate: rate)
+        let before = try! SwipeDecoder(sampleRate: rate)
         #expect(before.push(Array(audio[..<end])).isEmpty)
         #expect(okTexts(before.discontinuity()) == [text(.track2)])
         #expect(before.finish().isEmpty && before.discontinuities == 1)
 
         // The same samples split mid-swipe: read when joined, never across a reported gap.
         let middle = Int((whole[0].start + whole[0].end) / 2 * Double(rate))
-        let joined = SwipeDecoder(sampleRate: rate)
+        let joined = try! SwipeDecoder(sampleRate: rate)
         #expect(okTexts(joined.push(Array(audio[..<middle])) + joined.push(Array(audio[middle...])) + joined.finish()) == [text(.track2)])
-        let split = SwipeDecoder(sampleRate: rate)
+        let split = try! SwipeDecoder(sampleRate: rate)
         var results = split.push(Array(audio[..<middle]))
         results += split.discontinuity()
         results += split.push(Array(audio[middle...]))
@@ -228,7 +228,7 @@ struct DecoderStreamingTests {
     }
 
     func decodeChunked(_ sizes: (inout TestRandom) -> Int) -> [Swipe] {
-        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let decoder = try! SwipeDecoder(sampleRate: 44_100)
         var rng = TestRandom(state: 99)
         var results: [Swipe] = []
         var offset = 0
@@ -254,7 +254,7 @@ struct DecoderStreamingTests {
     @Test("the result arrives within 30 ms of the last flux transition")
     func latency() {
         let rendered = SwipeSynthesizer.render(scenario(.track2, speed: .constant(300)))
-        let decoder = SwipeDecoder(sampleRate: 44_100)
+        let decoder = try! SwipeDecoder(sampleRate: 44_100)
         let period = 441
         var arrival: Int?
         var offset = 0

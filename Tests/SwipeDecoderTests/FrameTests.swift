@@ -51,7 +51,7 @@ func decodeWithTimeline(_ track: StripeTrack, direction: SwipeDirection) -> (Syn
                                                          audio: audio, seed: 11))
     var configuration = DecoderConfiguration()
     configuration.keepTimeline = true
-    let decoder = SwipeDecoder(sampleRate: 44_100, configuration: configuration)
+    let decoder = try! SwipeDecoder(sampleRate: 44_100, configuration: configuration)
     return (rendered, decoder.push(rendered.channels[0]) + decoder.finish())
 }
 

@@ -61,7 +61,7 @@ struct RecordingTests {
         let resampled = try #require(decode(Resampler.resample(x, from: audio.sampleRate, to: other), rate: other).first)
         #expect(core(bitString(resampled)) == reference)
 
-        let decoder = SwipeDecoder(sampleRate: audio.sampleRate)
+        let decoder = try! SwipeDecoder(sampleRate: audio.sampleRate)
         var chunked: [Swipe] = []
         var offset = 0
         var size = 1

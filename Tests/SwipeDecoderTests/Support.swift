@@ -33,7 +33,7 @@ func scenario(
 
 /// Decodes a rendered channel in one push.
 func decode(_ samples: [Float], rate: Int) -> [Swipe] {
-    let decoder = SwipeDecoder(sampleRate: rate)
+    let decoder = try! SwipeDecoder(sampleRate: rate)
     return decoder.push(samples) + decoder.finish()
 }
 

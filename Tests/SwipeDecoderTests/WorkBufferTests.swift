@@ -28,7 +28,7 @@ struct WorkBufferTests {
     @Test("the segment buffer is resident only as far as audio filled it, and past a second not after the segment")
     func segmentPages() {
         let rate = 44_100
-        let decoder = SwipeDecoder(sampleRate: rate)
+        let decoder = try! SwipeDecoder(sampleRate: rate)
         #expect(decoder.residentSegmentBytes == 0, "nothing held yet")
         var random = TestRandom(seed: 4)
         let quiet = [Float](repeating: 0, count: rate / 2)

@@ -244,6 +244,11 @@ struct Run {
         do {
             capture = try ALSACapture(device: device, rate: tool.rate)
         } catch {
+            if error.unsupportedRate != nil {
+                report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string(error.description),
+                                         advice: "ask for a rate of \(SampleRate.supported.lowerBound)-\(SampleRate.supported.upperBound) Hz with --rate", fixable: false))
+                return
+            }
             switch -error.code {
             case ENOENT, ENODEV, ENXIO, EINVAL:
                 throw DiagnoseTool.NotRun(message: "cannot open '\(device)': \(error.message): no such capture device (`arecord -L` lists the names ALSA knows)")

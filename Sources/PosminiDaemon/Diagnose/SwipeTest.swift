@@ -24,7 +24,15 @@ extension Run {
         var configuration = DecoderConfiguration()
         configuration.keepTimeline = true
         configuration.maskPolicy = self.configuration.maskPolicy
-        let decoders = (0..<channels).map { SwipeDecoder(sampleRate: rate, channel: $0, configuration: configuration) }
+        // The capture refused an unsupported rate already; were one to come, it ends the check, not the process.
+        let decoders: [SwipeDecoder]
+        do {
+            decoders = try (0..<channels).map { c throws(UnsupportedSampleRate) in
+                try SwipeDecoder(sampleRate: rate, channel: c, configuration: configuration)
+            }
+        } catch {
+            throw .failed("\(capture.name): \(error)")
+        }
         var audio = [[Float]](repeating: [], count: channels)
         let limit = Int(tool.swipeTimeout * Double(rate))
         for c in 0..<channels { audio[c].reserveCapacity(min(limit, 1 << 22)) }
