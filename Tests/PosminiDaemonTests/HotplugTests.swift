@@ -194,7 +194,11 @@ extension ProcessSuites {
             #expect(appeared["udev_path"] == "pci-0000:00:14.0-usb-0:2:1.0")
             #expect(appeared["serial"] == "Acme_Reader_0001")
             #expect(appeared["card"] == "Reader")
-            // The arm is refused with the reason while the reader cannot capture.
+            // The arm is refused with the reason while the reader cannot capture: once the
+            // daemon has tried to open it and said so on the reader (an event, not a delay).
+            var failing = appeared
+            while failing["error"] == nil, let m = try nextReader(watcher, id: Self.readerID) { failing = m }
+            #expect(failing["error"] != nil, "\(failing.text)")
             let pos = try daemon.greeted()
             try pos.send(["cmd": "arm", "reader": .string(Self.readerID)])
             let refused = try #require(try pos.next(timeout: 5))
