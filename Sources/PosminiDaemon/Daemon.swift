@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import NIOCore
-import ReaderIO
+public import ReaderIO
 import SwipeDecoder
 import Synchronization
 import CPosix
@@ -26,6 +26,9 @@ public struct DaemonOptions: Sendable {
     public var replayRepeat = 1
     /// The recordings start when a client first arms a reader (scripted tests and demos).
     public var replayHold = false
+    /// Test seam: each recording advances only while its reader is armed, so a replay played
+    /// flat out cannot outrun the client that is to receive its cards.
+    public var replayWhileArmed = false
     public var logLevel: String?
     public var stateDirectory: String?
     /// Use the published test key (demonstrations and tests), with a warning on every card.
@@ -47,7 +50,7 @@ actor ReaderManager {
     let configuration: DaemonConfiguration
     /// Test hook: readers found through udev replay this recording instead of opening ALSA.
     let udevReplay: String?
-    private var sessions: [String: (session: ReaderSession, token: Int)] = [:]
+    private var sessions: [String: (session: ReaderSession, token: Int, events: EventQueue<ReaderEvent>)] = [:]
     private var nextToken = 0
     private var monitor: DeviceMonitor?
     /// Configured devices that name a card, waiting for it or watching its jack.
@@ -84,7 +87,7 @@ actor ReaderManager {
     }
 
     /// Starts every reader there is now and the device monitor; returns how many capture.
-    func startAll(devices: [String], replays: [(path: String, source: FileSource)]) async -> Int {
+    func startAll(devices: [String], replays: [(path: String, source: FileSource)], holds: [String: ReplayHold] = [:]) async -> Int {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
@@ -100,9 +103,9 @@ actor ReaderManager {
             await startCapture(id: device, device: device)
         }
         for (k, (path, source)) in replays.enumerated() {
-            var info = ReaderHub.ReaderInfo(id: replays.count == 1 ? "replay" : "replay\(k + 1)", name: "replay of \(path)")
+            var info = ReaderHub.ReaderInfo(id: Self.replayID(k, of: replays.count), name: "replay of \(path)")
             info.source = "replay"
-            await start(info, source: source)
+            await start(info, source: source, hold: holds[info.id])
         }
         let sink = eventSink
         do {
@@ -119,6 +122,9 @@ actor ReaderManager {
         }
         return sessions.count
     }
+
+    /// The reader id of replay `k` of `count`: "replay" alone, else "replay1", "replay2"…
+    static func replayID(_ k: Int, of count: Int) -> String { count == 1 ? "replay" : "replay\(k + 1)" }
 
     /// Whether udevd runs (its control socket exists).
     static var udevRunning: Bool { access("/run/udev/control", F_OK) == 0 }
@@ -273,37 +279,55 @@ actor ReaderManager {
         if failures.removeValue(forKey: id) != nil { logger.notice("reader \(id): capturing again") }
     }
 
-    private func start(_ info: ReaderHub.ReaderInfo, source: any CaptureSource) async {
+    private func start(_ info: ReaderHub.ReaderInfo, source: any CaptureSource, hold: ReplayHold? = nil) async {
         var sessionConfiguration = ReaderSession.Configuration()
+        sessionConfiguration.hold = hold
         sessionConfiguration.realTimePriority = configuration.realTimePriority
         sessionConfiguration.decoder.maskPolicy = configuration.maskPolicy
         let hub = self.hub, logger = self.logger, id = info.id
         nextToken += 1
         let token = nextToken
-        let session = ReaderSession(source: source, configuration: sessionConfiguration) { [weak self] event in
+        // One ordered, bounded queue from the decoder thread to the hub: events reach it one
+        // at a time and in order (an `ended` never overtakes the last swipes), and client
+        // requests are handled between them. A live source never waits on it (it drops and
+        // counts, far beyond human swipe rates); a recording played flat out waits for room.
+        let events = EventQueue<ReaderEvent>(capacity: Self.eventCapacity)
+        let waitForRoom = !source.isRealTime
+        let session = ReaderSession(source: source, configuration: sessionConfiguration) { event in
             switch event {
-            case .started(let rate, let channels, let period):
-                logger.info("reader \(id) capturing: \(rate) Hz, \(channels) channel(s), \(period)-frame periods")
-                Task {
-                    await hub.readerCapturing(id: id, true)
-                    await self?.captureRunning(id)
-                }
             case .notice(let text):
                 logger.warning("reader \(id): \(text)")
+                return
             case .swipe(let swipe):
                 // Reasons and counts only: never the card.
                 let outcome = swipe.readTracks.isEmpty ? "failed (\(swipe.problem?.rawValue ?? "unreadable"))" : "read"
                 logger.info("reader \(id): swipe \(outcome)")
-                Task { await hub.swipe(swipe, reader: id) }
-            case .ended(let reason):
-                if let reason { logger.notice("reader \(id) ended: \(reason)") }
-                Task { await self?.sessionEnded(id: id, token: token, reason: reason) }
+            case .started, .ended:
+                break
+            }
+            // The replay seam: a card ends the arm, so the decoder stands still from here until
+            // the reader is armed again (the hub's arm observer opens the hold then).
+            if let hold, case .swipe(let swipe) = event, !swipe.readTracks.isEmpty { hold.close() }
+            if !events.put(event, waitForRoom: waitForRoom), events.overflows > 0, case .swipe = event {
+                logger.warning("reader \(id): a swipe was dropped: \(events.overflows) event(s) came faster than the hub took them")
             }
         }
-        sessions[id] = (session, token)
+        sessions[id] = (session, token, events)
+        Task { [weak self] in
+            await EventPump.run(events, reader: id, hub: hub, started: { [weak self] rate, channels, period in
+                logger.info("reader \(id) capturing: \(rate) Hz, \(channels) channel(s), \(period)-frame periods")
+                await self?.captureRunning(id)
+            }, ended: { [weak self] reason in
+                if let reason { logger.notice("reader \(id) ended: \(reason)") }
+                await self?.sessionEnded(id: id, token: token, reason: reason)
+            })
+        }
         await hub.readerAppeared(info)
         session.start()
     }
+
+    /// Events a reader's queue holds: minutes of swipes at any human rate.
+    static let eventCapacity = 256
 
     /// `release`: closes the reader's device for `seconds` (posminid --diagnose uses it), then
     /// opens it again if the reader is still there; 0 reopens now. Returns why not.
@@ -339,7 +363,7 @@ actor ReaderManager {
     private func sessionEnded(id: String, token: Int, reason: CaptureEnd?) async {
         guard let current = sessions[id], current.token == token else { return }
         sessions[id] = nil
-        retire(id, current.session)
+        retire(id, current.session, events: current.events)
         // A device that failed while its reader is still wanted is opened again (a card that
         // was unplugged is no longer wanted once udev says so).
         if let reason, reason != .endOfSource, captureDevices[id] != nil, await wanted(id) {
@@ -353,8 +377,10 @@ actor ReaderManager {
 
     private func stopSession(_ id: String) {
         guard let current = sessions.removeValue(forKey: id) else { return }
+        // First the queue: a decoder thread waiting for room in it gives up, so it can be joined.
+        current.events.close()
         current.session.stop()
-        retire(id, current.session)
+        retire(id, current.session, events: current.events)
     }
 
     /// Every session's decoder is alive: its thread has not stopped while its source runs.
@@ -365,28 +391,49 @@ actor ReaderManager {
     /// Each reader's counters since start: its sessions that ended, and the one running.
     func statistics() -> [(String, ReaderStatistics)] {
         var all = pastStatistics
-        for (id, current) in sessions { all[id] = Self.sum(all[id], current.session.statistics) }
+        for (id, current) in sessions {
+            var now = current.session.statistics
+            now.eventsDropped = current.events.overflows
+            all[id] = Self.sum(all[id], now)
+        }
         return all.map { ($0.key, $0.value) }
     }
 
     private static func sum(_ a: ReaderStatistics?, _ b: ReaderStatistics) -> ReaderStatistics {
         guard let a else { return b }
-        return ReaderStatistics(framesCaptured: a.framesCaptured + b.framesCaptured, overruns: a.overruns + b.overruns,
-                                dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes)
+        var sum = ReaderStatistics(framesCaptured: a.framesCaptured + b.framesCaptured, overruns: a.overruns + b.overruns,
+                                   dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes)
+        sum.eventsDropped = a.eventsDropped + b.eventsDropped
+        sum.noiseBursts = a.noiseBursts + b.noiseBursts
+        return sum
     }
 
     /// A session is over: its counters join the reader's past.
-    private func retire(_ id: String, _ session: ReaderSession) {
-        pastStatistics[id] = Self.sum(pastStatistics[id], session.statistics)
+    private func retire(_ id: String, _ session: ReaderSession, events: EventQueue<ReaderEvent>) {
+        var last = session.statistics
+        last.eventsDropped = events.overflows
+        pastStatistics[id] = Self.sum(pastStatistics[id], last)
     }
 
     func stopAll() {
         monitor?.stop()
         monitor = nil
         eventSink.finish()
-        let all = sessions.values.map(\.session)
+        let all = sessions.values
         sessions.removeAll()
-        for session in all { session.stop() }
+        for current in all {
+            current.events.close()
+            current.session.stop()
+        }
+    }
+}
+
+/// Hands one reader's events to the hub one at a time and in order, until the session ends.
+public enum EventPump {
+    public static func run(_ events: EventQueue<ReaderEvent>, reader id: String, hub: ReaderHub,
+                           started: @escaping @Sendable (_ rate: Int, _ channels: Int, _ periodFrames: Int) async -> Void = { _, _, _ in },
+                           ended: @escaping @Sendable (CaptureEnd?) async -> Void = { _ in }) async {
+        await hub.take(events, reader: id, started: started, ended: ended)
     }
 }
 
@@ -460,15 +507,29 @@ public enum Daemon {
             return 1
         }
         logger.info(passed != nil ? "serving on the socket systemd passed" : "serving on \(configuration.socketPath)")
+        var socketFile = stat()
+        if stat(configuration.socketPath, &socketFile) == 0 {
+            for said in AccessPolicy.unreachable(configuration: configuration, mode: UInt32(socketFile.st_mode), group: socketFile.st_gid) {
+                logger.warning("\(said)")
+            }
+        }
         let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
                                     udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
-        let replayHold = options.replayHold ? ReplayHold() : nil
-        if let replayHold {
-            for (_, source) in replays { source.hold = replayHold }
-            await hub.setArmObserver { _ in replayHold.open() }
+        // The replay seam holds each recording's decoder (not its file: the audio already read
+        // ahead into the session's ring must wait too).
+        var holds: [String: ReplayHold] = [:]
+        if options.replayWhileArmed {
+            for k in replays.indices { holds[ReaderManager.replayID(k, of: replays.count)] = ReplayHold() }
+            await hub.setArmObserver { [holds] reader, armed in
+                if armed { holds[reader]?.open() } else { holds[reader]?.close() }
+            }
+        } else if options.replayHold {
+            let hold = ReplayHold()
+            for (_, source) in replays { source.hold = hold }
+            await hub.setArmObserver { _, armed in if armed { hold.open() } }
         }
-        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: replays)
+        let started = await readers.startAll(devices: configuration.devices + options.devices, replays: replays, holds: holds)
         // The sessions hold the sources now: a recording's samples go when its session ends.
         replays.removeAll()
         logger.info("\(started) reader(s) capturing")

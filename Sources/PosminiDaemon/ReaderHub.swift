@@ -76,8 +76,13 @@ public actor ReaderHub {
     private var readerOrder: [String] = []
     private var arms: [String: Arm] = [:] {
         // Whatever ended or began an arm (card, cancel, removal, disconnect…), the timer is set
-        // for the earliest deadline left.
-        didSet { scheduleExpiry() }
+        // for the earliest deadline left, and the observer hears which readers changed.
+        didSet {
+            scheduleExpiry()
+            if let armObserver {
+                for reader in Set(oldValue.keys).symmetricDifference(arms.keys) { armObserver(reader, arms[reader] != nil) }
+            }
+        }
     }
     /// One timer for every arm's timeout, set for the earliest deadline. Not a sleeping task per
     /// arm: a cancelled `Task.sleep` keeps its memory until its deadline passes, so a client
@@ -206,9 +211,11 @@ public actor ReaderHub {
 
     public func setReleaser(_ releaser: @escaping Releaser) { self.releaser = releaser }
 
-    /// Told of every arm granted (the daemon's `--replay-hold` starts its recordings then).
-    private var armObserver: (@Sendable (String) -> Void)?
-    public func setArmObserver(_ observer: @escaping @Sendable (String) -> Void) { armObserver = observer }
+    /// Told whenever a reader becomes armed or stops being armed, however the arm ended (the
+    /// daemon's replay seams start and hold their recordings on it).
+    public typealias ArmObserver = @Sendable (_ reader: String, _ armed: Bool) -> Void
+    private var armObserver: ArmObserver?
+    public func setArmObserver(_ observer: @escaping ArmObserver) { armObserver = observer }
 
     /// Every request is decided before anything changes: a refused request changes nothing.
     public func handle(_ request: Request, from id: Int) async -> [JSONValue] {
@@ -247,7 +254,6 @@ public actor ReaderHub {
             }
             let seconds = min(timeout ?? maximumArm, maximumArm)
             arms[reader] = Arm(client: id, reference: reference, deadline: monotonicSeconds() + seconds)
-            armObserver?(reader)
             var armed: [String: JSONValue] = ["class": "ARMED", "reader": .string(reader), "timeout_s": .number(seconds)]
             if let reference { armed["reference"] = .string(reference) }
             return [.object(armed)]
@@ -436,6 +442,33 @@ public actor ReaderHub {
         capture[id] = statistics
     }
 
+    /// Takes one reader's events, in order, until its session ends. Each wait for the next
+    /// event lets go of the hub, and the event is handled in a turn of its own behind whatever
+    /// came meanwhile: a client's request waits behind one event at most, never a backlog.
+    func take(_ events: EventQueue<ReaderEvent>, reader id: String,
+              started: @Sendable (_ rate: Int, _ channels: Int, _ periodFrames: Int) async -> Void,
+              ended: @Sendable (CaptureEnd?) async -> Void) async {
+        while let event = await events.next() {
+            // To the back of the hub's line: a request that came meanwhile goes first. (Taking
+            // a ready event does not suspend, so without this a backlog would hold the hub.)
+            await Task.yield()
+            switch event {
+            case .started(let rate, let channels, let period):
+                readerCapturing(id: id, true)
+                await started(rate, channels, period)
+            case .swipe(let swipe):
+                self.swipe(swipe, reader: id)
+            case .ended(let reason):
+                // The last event: the queue (and its descriptor) goes when this returns.
+                events.close()
+                await ended(reason)
+                return
+            case .notice:
+                break
+            }
+        }
+    }
+
     /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
     /// failure to that client (the arm stays), activity without card data to watchers.
     public func swipe(_ swipe: Swipe, reader: String) {
@@ -516,6 +549,8 @@ public actor ReaderHub {
                              "xruns": .number(Double(capture.values.map(\.overruns).reduce(0, +))),
                              "dropped_samples": .number(Double(capture.values.map(\.dropped).reduce(0, +))),
                              "audio_gaps": .number(Double(capture.values.map(\.gaps).reduce(0, +))),
+                             "events_dropped": .number(Double(capture.values.map(\.eventsDropped).reduce(0, +))),
+                             "noise_bursts": .number(Double(capture.values.map(\.noiseBursts).reduce(0, +))),
                              "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }

@@ -6,9 +6,12 @@ import Glibc
 import Musl
 #endif
 
-/// A latch that holds replays at their first frame until it opens (`--replay-hold`: a scripted
-/// client arms first, so no swipe is played to nobody, however fast the machine). It holds no
-/// descriptor: the daemon keeps it for its whole life.
+/// A gate that holds replays at the frame they reached until it opens. Two uses, both for tests
+/// and demonstrations: `--replay-hold` opens it at the first arm and never closes it (a scripted
+/// client arms first, so no swipe is played to nobody, however fast the machine); the replay
+/// test seam opens it while the replay's reader is armed and closes it when the arm ends, so a
+/// replay played flat out never runs ahead of the client that is to receive its cards. It holds
+/// no descriptor: the daemon keeps it for its whole life.
 public final class ReplayHold: Sendable {
     private let opened = Atomic<Bool>(false)
 
@@ -16,13 +19,16 @@ public final class ReplayHold: Sendable {
 
     public func open() { opened.store(true, ordering: .releasing) }
 
+    /// Holds the replay again at the next period.
+    public func close() { opened.store(false, ordering: .releasing) }
+
     public var isOpen: Bool { opened.load(ordering: .acquiring) }
 
-    /// Waits until open (looking every 5 ms: held replays are for tests and demonstrations) or
+    /// Waits until open (looking every 2 ms: held replays are for tests and demonstrations) or
     /// until `stop` is signalled; false: stopped.
     func wait(stop: EventFD) -> Bool {
         while !isOpen {
-            if stop.wait(timeoutMilliseconds: 5) { return false }
+            if stop.wait(timeoutMilliseconds: 2) { return false }
         }
         return !stop.isSignalled
     }
@@ -46,9 +52,8 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     private let position = Atomic<Int>(0)
     /// When the first period was due (paced sources), monotonic seconds.
     private var startTime = 0.0
-    /// Set before `start()`: nothing is played until it opens, and a paced play's clock starts then.
+    /// Set before `start()`: nothing is played while it is closed, and a paced play's clock stands still.
     public var hold: ReplayHold?
-    private var holding = false
 
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         case unreadable(FileReadError)
@@ -126,14 +131,14 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
 
     public func start() throws(CaptureEnd) {
         startTime = monotonicSeconds()
-        holding = hold.map { !$0.isOpen } ?? false
     }
 
     public func waitForData(stop: EventFD) -> Bool {
-        if holding {
-            guard let hold, hold.wait(stop: stop) else { return false }
-            holding = false
-            startTime = monotonicSeconds()
+        if let hold, !hold.isOpen {
+            // Held where it is; a paced play's clock does not run meanwhile.
+            let heldAt = monotonicSeconds()
+            guard hold.wait(stop: stop) else { return false }
+            startTime += monotonicSeconds() - heldAt
         }
         guard isRealTime else { return !stop.isSignalled }
         // The next period is due when the wall clock reaches its last frame's time.

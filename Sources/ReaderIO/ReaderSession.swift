@@ -30,6 +30,12 @@ public struct ReaderStatistics: Sendable, Hashable {
     /// Breaks in the audio (overruns and drops): a swipe is never decoded across one.
     public var gaps = 0
     public var swipes = 0
+    /// Events the daemon's queue dropped because they came faster than it took them (live
+    /// sources only; filled in by the daemon).
+    public var eventsDropped = 0
+    /// Segments the gate opened on that held no swipe (clicks, level steps, bursts without a
+    /// clock), dropped without a swipe event.
+    public var noiseBursts = 0
 
     public init(framesCaptured: Int = 0, overruns: Int = 0, dropped: Int = 0, gaps: Int = 0, swipes: Int = 0) {
         self.framesCaptured = framesCaptured
@@ -54,6 +60,9 @@ public final class ReaderSession: @unchecked Sendable {
         /// Called on the capture thread just before its loop starts and just after it ends
         /// (with the periods it read), never inside it: for the benchmark's allocation count.
         public var captureProbe: (@Sendable (_ loopEnded: Bool, _ periods: Int) -> Void)?
+        /// The decoder takes audio from the ring only while this is open (the daemon's replay
+        /// seam: a recording decoded flat out stands still while its reader is not armed).
+        public var hold: ReplayHold?
         public init() {}
     }
 
@@ -220,7 +229,7 @@ public final class ReaderSession: @unchecked Sendable {
             pollfd(fd: stopEvent.descriptor, events: Int16(POLLIN), revents: 0),
         ]
         decoderBeat.store(Int(monotonicSeconds() * 1e9), ordering: .relaxed)
-        while true {
+        decoding: while true {
             let rc = poll(&pollSet, 2, 1_000)
             decoderBeat.store(Int(monotonicSeconds() * 1e9), ordering: .relaxed)
             if rc < 0 && errno != EINTR { break }
@@ -230,6 +239,9 @@ public final class ReaderSession: @unchecked Sendable {
             // Everything the ring holds, a period at a time, never across a gap: where samples
             // were lost each decoder closes what it was gathering and starts afresh.
             while true {
+                if let hold = configuration.hold, !hold.isOpen {
+                    guard hold.wait(stop: stopEvent) else { break decoding }
+                }
                 // Whole frames only: every write is (see `write(_:granule:)`), and so every gap.
                 let (n, gapAfter) = ring.readContinuous(into: chunk)
                 if n == 0 && !gapAfter { break }

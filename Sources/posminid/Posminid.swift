@@ -69,6 +69,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Hold --replay recordings at their start until a client arms a reader (scripted tests and demos: no swipe is played before the POS app is ready).")
     var replayHold = false
 
+    @Flag(help: ArgumentHelp("Test seam: each --replay recording advances only while its reader is armed.", visibility: .private))
+    var replayWhileArmed = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -94,6 +97,7 @@ struct Run: AsyncParsableCommand {
         options.replayFast = replayFast
         options.replayRepeat = max(1, replayRepeat)
         options.replayHold = replayHold
+        options.replayWhileArmed = replayWhileArmed
         options.logLevel = logLevel
         options.stateDirectory = stateDirectory
         options.testKey = testKey

@@ -2,6 +2,7 @@ import PosminiProtocol
 import Testing
 import Synchronization
 import PosminiDaemon
+import ReaderIO
 import SwipeDecoder
 import SwipeSynth
 import Magstripe
@@ -20,6 +21,8 @@ final class RecordingClient: HubClient, @unchecked Sendable {
     func send(_ message: JSONValue) { box.withLock { $0.append(message) } }
     var received: [JSONValue] { box.withLock { $0 } }
     var classes: [String] { received.compactMap { $0["class"]?.stringValue } }
+    /// How many messages came, without copying them.
+    var count: Int { box.withLock { $0.count } }
 }
 
 final class CallLog: @unchecked Sendable {
@@ -388,5 +391,86 @@ struct RequestTests {
         }
         #expect((try? DaemonConfiguration.load("/nonexistent/posminid.conf", optional: true)) == DaemonConfiguration())
         #expect((try? DaemonConfiguration.load("/nonexistent/posminid.conf", optional: false)) == nil)
+    }
+}
+
+@Suite("Reader hub: events and requests")
+struct EventPumpTests {
+    /// The swipe count a STATUS reply reports.
+    func swipes(_ hub: ReaderHub) async -> Int {
+        Int(await hub.handle(.status, from: 1).first?["counters"]?["swipes"]?.numberValue ?? -1)
+    }
+
+    @Test("a backlog of 2 000 events: a request sent as the pump starts, and every request while it drains, waits behind two events at most, never the backlog; events reach the hub in order, the ended last")
+    func requestsBetweenEvents() async throws {
+        // An arm that outlasts any machine's pace: this test counts events, not seconds.
+        let hub = ReaderHub(maximumArm: 86_400)
+        await hub.readerAppeared(id: "r1", name: "reader")
+        let pos = RecordingClient(1)
+        _ = await hub.connect(pos)
+        _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
+        // A failed swipe keeps the arm: every one of them is sent to the POS app, in order.
+        let failed = decodedSwipe(cut: true)
+        let backlog = 2_000
+        let events = EventQueue<ReaderEvent>(capacity: backlog + 1)
+        for _ in 0..<backlog { #expect(events.put(.swipe(failed), waitForRoom: false)) }
+        #expect(events.put(.ended(nil), waitForRoom: false))
+        let ended = Mutex<Int?>(nil)
+        // The replay is held (the events wait in the queue); the request goes, then the pump starts.
+        async let first = swipes(hub)
+        let pump = Task { await EventPump.run(events, reader: "r1", hub: hub, ended: { _ in ended.withLock { $0 = pos.count } }) }
+        let waitedBehind = await first
+        #expect(waitedBehind >= 0 && waitedBehind <= 2, "the first request waited behind \(waitedBehind) events")
+        // While the backlog drains: each request waits behind the event being handled when it
+        // came, and at most one more. (Counted from what the hub had sent when the request
+        // went, not from the last reply: how soon this task asks again is the scheduler's
+        // business, not the hub's.)
+        // Until the pump has handled the ended (bounded by the events, not by the clock: however
+        // slowly the machine runs, or whatever happens to the arm, the loop ends with the pump).
+        var widest = 0, replies = 0, during = 0
+        while ended.withLock({ $0 }) == nil {
+            let before = pos.count
+            let now = await swipes(hub)
+            widest = max(widest, now - before)
+            replies += 1
+            if now < backlog { during += 1 }
+        }
+        print("requests during a backlog of \(backlog) events: \(during) of \(replies) answered before it drained; each behind \(widest) event(s) at most")
+        await pump.value
+        #expect(widest <= 2, "a request waited behind \(widest) events")
+        #expect(during > 0, "no request was answered while the backlog drained")
+        #expect(pos.classes.count == backlog, "every SWIPE_FAILED")
+        #expect(ended.withLock { $0 } == backlog, "ended came after the last swipe")
+        #expect(events.overflows == 0)
+    }
+
+    @Test("a full queue: a live source's event is dropped and counted, a recording's waits for room; closing frees a waiting producer")
+    func boundedQueue() async throws {
+        let events = EventQueue<Int>(capacity: 2)
+        #expect(events.put(1, waitForRoom: false))
+        #expect(events.put(2, waitForRoom: false))
+        #expect(!events.put(3, waitForRoom: false))
+        #expect(events.overflows == 1)
+        // A producer that waits for room (on a thread of its own, as a decoder thread does: it
+        // blocks): it gets in once the consumer takes one.
+        let outcomes = Mutex<[Bool]>([])
+        let producer = OSThread(name: "producer") { let ok = events.put(4, waitForRoom: true); outcomes.withLock { $0.append(ok) } }
+        #expect(await events.next() == 1)
+        producer.join()
+        #expect(outcomes.withLock { $0 } == [true])
+        #expect(await events.next() == 2)
+        #expect(await events.next() == 4)
+        // Full again, then closed: the waiting producer gives up, the consumer drains and ends.
+        _ = events.put(5, waitForRoom: false)
+        _ = events.put(6, waitForRoom: false)
+        let stuck = OSThread(name: "stuck") { let ok = events.put(7, waitForRoom: true); outcomes.withLock { $0.append(ok) } }
+        events.close()
+        stuck.join()
+        #expect(outcomes.withLock { $0 } == [true, false])
+        #expect(await events.next() == 5)
+        #expect(await events.next() == 6)
+        #expect(await events.next() == nil)
+        #expect(!events.put(8, waitForRoom: false))
+        #expect(events.overflows == 1, "a closed queue refuses without counting an overflow")
     }
 }
