@@ -88,32 +88,45 @@ public enum TrackReadError: Error, Sendable, Hashable, CustomStringConvertible {
 /// - when no end sentinel is found that way (its own bits may be damaged), the frame is taken
 ///   from the last one bit: the LRC is the last character, the end sentinel the one before it,
 ///   and correction must restore the sentinel.
+///
+/// A scratch or a speck beside the frame leaves a stray one bit among the clocking zeros, which
+/// the first two rules would take for data. When the strict search finds no frame, a second
+/// search finds the frame by its own checks, as hardware readers do: the zeros beside it may
+/// hold a few stray one bits (`strayBits` in `besideCharacters` widths each side, with a run
+/// of at least one character's width of zeros there), and the frame must then pass every check
+/// without correction and without the last-one-bit fallback.
 public enum TrackDecoding {
     /// Clocking zeros required after the LRC, in character widths.
     public static let trailerCharacters = 2
+    /// The second search: stray one bits tolerated beside the frame, each side.
+    public static let strayBits = 2
+    /// The second search: how far beside the frame it looks, in character widths.
+    public static let besideCharacters = 4
 
     /// Reads one track format in one direction.
     ///
     /// - Parameter bits: values 0 or 1, in the order the head delivered them.
     /// - Parameter correct: apply single-error correction.
+    /// - Parameter acrossStrays: when the strict search finds no frame, search again allowing
+    ///   stray one bits beside it (see the type's notes).
     public static func decode(
         _ bits: [UInt8], format: TrackFormat, direction: SwipeDirection = .forward,
-        correct: Bool = true
+        correct: Bool = true, acrossStrays: Bool = true
     ) -> Result<DecodedTrack, TrackReadError> {
         if direction == .reverse {
-            return decodeOriented(Array(bits.reversed()), format: format, direction: .reverse, correct: correct)
+            return decodeOriented(Array(bits.reversed()), format: format, direction: .reverse, correct: correct, acrossStrays: acrossStrays)
         }
-        return decodeOriented(bits, format: format, direction: .forward, correct: correct)
+        return decodeOriented(bits, format: format, direction: .forward, correct: correct, acrossStrays: acrossStrays)
     }
 
     /// Tries both directions; returns the successful read, or the forward error when neither
     /// direction reads (the reverse error when only reverse found a start sentinel).
     public static func decodeEitherDirection(
-        _ bits: [UInt8], format: TrackFormat, correct: Bool = true
+        _ bits: [UInt8], format: TrackFormat, correct: Bool = true, acrossStrays: Bool = true
     ) -> Result<DecodedTrack, TrackReadError> {
-        let forward = decode(bits, format: format, direction: .forward, correct: correct)
+        let forward = decode(bits, format: format, direction: .forward, correct: correct, acrossStrays: acrossStrays)
         if case .success = forward { return forward }
-        let reverse = decode(bits, format: format, direction: .reverse, correct: correct)
+        let reverse = decode(bits, format: format, direction: .reverse, correct: correct, acrossStrays: acrossStrays)
         if case .success = reverse { return reverse }
         if case .failure(.noStartSentinel) = forward { return reverse }
         return forward
@@ -122,7 +135,7 @@ public enum TrackDecoding {
     // MARK: - Implementation
 
     static func decodeOriented(
-        _ b: [UInt8], format: TrackFormat, direction: SwipeDirection, correct: Bool
+        _ b: [UInt8], format: TrackFormat, direction: SwipeDirection, correct: Bool, acrossStrays: Bool
     ) -> Result<DecodedTrack, TrackReadError> {
         let w = format.characterWidth
         guard b.count >= w else { return .failure(.noStartSentinel) }
@@ -140,7 +153,37 @@ public enum TrackDecoding {
             }
             p += 1
         }
+        // The second search: stray bits beside the frame. Only a frame that checks is taken from
+        // it; the errors reported stay the strict search's.
+        guard acrossStrays else { return .failure(firstError ?? .noStartSentinel) }
+        p = 0
+        while p + w <= b.count {
+            if b[p] == 1, readCharacter(b, at: p, format: format) == (format.startSentinelValue, true),
+               precededByZeros(b, at: p, count: w) || nearlyClear(b, from: p - besideCharacters * w, to: p, width: w),
+               case .success(let read) = frame(b, start: p, format: format, direction: direction, correct: false, strays: true) {
+                return .success(read)
+            }
+            p += 1
+        }
         return .failure(firstError ?? .noStartSentinel)
+    }
+
+    /// Whether the cells `from..<to` (clipped to the bits; cells past either end count as zeros)
+    /// hold at most `strayBits` one bits and a run of at least `width` zeros: clocking zeros with a
+    /// scratch in them, not data.
+    static func nearlyClear(_ b: [UInt8], from: Int, to: Int, width: Int) -> Bool {
+        var ones = 0, run = 0, longest = 0
+        for i in from..<to {
+            if i >= 0 && i < b.count && b[i] != 0 {
+                ones += 1
+                if ones > strayBits { return false }
+                run = 0
+            } else {
+                run += 1
+                longest = max(longest, run)
+            }
+        }
+        return longest >= width
     }
 
     @inline(__always)
@@ -173,8 +216,11 @@ public enum TrackDecoding {
     }
 
     /// Frames a track from a start sentinel at `start` and checks it.
+    ///
+    /// `strays`: the second search. An end sentinel counts when the cells after its LRC are
+    /// `nearlyClear` rather than all zeros, and there is no fallback from the last one bit.
     static func frame(
-        _ b: [UInt8], start: Int, format: TrackFormat, direction: SwipeDirection, correct: Bool
+        _ b: [UInt8], start: Int, format: TrackFormat, direction: SwipeDirection, correct: Bool, strays: Bool = false
     ) -> Result<DecodedTrack, TrackReadError> {
         let w = format.characterWidth
         var values: [UInt8] = []
@@ -191,14 +237,18 @@ public enum TrackDecoding {
             sawEndLikeCharacter = true
             // An end sentinel needs an LRC after it, then clocking zeros.
             guard i + w <= b.count else { return .failure(.missingLRC) }
-            guard zerosFollow(b, from: i + w, count: TrackDecoding.trailerCharacters * w) else { continue }
+            let trailer = strays ? nearlyClear(b, from: i + w, to: i + w + besideCharacters * w, width: w)
+                                 : zerosFollow(b, from: i + w, count: TrackDecoding.trailerCharacters * w)
+            guard trailer else { continue }
             let (lrc, lrcParity) = readCharacter(b, at: i, format: format)
             values.append(lrc)
             parities.append(lrcParity)
             return check(values: values, parities: parities, format: format, direction: direction,
                          start: start, end: i + w, correct: correct)
         }
-        // No end sentinel found by its bits: frame from the last one bit instead.
+        // No end sentinel found by its bits: frame from the last one bit instead (not in the
+        // second search, whose frames must check as they stand).
+        guard !strays else { return .failure(.noEndSentinel) }
         guard let lastOne = b.lastIndex(of: 1), lastOne >= start else { return .failure(.noEndSentinel) }
         let count = (lastOne + 1 - start + w - 1) / w
         guard count >= 3 else { return .failure(.noEndSentinel) }

@@ -12,6 +12,9 @@ public final class ControlClient {
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var description: String
+        /// The errno of a failed connect() (EACCES: the socket file's mode and group refused
+        /// this user before the daemon saw it), else 0.
+        public var code: Int32 = 0
     }
 
     public init(path: String) throws(Failure) {
@@ -31,7 +34,7 @@ public final class ControlClient {
             var message = "cannot connect to \(path): \(String(cString: strerror(code)))"
             if code == ENOENT || code == ECONNREFUSED { message += " (is posminid running? `systemctl status posminid.socket`)" }
             if code == EACCES { message += " (you need to be in the socket's group, usually 'posmini')" }
-            throw Failure(description: message)
+            throw Failure(description: message, code: code)
         }
     }
 

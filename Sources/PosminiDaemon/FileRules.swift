@@ -66,6 +66,27 @@ enum FileRules {
         return directory
     }
 
+    /// The directory `--plot FILE` goes into, under the `--report` rule: it must belong to the
+    /// caller and be writable by nobody else (in a directory others can write, such as /tmp,
+    /// they could replace or read the picture). Returns it and the file's name.
+    static func plotDirectory(_ path: String) throws(DiagnoseTool.NotRun) -> (Directory, String) {
+        let directory: Directory, name: String, status: FileStatus
+        do {
+            (directory, name) = try Directory.opening(containing: path)
+            status = try directory.status()
+        } catch {
+            throw DiagnoseTool.NotRun(message: "cannot write the plot to \(path): \(error)")
+        }
+        guard status.isPrivate(to: reportOwners) else {
+            throw DiagnoseTool.NotRun(message: """
+                refusing to write the plot into \(directory.path): it is owned by \(FileBytes.describeUser(status.owner)) with mode \
+                \(status.modeText)\(status.writableByOthers ? " (writable by others)" : ""), so someone else could read or \
+                replace the picture; name a file in a directory of your own that only you can write
+                """)
+        }
+        return (directory, name)
+    }
+
     /// Gives the socket at `path` to group `gid` through its directory's descriptor, not
     /// following a symbolic link put in the socket's place.
     static func setSocketGroup(_ path: String, to gid: UInt32) throws(FileError) {

@@ -114,6 +114,42 @@ struct AccessPolicy: Sendable {
         return gid == adminGroup || peerGroups.contains(adminGroup)
     }
 
+    /// What the socket file lets through, said for each configured name it shuts out: the kernel
+    /// checks the file's mode and group at connect(), before the daemon sees the peer, so an
+    /// admin or an allowed user or group outside the socket's group cannot connect at all
+    /// (mode 660) unless the file admits others too.
+    static func unreachable(configuration: DaemonConfiguration, mode: UInt32, group: UInt32) -> [String] {
+        guard mode & 0o002 == 0 else { return [] }
+        let groupName = getgrgid(group).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? String(group)
+        let file = "the socket file is mode \(String(mode & 0o777, radix: 8)), group \(groupName)"
+        var said: [String] = []
+        for name in configuration.allowGroups {
+            guard let gid = gid(name), gid != group else { continue }
+            said.append("allow_group '\(name)': its members can connect only if they are also in group '\(groupName)' (\(file))")
+        }
+        if let name = configuration.adminGroup, let gid = gid(name), gid != group {
+            said.append("admin_group '\(name)': its members can connect (and so release readers for diagnose) only if they are also in group '\(groupName)' (\(file))")
+        }
+        for name in configuration.allowUsers {
+            guard let uid = uid(name), uid != 0, !memberGroups(of: name).contains(group) else { continue }
+            said.append("allow_user '\(name)' is not in group '\(groupName)', so cannot connect (\(file)): `usermod -aG \(groupName) \(name)`")
+        }
+        return said
+    }
+
+    /// The groups the group database gives `user` (primary and supplementary).
+    static func memberGroups(of user: String) -> [UInt32] {
+        guard let entry = getpwnam(user) else { return [] }
+        let primary = entry.pointee.pw_gid
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(user, primary, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(user, primary, &groups, &count) >= 0 else { return [primary] }
+        }
+        return Array(groups.prefix(Int(count)))
+    }
+
     static func uid(_ name: String) -> UInt32? {
         if let n = UInt32(name) { return n }
         guard let entry = getpwnam(name) else { return nil }

@@ -78,28 +78,130 @@ public final class Directory: Sendable {
 
     /// Opens the directory `path`. `namesOnly`: with O_PATH, which needs only search permission
     /// (for fchownat and the like, not for writing files).
+    ///
+    /// The path is walked a component at a time through directory descriptors (`openat` with
+    /// `O_NOFOLLOW`), so a symbolic link anywhere in it is seen. A link in a parent is followed
+    /// only where the directory holding it is owned by root or by this process's user and
+    /// writable by nobody else (the rule systemd's path chasing calls safe: `/var/run` → `/run`
+    /// still works); a link another user could have planted is refused, naming it. A link in
+    /// the last component is never followed.
     public convenience init(opening path: String, namesOnly: Bool = false) throws(FileError) {
+        try self.init(opening: path, namesOnly: namesOnly, asParent: false)
+    }
+
+    /// `asParent`: `path` is the directory holding the file or directory wanted, so a link in
+    /// its last component is treated like one in any other parent (followed only out of a safe
+    /// directory).
+    convenience init(opening path: String, namesOnly: Bool, asParent: Bool) throws(FileError) {
         let access = namesOnly ? posmini_o_path() : O_RDONLY
-        let fd = open(path, access | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError.opening(path, errno: errno, directory: true) }
+        let fd = try Self.walk(path, finalAccess: access, followLast: asParent)
         self.init(path: path, descriptor: fd, namesOnly: namesOnly)
     }
 
     /// Opens the directory `path`, making it first (mode `mode`, less the umask) when it does not
-    /// exist; `created` says whether this call made it.
+    /// exist; `created` says whether this call made it. The parent is walked as `init(opening:)`
+    /// walks, and the directory is made and opened through the parent's descriptor.
     public static func openOrCreate(_ path: String, mode: UInt32) throws(FileError) -> (directory: Directory, created: Bool) {
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        guard let (parentPath, name) = try? split(trimmed) else {
+            // "/", "." or "..": nothing to make.
+            return (try Directory(opening: path), false)
+        }
+        let parent = try Directory(opening: parentPath, namesOnly: true, asParent: true)
         var created = true
-        if mkdir(path, mode_t(mode)) != 0 {
+        if mkdirat(parent.descriptor, name, mode_t(mode)) != 0 {
             guard errno == EEXIST else { throw FileError(path: path, errno: errno, reason: "cannot create the directory: \(FileError.text(errno))") }
             created = false
         }
-        return (try Directory(opening: path), created)
+        let fd = openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError.opening(path, errno: errno, directory: true, at: parent.descriptor, name: name) }
+        return (Directory(path: path, descriptor: fd, namesOnly: false), created)
+    }
+
+    /// Most symbolic links one walk follows (the kernel's own limit is 40).
+    static let linkLimit = 32
+
+    /// Walks `path` from `/` (or the working directory) one component at a time; returns a
+    /// descriptor of the last one opened with `finalAccess`.
+    static func walk(_ path: String, finalAccess: Int32, followLast: Bool = false) throws(FileError) -> Int32 {
+        guard !path.isEmpty else { throw FileError(path: path, errno: ENOENT, reason: "an empty path") }
+        var pending = path.split(separator: "/").map(String.init)
+        var walked = path.hasPrefix("/") ? "" : "."
+        var current = open(path.hasPrefix("/") ? "/" : ".", posmini_o_path() | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { throw FileError(path: path, errno: errno) }
+        defer { close(current) }
+        var followed = 0
+        var reachedEnd = pending.isEmpty
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == "." && !pending.isEmpty { continue }
+            let last = pending.isEmpty
+            let next = openat(current, name, (last ? finalAccess : posmini_o_path()) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            var code = errno
+            let here = walked + "/" + name
+            if next >= 0 {
+                // O_PATH with O_NOFOLLOW opens a symbolic link itself: only a directory moves on.
+                var opened = stat()
+                let kind = fstat(next, &opened) == 0 ? opened.st_mode & S_IFMT : 0
+                if kind == S_IFDIR {
+                    close(current)
+                    current = next
+                    walked = here
+                    if last { reachedEnd = true }
+                    continue
+                }
+                close(next)
+                code = kind == S_IFLNK ? ELOOP : ENOTDIR
+            }
+            var info = stat()
+            let isLink = (code == ENOTDIR || code == ELOOP) && fstatat(current, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+                && info.st_mode & S_IFMT == S_IFLNK
+            guard isLink, !last || followLast else {
+                throw FileError.opening(last ? path : here, errno: code, directory: true, at: current, name: name)
+            }
+            // A link in a parent: followed only out of a directory nobody else could have put it in.
+            var holder = stat()
+            guard fstat(current, &holder) == 0 else { throw FileError(path: here, errno: errno) }
+            let owner = UInt32(holder.st_uid)
+            guard owner == 0 || owner == geteuid(), holder.st_mode & 0o022 == 0 else {
+                let mode = String(UInt32(holder.st_mode) & 0o7777, radix: 8)
+                let folder = walked.isEmpty ? "/" : walked
+                throw FileError(path: here, errno: ELOOP, reason: """
+                    is a symbolic link in \(folder), which is owned by \(FileBytes.describeUser(owner)) with mode \(mode): \
+                    anyone who can write there could have planted it, so it is not followed (name the real directory)
+                    """)
+            }
+            followed += 1
+            guard followed <= linkLimit else { throw FileError(path: path, errno: ELOOP, reason: "too many symbolic links") }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlinkat(current, name, &buffer, buffer.count - 1)
+            guard n > 0 else { throw FileError(path: here, errno: n < 0 ? errno : ENOENT) }
+            let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            pending = target.split(separator: "/").map(String.init) + pending
+            if target.hasPrefix("/") {
+                let root = open("/", posmini_o_path() | O_DIRECTORY | O_CLOEXEC)
+                guard root >= 0 else { throw FileError(path: "/", errno: errno) }
+                close(current)
+                current = root
+                walked = ""
+            }
+            if pending.isEmpty { break }
+        }
+        if !reachedEnd || current < 0 {
+            // Only "/", "." or a link to "/" was named: open it with the access asked for.
+            let fd = openat(current, ".", finalAccess | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw FileError(path: path, errno: errno) }
+            return fd
+        }
+        let fd = current
+        current = -1
+        return fd
     }
 
     /// The directory holding `path` (opened as `init(opening:)` does) and the last name of `path`.
     public static func opening(containing path: String, namesOnly: Bool = false) throws(FileError) -> (directory: Directory, name: String) {
         let (parent, name) = try split(path)
-        return (try Directory(opening: parent, namesOnly: namesOnly), name)
+        return (try Directory(opening: parent, namesOnly: namesOnly, asParent: true), name)
     }
 
     static func split(_ path: String) throws(FileError) -> (directory: String, name: String) {
@@ -292,10 +394,11 @@ extension FileError {
     static func text(_ code: Int32) -> String { String(cString: strerror(code)) }
 
     /// An open that failed; a symbolic link refused by O_NOFOLLOW says so.
-    static func opening(_ path: String, errno code: Int32, directory: Bool) -> FileError {
+    static func opening(_ path: String, errno code: Int32, directory: Bool, at parent: Int32? = nil, name: String? = nil) -> FileError {
         var info = stat()
         // O_DIRECTORY|O_NOFOLLOW on a link fails with ENOTDIR: lstat tells the two apart.
-        let isLink = code == ENOTDIR && directory && lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+        let looked = if let parent, let name { fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) } else { lstat(path, &info) }
+        let isLink = code == ENOTDIR && directory && looked == 0 && info.st_mode & S_IFMT == S_IFLNK
         if code == ELOOP || isLink {
             return FileError(path: path, errno: ELOOP, reason: "is a symbolic link: refusing to follow it (name the \(directory ? "directory" : "file") itself)")
         }

@@ -301,12 +301,17 @@ extension ProcessSuites {
             #expect(!bits.isEmpty)
             for x in bits { #expect(!masked.contains { x > $0.lowerBound + 0.5 && x < $0.upperBound - 0.5 }, "a bit at \(x) inside the masked stretch") }
             #expect(picture.contains("data-bit=\"1\"") && picture.contains("data-bit=\"0\""))
-            // The masked stretch is an envelope, not pulses: no column of it drops to less than
-            // half the band's height (between pulses the raw waveform would).
+            // The masked characters are an envelope, not pulses: no column over them drops to less
+            // than half the band's height (between pulses the raw waveform would). (The margins
+            // either side of the swipe are envelope too, at the noise's height: left out here.)
+            let labelled = zip(attribute("x", of: "character", in: picture), attributeTexts(class: "character", in: picture))
+            let starred = labelled.filter { $0.1 == "*" }.map(\.0)
+            let overMasked = (starred.min() ?? 0)...(starred.max() ?? 0)
             let band = picture.split(separator: "\n").first { $0.contains("class=\"envelope\"") }.map(String.init) ?? ""
             let heights = band.split(separator: "M").dropFirst().compactMap { segment -> Double? in
                 let parts = segment.split(whereSeparator: { $0 == " " || $0 == "V" || $0 == "\"" })
-                guard parts.count >= 3, let top = Double(parts[1]), let bottom = Double(parts[2]) else { return nil }
+                guard parts.count >= 3, let x = Double(parts[0]), overMasked.contains(x),
+                      let top = Double(parts[1]), let bottom = Double(parts[2]) else { return nil }
                 return bottom - top
             }
             #expect(heights.count > 50)

@@ -43,6 +43,7 @@ struct ProtectionTests {
             let f = try #require(fopen(path, "wb"))
             _ = Array(text.utf8).withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
             fclose(f)
+            chmod(path, 0o600)
             do throws(BDKSource.Failure) {
                 let key = try BDKSource.file(path).read()
                 #expect(refusal == nil, "\(k) read")
@@ -53,6 +54,35 @@ struct ProtectionTests {
             }
         }
         #expect(throws: BDKSource.Failure.self) { _ = try BDKSource.file(directory + "/none").read() }
+    }
+
+    @Test("a BDK file readable by group or others is refused with its mode named; a FIFO, a directory and a device are refused at once, without blocking")
+    func keyFileRefusals() throws {
+        var template = Array("/tmp/posminid-bdk-XXXXXX".utf8CString)
+        let directory = String(cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+        let path = directory + "/bdk"
+        let f = try #require(fopen(path, "wb"))
+        _ = Array(TestKeys.aesBDK.utf8).withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
+        func refusal(_ path: String) -> String? {
+            do throws(BDKSource.Failure) { _ = try BDKSource.file(path).read(); return nil } catch { return error.description }
+        }
+        for (mode, named) in [(0o644 as mode_t, "mode 644"), (0o640, "mode 640"), (0o604, "mode 604"), (0o660, "mode 660")] {
+            chmod(path, mode)
+            let why = refusal(path)
+            #expect(why?.contains(named) == true && why?.contains(path) == true && why?.contains("chmod 600") == true, "\(why ?? "read")")
+        }
+        // Its owner alone may read it: 600 and 400 read.
+        for mode: mode_t in [0o600, 0o400] {
+            chmod(path, mode)
+            #expect(refusal(path) == nil, "mode \(String(mode, radix: 8)) refused")
+        }
+        // A FIFO with no writer: opening it for reading would block forever without O_NONBLOCK.
+        let fifo = directory + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(refusal(fifo)?.contains("a FIFO") == true)
+        #expect(refusal(directory)?.contains("a directory") == true)
+        #expect(refusal("/dev/null")?.contains("a character device") == true)
     }
 }
 
@@ -106,6 +136,7 @@ extension ProcessSuites {
             let directory = try temporaryDirectory()
             let keyFile = directory + "/bdk"
             write(Array((TestKeys.aesBDK + "\n").utf8), to: keyFile)
+            chmod(keyFile, 0o600)
             func form(_ name: String, _ arguments: [String], stdin: String? = nil) throws -> (Run, String) {
                 let state = directory + "/" + name
                 mkdir(state, 0o700)
@@ -142,6 +173,7 @@ extension ProcessSuites {
             let data = "DA7F2A52BD3F6DD8B96C50FC39C7E6AF22F06ED1F033BE0FB23D6BD33DC5A1F808512F7AE18D47A60CC3F4559B1B093563BE7E07459072ABF8FAAB5338C6CC8815FF87797AE3A7BE"
             let keyFile = directory + "/bdk"
             write(Array((TestKeys.tdesBDK + "\n").utf8), to: keyFile)
+            chmod(keyFile, 0o600)
             write(Array((TestKeys.tdesBDK + "\n").utf8), to: directory + "/stdin")
             func decrypt(_ arguments: [String]) -> Run {
                 let command = ([posminictlExecutable, "decrypt"] + arguments).map(shellQuoted).joined(separator: " ")

@@ -226,3 +226,175 @@ struct SwipePlotTests {
         }
     }
 }
+
+/// Swipes whose audio holds more of the card than the read frame: a second pass in the margin
+/// after the swipe, a second copy in the same stretch, a read that fails. Nothing of a character
+/// the CARD masks, and nothing at all of a copy that was not the one read, may be drawn.
+@Suite("Diagnose plot: nothing outside what the CARD shows is drawn")
+struct SwipePlotMarginTests {
+    /// One copy of the track in the audio: where each of its characters and its LRC lie, in
+    /// stream seconds, card order.
+    struct Copy {
+        var characters: [ClosedRange<Double>]
+    }
+
+    /// The copy of `track` whose frame starts at card cell `start` (reversed: its bits run
+    /// backwards in card order, LRC first), on a rendering whose cell boundaries are `times`
+    /// (time order) with `offset` seconds added, swiped in `direction`.
+    static func copy(of format: TrackFormat, characters: Int, start: Int, reversed: Bool, cellCount n: Int,
+                     times: [Double], offset: Double, direction: SwipeDirection) -> Copy {
+        let w = format.characterWidth
+        let ranges: [ClosedRange<Double>] = (0...characters).map { c in
+            // Card-order cells of character c (the LRC last).
+            let card = reversed ? (start + (characters - c) * w)..<(start + (characters - c + 1) * w)
+                                : (start + c * w)..<(start + (c + 1) * w)
+            let head = direction == .forward ? card : (n - card.upperBound)..<(n - card.lowerBound)
+            return (times[head.lowerBound] + offset)...(times[head.upperBound] + offset)
+        }
+        return Copy(characters: ranges)
+    }
+
+    static func audioPath() -> AudioPath {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 35
+        audio.level = -14
+        audio.leadingSilence = 0.1
+        audio.trailingSilence = 0.3
+        return audio
+    }
+
+    static func decode(_ samples: [Float]) -> [Swipe] {
+        var configuration = DecoderConfiguration()
+        configuration.keepTimeline = true
+        let decoder = try! SwipeDecoder(sampleRate: 44_100, configuration: configuration)
+        return decoder.push(samples) + decoder.finish()
+    }
+
+    /// Checks the plot of `swipe` over `samples`: every character of every copy is drawn as the
+    /// envelope alone, except the characters the CARD leaves visible in the copy that was read.
+    /// Returns how many characters were shown with their bits.
+    @discardableResult
+    static func check(_ swipe: Swipe, samples: [Float], copies: [Copy], text: String, format: TrackFormat) throws -> Int {
+        let picture = SwipePlot.svg(SwipeResult(swipe: swipe, channel: 0, audio: samples, rate: 44_100), device: "test")
+        let pan = text.dropFirst(format == .track1 ? 2 : 1).prefix(16)
+        let leaks = picture.contains(pan)
+        #expect(!leaks, "the PAN is in the SVG")
+        let t0 = max(0, swipe.start - 0.05), t1 = min(Double(samples.count) / 44_100, swipe.end + 0.05)
+        let span = max(1e-3, t1 - t0)
+        func x(_ t: Double) -> Double { 60 + (t - t0) / span * 1520 }
+
+        // Which characters may be shown: those the CARD leaves clear, in the copy the decoder read
+        // (the copy whose start sentinel lies where the frame's first character does).
+        var visible: (copy: Int, characters: Set<Int>)?
+        if let masked = swipe.readTracks.first?.masked?.text, let timeline = swipe.timeline,
+           let frame = swipe.readTracks.first?.frame, let first = frame.characterCells.first {
+            let characters = Array(masked)
+            let middle = (timeline.cellBoundaries[first.lowerBound] + timeline.cellBoundaries[first.upperBound]) / 2
+            if let read = copies.firstIndex(where: { $0.characters[0].contains(middle) }) {
+                let separator = characters.firstIndex { $0 == "^" || $0 == "=" } ?? characters.count
+                let lastMasked = characters[..<separator].lastIndex(of: "*") ?? 0
+                visible = (read, Set(characters.indices.filter { $0 > lastMasked && characters[$0] != "*" }))
+            }
+            #expect(visible != nil, "the read frame lies on no copy of the track")
+        }
+
+        let transitions = SwipePlotTests.values("x1", of: "transition", in: picture)
+        let labels = SwipePlotTests.values("x", of: "bit", in: picture)
+        let cells = SwipePlotTests.cells(in: picture)
+        let columns = SwipePlotTests.waveformColumns(in: picture)
+        let tolerance = 0.5
+        var shown = 0
+        for (k, copy) in copies.enumerated() {
+            for (c, range) in copy.characters.enumerated() {
+                if let visible, visible.copy == k, visible.characters.contains(c) { shown += 1; continue }
+                let a = x(range.lowerBound) + tolerance, b = max(a, x(range.upperBound) - tolerance)
+                #expect(!transitions.contains { $0 >= a && $0 <= b }, "a transition drawn in character \(c) of copy \(k)")
+                #expect(!labels.contains { $0 >= a && $0 <= b }, "a bit label drawn in character \(c) of copy \(k)")
+                #expect(!cells.contains { $0.x < b && $0.x + $0.width > a }, "a bit cell drawn in character \(c) of copy \(k)")
+                #expect(!columns.contains { $0 < b && $0 + 1 > a }, "waveform detail drawn in character \(c) of copy \(k)")
+            }
+        }
+        return shown
+    }
+
+    @Test("a card swiped forward and, after a 10 ms stop, back again: the second pass (in the margin after the swipe) is envelope only",
+          arguments: [TrackFormat.track1, .track2])
+    func backAndForth(format: TrackFormat) throws {
+        let text = format == .track1 ? track1Text : track2Text
+        let track = try StripeTrack(text: text, format: format)
+        var first = Self.audioPath(), second = Self.audioPath()
+        first.trailingSilence = 0
+        second.leadingSilence = 0.01
+        let forward = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300), direction: .forward), audio: first, seed: 21))
+        let back = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300), direction: .reverse), audio: second, seed: 22))
+        let samples = forward.channels[0] + back.channels[0]
+        let offset = Double(forward.frameCount) / 44_100
+        let frame = SwipePlotTests.frameCells(track)
+        let characters = try TrackEncoding.values(of: text, format: format).count
+        let n = track.bits.count
+        let copies = [
+            Self.copy(of: format, characters: characters, start: frame.lowerBound, reversed: false, cellCount: n,
+                      times: SwipePlotTests.cellTimes(forward.tracks[0]), offset: 0, direction: .forward),
+            Self.copy(of: format, characters: characters, start: frame.lowerBound, reversed: false, cellCount: n,
+                      times: SwipePlotTests.cellTimes(back.tracks[0]), offset: offset, direction: .reverse),
+        ]
+        let swipes = Self.decode(samples)
+        let swipe = try #require(swipes.first { $0.tracks.first?.isOK == true }, "neither pass reads")
+        // The plot's margin reaches into the other pass.
+        #expect(swipe.end + 0.05 > copies[1].characters.map(\.lowerBound).min()! || swipe.start - 0.05 < copies[0].characters.map(\.upperBound).max()!)
+        let shown = try Self.check(swipe, samples: samples, copies: copies, text: text, format: format)
+        #expect(shown > 0, "no character shown")
+    }
+
+    @Test("two copies of the track in one stretch, 10 clocking zeros apart, forward-forward and forward-back: the second copy is envelope only",
+          arguments: [(TrackFormat.track1, false), (.track1, true), (.track2, false), (.track2, true)])
+    func twoCopies(format: TrackFormat, reversedSecond: Bool) throws {
+        let text = format == .track1 ? track1Text : track2Text
+        let single = try StripeTrack(text: text, format: format)
+        let frame = SwipePlotTests.frameCells(single)
+        let frameBits = Array(single.bits[frame])
+        let second = reversedSecond ? frameBits.reversed() : frameBits
+        let bits = Array(single.bits[..<frame.upperBound]) + [UInt8](repeating: 0, count: 10) + second + Array(single.bits[frame.upperBound...])
+        let track = StripeTrack(bits: bits, format: format)
+        let characters = try TrackEncoding.values(of: text, format: format).count
+        for direction in SwipeDirection.allCases {
+            let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300), direction: direction),
+                                                              audio: Self.audioPath(), seed: 31))
+            let times = SwipePlotTests.cellTimes(truth.tracks[0])
+            let copies = [
+                Self.copy(of: format, characters: characters, start: frame.lowerBound, reversed: false, cellCount: bits.count,
+                          times: times, offset: 0, direction: direction),
+                Self.copy(of: format, characters: characters, start: frame.upperBound + 10, reversed: reversedSecond, cellCount: bits.count,
+                          times: times, offset: 0, direction: direction),
+            ]
+            let swipes = Self.decode(truth.channels[0])
+            let swipe = try #require(swipes.first { $0.tracks.first?.isOK == true }, "no copy reads (\(direction))")
+            let shown = try Self.check(swipe, samples: truth.channels[0], copies: copies, text: text, format: format)
+            #expect(shown > 0, "no character shown (\(direction))")
+        }
+    }
+
+    @Test("a read that fails (two bits flipped in the PAN): every character is envelope only",
+          arguments: [TrackFormat.track1, .track2])
+    func failedRead(format: TrackFormat) throws {
+        let text = format == .track1 ? track1Text : track2Text
+        var track = try StripeTrack(text: text, format: format)
+        let frame = SwipePlotTests.frameCells(track)
+        let w = format.characterWidth
+        // Two characters of the PAN with a bit flipped each: parity fails twice, beyond correction.
+        track.bits[frame.lowerBound + 3 * w + 1] ^= 1
+        track.bits[frame.lowerBound + 7 * w + 2] ^= 1
+        let characters = try TrackEncoding.values(of: text, format: format).count
+        for direction in SwipeDirection.allCases {
+            let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300), direction: direction),
+                                                              audio: Self.audioPath(), seed: 41))
+            let swipes = Self.decode(truth.channels[0])
+            let swipe = try #require(swipes.first, "no swipe at all (\(direction))")
+            #expect(swipe.readTracks.isEmpty, "a damaged track read (\(direction))")
+            let copies = [Self.copy(of: format, characters: characters, start: frame.lowerBound, reversed: false, cellCount: track.bits.count,
+                                    times: SwipePlotTests.cellTimes(truth.tracks[0]), offset: 0, direction: direction)]
+            let shown = try Self.check(swipe, samples: truth.channels[0], copies: copies, text: text, format: format)
+            #expect(shown == 0)
+        }
+    }
+}

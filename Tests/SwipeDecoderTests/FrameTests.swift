@@ -165,3 +165,50 @@ struct TrackFrameTests {
         #expect(backward.cells == 70..<90)
     }
 }
+
+/// The cases a merchant felt: one stray bit right beside a sentinel spoiled a good card.
+@Suite("Swipe decoder: a scratch beside a sentinel")
+struct ScratchBesideSentinelTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var format: TrackFormat
+        var strays: [Int]
+        var testDescription: String { "\(format) strays \(strays)" }
+    }
+
+    /// Right before the start sentinel (1 to a character's width plus one), right after the LRC
+    /// (1 to two widths), and two at once.
+    static let cases: [Case] = [TrackFormat.track1, .track2, .track3].flatMap { format in
+        let w = format.characterWidth
+        let before = [-1, -2, -4, -w, -(w + 1)].map { [$0] }
+        let after = [1, 2, 5, w + 1, 2 * w].map { [$0] }
+        return (before + after + [[-1, 3], [-2, -4], [1, 4]]).map { Case(format: format, strays: $0) }
+    }
+
+    @Test("a stray one bit (or two) right beside the frame, 50 cm/s, both directions: the track reads, at its own place", arguments: cases)
+    func reads(_ c: Case) throws {
+        let text = text(c.format)
+        var track = try StripeTrack(text: text, format: c.format)
+        let frame = frameCells(track)
+        for s in c.strays {
+            let at = s < 0 ? frame.lowerBound + s : frame.upperBound - 1 + s
+            try #require(track.bits[at] == 0)
+            track.bits[at] = 1
+        }
+        for direction in SwipeDirection.allCases {
+            var audio = AudioPath(sampleRate: 44_100)
+            audio.snr = 35
+            audio.level = -14
+            audio.leadingSilence = 0.1
+            audio.trailingSilence = 0.3
+            let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(500), direction: direction),
+                                                                 audio: audio, seed: 17))
+            let decoder = try SwipeDecoder(sampleRate: 44_100)
+            let swipes = decoder.push(rendered.channels[0]) + decoder.finish()
+            #expect(swipes.count == 1, "\(direction): \(swipes.count) swipes")
+            let read = swipes.first?.tracks.first
+            let ok = read?.isOK == true && read?.text?.revealed() == text
+            #expect(ok, "\(direction): \(read.map { "\($0.status)" } ?? "no track")")
+            #expect(swipes.first?.direction == direction)
+        }
+    }
+}

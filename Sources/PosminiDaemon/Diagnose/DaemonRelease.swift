@@ -1,4 +1,7 @@
 public import PosminiProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The running daemon, asked to let go of the diagnosed device for a while (`release`), and
 /// to take it back at the end.
@@ -56,5 +59,35 @@ final class DaemonRelease {
         try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": 0])
         _ = try? client.next(timeout: 2)
         released = false
+    }
+}
+
+/// Why the technician's process cannot talk to the daemon at all. The socket file (mode 660,
+/// root and the socket's group) is checked by the kernel at connect(), before the daemon sees
+/// who connects: being in admin_group, or allowed by allow_user or allow_group, does not help a
+/// process outside the socket's group.
+enum DaemonAccess {
+    /// When connecting to `socket` is refused for this process (EACCES), what to report: the
+    /// socket's group, which the user must join, named.
+    static func refusal(socket: String, user: String) -> (value: String, advice: String)? {
+        do {
+            _ = try ControlClient(path: socket)
+            return nil
+        } catch {
+            guard error.code == EACCES || error.code == EPERM else { return nil }
+        }
+        var info = stat()
+        let group: String
+        let mode: String
+        if stat(socket, &info) == 0 {
+            group = getgrgid(info.st_gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? String(info.st_gid)
+            mode = String(UInt32(info.st_mode) & 0o777, radix: 8)
+        } else {
+            group = "posmini"
+            mode = "?"
+        }
+        return ("\(user) may not connect to \(socket) (mode \(mode), group \(group)): the daemon cannot be asked to release the reader",
+                "the socket admits root and members of group '\(group)' only, whatever admin_group says: add the technician to it "
+                + "(`sudo usermod -aG \(group) \(user)`, then log in again) as well as to admin_group, or run `sudo posminid --diagnose`")
     }
 }

@@ -174,6 +174,9 @@ struct Run {
         }
         // Flaps, as the daemon counted them.
         daemon = DaemonRelease(socket: configuration.socketPath, device: device, cardID: card?.cardID)
+        if daemon == nil, let refusal = DaemonAccess.refusal(socket: configuration.socketPath, user: Self.userName()) {
+            report.add(DiagnoseCheck("daemon.access", "Daemon reachable", .fail, value: .string(refusal.value), advice: refusal.advice))
+        }
         if let flaps = daemon?.jackFlaps {
             report.add(DiagnoseCheck("reader.jack_flaps", "Jack flapping", flaps == 0 ? .pass : .warn, value: .number(Double(flaps)),
                                      unit: "changes",

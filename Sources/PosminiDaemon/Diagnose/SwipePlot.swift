@@ -4,35 +4,59 @@ import Magstripe
 /// The swipe as a picture for the provider: the waveform with the flux transitions marked, the
 /// bit cells and the (masked) characters along the time axis, and the speed over the swipe.
 ///
-/// The waveform and the bits encode the card. From the start sentinel through the end of the
-/// PAN's masked part, every character masked in the CARD (the discretionary data), and the LRC,
-/// the plot shows only the signal's envelope and the masked characters: no pulse, transition
-/// or bit. A swipe that did not read shows the envelope over all of its data.
+/// The waveform and the bits encode the card, so the plot shows them only where the CARD shows
+/// the card: the characters the CARD leaves visible, and the runs of clocking zeros right
+/// before the start sentinel and right after the LRC up to their first one bit (the swipe's
+/// rhythm and speed). Everything else (the masked characters, the LRC, whatever lies beyond
+/// the first one bit outside the frame, a second copy of the track in the same stretch, the
+/// margins either side of the swipe, and all of a swipe that did not read) is drawn as the
+/// signal's envelope alone: no pulse, transition, bit or label.
 enum SwipePlot {
-    /// Cells (time order) whose pulses and bits may not be drawn.
+    /// Cells (time order) whose pulses and bits may be drawn.
     ///
-    /// The masked characters are placed by the decoder's frame (the cells it read each
-    /// character from), never by the bits themselves: a stray one bit among the clocking zeros
-    /// would move a stretch found that way off the PAN.
-    static func sensitiveCells(_ swipe: Swipe, timeline: SwipeTimeline) -> [Bool] {
-        let n = timeline.bits.count
-        var sensitive = [Bool](repeating: false, count: n)
-        guard n > 0 else { return sensitive }
+    /// The characters are placed by the decoder's frame (the cells it read each character
+    /// from), never by the bits themselves: a stray one bit among the clocking zeros would move
+    /// a stretch found that way off the PAN.
+    static func visibleCells(_ swipe: Swipe, timeline: SwipeTimeline) -> [Bool] {
+        let bits = timeline.bits
+        let n = bits.count
+        var visible = [Bool](repeating: false, count: n)
+        guard n > 0 else { return visible }
+        // Every character has odd parity, so at most `width - 1` of its bits come before its
+        // first one bit (from either side).
+        let width = swipe.readTracks.first?.format?.characterWidth ?? swipe.tracks.first?.format?.characterWidth ?? 7
+        /// The run of zeros from `k` outward (by `step`), up to the first one bit; where a one bit
+        /// ends the run, its last `width - 1` zeros stay hidden, since they may be the start of
+        /// a character (a second copy of the track, or a stray frame) rather than clocking zeros.
+        /// Without a frame the run starts beside a one bit of the data, so its first `width - 1`
+        /// zeros (`besideData`) may be the end of a character too.
+        func zeros(from k: Int, by step: Int, besideData: Bool = false) {
+            var end = k
+            while end >= 0 && end < n && bits[end] == 0 { end += step }
+            let inner = besideData ? width - 1 : 0
+            let outer = end >= 0 && end < n ? width - 1 : 0
+            let length = abs(end - k)
+            guard length > inner + outer else { return }
+            for j in inner..<(length - outer) { visible[k + j * step] = true }
+        }
         guard let (frame, characters) = maskedFrame(swipe, cellCount: n) else {
-            // Nothing to place the characters by: every cell from the first to the last one bit.
-            if let first = timeline.bits.firstIndex(of: 1), let last = timeline.bits.lastIndex(of: 1) {
-                for k in first...last { sensitive[k] = true }
-            }
-            return sensitive
+            // Nothing read: only the zeros before the first one bit and after the last.
+            guard let first = bits.firstIndex(of: 1), let last = bits.lastIndex(of: 1) else { return visible }
+            zeros(from: first - 1, by: -1, besideData: true)
+            zeros(from: last + 1, by: 1, besideData: true)
+            return visible
         }
         let separator = characters.firstIndex { $0 == "^" || $0 == "=" } ?? characters.count
         let lastMasked = characters[..<separator].lastIndex(of: "*") ?? 0
-        // From the start sentinel through the PAN's masked part, every masked character, the LRC.
-        for (c, cells) in frame.characterCells.enumerated() where c <= lastMasked || characters[c] == "*" {
-            for k in cells { sensitive[k] = true }
+        // What the CARD shows: the characters after the PAN's masked part that it leaves clear.
+        for (c, cells) in frame.characterCells.enumerated() where c > lastMasked && characters[c] != "*" {
+            for k in cells { visible[k] = true }
         }
-        for k in frame.lrcCells { sensitive[k] = true }
-        return sensitive
+        let all = frame.characterCells + [frame.lrcCells]
+        let low = all.map(\.lowerBound).min() ?? 0, high = all.map(\.upperBound).max() ?? 0
+        zeros(from: low - 1, by: -1)
+        zeros(from: high, by: 1)
+        return visible
     }
 
     /// The read track's frame and its masked characters, when the two agree with each other and
@@ -58,22 +82,28 @@ enum SwipePlot {
         func fmt(_ v: Double) -> String { format1(v) }
         let timeline = swipe.timeline
         let cells = timeline?.cellBoundaries ?? []
-        let sensitive = timeline.map { sensitiveCells(swipe, timeline: $0) } ?? []
-        /// Time ranges not to draw pulses in.
-        var hidden: [ClosedRange<Double>] = []
+        let visibleCell = timeline.map { visibleCells(swipe, timeline: $0) } ?? []
+        /// Time ranges where detail may be drawn: runs of visible cells.
+        var shown: [ClosedRange<Double>] = []
         var k = 0
-        while k < sensitive.count {
-            guard sensitive[k], k + 1 < cells.count else { k += 1; continue }
+        while k < visibleCell.count {
+            guard visibleCell[k], k + 1 < cells.count else { k += 1; continue }
             var j = k
-            while j + 1 < sensitive.count && sensitive[j + 1] { j += 1 }
-            hidden.append(cells[k]...cells[min(j + 1, cells.count - 1)])
+            while j + 1 < visibleCell.count && visibleCell[j + 1] && j + 2 < cells.count { j += 1 }
+            shown.append(cells[k]...cells[j + 1])
             k = j + 1
         }
-        if timeline == nil { hidden.append(swipe.start...swipe.end) }
-        func isHidden(_ t: Double) -> Bool { hidden.contains { $0.contains(t) } }
-        /// Whether a span of time reaches into a hidden stretch (a pixel column can be wider
+        /// Whether a span of time lies wholly in a shown stretch (a pixel column can be wider
         /// than a whole character of a slow swipe).
-        func touchesHidden(_ a: Double, _ b: Double) -> Bool { hidden.contains { $0.lowerBound <= b && a <= $0.upperBound } }
+        func isShown(_ a: Double, _ b: Double) -> Bool { shown.contains { $0.lowerBound <= a && b <= $0.upperBound } }
+        /// The stretches drawn as envelope alone: the rest of the plot's time axis.
+        var hidden: [ClosedRange<Double>] = []
+        var from = t0
+        for range in shown.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if range.lowerBound > from { hidden.append(from...min(t1, range.lowerBound)) }
+            from = max(from, range.upperBound)
+        }
+        if from < t1 { hidden.append(from...t1) }
 
         var out: [String] = []
         out.append(##"<?xml version="1.0" encoding="UTF-8"?>"##)
@@ -104,7 +134,7 @@ enum SwipePlot {
             var lo: Float = 1, hi: Float = -1
             for i in a..<b { lo = min(lo, result.audio[i]); hi = max(hi, result.audio[i]) }
             let px = left + Double(column)
-            if touchesHidden(ta, tb) {
+            if !isShown(ta, tb) {
                 // The largest |sample| over a window several cells wide: a band that follows the
                 // signal's strength without showing where any one pulse is.
                 let centre = (a + b) / 2
@@ -128,9 +158,9 @@ enum SwipePlot {
         }
         out.append("</g>")
 
-        // Flux transitions, outside the hidden stretches.
+        // Flux transitions, in the shown stretches only.
         out.append(##"<g id="transitions">"##)
-        for t in timeline?.transitions ?? [] where t >= t0 && t <= t1 && !isHidden(t) {
+        for t in timeline?.transitions ?? [] where t >= t0 && t <= t1 && isShown(t, t) {
             out.append(##"<line class="transition" x1="\##(fmt(x(t)))" y1="\##(fmt(top))" x2="\##(fmt(x(t)))" y2="\##(fmt(top + 8))" stroke="#d62728"/>"##)
         }
         out.append("</g>")
@@ -141,7 +171,7 @@ enum SwipePlot {
         if let timeline {
             for c in 0..<min(timeline.bits.count, max(0, cells.count - 1)) {
                 let a = x(cells[c]), b = x(cells[c + 1])
-                if sensitive[c] {
+                if !visibleCell[c] {
                     out.append(##"<rect class="masked-cell" x="\##(fmt(a))" y="\##(fmt(cellTop))" width="\##(fmt(max(0.5, b - a)))" height="18" fill="#ddd"/>"##)
                 } else {
                     // The bit as the cell's shade (1 dark, 0 light), and as a digit where there is room.

@@ -150,7 +150,8 @@ extension Run {
         let svg = swipeResult.map { SwipePlot.svg($0, device: device) }
         if let plot = tool.plot {
             if let svg {
-                do { try FileBytes.write(Array(svg.utf8), to: plot, mode: 0o644) } catch {
+                let (directory, name) = try FileRules.plotDirectory(plot)
+                do { try directory.write(Array(svg.utf8), to: name, mode: 0o644) } catch {
                     throw DiagnoseTool.NotRun(message: "cannot write the plot: \(error)")
                 }
             } else {
