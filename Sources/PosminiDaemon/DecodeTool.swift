@@ -119,6 +119,8 @@ public struct DecodeTool: Sendable {
         var tracks: [Track]
         var quality: Quality
         var problem: String?
+        /// The stream position (samples) at which the result was decided.
+        var decided_at: Int64?
 
         /// One JSON object, keys sorted, absent values left out.
         var json: JSONValue {
@@ -145,6 +147,7 @@ public struct DecodeTool: Sendable {
             optional(&q, "candidate", quality.candidate.map { .number(Double($0)) })
             fields["quality"] = .object(q)
             optional(&fields, "problem", problem.map { .string($0) })
+            optional(&fields, "decided_at", decided_at.map { .number(Double($0)) })
             return .object(fields)
         }
     }
@@ -174,7 +177,8 @@ public struct DecodeTool: Sendable {
                            min_samples_per_half_cell: r(q.minimumSamplesPerHalfCell, 2),
                            clipped_fraction: r(q.clippedFraction, 4), candidate: q.candidate,
                            candidates_tried: q.candidatesTried),
-            problem: swipe.problem?.rawValue)
+            problem: swipe.problem?.rawValue,
+            decided_at: swipe.decidedAt)
     }
 
     func jsonLine(_ swipe: Swipe, file: String) -> String {

@@ -311,7 +311,13 @@ struct ChannelMerger {
             // add a track to it: wait for it.
             if let decoders, decoders.contains(where: { ($0.openSegmentStart ?? .infinity) <= end }) { break }
             pending = rest
-            out.append(Self.merge(group))
+            var merged = Self.merge(group)
+            // Decided now: where the slowest channel has reached (the end of the stream: the
+            // latest of the group's own decisions).
+            if let decoders, let reached = decoders.map(\.samplesProcessed).max() {
+                merged.decidedAt = max(reached, merged.decidedAt ?? 0)
+            }
+            out.append(merged)
         }
         return out
     }
@@ -325,6 +331,7 @@ struct ChannelMerger {
         merged.tracks = sorted.flatMap(\.tracks)
         merged.start = group.map(\.start).min()!
         merged.end = group.map(\.end).max()!
+        merged.decidedAt = group.compactMap(\.decidedAt).max()
         if !merged.readTracks.isEmpty { merged.problem = nil }
         return merged
     }

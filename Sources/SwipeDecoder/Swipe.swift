@@ -216,6 +216,11 @@ public struct Swipe: Sendable, Hashable {
     /// Cells bridged with zeros across a stretch without any transition (a dropout on the
     /// stripe, or a gap in a non-ISO format).
     public var bridgedCells = 0
+    /// The stream position, in samples, at which this result was decided: where the segment
+    /// closed (the gate's decision, or the end of the stream), and for a reader of several heads
+    /// where the merge let the swipe go. Against the swipe's true end it is the latency in audio
+    /// time, whatever the machine's pace.
+    public var decidedAt: Int64?
 
     public var duration: Double { end - start }
     public var readTracks: [TrackRead] { tracks.filter(\.isOK) }

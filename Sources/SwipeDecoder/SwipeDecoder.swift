@@ -526,7 +526,8 @@ public final class SwipeDecoder {
         ringBlock = 0
         releaseSegmentPages(beyond: analyzer.keptSamples, used: segmentCount)
         segmentCount = 0
-        if let swipe {
+        if var swipe {
+            swipe.decidedAt = processed
             swipesReported += 1
             results.append(swipe)
         }

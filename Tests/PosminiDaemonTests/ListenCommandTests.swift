@@ -3,6 +3,7 @@ import AudioFile
 import Magstripe
 import SwipeSynth
 import TestSupport
+import PosminiProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -98,6 +99,18 @@ extension ProcessSuites {
             #expect(fast.status == 0)
             #expect(okTracks(fast.stdout) == ["1", "2", "3"])
             #expect(monotonicNow() - begin < duration)
+            // Each result says where in the stream it was decided: after the swipe's end (end_s),
+            // in ascending order, and the same paced or not (audio time, not the machine's).
+            func decided(_ out: String) -> [Double] {
+                out.split(separator: "\n").compactMap { try? JSONValue.parse(Array($0.utf8)) }.compactMap { line in
+                    guard let at = line["decided_at"]?.numberValue, let end = line["end_s"]?.numberValue else { return nil }
+                    #expect(at / 44_100 >= end - 0.001 && at / 44_100 <= end + 0.5, "decided at \(at / 44_100) s for a swipe ending at \(end) s")
+                    return at
+                }
+            }
+            let pacedAt = decided(paced.stdout)
+            #expect(pacedAt.count == 3 && pacedAt == pacedAt.sorted())
+            #expect(decided(fast.stdout) == pacedAt)
         }
 
         @Test("a rate outside 8-192 kHz, a WAV's, --raw-rate's, or asked of a device: exit 2, naming the rate; never a trap")

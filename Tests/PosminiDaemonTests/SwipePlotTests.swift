@@ -72,11 +72,7 @@ struct SwipePlotTests {
     /// character against the synthesized pulses.
     @discardableResult
     func checkPlot(_ track: StripeTrack, direction: SwipeDirection) throws -> Swipe {
-        var audio = AudioPath(sampleRate: 44_100)
-        audio.snr = 35
-        audio.level = -14
-        audio.leadingSilence = 0.1
-        audio.trailingSilence = 0.3
+        let audio = SwipePlotMarginTests.audioPath()
         let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300), direction: direction),
                                                           audio: audio, seed: 11))
         var configuration = DecoderConfiguration()

@@ -125,6 +125,22 @@ struct SessionTests {
         #expect(Set(log.okTexts) == [track1Text, track2Text])
     }
 
+    @Test("two heads: the merged result is stamped where the merge let it go, within 50 ms of audio after the swipe's end")
+    func twoHeadsDecidedAt() throws {
+        let swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)], trail: 1)
+        let log = EventLog()
+        let source = FileSource(name: "stereo", audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
+        let session = ReaderSession(source: source, onEvent: log.add)
+        session.start()
+        #expect(log.waitForEnd(seconds: 30))
+        session.waitUntilFinished()
+        let merged = try #require(log.swipes.first)
+        #expect(merged.tracks.count == 2)
+        let decided = try #require(merged.decidedAt)
+        let latency = Double(decided) / Double(swipe.sampleRate) - swipe.swipeEnd
+        #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
+    }
+
     @Test("heads whose swipes do not overlap stay separate results")
     func separateSwipes() {
         let a = synthesizedSwipe([(track1Text, .track1)], trail: 0.5).channels[0]

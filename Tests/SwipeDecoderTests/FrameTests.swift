@@ -40,15 +40,15 @@ func cellTimes(_ rendered: RenderedTrack) -> [Double] {
     return times
 }
 
-/// A swipe of `track` at 30 cm/s with the decoder keeping the timeline.
-func decodeWithTimeline(_ track: StripeTrack, direction: SwipeDirection) -> (SynthesizedSwipe, [Swipe]) {
+/// A swipe of `track` at 30 cm/s (or `speed` mm/s) with the decoder keeping the timeline.
+func decodeWithTimeline(_ track: StripeTrack, direction: SwipeDirection, speed: Double = 300, seed: UInt64 = 11) -> (SynthesizedSwipe, [Swipe]) {
     var audio = AudioPath(sampleRate: 44_100)
     audio.snr = 35
     audio.level = -14
     audio.leadingSilence = 0.1
     audio.trailingSilence = 0.3
-    let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(300), direction: direction),
-                                                         audio: audio, seed: 11))
+    let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(speed), direction: direction),
+                                                         audio: audio, seed: seed))
     var configuration = DecoderConfiguration()
     configuration.keepTimeline = true
     let decoder = try! SwipeDecoder(sampleRate: 44_100, configuration: configuration)
@@ -195,15 +195,7 @@ struct ScratchBesideSentinelTests {
             track.bits[at] = 1
         }
         for direction in SwipeDirection.allCases {
-            var audio = AudioPath(sampleRate: 44_100)
-            audio.snr = 35
-            audio.level = -14
-            audio.leadingSilence = 0.1
-            audio.trailingSilence = 0.3
-            let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: .constant(500), direction: direction),
-                                                                 audio: audio, seed: 17))
-            let decoder = try SwipeDecoder(sampleRate: 44_100)
-            let swipes = decoder.push(rendered.channels[0]) + decoder.finish()
+            let (_, swipes) = decodeWithTimeline(track, direction: direction, speed: 500, seed: 17)
             #expect(swipes.count == 1, "\(direction): \(swipes.count) swipes")
             let read = swipes.first?.tracks.first
             let ok = read?.isOK == true && read?.text?.revealed() == text

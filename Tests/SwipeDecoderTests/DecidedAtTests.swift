@@ -1,0 +1,67 @@
+import Testing
+import Magstripe
+import SwipeSynth
+import SwipeDecoder
+
+/// `decidedAt`: where in the stream a swipe's result was decided, against where the synthesizer
+/// really ended it. Audio time, so the figure does not depend on the machine's pace.
+@Suite("Swipe decoder: when a result is decided")
+struct DecidedAtTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var format: TrackFormat
+        var direction: SwipeDirection
+        var speed: Double
+        var testDescription: String { "\(format) \(direction) \(Int(speed / 10)) cm/s" }
+    }
+
+    static let cases: [Case] = [TrackFormat.track1, .track2].flatMap { format in
+        SwipeDirection.allCases.flatMap { direction in [100.0, 400, 1_000].map { Case(format: format, direction: direction, speed: $0) } }
+    }
+
+    @Test("steady noise, then a swipe, then a second of the same noise: decided within 50 ms of audio after the swipe's last transition, never before it",
+          arguments: cases)
+    func steadyInput(_ c: Case) throws {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 30
+        audio.level = -14
+        audio.leadingSilence = 0.5
+        audio.trailingSilence = 1
+        let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [try StripeTrack(text: text(c.format), format: c.format)],
+                                                          motion: Motion(speed: .constant(c.speed), direction: c.direction),
+                                                          audio: audio, seed: 5))
+        let decoder = try SwipeDecoder(sampleRate: 44_100)
+        // In 10 ms periods, as a capture delivers them; nothing from finish() counts.
+        var swipes: [Swipe] = []
+        let samples = truth.channels[0]
+        var at = 0
+        while at < samples.count {
+            let end = min(samples.count, at + 441)
+            swipes += decoder.push(Array(samples[at..<end]))
+            at = end
+        }
+        let swipe = try #require(swipes.first, "not decided before the input ended")
+        #expect(swipe.readTracks.count == 1)
+        let decided = try #require(swipe.decidedAt)
+        let latency = Double(decided) / 44_100 - truth.swipeEnd
+        print("decided_at \(c): \((latency * 1000).rounded()) ms of audio after the swipe's last pulse")
+        #expect(latency >= 0, "decided \(latency * 1000) ms before the swipe ended")
+        #expect(latency <= 0.050, "decided \(latency * 1000) ms after the swipe ended")
+    }
+
+    @Test("a swipe still open when the input ends is decided at the end of the input")
+    func endOfInput() throws {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 30
+        audio.level = -14
+        audio.trailingSilence = 0.005
+        let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [try StripeTrack(text: text(.track2), format: .track2)],
+                                                          motion: Motion(speed: .constant(400)), audio: audio, seed: 6))
+        let decoder = try SwipeDecoder(sampleRate: 44_100)
+        let early = decoder.push(truth.channels[0])
+        #expect(early.isEmpty, "decided before the swipe's end had been heard out")
+        let swipe = try #require(decoder.finish().first)
+        // The last partial block is completed before the close.
+        let decided = try #require(swipe.decidedAt)
+        #expect(decided >= Int64(truth.frameCount) && decided < Int64(truth.frameCount + decoder.blockSize))
+    }
+}
