@@ -113,12 +113,17 @@ extension ProcessSuites {
             }
         }
 
+        /// A daemon replaying `swipes` swipes after `replayDelay` seconds. A replay meant to be
+        /// read (a delay under 20 s) is held until the first arm (`--replay-hold`): its swipe
+        /// comes `replayDelay` seconds after the POS app armed, however slowly the daemon started
+        /// or the client connected, never before.
         func startDaemon(replayDelay: Double = 1.5, swipes: Int = 1, extra: [String] = [], environment: [String: String] = [:],
                          config: String? = nil, testKey: Bool = true, directory given: String? = nil) throws -> Daemon {
             let directory = try given ?? temporaryDirectory()
             let replay = try replayFile(delay: replayDelay, swipes: swipes, directory: directory)
             let socket = directory + "/posmini-\(Int(monotonicNow() * 1000) % 100_000).sock"
             var arguments = ["--replay", replay, "--socket", socket, "--state-directory", directory] + (testKey ? ["--test-key"] : [])
+            if replayDelay < 20 { arguments.append("--replay-hold") }
             if let config {
                 write(Array(config.utf8), to: directory + "/posminid.conf")
                 arguments += ["--config", directory + "/posminid.conf"]
