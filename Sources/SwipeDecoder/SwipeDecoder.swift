@@ -120,12 +120,56 @@ struct Gate {
     private var lastMean = 0.0
     private var blocksSeen = 0
     private var quietBlocks = 0
-    /// The last segment was cut at `maximumSwipe`: no swipe is that long, so the level that
-    /// held it open (noise that rose, or a gain that recovered) is the new floor.
+    /// The last segment was cut at `maximumSwipe`, or closed on the noise it found inside itself:
+    /// the level that held it open (noise that rose, or a gain that recovered) is the new floor.
     private var rebaseline = false
 
+    // The floor inside an open segment. The floor stands still while the gate is open, so a
+    // level that rises (digital silence turning into the reader's noise, a muted input switched
+    // on, a gain step) would hold the gate open until `maximumSwipe`, and a swipe in it would be
+    // decided seconds late. While open, the gate therefore also measures the noise the segment
+    // opened on: 50 ms stretches (`referenceBlocks`) that are noise-like, their blocks all alike
+    // (`flatness`) and their samples Gaussian (`gaussianKurtosis`), for as long as every stretch
+    // since the opening has been so. A segment that opened on a swipe never gets a reference.
+    // Once a stretch `referenceContrast` times louder has followed (a swipe), and the level has
+    // stayed back at the reference for `ownNoiseHold` hangovers, the segment is closed as if
+    // the floor had been there all along, and the floor starts afresh at that level. Measured
+    // on the benchmark grid (10 000 swipes, seed 2026): not one read lost; every looser setting
+    // tried (contrast 4 or 6, flatness 3, no kurtosis test, a reference allowed mid-segment)
+    // split jerky slow swipes.
+    /// Blocks of the segment's reference stretch (about 50 ms; at most 32).
+    let referenceBlocks: Int
+    /// A stretch is stationary when no block's variance exceeds this many times its mean (a
+    /// slow swipe's blocks swing between pulse and gap; noise's stay within about 1.5×).
+    static let flatness = 2.2
+    /// How much louder than the segment's own noise a stretch must be to count as a swipe.
+    static let referenceContrast = 10.0
+    /// A level below the floor by this factor has fallen: the floor follows it `fallSpeedUp`
+    /// times faster (a time constant of 25 ms instead of 250).
+    static let fallRatio = 4.0
+    static let fallSpeedUp = 10.0
+    private var recentFast = InlineArray<32, Double>(repeating: 0)
+    private var recentSlow = InlineArray<32, Double>(repeating: 0)
+    private var recentFourth = InlineArray<32, Double>(repeating: 0)
+    private var recentIndex = 0
+    private var recentFastSum = 0.0, recentSlowSum = 0.0, recentFourthSum = 0.0
+    /// The kurtosis a stretch of noise has (Gaussian: 3; over a 50 ms stretch at 44.1 kHz its
+    /// estimate varies by about 0.1). Swipes measured 2.5 and below (dense, sine-like pulses
+    /// through a high-pass) or above 3.5 (sparse, peaky pulses).
+    static let gaussianKurtosis = 2.6...3.5
+    private var activeBlocks = 0
+    private var ownNoiseBlocks = 0
+    private var onlyNoiseSoFar = true
+    /// How many hangovers the level must stay at the segment's own noise.
+    static let ownNoiseHold = 3
+    /// The segment's quietest stationary stretch (mean block variance, mean step²), and the
+    /// loudest stretch mean seen after it.
+    private var referenceFast = Double.infinity, referenceSlow = Double.infinity
+    private var louderAfterReference = 0.0
+
     init(configuration: DecoderConfiguration, blockSize: Int, windowBlocks: Int, hangoverBlocks: Int,
-         floorFollow: Double, dcFollow: Float) {
+         floorFollow: Double, dcFollow: Float, referenceStretch: Int) {
+        precondition(referenceStretch >= 1 && referenceStretch <= 32, "a reference stretch of 1-32 blocks")
         self.configuration = configuration
         self.blockSize = blockSize
         self.windowBlocks = windowBlocks
@@ -139,6 +183,7 @@ struct Gate {
         inverseBlock = 1 / Double(blockSize)
         fast = ActivityMeter(window: windowBlocks)
         slow = ActivityMeter(window: windowBlocks)
+        referenceBlocks = referenceStretch
     }
 
     var noiseRMS: Double { fast.floor.squareRoot() }
@@ -148,6 +193,57 @@ struct Gate {
         fast = ActivityMeter(window: windowBlocks)
         slow = ActivityMeter(window: windowBlocks)
         dc = 0; lastMean = 0; blocksSeen = 0; quietBlocks = 0; rebaseline = false
+        startSegmentReference()
+    }
+
+    /// Whether the open segment may still find the noise it opened on (the block's fourth
+    /// moment is wanted only then).
+    var measuringSegmentNoise: Bool { onlyNoiseSoFar }
+
+    /// A segment opens: its own noise is still to be measured.
+    private mutating func startSegmentReference() {
+        for k in 0..<32 { recentFast[k] = 0; recentSlow[k] = 0; recentFourth[k] = 0 }
+        recentIndex = 0; recentFastSum = 0; recentSlowSum = 0; recentFourthSum = 0; activeBlocks = 0; ownNoiseBlocks = 0; onlyNoiseSoFar = true
+        referenceFast = .infinity; referenceSlow = .infinity; louderAfterReference = 0
+    }
+
+    /// One block of an open segment into the reference stretch; whether the level is back at
+    /// the segment's own noise after a louder stretch.
+    private mutating func segmentNoise(_ variance: Double, _ step: Double, _ fourth: Double) -> Bool {
+        let n = referenceBlocks
+        recentFastSum += variance - recentFast[recentIndex]
+        recentSlowSum += step - recentSlow[recentIndex]
+        recentFourthSum += fourth - recentFourth[recentIndex]
+        recentFast[recentIndex] = variance
+        recentSlow[recentIndex] = step
+        recentFourth[recentIndex] = fourth
+        recentIndex = recentIndex + 1 == n ? 0 : recentIndex + 1
+        activeBlocks += 1
+        // The first blocks' window still holds audio from before the gate opened.
+        guard activeBlocks >= windowBlocks + n else { return false }
+        let meanFast = max(0, recentFastSum) / Double(n), meanSlow = max(0, recentSlowSum) / Double(n)
+        if onlyNoiseSoFar {
+            var loudest = 0.0
+            for k in 0..<n { loudest = max(loudest, recentFast[k]) }
+            // Noise is Gaussian (kurtosis 3); a pulse train is not: peaky when sparse, sine-like
+            // when dense.
+            let kurtosis = meanFast > 0 ? max(0, recentFourthSum) / Double(n) / (meanFast * meanFast) : 0
+            let gaussian = kurtosis >= Gate.gaussianKurtosis.lowerBound && kurtosis <= Gate.gaussianKurtosis.upperBound
+            if !(gaussian && meanFast > 0 && loudest <= Gate.flatness * meanFast) { onlyNoiseSoFar = false }
+        }
+        // The reference is the noise the segment opened on: only while every stretch since the
+        // gate opened has been noise-like. A segment that opened on a swipe never gets one (a
+        // flat stretch later is a slow part of that swipe), and once anything else has come
+        // the reference stands still.
+        if onlyNoiseSoFar && meanFast < referenceFast {
+            referenceFast = meanFast
+            referenceSlow = max(meanSlow, configuration.absoluteFloor / Double(blockSize))
+            louderAfterReference = 0
+        } else if referenceFast.isFinite {
+            louderAfterReference = max(louderAfterReference, meanFast)
+        }
+        guard referenceFast.isFinite, louderAfterReference >= Gate.referenceContrast * referenceFast else { return false }
+        return fast.level <= closeFast * referenceFast && slow.level <= closeSlow * referenceSlow
     }
 
     /// After a gap in the audio: the activity windows start empty; the noise floors and the
@@ -159,7 +255,8 @@ struct Gate {
         quietBlocks = 0
     }
 
-    mutating func step(_ stats: Kernels.BlockMoments, active: Bool, segmentFull: Bool) -> Event {
+    /// `fourth`: while active, the block's fourth central moment (for the segment's noise test).
+    mutating func step(_ stats: Kernels.BlockMoments, active: Bool, segmentFull: Bool, fourth: Double = 0) -> Event {
         blocksSeen += 1
         let b = Double(blockSize)
         let mean = Double(stats.sum) * inverseBlock
@@ -178,19 +275,29 @@ struct Gate {
                 rebaseline = false
                 return .none
             }
-            fast.followFloor(floorFollow, minimum: configuration.absoluteFloor)
-            slow.followFloor(floorFollow, minimum: configuration.absoluteFloor / b)
+            // A level that fell well below the floor (a gain stepped down, a noisy device went
+            // quiet) is followed ten times faster, so a swipe soon after the fall still stands
+            // above the floor; the fast measure decides, its noise being steady enough.
+            let follow = fast.level * Gate.fallRatio < fast.floor ? min(1, floorFollow * Gate.fallSpeedUp) : floorFollow
+            fast.followFloor(follow, minimum: configuration.absoluteFloor)
+            slow.followFloor(follow, minimum: configuration.absoluteFloor / b)
             if fast.above(openFast) || slow.above(openSlow) {
                 quietBlocks = 0
+                startSegmentReference()
                 return .open
             }
             return .none
         }
         let quiet = !fast.above(closeFast) && !slow.above(closeSlow)
         quietBlocks = quiet ? quietBlocks + 1 : 0
-        if quietBlocks >= hangoverBlocks || segmentFull {
+        // Back at the segment's own noise: held for longer than the hangover, since a swipe's
+        // slow stretch can dip that low for a moment, the noise after its end stays.
+        ownNoiseBlocks = segmentNoise(variance, step * step, fourth) ? ownNoiseBlocks + 1 : 0
+        let backToOwnNoise = ownNoiseBlocks >= Gate.ownNoiseHold * hangoverBlocks
+        if quietBlocks >= hangoverBlocks || backToOwnNoise || segmentFull {
+            rebaseline = segmentFull || quietBlocks < hangoverBlocks
             quietBlocks = 0
-            rebaseline = segmentFull
+            ownNoiseBlocks = 0
             return .close
         }
         return .none
@@ -280,7 +387,8 @@ public final class SwipeDecoder {
         gateState = .allocate(capacity: 1)
         gateState.initialize(to: Gate(configuration: configuration, blockSize: blockSize, windowBlocks: windowBlocks,
                     hangoverBlocks: hangoverBlocks, floorFollow: min(1, blockSeconds / configuration.floorTime),
-                    dcFollow: Float(min(1, blockSeconds / 0.05))))
+                    dcFollow: Float(min(1, blockSeconds / 0.05)),
+                    referenceStretch: max(4, min(32, Int((0.05 / blockSeconds).rounded())))))
         analyzer = SwipeAnalyzer(sampleRate: sampleRate, channel: channel, maskPolicy: configuration.maskPolicy)
         analyzer.keepTimeline = configuration.keepTimeline
     }
@@ -478,7 +586,17 @@ public final class SwipeDecoder {
         processed += Int64(blockSize)
 
         let segmentFull = segmentCount / blockSize >= maximumBlocks + preRollBlocks
-        switch gateState.pointee.step(stats, active: active, segmentFull: segmentFull) {
+        var fourth = 0.0
+        if active && gateState.pointee.measuringSegmentNoise {
+            // The block's fourth central moment: only while a segment is open (the idle path
+            // stays a few operations per sample).
+            let block = UnsafeBufferPointer(rebasing: segment[(segmentCount - blockSize)..<segmentCount])
+            let mean = dc + stats.sum / Float(blockSize)
+            var sum: Float = 0
+            for x in block { let d = (x - mean) * (x - mean); sum += d * d }
+            fourth = Double(sum) / Double(blockSize)
+        }
+        switch gateState.pointee.step(stats, active: active, segmentFull: segmentFull, fourth: fourth) {
         case .none:
             break
         case .open:

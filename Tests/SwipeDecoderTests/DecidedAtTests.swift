@@ -2,6 +2,9 @@ import Testing
 import Magstripe
 import SwipeSynth
 import SwipeDecoder
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `decidedAt`: where in the stream a swipe's result was decided, against where the synthesizer
 /// really ended it. Audio time, so the figure does not depend on the machine's pace.
@@ -63,5 +66,80 @@ struct DecidedAtTests {
         // The last partial block is completed before the close.
         let decided = try #require(swipe.decidedAt)
         #expect(decided >= Int64(truth.frameCount) && decided < Int64(truth.frameCount + decoder.blockSize))
+    }
+}
+
+/// The input's level changes shortly before a swipe: the gate must follow it, and the swipe be
+/// decided as soon after its end as on steady input.
+@Suite("Swipe decoder: a swipe right after a level change")
+struct LevelChangeTests {
+    enum Change: String, Sendable, CaseIterable {
+        case silenceThenNoise, stepUp30dB, stepDown30dB, clickThenNoise
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var change: Change
+        var format: TrackFormat
+        var speed: Double
+        var testDescription: String { "\(change.rawValue) \(format) \(Int(speed / 10)) cm/s" }
+    }
+
+    static let cases: [Case] = Change.allCases.flatMap { change in
+        [Case(change: change, format: .track2, speed: 400), Case(change: change, format: .track1, speed: 400),
+         Case(change: change, format: .track2, speed: 50)]
+    }
+
+    /// A swipe with 0.8 s of the reader's noise before it and 1 s after; the change is made
+    /// 0.3 s before the swipe's first pulse.
+    static func render(_ c: Case) throws -> (samples: [Float], swipeEnd: Double) {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 30
+        audio.level = -14
+        audio.leadingSilence = 0.8
+        audio.trailingSilence = 1
+        let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [try StripeTrack(text: text(c.format), format: c.format)],
+                                                          motion: Motion(speed: .constant(c.speed)), audio: audio, seed: 8))
+        var samples = truth.channels[0]
+        let change = Int((truth.swipeStart - 0.3) * 44_100)
+        switch c.change {
+        case .silenceThenNoise:
+            for i in 0..<change { samples[i] = 0 }
+        case .stepUp30dB:
+            for i in 0..<change { samples[i] *= 0.031_62 }
+        case .stepDown30dB:
+            for i in 0..<change { samples[i] = max(-1, min(1, samples[i] * 31.62)) }
+        case .clickThenNoise:
+            // Digital silence, then the plug's click (a few ms of decaying full-scale ringing),
+            // then the reader's noise.
+            for i in 0..<change { samples[i] = 0 }
+            let click = 44_100 * 4 / 1_000
+            for k in 0..<click {
+                let i = change - click + k
+                samples[i] = Float(exp(-Double(k) / 40) * sin(Double(k) * 0.35))
+            }
+        }
+        return (samples, truth.swipeEnd)
+    }
+
+    @Test("digital silence, a 30 dB step up or down, a plug click: a swipe 0.3 s later reads, decided within 50 ms of audio after its end",
+          arguments: cases)
+    func decidedSoon(_ c: Case) throws {
+        let (samples, swipeEnd) = try Self.render(c)
+        let decoder = try SwipeDecoder(sampleRate: 44_100)
+        var swipes: [Swipe] = []
+        var at = 0
+        while at < samples.count {
+            let end = min(samples.count, at + 441)
+            swipes += decoder.push(Array(samples[at..<end]))
+            at = end
+        }
+        let read = swipes.filter { !$0.readTracks.isEmpty }
+        #expect(read.count == 1, "\(read.count) reads among \(swipes.count) results before the input ended")
+        let swipe = try #require(read.first)
+        #expect(swipe.readTracks.first?.text?.revealed() == text(c.format))
+        let decided = try #require(swipe.decidedAt)
+        let latency = Double(decided) / 44_100 - swipeEnd
+        print("level change \(c.testDescription): decided \((latency * 1000).rounded()) ms after the swipe's end")
+        #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
     }
 }
