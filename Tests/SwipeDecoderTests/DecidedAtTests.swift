@@ -21,27 +21,39 @@ struct DecidedAtTests {
         SwipeDirection.allCases.flatMap { direction in [100.0, 400, 1_000].map { Case(format: format, direction: direction, speed: $0) } }
     }
 
-    @Test("steady noise, then a swipe, then a second of the same noise: decided within 50 ms of audio after the swipe's last transition, never before it",
-          arguments: cases)
-    func steadyInput(_ c: Case) throws {
+    /// A swipe of the test card over the reader's noise (pulse peak 30 dB over it), with `lead`
+    /// and `trail` seconds of that noise around it.
+    static func render(_ format: TrackFormat, speed: Double, direction: SwipeDirection = .forward,
+                       lead: Double, trail: Double, seed: UInt64) throws -> SynthesizedSwipe {
         var audio = AudioPath(sampleRate: 44_100)
         audio.snr = 30
         audio.level = -14
-        audio.leadingSilence = 0.5
-        audio.trailingSilence = 1
-        let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [try StripeTrack(text: text(c.format), format: c.format)],
-                                                          motion: Motion(speed: .constant(c.speed), direction: c.direction),
-                                                          audio: audio, seed: 5))
+        audio.leadingSilence = lead
+        audio.trailingSilence = trail
+        return SwipeSynthesizer.render(SwipeScenario(tracks: [try StripeTrack(text: text(format), format: format)],
+                                                     motion: Motion(speed: .constant(speed), direction: direction),
+                                                     audio: audio, seed: seed))
+    }
+
+    /// The swipes decided while `samples` are pushed in 10 ms periods, as a capture delivers
+    /// them; nothing from `finish()` counts.
+    static func decidedInPeriods(_ samples: [Float]) throws -> [Swipe] {
         let decoder = try SwipeDecoder(sampleRate: 44_100)
-        // In 10 ms periods, as a capture delivers them; nothing from finish() counts.
         var swipes: [Swipe] = []
-        let samples = truth.channels[0]
         var at = 0
         while at < samples.count {
             let end = min(samples.count, at + 441)
             swipes += decoder.push(Array(samples[at..<end]))
             at = end
         }
+        return swipes
+    }
+
+    @Test("steady noise, then a swipe, then a second of the same noise: decided within 50 ms of audio after the swipe's last transition, never before it",
+          arguments: cases)
+    func steadyInput(_ c: Case) throws {
+        let truth = try Self.render(c.format, speed: c.speed, direction: c.direction, lead: 0.5, trail: 1, seed: 5)
+        let swipes = try Self.decidedInPeriods(truth.channels[0])
         let swipe = try #require(swipes.first, "not decided before the input ended")
         #expect(swipe.readTracks.count == 1)
         let decided = try #require(swipe.decidedAt)
@@ -92,13 +104,7 @@ struct LevelChangeTests {
     /// A swipe with 0.8 s of the reader's noise before it and 1 s after; the change is made
     /// 0.3 s before the swipe's first pulse.
     static func render(_ c: Case) throws -> (samples: [Float], swipeEnd: Double) {
-        var audio = AudioPath(sampleRate: 44_100)
-        audio.snr = 30
-        audio.level = -14
-        audio.leadingSilence = 0.8
-        audio.trailingSilence = 1
-        let truth = SwipeSynthesizer.render(SwipeScenario(tracks: [try StripeTrack(text: text(c.format), format: c.format)],
-                                                          motion: Motion(speed: .constant(c.speed)), audio: audio, seed: 8))
+        let truth = try DecidedAtTests.render(c.format, speed: c.speed, lead: 0.8, trail: 1, seed: 8)
         var samples = truth.channels[0]
         let change = Int((truth.swipeStart - 0.3) * 44_100)
         switch c.change {
@@ -125,14 +131,7 @@ struct LevelChangeTests {
           arguments: cases)
     func decidedSoon(_ c: Case) throws {
         let (samples, swipeEnd) = try Self.render(c)
-        let decoder = try SwipeDecoder(sampleRate: 44_100)
-        var swipes: [Swipe] = []
-        var at = 0
-        while at < samples.count {
-            let end = min(samples.count, at + 441)
-            swipes += decoder.push(Array(samples[at..<end]))
-            at = end
-        }
+        let swipes = try DecidedAtTests.decidedInPeriods(samples)
         let read = swipes.filter { !$0.readTracks.isEmpty }
         #expect(read.count == 1, "\(read.count) reads among \(swipes.count) results before the input ended")
         let swipe = try #require(read.first)
