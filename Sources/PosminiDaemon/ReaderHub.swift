@@ -550,7 +550,6 @@ public actor ReaderHub {
                              "dropped_samples": .number(Double(capture.values.map(\.dropped).reduce(0, +))),
                              "audio_gaps": .number(Double(capture.values.map(\.gaps).reduce(0, +))),
                              "events_dropped": .number(Double(capture.values.map(\.eventsDropped).reduce(0, +))),
-                             "noise_bursts": .number(Double(capture.values.map(\.noiseBursts).reduce(0, +))),
                              "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }
