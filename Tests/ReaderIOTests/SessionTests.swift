@@ -141,6 +141,24 @@ struct SessionTests {
         #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
     }
 
+    @Test("two heads, one of which was digitally silent until 0.3 s before the swipe: the merged result is still decided within 50 ms of audio after the swipe's end")
+    func twoHeadsOneStepped() throws {
+        var swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)], lead: 0.8, trail: 1)
+        let change = Int((swipe.swipeStart - 0.3) * Double(swipe.sampleRate))
+        for i in 0..<change { swipe.channels[1][i] = 0 }
+        let log = EventLog()
+        let source = FileSource(name: "stepped", audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
+        let session = ReaderSession(source: source, onEvent: log.add)
+        session.start()
+        #expect(log.waitForEnd(seconds: 30))
+        session.waitUntilFinished()
+        #expect(Set(log.okTexts) == [track1Text, track2Text])
+        let merged = try #require(log.swipes.first { $0.tracks.count == 2 })
+        let decided = try #require(merged.decidedAt)
+        let latency = Double(decided) / Double(swipe.sampleRate) - swipe.swipeEnd
+        #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
+    }
+
     @Test("heads whose swipes do not overlap stay separate results")
     func separateSwipes() {
         let a = synthesizedSwipe([(track1Text, .track1)], trail: 0.5).channels[0]
