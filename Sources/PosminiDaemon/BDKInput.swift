@@ -1,4 +1,5 @@
 public import Secrets
+import ReaderIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,9 +48,9 @@ public enum BDKSource: Sendable, Hashable {
             let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
             guard fd >= 0 else { throw Failure(description: "--bdk-file \(path): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
-            var status = stat()
-            guard fstat(fd, &status) == 0 else { throw Failure(description: "--bdk-file \(path): \(String(cString: strerror(errno)))") }
-            if let refusal = Self.refusal(mode: status.st_mode) { throw Failure(description: "--bdk-file \(path): \(refusal)") }
+            let status: FileStatus
+            do { status = try FileStatus(descriptor: fd, path: path) } catch { throw Failure(description: "--bdk-file \(error)") }
+            if let refusal = Self.refusal(status) { throw Failure(description: "--bdk-file \(path): \(refusal)") }
             return try Self.read(fd, name: "--bdk-file \(path)", untilNewline: false)
         case .standardInput:
             return try Self.read(0, name: "--bdk - (standard input)", untilNewline: true)
@@ -58,21 +59,12 @@ public enum BDKSource: Sendable, Hashable {
 
     /// Why a key file of this `st_mode` is refused: not a regular file, or readable by anyone
     /// but its owner (the key is the root of every card key the terminal makes).
-    static func refusal(mode: mode_t) -> String? {
-        guard mode & S_IFMT == S_IFREG else {
-            let kind = switch mode & S_IFMT {
-            case S_IFIFO: "a FIFO"
-            case S_IFDIR: "a directory"
-            case S_IFCHR: "a character device"
-            case S_IFBLK: "a block device"
-            case S_IFSOCK: "a socket"
-            default: "not a regular file"
-            }
-            return "\(kind): a BDK file must be a regular file (or use --bdk - for standard input)"
+    static func refusal(_ status: FileStatus) -> String? {
+        guard status.kind == .regular else {
+            return "a \(status.kind.rawValue): a BDK file must be a regular file (or use --bdk - for standard input)"
         }
-        let permissions = mode & 0o7777
-        guard permissions & 0o077 == 0 else {
-            return "mode \(String(permissions, radix: 8)) lets others read the key: it must be readable by its owner only (chmod 600)"
+        guard status.mode & 0o077 == 0 else {
+            return "mode \(String(status.mode, radix: 8)) lets others read the key: it must be readable by its owner only (chmod 600)"
         }
         return nil
     }

@@ -34,6 +34,13 @@ public struct FileStatus: Sendable, Hashable {
         group = UInt32(info.st_gid)
     }
 
+    /// fstat on an open descriptor (`path` names it in the error).
+    public init(descriptor: Int32, path: String) throws(FileError) {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw FileError(path: path, errno: errno) }
+        self.init(info)
+    }
+
     /// The mode as `ls` people write it: four octal digits.
     public var modeText: String {
         let digits = String(mode, radix: 8)
@@ -153,21 +160,20 @@ public final class Directory: Sendable {
                 close(next)
                 code = kind == S_IFLNK ? ELOOP : ENOTDIR
             }
-            var info = stat()
-            let isLink = (code == ENOTDIR || code == ELOOP) && fstatat(current, name, &info, AT_SYMLINK_NOFOLLOW) == 0
-                && info.st_mode & S_IFMT == S_IFLNK
+            var link = stat()
+            let isLink = (code == ENOTDIR || code == ELOOP) && fstatat(current, name, &link, AT_SYMLINK_NOFOLLOW) == 0
+                && link.st_mode & S_IFMT == S_IFLNK
             guard isLink, !last || followLast else {
                 throw FileError.opening(last ? path : here, errno: code, directory: true, at: current, name: name)
             }
             // A link in a parent: followed only out of a directory nobody else could have put it in.
-            var holder = stat()
-            guard fstat(current, &holder) == 0 else { throw FileError(path: here, errno: errno) }
-            let owner = UInt32(holder.st_uid)
-            guard owner == 0 || owner == geteuid(), holder.st_mode & 0o022 == 0 else {
-                let mode = String(UInt32(holder.st_mode) & 0o7777, radix: 8)
+            var info = stat()
+            guard fstat(current, &info) == 0 else { throw FileError(path: here, errno: errno) }
+            let holder = FileStatus(info)
+            guard holder.isPrivate(to: [0, geteuid()]) else {
                 let folder = walked.isEmpty ? "/" : walked
                 throw FileError(path: here, errno: ELOOP, reason: """
-                    is a symbolic link in \(folder), which is owned by \(FileBytes.describeUser(owner)) with mode \(mode): \
+                    is a symbolic link in \(folder), which is owned by \(FileBytes.describeUser(holder.owner)) with mode \(holder.modeText): \
                     anyone who can write there could have planted it, so it is not followed (name the real directory)
                     """)
             }
@@ -185,9 +191,8 @@ public final class Directory: Sendable {
                 current = root
                 walked = ""
             }
-            if pending.isEmpty { break }
         }
-        if !reachedEnd || current < 0 {
+        if !reachedEnd {
             // Only "/", "." or a link to "/" was named: open it with the access asked for.
             let fd = openat(current, ".", finalAccess | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { throw FileError(path: path, errno: errno) }

@@ -109,16 +109,28 @@ struct SessionTests {
         #expect(log.swipes.isEmpty)
     }
 
-    @Test("two heads: the tracks of one swipe arrive merged as one result")
-    func twoHeads() {
-        let swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)])
-        #expect(swipe.channels.count == 2)
+    /// The events of a session on `swipe`'s channels, replayed flat out to the end.
+    func played(_ swipe: SynthesizedSwipe, name: String) -> EventLog {
         let log = EventLog()
-        let source = FileSource(name: "stereo", audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
+        let source = FileSource(name: name, audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
         let session = ReaderSession(source: source, onEvent: log.add)
         session.start()
         #expect(log.waitForEnd(seconds: 30))
         session.waitUntilFinished()
+        return log
+    }
+
+    /// Seconds of audio from the synthesized swipe's end to where `merged` was decided.
+    func latency(_ merged: Swipe, after swipe: SynthesizedSwipe) throws -> Double {
+        let decided = try #require(merged.decidedAt)
+        return Double(decided) / Double(swipe.sampleRate) - swipe.swipeEnd
+    }
+
+    @Test("two heads: the tracks of one swipe arrive merged as one result")
+    func twoHeads() {
+        let swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)])
+        #expect(swipe.channels.count == 2)
+        let log = played(swipe, name: "stereo")
         #expect(log.swipes.count == 1)
         let tracks = log.swipes.first?.tracks ?? []
         #expect(tracks.map(\.channel) == [0, 1])
@@ -128,16 +140,10 @@ struct SessionTests {
     @Test("two heads: the merged result is stamped where the merge let it go, within 50 ms of audio after the swipe's end")
     func twoHeadsDecidedAt() throws {
         let swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)], trail: 1)
-        let log = EventLog()
-        let source = FileSource(name: "stereo", audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
-        let session = ReaderSession(source: source, onEvent: log.add)
-        session.start()
-        #expect(log.waitForEnd(seconds: 30))
-        session.waitUntilFinished()
+        let log = played(swipe, name: "stereo")
         let merged = try #require(log.swipes.first)
         #expect(merged.tracks.count == 2)
-        let decided = try #require(merged.decidedAt)
-        let latency = Double(decided) / Double(swipe.sampleRate) - swipe.swipeEnd
+        let latency = try latency(merged, after: swipe)
         #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
     }
 
@@ -146,16 +152,10 @@ struct SessionTests {
         var swipe = synthesizedSwipe([(track1Text, .track1), (track2Text, .track2)], lead: 0.8, trail: 1)
         let change = Int((swipe.swipeStart - 0.3) * Double(swipe.sampleRate))
         for i in 0..<change { swipe.channels[1][i] = 0 }
-        let log = EventLog()
-        let source = FileSource(name: "stepped", audio: PCMAudio(sampleRate: swipe.sampleRate, channels: swipe.channels), paced: false)
-        let session = ReaderSession(source: source, onEvent: log.add)
-        session.start()
-        #expect(log.waitForEnd(seconds: 30))
-        session.waitUntilFinished()
+        let log = played(swipe, name: "stepped")
         #expect(Set(log.okTexts) == [track1Text, track2Text])
         let merged = try #require(log.swipes.first { $0.tracks.count == 2 })
-        let decided = try #require(merged.decidedAt)
-        let latency = Double(decided) / Double(swipe.sampleRate) - swipe.swipeEnd
+        let latency = try latency(merged, after: swipe)
         #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
     }
 

@@ -1,4 +1,5 @@
 public import PosminiProtocol
+import ReaderIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,16 +77,8 @@ enum DaemonAccess {
         } catch {
             guard error.code == EACCES || error.code == EPERM else { return nil }
         }
-        var info = stat()
-        let group: String
-        let mode: String
-        if stat(socket, &info) == 0 {
-            group = getgrgid(info.st_gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? String(info.st_gid)
-            mode = String(UInt32(info.st_mode) & 0o777, radix: 8)
-        } else {
-            group = "posmini"
-            mode = "?"
-        }
+        let group = Run.groupOf(socket) ?? "posmini"
+        let mode = ((try? FileBytes.permissions(socket))??.mode).map { String($0 & 0o777, radix: 8) } ?? "?"
         return ("\(user) may not connect to \(socket) (mode \(mode), group \(group)): the daemon cannot be asked to release the reader",
                 "the socket admits root and members of group '\(group)' only, whatever admin_group says: add the technician to it "
                 + "(`sudo usermod -aG \(group) \(user)`, then log in again) as well as to admin_group, or run `sudo posminid --diagnose`")
