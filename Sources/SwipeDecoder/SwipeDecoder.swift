@@ -160,6 +160,21 @@ struct Gate {
     private var activeBlocks = 0
     private var ownNoiseBlocks = 0
     private var onlyNoiseSoFar = true
+    // Real noise is often neither Gaussian nor white (a head's pickup is low-pass, with hum and
+    // mains spikes: measured kurtosis 5-12 and stretches up to 3.4 times their mean on the
+    // MetroCard recordings), so it fails the test above. Such a stretch may still be taken as
+    // the segment's noise when the level it opened on has held still for longer than any swipe
+    // holds its level below a tenth of its loudest: `steadyBlocks` (about 0.2 s) in which every
+    // stretch mean stays within `steadyRange` of the quietest and no block exceeds
+    // `steadyFlatness` times its stretch's mean. A hand speeds up within a card's leading
+    // clocking zeros (at 5 cm/s they last about 0.15 s); a level step does not move.
+    /// Blocks the opening level must hold (about 0.2 s).
+    let steadyBlocks: Int
+    static let steadyRange = 2.0
+    static let steadyFlatness = 4.5
+    private var steadySoFar = true
+    private var steadyHeld = 0
+    private var steadyLowest = Double.infinity, steadyLoudest = 0.0, steadyLoudestSlow = 0.0
     /// How many hangovers the level must stay at the segment's own noise.
     static let ownNoiseHold = 3
     /// The segment's quietest stationary stretch (mean block variance, mean step²), and the
@@ -184,6 +199,7 @@ struct Gate {
         fast = ActivityMeter(window: windowBlocks)
         slow = ActivityMeter(window: windowBlocks)
         referenceBlocks = referenceStretch
+        steadyBlocks = 4 * referenceStretch
     }
 
     var noiseRMS: Double { fast.floor.squareRoot() }
@@ -198,12 +214,13 @@ struct Gate {
 
     /// Whether the open segment may still find the noise it opened on (the block's fourth
     /// moment is wanted only then).
-    var measuringSegmentNoise: Bool { onlyNoiseSoFar }
+    var measuringSegmentNoise: Bool { onlyNoiseSoFar || steadySoFar }
 
     /// A segment opens: its own noise is still to be measured.
     private mutating func startSegmentReference() {
         for k in 0..<32 { recentFast[k] = 0; recentSlow[k] = 0; recentFourth[k] = 0 }
         recentIndex = 0; recentFastSum = 0; recentSlowSum = 0; recentFourthSum = 0; activeBlocks = 0; ownNoiseBlocks = 0; onlyNoiseSoFar = true
+        steadySoFar = true; steadyHeld = 0; steadyLowest = .infinity; steadyLoudest = 0; steadyLoudestSlow = 0
         referenceFast = .infinity; referenceSlow = .infinity; louderAfterReference = 0
     }
 
@@ -222,22 +239,41 @@ struct Gate {
         // The first blocks' window still holds audio from before the gate opened.
         guard activeBlocks >= windowBlocks + n else { return false }
         let meanFast = max(0, recentFastSum) / Double(n), meanSlow = max(0, recentSlowSum) / Double(n)
-        if onlyNoiseSoFar {
-            var loudest = 0.0
+        var loudest = 0.0
+        if onlyNoiseSoFar || steadySoFar {
             for k in 0..<n { loudest = max(loudest, recentFast[k]) }
+        }
+        if onlyNoiseSoFar {
             // Noise is Gaussian (kurtosis 3); a pulse train is not: peaky when sparse, sine-like
             // when dense.
             let kurtosis = meanFast > 0 ? max(0, recentFourthSum) / Double(n) / (meanFast * meanFast) : 0
             let gaussian = kurtosis >= Gate.gaussianKurtosis.lowerBound && kurtosis <= Gate.gaussianKurtosis.upperBound
             if !(gaussian && meanFast > 0 && loudest <= Gate.flatness * meanFast) { onlyNoiseSoFar = false }
         }
+        var steadyNow = false
+        if steadySoFar {
+            if meanFast > 0 && loudest <= Gate.steadyFlatness * meanFast {
+                if meanFast < steadyLowest { steadyLowest = meanFast }
+                steadyLoudest = max(steadyLoudest, meanFast)
+                steadyLoudestSlow = max(steadyLoudestSlow, meanSlow)
+                steadySoFar = steadyLoudest <= Gate.steadyRange * steadyLowest
+            } else {
+                steadySoFar = false
+            }
+            if steadySoFar { steadyHeld += 1 }
+            steadyNow = steadySoFar && steadyHeld >= steadyBlocks
+        }
         // The reference is the noise the segment opened on: only while every stretch since the
-        // gate opened has been noise-like. A segment that opened on a swipe never gets one (a
-        // flat stretch later is a slow part of that swipe), and once anything else has come
-        // the reference stands still.
+        // gate opened has been noise-like, or the level has held still long enough. A segment
+        // that opened on a swipe never gets one (a flat stretch later is a slow part of that
+        // swipe), and once anything else has come the reference stands still.
         if onlyNoiseSoFar && meanFast < referenceFast {
             referenceFast = meanFast
             referenceSlow = max(meanSlow, configuration.absoluteFloor / Double(blockSize))
+            louderAfterReference = 0
+        } else if steadyNow && !referenceFast.isFinite || steadyNow && steadyLoudest > referenceFast {
+            referenceFast = steadyLoudest
+            referenceSlow = max(steadyLoudestSlow, configuration.absoluteFloor / Double(blockSize))
             louderAfterReference = 0
         } else if referenceFast.isFinite {
             louderAfterReference = max(louderAfterReference, meanFast)

@@ -2,6 +2,7 @@ import Testing
 import Magstripe
 import SwipeSynth
 import SwipeDecoder
+import AudioFile
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -140,5 +141,39 @@ struct LevelChangeTests {
         let latency = Double(decided) / 44_100 - swipeEnd
         print("level change \(c.testDescription): decided \((latency * 1000).rounded()) ms after the swipe's end")
         #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the swipe's end")
+    }
+}
+
+/// The same, on a world the synthesizer did not make: a real head recording (its own noise is
+/// quiet, low-pass and far from Gaussian) after half a second of digital silence, as when the
+/// capture was opened before the reader was plugged in.
+@Suite("Swipe decoder: a real recording after digital silence")
+struct SplicedRecordingTests {
+    @Test("digital silence, then a real recording's own noise and swipe: the same bits, decided within 50 ms of audio after its last transition",
+          arguments: ["metrocard-ezpay-44k1"])
+    func splicedAfterSilence(name: String) throws {
+        let wav = try #require(readFile(testsDirectory + "/Recordings/metrocard/" + name + ".wav"))
+        let audio = try WAV.decode(wav)
+        #expect(audio.sampleRate == 44_100)
+        let recording = audio.channels[0]
+        // Where the swipe's transitions are, from the recording decoded on its own.
+        var configuration = DecoderConfiguration()
+        configuration.keepTimeline = true
+        let whole = try SwipeDecoder(sampleRate: 44_100, configuration: configuration)
+        let alone = (whole.push(recording) + whole.finish()).filter { !$0.bits.isEmpty }
+        let reference = try #require(alone.first)
+        let lastTransition = try #require(reference.timeline?.transitions.last)
+
+        let silence = 22_050
+        let samples = [Float](repeating: 0, count: silence) + recording
+        let swipes = try DecidedAtTests.decidedInPeriods(samples)
+        let found = swipes.filter { !$0.bits.isEmpty }
+        #expect(found.count == 1, "\(found.count) swipes with bits among \(swipes.count) results before the input ended")
+        let swipe = try #require(found.first)
+        #expect(swipe.bits == reference.bits)
+        let decided = try #require(swipe.decidedAt)
+        let latency = Double(decided) / 44_100 - (Double(silence) / 44_100 + lastTransition)
+        print("spliced \(name): decided \((latency * 1000).rounded()) ms after the last transition")
+        #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the last transition")
     }
 }
