@@ -107,10 +107,12 @@ fuzz: deps
 	done
 
 # The figures: decoder accuracy grid, no-card streams, false accepts, throughput and
-# allocations; the capture pipeline's ring stress, capture-loop allocations and latency
+# allocations; the capture pipeline's ring stress, capture-loop allocations and latency (steady
+# input and after a level change); a client's reply time while a replay floods the daemon
 # (release build, several minutes on 2 cores).
 bench: deps
 	$(SWIFT) build $(RELEASE) --product posmini-bench $(SWIFT_FLAGS)
+	$(SWIFT) build $(RELEASE) --product posminid $(SWIFT_FLAGS)
 	.build/release/posmini-bench
 
 # Resident memory of the release daemon: idle, and after an hour of audio (1 440 swipes).

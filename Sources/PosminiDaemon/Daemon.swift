@@ -29,6 +29,9 @@ public struct DaemonOptions: Sendable {
     /// Test seam: each recording advances only while its reader is armed, so a replay played
     /// flat out cannot outrun the client that is to receive its cards.
     public var replayWhileArmed = false
+    /// Test seam: watchers' SWIPE and SWIPE_IGNORED carry `decided_at`, the stream position
+    /// (in the reader's samples) where the decoder decided the swipe.
+    public var exposeDecidedAt = false
     public var logLevel: String?
     public var stateDirectory: String?
     /// Use the published test key (demonstrations and tests), with a warning on every card.
@@ -298,6 +301,9 @@ actor ReaderManager {
             case .notice(let text):
                 logger.warning("reader \(id): \(text)")
                 return
+            case .noiseBurst(let burst):
+                // On to the hub for STATUS noise_bursts; never a message for a client.
+                logger.debug("reader \(id): \(burst), no swipe")
             case .swipe(let swipe):
                 // Reasons and counts only: never the card.
                 let outcome = swipe.readTracks.isEmpty ? "failed (\(swipe.problem?.rawValue ?? "unreadable"))" : "read"
@@ -402,9 +408,9 @@ actor ReaderManager {
     private static func sum(_ a: ReaderStatistics?, _ b: ReaderStatistics) -> ReaderStatistics {
         guard let a else { return b }
         var sum = ReaderStatistics(framesCaptured: a.framesCaptured + b.framesCaptured, overruns: a.overruns + b.overruns,
-                                   dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes)
+                                   dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes,
+                                   noiseBursts: a.noiseBursts + b.noiseBursts)
         sum.eventsDropped = a.eventsDropped + b.eventsDropped
-        sum.noiseBursts = a.noiseBursts + b.noiseBursts
         return sum
     }
 
@@ -494,7 +500,7 @@ public enum Daemon {
         }
         let hub = ReaderHub(maximumArm: configuration.armTimeout,
                             bindingsPath: configuration.stateDirectory + "/bindings",
-                            encryptor: encryptor)
+                            encryptor: encryptor, exposeDecidedAt: options.exposeDecidedAt)
         if hub.ownerlessBindings > 0 {
             logger.notice("\(configuration.stateDirectory)/bindings is 0.5.0's, without owners: its \(hub.ownerlessBindings) binding(s) now belong to the admins (root, admin_group); the file is written with owners from now on")
         }

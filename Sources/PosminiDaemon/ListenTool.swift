@@ -60,7 +60,7 @@ public struct ListenTool: Sendable {
             case .swipe(let swipe):
                 let index = count.add(1, ordering: .relaxed).newValue
                 out(formatter.json ? formatter.jsonLine(swipe, file: label) : formatter.text(swipe, file: label, index: index))
-            case .ended:
+            case .ended, .noiseBurst:
                 break
             }
         }

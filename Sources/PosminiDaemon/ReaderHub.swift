@@ -103,9 +103,13 @@ public actor ReaderHub {
     private let started = monotonicSeconds()
     private var maximumArm: Double
     private let encryptor: CardEncryptor?
+    /// The daemon's test seam (`--expose-decided-at`): watchers see where each swipe was decided.
+    private let exposeDecidedAt: Bool
 
     // Counters for STATUS.
     private var swipes = 0
+    /// Stretches of sound without a card (`NoiseBurst`), over every reader and head.
+    private var noiseBursts = 0
     private var goodReads = 0
     private var failedReads: [String: Int] = [:]
     /// Each reader's capture counters since start, as the reader manager last reported them.
@@ -114,8 +118,9 @@ public actor ReaderHub {
     /// `bindingsPath`: where `bind` persists (nil: in memory only). `encryptor` builds the
     /// `encrypted` object of a CARD (nil, in hub tests only: the field is left out).
     public init(maximumArm: Double = PosminiProtocol.maximumArm, bindingsPath: String? = nil,
-                encryptor: CardEncryptor? = nil) {
+                encryptor: CardEncryptor? = nil, exposeDecidedAt: Bool = false) {
         self.maximumArm = maximumArm
+        self.exposeDecidedAt = exposeDecidedAt
         self.bindingsPath = bindingsPath
         self.encryptor = encryptor
         var loaded: [String: BindingOwner] = [:]
@@ -463,6 +468,8 @@ public actor ReaderHub {
                 events.close()
                 await ended(reason)
                 return
+            case .noiseBurst:
+                noiseBursts += 1
             case .notice:
                 break
             }
@@ -472,6 +479,13 @@ public actor ReaderHub {
     /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
     /// failure to that client (the arm stays), activity without card data to watchers.
     public func swipe(_ swipe: Swipe, reader: String) {
+        func notifyWatchers(_ message: JSONValue, except: Int?) {
+            guard exposeDecidedAt, case .object(var fields) = message, let decided = swipe.decidedAt else {
+                return self.notifyWatchers(message, except: except)
+            }
+            fields["decided_at"] = .number(Double(decided))
+            self.notifyWatchers(.object(fields), except: except)
+        }
         swipes += 1
         let ok = !swipe.readTracks.isEmpty
         if ok { goodReads += 1 } else { failedReads[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1 }
@@ -550,6 +564,7 @@ public actor ReaderHub {
                              "dropped_samples": .number(Double(capture.values.map(\.dropped).reduce(0, +))),
                              "audio_gaps": .number(Double(capture.values.map(\.gaps).reduce(0, +))),
                              "events_dropped": .number(Double(capture.values.map(\.eventsDropped).reduce(0, +))),
+                             "noise_bursts": .number(Double(noiseBursts)),
                              "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
                 "uptime_s": .number((monotonicSeconds() - started).rounded())]
         if let encryptor { fields["encryption"] = encryptor.status() }

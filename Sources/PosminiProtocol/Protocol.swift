@@ -4,7 +4,7 @@
 /// The socket protocol: newline-delimited JSON, every message with a `class` (docs/PROTOCOL.md).
 public enum PosminiProtocol {
     public static let major = 1
-    public static let minor = 2
+    public static let minor = 3
     public static let release = "0.5.0"
     /// The longest request line, bytes (the newline excluded).
     public static let maximumLine = 4_096

@@ -113,6 +113,9 @@ final class SwipeAnalyzer {
         self.maskPolicy = maskPolicy
     }
 
+    /// Set by `analyze` when the segment it returned nil for was a noise burst.
+    private(set) var noiseBurst: NoiseBurst?
+
     /// What one candidate produced.
     struct Attempt {
         var setting: Int
@@ -134,6 +137,7 @@ final class SwipeAnalyzer {
     /// sample, `noiseRMS` the noise level before the swipe. Returns nil when the segment holds
     /// no sign of a swipe (a click, a burst of noise).
     func analyze(_ segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double) -> Swipe? {
+        noiseBurst = nil
         let n = segment.count
         guard n >= 64 else { return nil }
         ensureCapacity(n)
@@ -734,10 +738,11 @@ final class SwipeAnalyzer {
 
     // MARK: The swipe's figures
 
+    /// Nil (and `noiseBurst` set) when the segment held no card's clock (see `NoiseBurst`).
     private func describe(
         segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double, attempt: Attempt,
         accepted: (TrackRead, SwipeDirection)?, failure: TrackRead?, tried: Int, typical: Double
-    ) -> Swipe {
+    ) -> Swipe? {
         let fs = sampleRate
         let (peak, clipped) = segmentPeak
         // Pulse heights in the raw signal at the transitions, against the noise before the swipe.
@@ -783,6 +788,14 @@ final class SwipeAnalyzer {
         swipe.repairedCells = attempt.repairs
         swipe.bridgedCells = attempt.bridged
         if accepted == nil {
+            if failure?.format == nil,
+               let reason = NoiseBurst.classify(transitions: attempt.transitions, first: attempt.firstPosition,
+                                                last: attempt.lastPosition, bits: attempt.bits,
+                                                minimumSamplesPerHalfCell: quality.minimumSamplesPerHalfCell) {
+                noiseBurst = NoiseBurst(reason: reason, start: start, duration: max(0, end - start),
+                                        peakDBFS: quality.peakDBFS)
+                return nil
+            }
             swipe.problem = diagnose(swipe, failure: failure, attempt: attempt, typical: typical)
         }
         return swipe

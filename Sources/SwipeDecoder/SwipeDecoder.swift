@@ -202,7 +202,11 @@ struct Gate {
         steadyBlocks = 4 * referenceStretch
     }
 
-    var noiseRMS: Double { fast.floor.squareRoot() }
+    /// The noise a swipe stands on: the segment's own noise when the gate measured it (a level
+    /// that rose while the segment was open), else the floor before the segment opened.
+    var noiseRMS: Double { (closedOnOwnNoise && referenceFast.isFinite ? referenceFast : fast.floor).squareRoot() }
+    /// The last segment closed because the level was back at the noise it measured itself.
+    private var closedOnOwnNoise = false
     var levels: String { "fast \(fast.ratio), slow \(slow.ratio)" }
 
     mutating func reset() {
@@ -319,6 +323,7 @@ struct Gate {
             slow.followFloor(follow, minimum: configuration.absoluteFloor / b)
             if fast.above(openFast) || slow.above(openSlow) {
                 quietBlocks = 0
+                closedOnOwnNoise = false
                 startSegmentReference()
                 return .open
             }
@@ -332,6 +337,7 @@ struct Gate {
         let backToOwnNoise = ownNoiseBlocks >= Gate.ownNoiseHold * hangoverBlocks
         if quietBlocks >= hangoverBlocks || backToOwnNoise || segmentFull {
             rebaseline = segmentFull || quietBlocks < hangoverBlocks
+            closedOnOwnNoise = backToOwnNoise && quietBlocks < hangoverBlocks
             quietBlocks = 0
             ownNoiseBlocks = 0
             return .close
@@ -369,6 +375,11 @@ public final class SwipeDecoder {
     public private(set) var swipesReported = 0
     /// Segments the gate closed and the analysis looked at (with or without a swipe in them).
     public private(set) var segmentsAnalyzed = 0
+    /// Segments that held no card's clock (`NoiseBurst`, including those without any clock):
+    /// dropped without a swipe.
+    public private(set) var noiseBursts = 0
+    private var recentNoiseBursts: [NoiseBurst] = []
+    static let keptNoiseBursts = 16
 
     private let analyzer: SwipeAnalyzer
     private let windowBlocks: Int
@@ -679,11 +690,32 @@ public final class SwipeDecoder {
         }
         ringBlock = 0
         releaseSegmentPages(beyond: analyzer.keptSamples, used: segmentCount)
+        let segmentLength = segmentCount
         segmentCount = 0
         if var swipe {
             swipe.decidedAt = processed
             swipesReported += 1
             results.append(swipe)
+        } else if let burst = analyzer.noiseBurst ?? (floorLearned ? NoiseBurst(
+                reason: .noSwipe, start: startTime, duration: Double(segmentLength) / Double(sampleRate), peakDBFS: nil) : nil) {
+            // Nothing a card made: what the analysis classified, or a segment without any clock
+            // (not counted while the noise floor is still being learned at the start of the
+            // audio, where the gate may open on the noise itself).
+            noiseBursts += 1
+            if recentNoiseBursts.count < Self.keptNoiseBursts { recentNoiseBursts.append(burst) }
         }
+    }
+
+    /// Whether the gate has heard the audio for longer than its floor's time constant since the
+    /// stream (or its continuity) began.
+    private var floorLearned: Bool {
+        Double(segmentStart - continuousSince) >= configuration.floorTime * Double(sampleRate)
+    }
+
+    /// The noise bursts since the last call (at most `keptNoiseBursts` of them; `noiseBursts`
+    /// counts them all), for the log.
+    public func takeNoiseBursts() -> [NoiseBurst] {
+        defer { recentNoiseBursts.removeAll(keepingCapacity: true) }
+        return recentNoiseBursts
     }
 }

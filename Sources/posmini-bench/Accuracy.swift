@@ -19,6 +19,11 @@ func gridCase(_ k: Int, seed: UInt64, allNominal: Bool = false) -> GridCase {
 }
 
 func decodeCase(_ c: GridCase) -> (Outcome, [Swipe]) {
+    decodeCaseCountingBursts(c).0
+}
+
+/// The outcome, the swipes, and the segments dropped as noise bursts.
+func decodeCaseCountingBursts(_ c: GridCase) -> ((Outcome, [Swipe]), [NoiseBurst]) {
     let swipe = SwipeSynthesizer.render(c.scenario)
     let decoder = benchDecoder(swipe.sampleRate)
     let results = decoder.push(swipe.channels[0]) + decoder.finish()
@@ -28,7 +33,7 @@ func decodeCase(_ c: GridCase) -> (Outcome, [Swipe]) {
             if t.text?.revealed() == c.text { if outcome != .falseAccept { outcome = .read } } else { outcome = .falseAccept }
         }
     }
-    return (outcome, results)
+    return ((outcome, results), decoder.takeNoiseBursts())
 }
 
 /// Tallies for a slice of the grid.
@@ -38,6 +43,9 @@ struct AccuracyPart: Sendable {
     var failures: [String] = []
     var corrected = 0
     var fallback = 0
+    /// Swipes that gave no swipe object at all (no read, no failure), and those among them
+    /// that the noise-burst line dropped (a clock was found, and judged noise).
+    var unreported = 0, unreportedAsNoise = 0
 
     mutating func merge(_ o: AccuracyPart) {
         nominal.merge(o.nominal); whole.merge(o.whole); eligible.merge(o.eligible)
@@ -45,6 +53,8 @@ struct AccuracyPart: Sendable {
         failures += o.failures
         corrected += o.corrected
         fallback += o.fallback
+        unreported += o.unreported
+        unreportedAsNoise += o.unreportedAsNoise
     }
 }
 
@@ -52,7 +62,17 @@ func accuracyPart(_ range: Range<Int>, seed: UInt64, allNominal: Bool, showFailu
     var part = AccuracyPart()
     for k in range {
         let c = gridCase(k, seed: seed, allNominal: allNominal)
-        let (o, results) = decodeCase(c)
+        let ((o, results), allBursts) = decodeCaseCountingBursts(c)
+        let bursts = allBursts.filter { $0.reason != .noSwipe }
+        if results.isEmpty {
+            part.unreported += 1
+            if !bursts.isEmpty {
+                part.unreportedAsNoise += 1
+                if part.failures.count < showFailures {
+                    part.failures.append("#\(k) \(c.label) sphc=\(fmt(c.minSamplesPerHalfCell)) → dropped: \(bursts.map(\.reason.rawValue))")
+                }
+            }
+        }
         if c.nominal { part.nominal.add(o) }
         part.whole.add(o)
         if c.minSamplesPerHalfCell >= 2 { part.eligible.add(o) }
@@ -108,6 +128,7 @@ func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: In
     print("| **whole grid, ≥ 2 samples per half-cell** | \(total.eligible.n) | **\(fmt(total.eligible.rate, 3))** | \(total.eligible.fa) |")
     print("| whole grid, all | \(total.whole.n) | \(fmt(total.whole.rate, 3)) | \(total.whole.fa) |")
     print("\nReads that needed a single-bit correction: \(total.corrected); read by a fallback setting: \(total.fallback).")
+    print("Swipes that gave no result at all (neither read nor failed): \(total.unreported), of which a clock was found and judged a noise burst: \(total.unreportedAsNoise).")
     for f in total.failures { print(f) }
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(cores) threads)\n")
 }

@@ -16,6 +16,7 @@ func captureReport(ringSamples: Int) {
     ringStress(total: ringSamples)
     captureAllocations()
     latency()
+    levelChangeLatency(runs: 10)
 }
 
 /// Two threads, every sample checked; median of three runs.
@@ -125,6 +126,70 @@ func latency() {
     if !latencies.isEmpty {
         print("| median | \(fmt(median(latencies) * 1_000, 1)) |")
         print("| max | \(fmt(latencies.max()! * 1_000, 1)) |")
+    }
+    print("")
+}
+
+/// The input's level changes 0.3 s before a swipe (`LevelChange`), played paced in 10 ms periods:
+/// wall-clock time from the swipe's last flux transition to its result, over `runs` runs of each
+/// case (a different swipe each run), with steady input as the baseline in the same runs. The
+/// cases of a run play side by side (each its own session), the runs one after another.
+func levelChangeLatency(runs: Int) {
+    enum Case: Hashable, CaseIterable {
+        case steady, change(LevelChange)
+        static var allCases: [Case] { [.steady] + LevelChange.allCases.map { .change($0) } }
+        var name: String {
+            switch self {
+            case .steady: "steady noise (baseline)"
+            case .change(let c): c.rawValue
+            }
+        }
+    }
+    var wall: [Case: [Double]] = [:], audio: [Case: [Double]] = [:]
+    var missing: [Case: Int] = [:]
+    for run in 0..<runs {
+        /// When the read arrived (monotonic seconds), and where it was decided (samples).
+        final class Arrival: Sendable { let got = Mutex<(wall: Double, decided: Int64)?>(nil) }
+        var sessions: [(Case, FileSource, ReaderSession, Arrival, Double)] = []
+        for c in Case.allCases {
+            var path = AudioPath(sampleRate: 44_100)
+            path.snr = 30
+            path.level = -14
+            path.leadingSilence = 0.8
+            path.trailingSilence = 0.4
+            let format: TrackFormat = run % 2 == 0 ? .track1 : .track2
+            let text = format == .track1 ? GridCards.track1[run % GridCards.track1.count] : GridCards.track2[run % GridCards.track2.count]
+            let truth = SwipeSynthesizer.render(SwipeScenario(
+                tracks: [try! StripeTrack(text: text, format: format)],
+                motion: Motion(speed: .constant(200 + Double(run) * 50)), audio: path, seed: UInt64(100 + run)))
+            var samples = truth.channels[0]
+            if case .change(let change) = c {
+                change.apply(to: &samples, at: Int((truth.swipeStart - 0.3) * 44_100), sampleRate: 44_100)
+            }
+            let source = FileSource(name: c.name, audio: PCMAudio(sampleRate: 44_100, channels: [samples]), paced: true)
+            let arrival = Arrival()
+            let session = ReaderSession(source: source) { event in
+                if case .swipe(let swipe) = event, !swipe.readTracks.isEmpty {
+                    let now = monotonicSeconds()
+                    arrival.got.withLock { if $0 == nil { $0 = (now, swipe.decidedAt ?? 0) } }
+                }
+            }
+            sessions.append((c, source, session, arrival, truth.swipeEnd))
+        }
+        for s in sessions { s.2.start() }
+        for s in sessions { s.2.waitUntilFinished() }
+        for (c, source, _, arrival, end) in sessions {
+            guard let got = arrival.got.withLock({ $0 }) else { missing[c, default: 0] += 1; continue }
+            wall[c, default: []].append(got.wall - source.startedAt - end)
+            audio[c, default: []].append(Double(got.decided) / 44_100 - end)
+        }
+    }
+    print("| a swipe 0.3 s after the level changes (paced, 10 ms periods, \(runs) runs) | wall median ms | wall max ms | audio-time median ms | not read |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for c in Case.allCases {
+        let w = wall[c] ?? [], a = audio[c] ?? []
+        guard !w.isEmpty else { print("| \(c.name) | - | - | - | \(missing[c] ?? 0) |"); continue }
+        print("| \(c.name) | \(fmt(median(w) * 1_000, 1)) | \(fmt(w.max()! * 1_000, 1)) | \(fmt(median(a) * 1_000, 1)) | \(missing[c] ?? 0) |")
     }
     print("")
 }

@@ -72,6 +72,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: ArgumentHelp("Test seam: each --replay recording advances only while its reader is armed.", visibility: .private))
     var replayWhileArmed = false
 
+    @Flag(help: ArgumentHelp("Test seam: watchers' SWIPE events carry decided_at (the stream position, in samples, where the swipe was decided).", visibility: .private))
+    var exposeDecidedAt = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -98,6 +101,7 @@ struct Run: AsyncParsableCommand {
         options.replayRepeat = max(1, replayRepeat)
         options.replayHold = replayHold
         options.replayWhileArmed = replayWhileArmed
+        options.exposeDecidedAt = exposeDecidedAt
         options.logLevel = logLevel
         options.stateDirectory = stateDirectory
         options.testKey = testKey

@@ -189,6 +189,38 @@ extension ProcessSuites {
             #expect(readText(out).contains("is posminid running?"))
         }
 
+        @Test("a plug click before the swipe sends no SWIPE_FAILED: the armed client gets only the CARD; STATUS counts the click in noise_bursts and the debug log names it")
+        func plugClickIsNoSwipe() throws {
+            let directory = try temporaryDirectory()
+            // The reader's noise; a plug click (a few ms of decaying full-scale ringing) at
+            // 0.8 s; the swipe at 1.5 s.
+            let swipe = try replayFile(delay: 1.5, directory: directory, steadyNoise: true)
+            var audio = try WAV.decode(try #require(readFile(swipe)))
+            let clickAt = 44_100 * 8 / 10
+            for k in 0..<176 {
+                audio.channels[0][clickAt + k] += Float(exp(-Double(k) / 40) * sin(Double(k) * 0.35))
+            }
+            write(WAV.encode16(audio), to: swipe)
+            let socket = directory + "/posmini-\(Int(monotonicNow() * 1000) % 100_000).sock"
+            write(Array("log_level = debug\n".utf8), to: directory + "/posminid.conf")
+            let process = try Background(["--replay", swipe, "--socket", socket, "--state-directory", directory, "--test-key",
+                                          "--replay-hold", "--config", directory + "/posminid.conf"], environment: [:], directory: directory)
+            let daemon = Daemon(process: process, socket: socket, directory: directory)
+            defer { daemon.stop() }
+            let pos = try daemon.greeted()
+            try pos.send(["cmd": "arm", "timeout_s": 30])
+            #expect(try pos.next(timeout: 5)?["class"] == "ARMED")
+            let first = try #require(try pos.next(timeout: 15))
+            #expect(first["class"] == "CARD", "\(first.text)")
+            try pos.send(["cmd": "status"])
+            let status = try #require(try pos.next(timeout: 5))
+            #expect(status["class"] == "STATUS")
+            #expect((status["counters"]?["noise_bursts"]?.numberValue ?? 0) >= 1, "\(status.text)")
+            #expect(status["counters"]?["failed_reads"]?.text == "{}", "\(status.text)")
+            let log = readText(daemon.process.stderr)
+            #expect(log.contains("noise burst"), "\(log)")
+        }
+
         @Test("timeout, cancel, busy reader, disarm on disconnect, status")
         func armEndings() throws {
             let daemon = try startDaemon(replayDelay: 20)
