@@ -17,6 +17,7 @@ func captureReport(ringSamples: Int) {
     captureAllocations()
     latency()
     levelChangeLatency(runs: 10)
+    pulseLatency(runs: 10)
 }
 
 /// Two threads, every sample checked; median of three runs.
@@ -191,5 +192,83 @@ func levelChangeLatency(runs: Int) {
         guard !w.isEmpty else { print("| \(c.name) | - | - | - | \(missing[c] ?? 0) |"); continue }
         print("| \(c.name) | \(fmt(median(w) * 1_000, 1)) | \(fmt(w.max()! * 1_000, 1)) | \(fmt(median(a) * 1_000, 1)) | \(missing[c] ?? 0) |")
     }
+    print("")
+}
+
+/// The PulseAudio path (`--device pulse`, a null sink's monitor, as on a desktop terminal): the
+/// sink is silent until `paplay` starts, so every swipe comes 0.4 s after digital silence turned
+/// into noise. Wall-clock time from the moment `paplay` is started plus the swipe's end in the
+/// file, to the result: playback start included. Skipped when no PulseAudio server can run.
+func pulseLatency(runs: Int) {
+    let directory = "/tmp/posmini-bench-pulse-\(getpid())"
+    let runtime = directory + "/runtime"
+    mkdir(directory, 0o700)
+    mkdir(runtime, 0o700)
+    defer { _ = system("rm -rf '\(directory)'") }
+    let server = "unix:\(runtime)/pulse/native"
+    let environment = "env XDG_RUNTIME_DIR='\(runtime)' HOME='\(directory)' PULSE_SERVER='\(server)'"
+    let started = system("\(environment) pulseaudio -n --daemonize=yes --exit-idle-time=-1 --system=no "
+        + "--log-target=file:\(directory)/pulse.log "
+        + "-L 'module-null-sink sink_name=reader rate=44100 channels=1' -L module-native-protocol-unix >/dev/null 2>&1")
+    defer { _ = system("\(environment) pulseaudio --kill >/dev/null 2>&1") }
+    var ready = false
+    for _ in 0..<100 where started == 0 {
+        if system("\(environment) pactl info >/dev/null 2>&1") == 0 { ready = true; break }
+        usleep(50_000)
+    }
+    guard ready else { print("PulseAudio path: no PulseAudio server could start here; skipped\n"); return }
+    setenv("PULSE_SERVER", server, 1)
+    setenv("PULSE_SOURCE", "reader.monitor", 1)
+    setenv("XDG_RUNTIME_DIR", runtime, 1)
+    let source: ALSACapture
+    do { source = try ALSACapture(device: "pulse", periodTime: 0.01) } catch {
+        print("PulseAudio path: ALSA's pulse device unavailable (\(error)); skipped\n")
+        return
+    }
+    final class Arrivals: Sendable { let times = Mutex<[Double]>([]) }
+    let arrivals = Arrivals()
+    let session = ReaderSession(source: source) { event in
+        if case .swipe(let swipe) = event, !swipe.readTracks.isEmpty {
+            let now = monotonicSeconds()
+            arrivals.times.withLock { $0.append(now) }
+        }
+    }
+    session.start()
+    defer { session.stop() }
+    var latencies: [Double] = []
+    var first: Double?
+    var missed = 0
+    // Run 0 plays as soon as the capture has opened; the others after it has run a while.
+    for run in 0...runs {
+        if run == 1 { usleep(3_000_000) }
+        var path = AudioPath(sampleRate: 44_100)
+        path.snr = 30
+        path.level = -14
+        path.leadingSilence = 0.4
+        path.trailingSilence = 0.3
+        let truth = SwipeSynthesizer.render(SwipeScenario(
+            tracks: [try! StripeTrack(text: GridCards.track1[run % GridCards.track1.count], format: .track1)],
+            motion: Motion(speed: .constant(250 + Double(run) * 25)), audio: path, seed: UInt64(300 + run)))
+        let wav = directory + "/swipe\(run).wav"
+        try? FileBytes.write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: truth.channels)), to: wav)
+        let before = arrivals.times.withLock { $0.count }
+        let played = monotonicSeconds()
+        _ = system("\(environment) paplay --device=reader '\(wav)' >/dev/null 2>&1")
+        // The result, or give up 2 s after playback ended.
+        let deadline = monotonicSeconds() + 2
+        while arrivals.times.withLock({ $0.count }) == before && monotonicSeconds() < deadline { usleep(2_000) }
+        guard let arrival = arrivals.times.withLock({ $0.count > before ? $0[before] : nil }) else { missed += 1; continue }
+        if run == 0 { first = arrival - played - truth.swipeEnd } else { latencies.append(arrival - played - truth.swipeEnd) }
+        usleep(300_000)      // the sink falls silent again before the next swipe
+    }
+    print("| PulseAudio path: a null sink silent until playback, swipe 0.4 s into it (\(runs) runs, 10 ms periods) | ms |")
+    print("| --- | ---: |")
+    if !latencies.isEmpty {
+        print("| end of swipe → result, median (playback start included) | \(fmt(median(latencies) * 1_000, 1)) |")
+        print("| max | \(fmt(latencies.max()! * 1_000, 1)) |")
+        print("| each run, in order | \(latencies.map { fmt($0 * 1_000, 0) }.joined(separator: " ")) |")
+    }
+    print("| a swipe played as soon as the capture opened | \(first.map { fmt($0 * 1_000, 1) } ?? "not read") |")
+    print("| not read | \(missed) |")
     print("")
 }

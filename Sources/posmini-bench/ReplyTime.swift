@@ -94,7 +94,7 @@ func replyTimeReport(requests: Int = 200) {
 
 /// The number after `"name":` in a JSON line (the benchmark's only parsing need).
 private func jsonCounter(_ name: String, in line: String) -> Int? {
-    guard let range = line.range(of: "\"\(name)\":") else { return nil }
+    guard let range = line.firstRange(of: "\"\(name)\":") else { return nil }
     return Int(line[range.upperBound...].prefix { $0.isNumber })
 }
 
@@ -111,7 +111,7 @@ final class LineClient {
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { close(fd); return nil }
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { Glibc.close(fd); return nil }
             withUnsafeMutableBytes(of: &address.sun_path) { raw in
                 for (i, b) in bytes.enumerated() { raw[i] = b }
                 raw[bytes.count] = 0

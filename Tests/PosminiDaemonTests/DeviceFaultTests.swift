@@ -66,10 +66,7 @@ extension ProcessSuites {
         }
 
         func arm(_ client: ControlClient) throws {
-            try client.send(["cmd": "arm", "timeout_s": 60])
-            var armed = false
-            while let m = try client.next(timeout: 5) { if m["class"] == "ARMED" { armed = true; break } }
-            #expect(armed)
+            try client.armed(["cmd": "arm", "timeout_s": 60])
         }
 
         /// The arm's ending (CARD, READER_REMOVED, …), skipping SWIPE_FAILED and watch events.

@@ -163,10 +163,7 @@ extension ProcessSuites.FaultTests {
         let daemon = try Background(["--replay", recording, "--socket", socket, "--state-directory", directory, "--test-key",
                                      "--config", config], environment: [:], directory: directory)
         let pos = try connect(socket)
-        try pos.send(["cmd": "arm", "timeout_s": 60])
-        var armed = false
-        while let m = try pos.next(timeout: 5) { if m["class"] == "ARMED" { armed = true; break } }
-        #expect(armed)
+        try pos.armed(["cmd": "arm", "timeout_s": 60])
         let capturing = Background.wait(seconds: 10) { readText(daemon.stderr).contains("reader replay capturing") }
         #expect(capturing)
         return (daemon, pos, monotonicNow())

@@ -291,12 +291,7 @@ extension ProcessSuites {
             }
             let started = try #require(capturing)
             try pos.send(["cmd": "bind", "reader": .string(Self.readerID)])
-            try pos.send(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
-            var armed = false
-            while let m = try pos.next(timeout: 5) {
-                if m["class"] == "ARMED" { armed = true; break }
-            }
-            #expect(armed)
+            try pos.armed(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
             // The swipe takes about a second from `delay`: pull the reader out halfway.
             let middle = started + delay + 0.5
             if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
@@ -324,7 +319,7 @@ extension ProcessSuites {
                 if m["capturing"] == true { back = m; break }
             }
             #expect(back?["bound"] == true)
-            try pos.send(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
+            try pos.armed(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
             var card: JSONValue?
             let deadline = monotonicNow() + 15
             while monotonicNow() < deadline, let m = try pos.next(timeout: deadline - monotonicNow()) {

@@ -3,6 +3,8 @@ import AudioFile
 import Magstripe
 import SwipeSynth
 import TestSupport
+import PosminiDaemon
+import PosminiProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -110,5 +112,25 @@ extension CommandTesting {
         let path = try temporaryDirectory() + "/claims-\(rate)-hz-\(n)-channels.wav"
         write(bytes, to: path)
         return path
+    }
+}
+
+extension ControlClient {
+    /// Sends `request` (an `arm`) and reads up to its ARMED, skipping what else comes meanwhile
+    /// (READER updates, watch events). A refusal fails the test with the daemon's ERROR text;
+    /// nothing within 5 s per message, or 50 messages without the answer, fails it too.
+    @discardableResult
+    func armed(_ request: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) throws -> Bool {
+        try send(request)
+        for _ in 0..<50 {
+            guard let m = try next(timeout: 5) else { break }
+            if m["class"] == "ARMED" { return true }
+            if m["class"] == "ERROR" {
+                Issue.record("the arm was refused: \(m.text)", sourceLocation: sourceLocation)
+                return false
+            }
+        }
+        Issue.record("no ARMED for \(request.text)", sourceLocation: sourceLocation)
+        return false
     }
 }
