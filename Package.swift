@@ -56,13 +56,22 @@ let package = Package(
         // What the fuzz targets (Fuzz/, `make fuzz`) run, shared with the tests that replay seeds and regressions.
         .target(name: "PosminiFuzzing", dependencies: ["SwipeDecoder", "Magstripe", "AudioFile", "PosminiProtocol"], swiftSettings: strict),
 
-        // The hardware edges.
+        // System helpers without the hardware: whole-file reads and writes, safe path walking,
+        // standard streams, process protection, threads and clocks (the tools use them too).
         .target(name: "CPosix"),
-        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
+        .target(name: "PosminiSystem", dependencies: ["CPosix"], swiftSettings: strict),
+        // The blocking control client of the socket (posminictl, tests): no NIO, no hardware.
+        .target(name: "PosminiClient", dependencies: ["PosminiProtocol", "PosminiSystem"], swiftSettings: strict),
+        // `decrypt` and the BDK input it shares with `provision`: no NIO, no hardware.
+        .target(name: "PosminiDecrypt", dependencies: ["DUKPT", "Secrets", "PosminiProtocol", "PosminiSystem"], swiftSettings: strict),
+
+        // The hardware edges.
+        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "PosminiSystem", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
-                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "PosminiProtocol", "DUKPT", "Secrets", "CPosix",
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "PosminiProtocol", "PosminiClient", "PosminiDecrypt",
+                               "DUKPT", "Secrets", "CPosix",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log"),
@@ -71,11 +80,12 @@ let package = Package(
 
         // Executables: argument parsing and a call into the library.
         .executableTarget(name: "posminid",
-                          dependencies: ["PosminiDaemon", "PosminiProtocol", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["PosminiDaemon", "PosminiProtocol", "PosminiDecrypt", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .executableTarget(name: "posminictl",
-                          dependencies: ["PosminiDaemon", "PosminiProtocol", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["PosminiClient", "PosminiDecrypt", "PosminiProtocol", "PosminiSystem",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         // Helpers the test suites share (file reading, a seeded generator).
@@ -86,7 +96,7 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],

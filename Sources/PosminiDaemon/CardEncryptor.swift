@@ -3,17 +3,13 @@ public import Secrets
 public import SwipeDecoder
 public import PosminiProtocol
 public import Logging
+public import PosminiDecrypt
 import ReaderIO
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Why a card could not be encrypted (the arm ends with this code).
-public struct CardEncryptionError: Error, Sendable, Hashable {
-    public var code: String
-    public var message: String
-}
-
 /// Turns the read tracks of a swipe into the `encrypted` object of a CARD: the device key, its
 /// persisted counter, and the test-key warning.
 public final class CardEncryptor: Sendable {
@@ -60,47 +56,11 @@ public final class CardEncryptor: Sendable {
         do {
             let cryptogram = try device.encrypt(tracks: tracks, counter: value)
             if testKey { logger.warning("\(TestKeys.warning): card encrypted under the published test key (KSN \(Hex.encode(cryptogram.ksn)))") }
-            return .success(CardEncryptor.json(cryptogram))
+            return .success(CryptogramJSON.json(cryptogram))
         } catch {
             logger.error("encryption failed: \(error)")
             return .failure(CardEncryptionError(code: "encryption_failed", message: "the card could not be encrypted"))
         }
-    }
-
-    /// `{"scheme":…,"ksn":…,"tracks":{"1":…},"mac":…}`, uppercase hex.
-    public static func json(_ c: Cryptogram) -> JSONValue {
-        var tracks: [String: JSONValue] = [:]
-        for t in c.tracks { tracks[String(t.number)] = .string(Hex.encode(t.ciphertext)) }
-        var fields: [String: JSONValue] = ["scheme": .string(c.scheme.rawValue), "ksn": .string(Hex.encode(c.ksn)),
-                                           "tracks": .object(tracks)]
-        if let mac = c.mac { fields["mac"] = .string(Hex.encode(mac)) }
-        return .object(fields)
-    }
-
-    /// The `encrypted` object of a CARD read back (what `posminictl decrypt` takes).
-    public static func cryptogram(_ value: JSONValue) throws(CardEncryptionError) -> Cryptogram {
-        func bad(_ why: String) -> CardEncryptionError { CardEncryptionError(code: "invalid_cryptogram", message: why) }
-        guard case .object(let fields) = value else { throw bad("'encrypted' is not an object") }
-        guard case .string(let schemeName)? = fields["scheme"] else { throw bad("'scheme' missing") }
-        guard let scheme = DUKPTScheme(rawValue: schemeName) else { throw bad("unknown scheme '\(schemeName)'") }
-        guard case .string(let ksnHex)? = fields["ksn"], let ksn = try? Hex.decode(ksnHex), ksn.count == scheme.ksnLength else {
-            throw bad("'ksn' is not \(scheme.ksnLength * 2) hex digits")
-        }
-        guard case .object(let trackFields)? = fields["tracks"] else { throw bad("'tracks' missing") }
-        var tracks: [Cryptogram.Track] = []
-        for (name, v) in trackFields {
-            guard let n = Int(name), (1...3).contains(n) else { throw bad("track '\(name)' is not 1, 2 or 3") }
-            guard case .string(let hex) = v, let bytes = try? Hex.decode(hex), !bytes.isEmpty, bytes.count % scheme.blockSize == 0 else {
-                throw bad("track \(name) is not whole \(scheme.blockSize)-byte blocks of hex")
-            }
-            tracks.append(Cryptogram.Track(number: n, ciphertext: bytes))
-        }
-        var mac: [UInt8]?
-        if case .string(let hex)? = fields["mac"] {
-            guard let bytes = try? Hex.decode(hex) else { throw bad("'mac' is not hex") }
-            mac = bytes
-        }
-        return Cryptogram(scheme: scheme, ksn: ksn, tracks: tracks, mac: mac)
     }
 
     /// For STATUS: scheme, key ID, the next counter, whether exhausted, whether the test key.

@@ -1,3 +1,4 @@
+public import PosminiDecrypt
 import DUKPT
 import Secrets
 import ReaderIO

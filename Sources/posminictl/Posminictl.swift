@@ -1,7 +1,8 @@
 import PosminiProtocol
 import ArgumentParser
-import PosminiDaemon
-import ReaderIO
+import PosminiClient
+import PosminiDecrypt
+import PosminiSystem
 
 @main
 struct Posminictl: ParsableCommand {

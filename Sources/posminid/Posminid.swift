@@ -1,3 +1,4 @@
+import PosminiDecrypt
 import PosminiProtocol
 import ArgumentParser
 import PosminiDaemon

@@ -1,3 +1,4 @@
+import PosminiDecrypt
 import PosminiProtocol
 import Testing
 import PosminiDaemon
@@ -26,7 +27,7 @@ extension ProcessSuites.DaemonTests {
     }
 
     func decrypted(_ card: JSONValue, bdk: String) throws -> [Int: String] {
-        let cryptogram = try CardEncryptor.cryptogram(try #require(card["encrypted"]))
+        let cryptogram = try CryptogramJSON.cryptogram(try #require(card["encrypted"]))
         let tracks = try cryptogram.decrypt(bdk: try Hex.decodeSecret(bdk, lengths: [16]))
         var out: [Int: String] = [:]
         for t in tracks { out[t.number] = t.text.revealed() }

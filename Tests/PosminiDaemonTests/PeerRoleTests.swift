@@ -1,3 +1,4 @@
+import PosminiClient
 import PosminiProtocol
 import Testing
 import AudioFile

@@ -1,3 +1,4 @@
+import PosminiDecrypt
 import Testing
 import AudioFile
 import Magstripe

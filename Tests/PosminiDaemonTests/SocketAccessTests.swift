@@ -1,5 +1,6 @@
 import Testing
 @testable import PosminiDaemon
+import PosminiSystem
 #if canImport(Glibc)
 import Glibc
 #endif

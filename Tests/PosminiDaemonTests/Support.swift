@@ -1,3 +1,4 @@
+import PosminiClient
 import Testing
 import AudioFile
 import Magstripe

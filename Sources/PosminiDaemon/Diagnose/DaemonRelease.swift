@@ -1,4 +1,5 @@
 public import PosminiProtocol
+import PosminiClient
 import ReaderIO
 #if canImport(Glibc)
 import Glibc

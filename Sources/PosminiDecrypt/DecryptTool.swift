@@ -16,7 +16,7 @@ public enum DecryptTool {
         }
         let encrypted = value["encrypted"] ?? value
         do {
-            let cryptogram = try CardEncryptor.cryptogram(encrypted)
+            let cryptogram = try CryptogramJSON.cryptogram(encrypted)
             let key = try bdkBytes(bdk)
             let tracks = try cryptogram.decrypt(bdk: key)
             err(warning)

@@ -1,5 +1,5 @@
 public import Secrets
-import ReaderIO
+import PosminiSystem
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 public import PosminiProtocol
-import ReaderIO
+import PosminiSystem
 #if canImport(Glibc)
 import Glibc
 #endif
