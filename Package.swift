@@ -43,7 +43,7 @@ let package = Package(
         // The benchmark: accuracy grid, false accepts, throughput (release build).
         .target(name: "CMallocCounter"),
         .executableTarget(name: "posmini-bench",
-                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "CMallocCounter"],
+                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "ReaderPipeline", "CMallocCounter"],
                           swiftSettings: strict),
 
         // DUKPT key derivation and track encryption, AES (X9.24-3) and TDES (X9.24-1) (pure).
@@ -66,11 +66,14 @@ let package = Package(
         .target(name: "PosminiDecrypt", dependencies: ["DUKPT", "Secrets", "PosminiProtocol", "PosminiSystem"], swiftSettings: strict),
 
         // The hardware edges.
-        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "PosminiSystem", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
+        .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "PosminiSystem", "AudioFile"], swiftSettings: strict),
+        // The capture pipeline: a source, the ring and the decoders of one reader, on two threads
+        // (the daemon, `listen` and the benchmark).
+        .target(name: "ReaderPipeline", dependencies: ["ReaderIO", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
-                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "PosminiProtocol", "PosminiClient", "PosminiDecrypt",
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiProtocol", "PosminiClient", "PosminiDecrypt",
                                "DUKPT", "Secrets", "CPosix",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,10 +99,10 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
+        .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "ReaderPipeline", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import UnixSignals
 import NIOCore
 public import ReaderIO
+public import ReaderPipeline
 import SwipeDecoder
 import Synchronization
 import CPosix

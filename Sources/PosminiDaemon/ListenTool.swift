@@ -1,4 +1,5 @@
 public import ReaderIO
+public import ReaderPipeline
 import SwipeDecoder
 import Synchronization
 #if canImport(Glibc)

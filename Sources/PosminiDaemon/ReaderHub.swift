@@ -2,6 +2,7 @@ public import PosminiProtocol
 import Magstripe
 public import SwipeDecoder
 import ReaderIO
+import ReaderPipeline
 import Dispatch
 
 /// Who is at the other end of a connection, as the kernel told the server at connect time.

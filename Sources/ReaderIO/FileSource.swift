@@ -26,7 +26,7 @@ public final class ReplayHold: Sendable {
 
     /// Waits until open (looking every 2 ms: held replays are for tests and demonstrations) or
     /// until `stop` is signalled; false: stopped.
-    func wait(stop: EventFD) -> Bool {
+    public func wait(stop: EventFD) -> Bool {
         while !isOpen {
             if stop.wait(timeoutMilliseconds: 2) { return false }
         }

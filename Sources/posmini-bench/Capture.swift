@@ -1,4 +1,5 @@
 import ReaderIO
+import ReaderPipeline
 import SwipeDecoder
 import SwipeSynth
 import Magstripe

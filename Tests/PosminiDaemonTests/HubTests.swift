@@ -3,6 +3,7 @@ import Testing
 import Synchronization
 import PosminiDaemon
 import ReaderIO
+import ReaderPipeline
 import SwipeDecoder
 import SwipeSynth
 import Magstripe

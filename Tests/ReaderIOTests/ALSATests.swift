@@ -1,5 +1,6 @@
 import Testing
 import ReaderIO
+import ReaderPipeline
 
 @Suite("ALSA capture errors")
 struct ALSATests {

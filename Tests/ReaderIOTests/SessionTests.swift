@@ -1,6 +1,7 @@
 import Testing
 import Synchronization
 import ReaderIO
+import ReaderPipeline
 import SwipeDecoder
 import SwipeSynth
 import Magstripe

@@ -1,5 +1,6 @@
 import Synchronization
 import ReaderIO
+import ReaderPipeline
 import SwipeDecoder
 import SwipeSynth
 import Magstripe
