@@ -8,20 +8,31 @@ import Glibc
 #endif
 
 /// One line of a request, or the news that a line went over the limit.
-enum LineEvent: Sendable {
+enum LineEvent: Sendable, Hashable {
     case line([UInt8])
     case tooLong
 }
 
-/// Splits the byte stream into lines of at most `maximum` bytes (a trailing CR is dropped).
+/// Splits the byte stream into lines of at most `maximum` bytes (a trailing CR is dropped). A
+/// line over the limit gives one `tooLong`, and its bytes up to its newline are dropped, however
+/// the stream was cut into reads.
 struct LineDecoder: ByteToMessageDecoder {
     typealias InboundOut = LineEvent
     let maximum: Int
+    /// Inside a line already reported as too long: dropped up to its newline.
+    private var discarding = false
+
+    init(maximum: Int) { self.maximum = maximum }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
             let length = view.distance(from: view.startIndex, to: newline)
+            if discarding {
+                buffer.moveReaderIndex(forwardBy: length + 1)
+                discarding = false
+                return .continue
+            }
             // A CRLF line may be as long as an LF line: the CR is framing, not content.
             let carriageReturn = length > 0 && view[view.index(before: newline)] == 13
             guard length <= maximum + (carriageReturn ? 1 : 0) else {
@@ -35,10 +46,15 @@ struct LineDecoder: ByteToMessageDecoder {
             context.fireChannelRead(wrapInboundOut(.line(bytes)))
             return .continue
         }
+        if discarding {
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            return .needMoreData
+        }
         // Not over the limit yet while the one byte past it may be a CR whose LF is on its way.
         let pending = buffer.readableBytes
         if pending > maximum + 1 || (pending == maximum + 1 && view.last != 13) {
             buffer.moveReaderIndex(to: buffer.writerIndex)
+            discarding = true
             context.fireChannelRead(wrapInboundOut(.tooLong))
         }
         return .needMoreData
