@@ -65,6 +65,9 @@ let package = Package(
         // `decrypt` and the BDK input it shares with `provision`: no NIO, no hardware.
         .target(name: "PosminiDecrypt", dependencies: ["DUKPT", "Secrets", "PosminiProtocol", "PosminiSystem"], swiftSettings: strict),
 
+        // The configuration file, shared by the daemon and its tools (no NIO, no hardware).
+        .target(name: "PosminiConfig", dependencies: ["Magstripe", "DUKPT", "AudioFile", "PosminiSystem"], swiftSettings: strict),
+
         // The hardware edges.
         .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "PosminiSystem", "AudioFile"], swiftSettings: strict),
         // The capture pipeline: a source, the ring and the decoders of one reader, on two threads
@@ -73,7 +76,7 @@ let package = Package(
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
-                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiProtocol", "PosminiClient", "PosminiDecrypt",
+                dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiProtocol", "PosminiConfig", "PosminiDecrypt",
                                "DUKPT", "Secrets", "CPosix",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
@@ -81,9 +84,15 @@ let package = Package(
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
 
+        // `posminid --diagnose`: the probes and the checks a technician runs (no NIO).
+        .target(name: "PosminiDiagnose",
+                dependencies: ["PosminiConfig", "PosminiClient", "PosminiProtocol", "PosminiSystem", "ReaderIO", "ReaderPipeline",
+                               "SwipeDecoder", "Magstripe", "AudioFile"],
+                swiftSettings: strict),
+
         // Executables: argument parsing and a call into the library.
         .executableTarget(name: "posminid",
-                          dependencies: ["PosminiDaemon", "PosminiProtocol", "PosminiDecrypt", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["PosminiDaemon", "PosminiDiagnose", "PosminiConfig", "PosminiProtocol", "PosminiDecrypt", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .executableTarget(name: "posminictl",
@@ -99,7 +108,7 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport",
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiDiagnose", "PosminiConfig", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport",
                                                                .product(name: "NIOTestUtils", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+public import PosminiConfig
 import PosminiProtocol
 import Logging
 import ServiceLifecycle

@@ -1,3 +1,4 @@
+import PosminiConfig
 import DUKPT
 import Secrets
 import Logging

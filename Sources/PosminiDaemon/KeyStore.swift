@@ -1,4 +1,5 @@
 import Synchronization
+import PosminiConfig
 public import DUKPT
 public import Secrets
 import ReaderIO
@@ -38,17 +39,12 @@ public enum TestKeys {
 /// Initial-key files: `scheme`, the key identifier (`ikid`, or `ksn` for TDES) and the key
 /// (`ik`, or `ipek`), as `name = hex` lines. Readable by its owner only.
 public enum KeyFile {
-    /// systemd's credential name (`LoadCredential=posminid.ik:…`).
-    public static let credentialName = "posminid.ik"
-    public static let defaultPath = "/etc/posminid/ik"
+    public static var credentialName: String { KeyFileLocation.credentialName }
+    public static var defaultPath: String { KeyFileLocation.defaultPath }
 
     /// Where the key is: the systemd credential if there is one, else `path`.
     public static func locate(configured path: String, credentialsDirectory: String?) -> String {
-        if let directory = credentialsDirectory {
-            let credential = directory + "/" + credentialName
-            if (try? FileBytes.permissions(credential)) != nil { return credential }
-        }
-        return path
+        KeyFileLocation.locate(configured: path, credentialsDirectory: credentialsDirectory)
     }
 
     /// The key file's text for a device key.

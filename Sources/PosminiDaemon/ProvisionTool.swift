@@ -1,3 +1,4 @@
+public import PosminiConfig
 public import PosminiDecrypt
 import DUKPT
 import Secrets

@@ -1,3 +1,4 @@
+import PosminiConfig
 import PosminiProtocol
 import NIOCore
 import NIOPosix

@@ -2,6 +2,8 @@ import PosminiDecrypt
 import PosminiProtocol
 import ArgumentParser
 import PosminiDaemon
+import PosminiDiagnose
+import PosminiConfig
 import ReaderIO
 
 @main

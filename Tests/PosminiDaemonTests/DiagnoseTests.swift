@@ -5,6 +5,8 @@ import Magstripe
 import SwipeSynth
 import PosminiProtocol
 @testable import PosminiDaemon
+@testable import PosminiDiagnose
+import PosminiConfig
 import TestSupport
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,8 @@ import PosminiProtocol
 import Testing
 import Synchronization
 import PosminiDaemon
+@testable import PosminiDiagnose
+import PosminiConfig
 import ReaderIO
 import ReaderPipeline
 import SwipeDecoder

@@ -1,6 +1,8 @@
 import Testing
 import ReaderIO
 @testable import PosminiDaemon
+@testable import PosminiDiagnose
+import PosminiConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,22 +85,22 @@ struct PathWalkTests {
             let link = parent + "/lnk"
             #expect(throws: KeyStoreError.self) { _ = try FileRules.stateDirectory(link + "/state") }
             do { _ = try FileRules.stateDirectory(link + "/state") } catch { #expect(error.description.contains(link), "\(error)") }
-            do { _ = try FileRules.reportDirectory(link + "/ticket"); Issue.record("report through \(link)") } catch {
+            do { _ = try ReportFileRules.reportDirectory(link + "/ticket"); Issue.record("report through \(link)") } catch {
                 #expect(error.message.contains(link) && error.message.contains("symbolic link"), "\(error.message)")
             }
-            do { _ = try FileRules.plotDirectory(link + "/plot.svg"); Issue.record("plot through \(link)") } catch {
+            do { _ = try ReportFileRules.plotDirectory(link + "/plot.svg"); Issue.record("plot through \(link)") } catch {
                 #expect(error.message.contains(link) && error.message.contains("symbolic link"), "\(error.message)")
             }
         }
         #expect(FileBytes.entries(ofDirectory: r.real).isEmpty, "nothing made through a planted link")
         // Through the caller's (root's, when run as root) own link: all three resolve.
         _ = try FileRules.stateDirectory(r.safe + "/lnk/state")
-        _ = try FileRules.reportDirectory(r.safe + "/lnk/ticket")
-        let (plotDirectory, name) = try FileRules.plotDirectory(r.safe + "/lnk/plot.svg")
+        _ = try ReportFileRules.reportDirectory(r.safe + "/lnk/ticket")
+        let (plotDirectory, name) = try ReportFileRules.plotDirectory(r.safe + "/lnk/plot.svg")
         #expect(name == "plot.svg" && plotDirectory.path == r.safe + "/lnk")
         #expect(Set(FileBytes.entries(ofDirectory: r.real)) == ["state", "ticket"])
         // --plot into a directory others may write (as /tmp): refused, like --report.
-        do { _ = try FileRules.plotDirectory(r.base + "/open/plot.svg"); Issue.record("plot into a 1777 directory") } catch {
+        do { _ = try ReportFileRules.plotDirectory(r.base + "/open/plot.svg"); Issue.record("plot into a 1777 directory") } catch {
             #expect(error.message.contains("refusing to write the plot") && error.message.contains("writable by others"), "\(error.message)")
         }
     }

@@ -1,5 +1,7 @@
 import Testing
 @testable import PosminiDaemon
+@testable import PosminiDiagnose
+import PosminiConfig
 import PosminiSystem
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,8 @@ import SwipeSynth
 import TestSupport
 @testable import SwipeDecoder
 @testable import PosminiDaemon
+@testable import PosminiDiagnose
+import PosminiConfig
 
 /// The diagnose plot against the synthesized card: where each character really lies in time
 /// comes from the synthesizer's pulses, not from the decoder or the plot.

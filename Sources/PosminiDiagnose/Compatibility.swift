@@ -1,4 +1,5 @@
 import ReaderIO
+import PosminiConfig
 
 /// One device in a compatibility list.
 struct CompatibilityEntry: Sendable, Hashable {

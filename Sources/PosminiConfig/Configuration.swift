@@ -1,6 +1,6 @@
 public import Magstripe
 public import DUKPT
-import ReaderIO
+import PosminiSystem
 import AudioFile
 
 /// `/etc/posminid/posminid.conf`: `key = value` lines, `#` comments, a repeated key for a list.
@@ -141,8 +141,25 @@ public struct DaemonConfiguration: Sendable, Hashable {
     }
 }
 
+/// Where the initial key is (the daemon reads it; `--diagnose` checks its permissions).
+public enum KeyFileLocation {
+    /// systemd's credential name (`LoadCredential=posminid.ik:…`).
+    public static let credentialName = "posminid.ik"
+    public static let defaultPath = "/etc/posminid/ik"
+
+    /// Where the key is: the systemd credential if there is one, else `path`.
+    public static func locate(configured path: String, credentialsDirectory: String?) -> String {
+        if let directory = credentialsDirectory {
+            let credential = directory + "/" + credentialName
+            if (try? FileBytes.permissions(credential)) != nil { return credential }
+        }
+        return path
+    }
+}
+
 extension Substring {
-    func trimmingWhitespace() -> Substring {
+    /// Without leading and trailing blanks (the `key = value` files' rule).
+    public func trimmingWhitespace() -> Substring {
         var s = self
         while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }

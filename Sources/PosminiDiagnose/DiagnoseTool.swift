@@ -1,3 +1,4 @@
+import PosminiConfig
 import PosminiProtocol
 import ReaderIO
 import SwipeDecoder
@@ -75,7 +76,7 @@ struct Run {
     init(tool: DiagnoseTool, err: @escaping @Sendable (String) -> Void) throws {
         self.tool = tool
         self.err = err
-        if let report = tool.report { reportDirectory = try FileRules.reportDirectory(report) }
+        if let report = tool.report { reportDirectory = try ReportFileRules.reportDirectory(report) }
         do {
             configuration = try DaemonConfiguration.load(tool.configPath, optional: !tool.configRequired)
         } catch {
@@ -216,7 +217,7 @@ struct Run {
         } else {
             report.add(DiagnoseCheck("permissions.state", "State directory", .notApplicable, value: .string("\(state) does not exist yet")))
         }
-        let key = KeyFile.locate(configured: configuration.keyFile ?? KeyFile.defaultPath, credentialsDirectory: nil)
+        let key = KeyFileLocation.locate(configured: configuration.keyFile ?? KeyFileLocation.defaultPath, credentialsDirectory: nil)
         if let info = try? FileBytes.permissions(key) {
             report.add(DiagnoseCheck("permissions.key", "Key file", info.mode & 0o077 == 0 ? .pass : .fail,
                                      value: .string("\(key) mode \(String(info.mode & 0o777, radix: 8))"),

@@ -150,7 +150,7 @@ extension Run {
         let svg = swipeResult.map { SwipePlot.svg($0, device: device) }
         if let plot = tool.plot {
             if let svg {
-                let (directory, name) = try FileRules.plotDirectory(plot)
+                let (directory, name) = try ReportFileRules.plotDirectory(plot)
                 do { try directory.write(Array(svg.utf8), to: name, mode: 0o644) } catch {
                     throw DiagnoseTool.NotRun(message: "cannot write the plot: \(error)")
                 }
