@@ -84,6 +84,11 @@ let package = Package(
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
 
+        // `posminid decode` and `posminid listen`: recordings and live capture to the terminal (no NIO).
+        .target(name: "PosminiTools",
+                dependencies: ["ReaderIO", "ReaderPipeline", "SwipeDecoder", "Magstripe", "AudioFile", "PosminiProtocol", "PosminiSystem"],
+                swiftSettings: strict),
+
         // `posminid --diagnose`: the probes and the checks a technician runs (no NIO).
         .target(name: "PosminiDiagnose",
                 dependencies: ["PosminiConfig", "PosminiClient", "PosminiProtocol", "PosminiSystem", "ReaderIO", "ReaderPipeline",
@@ -92,7 +97,7 @@ let package = Package(
 
         // Executables: argument parsing and a call into the library.
         .executableTarget(name: "posminid",
-                          dependencies: ["PosminiDaemon", "PosminiDiagnose", "PosminiConfig", "PosminiProtocol", "PosminiDecrypt", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["PosminiDaemon", "PosminiTools", "PosminiDiagnose", "PosminiConfig", "PosminiProtocol", "PosminiDecrypt", "ReaderIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .executableTarget(name: "posminictl",

@@ -3,6 +3,7 @@ import PosminiProtocol
 import ArgumentParser
 import PosminiDaemon
 import PosminiDiagnose
+import PosminiTools
 import PosminiConfig
 import ReaderIO
 
