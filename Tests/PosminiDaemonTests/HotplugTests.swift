@@ -259,14 +259,14 @@ extension ProcessSuites {
             #expect(daemon.process.running)
         }
 
-        /// A slow Track 1 swipe `delay` seconds into the recording, then silence.
+        /// A slow Track 1 swipe (5 cm/s, about 1.7 s) `delay` seconds into the recording, then silence.
         func slowSwipe(delay: Double, directory: String) throws -> String {
             var audio = AudioPath(sampleRate: 44_100)
             audio.snr = 35
             audio.leadingSilence = delay
             audio.trailingSilence = 0.5
             let scenario = SwipeScenario(tracks: [try StripeTrack(text: Self.track1, format: .track1)],
-                                         motion: Motion(speed: .constant(80)), audio: audio, seed: 3)
+                                         motion: Motion(speed: .constant(50)), audio: audio, seed: 3)
             let samples = SwipeSynthesizer.render(scenario).channels[0] + [Float](repeating: 0, count: 44_100 * 30)
             let path = directory + "/slow.wav"
             write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
@@ -293,8 +293,9 @@ extension ProcessSuites {
             let started = try #require(capturing)
             try pos.send(["cmd": "bind", "reader": .string(Self.readerID)])
             try pos.armed(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
-            // The swipe takes about a second from `delay`: pull the reader out halfway.
-            let middle = started + delay + 0.5
+            // The swipe (5 cm/s) takes about 1.7 s from `delay`: pull the reader out halfway, so
+            // that a machine 0.8 s late either way still pulls it mid-swipe.
+            let middle = started + delay + 0.85
             if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
             try testbed.unplug(path)
             var ending: JSONValue?
