@@ -108,16 +108,10 @@ final class LineClient {
         for _ in 0..<tries {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { return nil }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { Glibc.close(fd); return nil }
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (i, b) in bytes.enumerated() { raw[i] = b }
-                raw[bytes.count] = 0
-            }
+            guard let (unix, length) = unixSocketAddress(path) else { Glibc.close(fd); return nil }
+            var address = unix
             let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
             }
             if rc == 0 { connected = fd; break }
             Glibc.close(fd)
