@@ -269,7 +269,7 @@ func pulseLatency(runs: Int) {
         print("| max | \(fmt(latencies.max()! * 1_000, 1)) |")
         print("| each run, in order | \(latencies.map { fmt($0 * 1_000, 0) }.joined(separator: " ")) |")
     }
-    print("| a swipe played as soon as the capture opened | \(first.map { fmt($0 * 1_000, 1) } ?? "not read") |")
+    print("| a swipe played as soon as the capture opened (the null sink renders in blocks of up to 2 s while idle) | \(first.map { fmt($0 * 1_000, 1) } ?? "not read") |")
     print("| not read | \(missed) |")
     print("")
 }
