@@ -109,7 +109,7 @@ actor ReaderManager {
         }
         for (k, (path, source)) in replays.enumerated() {
             var info = ReaderHub.ReaderInfo(id: Self.replayID(k, of: replays.count), name: "replay of \(path)")
-            info.source = "replay"
+            info.source = .replay
             await start(info, source: source, hold: holds[info.id])
         }
         let sink = eventSink
@@ -151,8 +151,8 @@ actor ReaderManager {
                 let id = card.stableID
                 cards[card.syspath] = (id, card, false)
                 logger.notice("reader \(id) plugged: \(card.displayName), card \(card.cardID ?? "?")")
-                var info = Self.info(card, id: id, source: "udev")
-                info.jack = "none"
+                var info = Self.info(card, id: id, source: .udev)
+                info.jack = .noJack
                 await hub.readerAppeared(info)
                 await startCapture(id: id, device: card.captureDevice)
             } else if let configured = configuredCards.first(where: { card.matches($0.reference) }) {
@@ -171,7 +171,7 @@ actor ReaderManager {
             await hub.readerRemoved(id: known.id)
         case .jack(let key, let state):
             guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
-            let jack = state.plugged.map { $0 ? "in" : "out" } ?? "none"
+            let jack: JackStatus = state.plugged.map { $0 ? .plugged : .unplugged } ?? .noJack
             await hub.readerJack(id: key, jack: jack, flaps: state.flaps)
             if state.plugged != false {
                 if sessions[key] == nil {
@@ -190,12 +190,12 @@ actor ReaderManager {
         case .jackFailed(let key, let message):
             guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
             logger.warning("reader \(key): no jack detection (\(message)): captured while the card is present")
-            await hub.readerJack(id: key, jack: "none", flaps: 0)
+            await hub.readerJack(id: key, jack: .noJack, flaps: 0)
             if sessions[key] == nil { await captureConfigured(key, card: known.card) }
         }
     }
 
-    private static func info(_ card: SoundCard, id: String, source: String) -> ReaderHub.ReaderInfo {
+    private static func info(_ card: SoundCard, id: String, source: ReaderSource) -> ReaderHub.ReaderInfo {
         var info = ReaderHub.ReaderInfo(id: id, name: card.displayName)
         info.source = source
         info.card = card.cardID
@@ -207,7 +207,7 @@ actor ReaderManager {
 
     /// A configured card's reader, as configured (`device` names it), and the card's identity.
     private static func info(_ card: SoundCard, configured device: String) -> ReaderHub.ReaderInfo {
-        var info = info(card, id: device, source: "config")
+        var info = info(card, id: device, source: .config)
         info.device = device
         return info
     }
@@ -275,7 +275,7 @@ actor ReaderManager {
         if plainDevices.contains(id) { return true }
         guard let known = cards.values.first(where: { $0.id == id }) else { return false }
         if !known.configured { return true }
-        return await hub.reader(id)?.jack != "out"
+        return await hub.reader(id)?.jack != .unplugged
     }
 
     /// A session's capture is running: whatever failed before is over.

@@ -42,16 +42,11 @@ public actor ReaderHub {
         public var id: String
         public var name: String
         public var present = true
-        /// "in" or "out" (a configured card's jack), "none" (a card without jack controls, or a
-        /// dedicated reader adapter: plugging it is plugging the card), "unknown" (not known
-        /// yet, or a replay).
-        public var jack = "unknown"
+        public var jack = JackStatus.unknown
         /// Jack changes less than a second apart: a loose or worn jack.
         public var jackFlaps = 0
         public var capturing = false
-        /// Where the reader comes from: "udev" (a card marked by the udev rules), "config" (a
-        /// configured device) or "replay".
-        public var source = "config"
+        public var source = ReaderSource.config
         /// The ALSA device captured, the card id, and udev's `ID_PATH` and `ID_SERIAL`.
         public var device: String?
         public var card: String?
@@ -380,7 +375,7 @@ public actor ReaderHub {
         info.card = details.card
         info.udevPath = details.udevPath
         info.serial = details.serial
-        if details.jack != "unknown" { info.jack = details.jack }
+        if details.jack != .unknown { info.jack = details.jack }
         info.present = present
         if readers[details.id] == nil { readerOrder.append(details.id) }
         update(info)
@@ -415,8 +410,8 @@ public actor ReaderHub {
         update(info)
     }
 
-    /// A configured card's jack: state ("in", "out", "none") and flap count.
-    public func readerJack(id: String, jack: String, flaps: Int) {
+    /// A configured card's jack: its state and flap count.
+    public func readerJack(id: String, jack: JackStatus, flaps: Int) {
         guard var info = readers[id] else { return }
         info.jack = jack
         info.jackFlaps = flaps
@@ -541,7 +536,7 @@ public actor ReaderHub {
     private func describe(_ info: ReaderInfo) -> JSONValue {
         var fields: [String: JSONValue] = [
             "class": "READER", "id": .string(info.id), "name": .string(info.name), "present": .bool(info.present),
-            "jack": .string(info.jack), "jack_flaps": .number(Double(info.jackFlaps)), "source": .string(info.source),
+            "jack": .string(info.jack.rawValue), "jack_flaps": .number(Double(info.jackFlaps)), "source": .string(info.source.rawValue),
             "bound": .bool(bindings[info.id] != nil), "capturing": .bool(info.capturing),
             "armed": .bool(arms[info.id] != nil)]
         if let device = info.device { fields["device"] = .string(device) }

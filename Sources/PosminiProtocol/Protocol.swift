@@ -112,3 +112,26 @@ extension Request {
     }
 }
 
+
+/// A reader's jack, as READERS and STATUS report it (`jack`).
+public enum JackStatus: String, Sendable, Hashable, CaseIterable {
+    /// A configured card's jack with a plug in it.
+    case plugged = "in"
+    /// A configured card's jack with nothing in it.
+    case unplugged = "out"
+    /// No jack to follow: a card without jack controls, or a dedicated reader adapter
+    /// (plugging it is plugging the card).
+    case noJack = "none"
+    /// Not known yet, or a replay.
+    case unknown
+}
+
+/// Where a reader comes from (`source`).
+public enum ReaderSource: String, Sendable, Hashable, CaseIterable {
+    /// A card the udev rules mark as a reader.
+    case udev
+    /// A device named in the configuration.
+    case config
+    /// A recording played as a reader (`--replay`).
+    case replay
+}

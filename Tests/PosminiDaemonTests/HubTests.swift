@@ -177,7 +177,7 @@ struct HubTests {
     func readerState() async throws {
         let hub = ReaderHub()
         var info = ReaderHub.ReaderInfo(id: "hw:CARD=PCH,DEV=0", name: "HDA Intel PCH")
-        info.source = "config"
+        info.source = .config
         info.card = "PCH"
         await hub.readerAppeared(info, present: false)
         let pos = RecordingClient(1), watcher = RecordingClient(2)
@@ -186,7 +186,7 @@ struct HubTests {
         _ = await hub.handle(.watch(true), from: 2)
         #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: nil), from: 1).first?["code"] == "no_reader")
         await hub.readerAppeared(info)
-        await hub.readerJack(id: info.id, jack: "in", flaps: 2)
+        await hub.readerJack(id: info.id, jack: .plugged, flaps: 2)
         let last = try #require(watcher.received.last)
         #expect(last["jack"] == "in")
         #expect(last["jack_flaps"] == 2)
@@ -210,7 +210,7 @@ struct HubTests {
         await hub.readerRemoved(id: info.id)
         let seen = watcher.received.count
         await hub.readerRemoved(id: info.id)
-        await hub.readerJack(id: info.id, jack: "in", flaps: 2)
+        await hub.readerJack(id: info.id, jack: .plugged, flaps: 2)
         #expect(watcher.received.count == seen, "nothing changed: nothing announced")
     }
 
