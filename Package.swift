@@ -43,7 +43,8 @@ let package = Package(
         // The benchmark: accuracy grid, false accepts, throughput (release build).
         .target(name: "CMallocCounter"),
         .executableTarget(name: "posmini-bench",
-                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "ReaderPipeline", "CMallocCounter"],
+                          dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiClient",
+                                         "PosminiProtocol", "CMallocCounter"],
                           swiftSettings: strict),
 
         // DUKPT key derivation and track encryption, AES (X9.24-3) and TDES (X9.24-1) (pure).

@@ -1,4 +1,4 @@
-public import PosminiConfig
+import PosminiConfig
 import PosminiProtocol
 import Logging
 import ServiceLifecycle
@@ -410,8 +410,7 @@ actor ReaderManager {
     private static func sum(_ a: ReaderStatistics?, _ b: ReaderStatistics) -> ReaderStatistics {
         guard let a else { return b }
         var sum = ReaderStatistics(framesCaptured: a.framesCaptured + b.framesCaptured, overruns: a.overruns + b.overruns,
-                                   dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes,
-                                   noiseBursts: a.noiseBursts + b.noiseBursts)
+                                   dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes)
         sum.eventsDropped = a.eventsDropped + b.eventsDropped
         return sum
     }

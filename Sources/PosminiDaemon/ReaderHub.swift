@@ -475,18 +475,19 @@ public actor ReaderHub {
     /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
     /// failure to that client (the arm stays), activity without card data to watchers.
     public func swipe(_ swipe: Swipe, reader: String) {
-        func notifyWatchers(_ message: JSONValue, except: Int?) {
+        // To watchers, with `decided_at` under the daemon's test seam.
+        func tellWatchers(_ message: JSONValue, except: Int?) {
             guard exposeDecidedAt, case .object(var fields) = message, let decided = swipe.decidedAt else {
-                return self.notifyWatchers(message, except: except)
+                return notifyWatchers(message, except: except)
             }
             fields["decided_at"] = .number(Double(decided))
-            self.notifyWatchers(.object(fields), except: except)
+            notifyWatchers(.object(fields), except: except)
         }
         swipes += 1
         let ok = !swipe.readTracks.isEmpty
         if ok { goodReads += 1 } else { failedReads[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1 }
         guard let arm = arms[reader], let client = clients[arm.client] else {
-            notifyWatchers(["class": "SWIPE_IGNORED", "reader": .string(reader), "read": .bool(ok)], except: nil)
+            tellWatchers(["class": "SWIPE_IGNORED", "reader": .string(reader), "read": .bool(ok)], except: nil)
             return
         }
         if ok {
@@ -503,15 +504,15 @@ public actor ReaderHub {
                     // The card cannot leave: the arm ends with the reason.
                     client.send(ending("ERROR", reader: reader, reference: arm.reference,
                                        fields: ["code": .string(failure.code), "message": .string(failure.message)]))
-                    notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": false], except: arm.client)
+                    tellWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": false], except: arm.client)
                     return
                 }
             }
             client.send(card)
-            notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": true], except: arm.client)
+            tellWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": true], except: arm.client)
         } else {
             client.send(CardMessage.failed(swipe, reader: reader, reference: arm.reference))
-            notifyWatchers(["class": "SWIPE", "reader": .string(reader), "read": false,
+            tellWatchers(["class": "SWIPE", "reader": .string(reader), "read": false,
                             "reason": .string(swipe.problem?.rawValue ?? "unreadable")], except: arm.client)
         }
     }

@@ -1,5 +1,5 @@
 public import ReaderIO
-public import ReaderPipeline
+import ReaderPipeline
 import SwipeDecoder
 import Synchronization
 #if canImport(Glibc)

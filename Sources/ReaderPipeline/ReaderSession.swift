@@ -20,7 +20,7 @@ public enum ReaderEvent: Sendable {
     /// The session is over: nil when `stop()` asked for it, else why the source ended.
     case ended(CaptureEnd?)
     /// A segment held no card's clock (a click, a level step, a burst: `NoiseBurst`) and gave
-    /// no swipe. Counted in `ReaderStatistics.noiseBursts` whether or not it is delivered.
+    /// no swipe.
     case noiseBurst(NoiseBurst)
 }
 
@@ -37,18 +37,13 @@ public struct ReaderStatistics: Sendable, Hashable {
     /// Events the daemon's queue dropped because they came faster than it took them (live
     /// sources only; filled in by the daemon).
     public var eventsDropped = 0
-    /// Segments the gate opened on that held no card's clock (clicks, level steps, bursts),
-    /// dropped without a swipe event; on a reader of several heads, counted per head.
-    public var noiseBursts = 0
 
-    public init(framesCaptured: Int = 0, overruns: Int = 0, dropped: Int = 0, gaps: Int = 0, swipes: Int = 0,
-                noiseBursts: Int = 0) {
+    public init(framesCaptured: Int = 0, overruns: Int = 0, dropped: Int = 0, gaps: Int = 0, swipes: Int = 0) {
         self.framesCaptured = framesCaptured
         self.overruns = overruns
         self.dropped = dropped
         self.gaps = gaps
         self.swipes = swipes
-        self.noiseBursts = noiseBursts
     }
 }
 
@@ -81,7 +76,6 @@ public final class ReaderSession: @unchecked Sendable {
     private let captureDone = Atomic<Bool>(false)
     private let framesCaptured = Atomic<Int>(0)
     private let swipeCount = Atomic<Int>(0)
-    private let noiseBurstCount = Atomic<Int>(0)
     private let captureEnd = Mutex<CaptureEnd?>(nil)
     private let threads = Mutex<[OSThread]>([])
     private let finished = Atomic<Bool>(false)
@@ -103,8 +97,7 @@ public final class ReaderSession: @unchecked Sendable {
 
     public var statistics: ReaderStatistics {
         ReaderStatistics(framesCaptured: framesCaptured.load(ordering: .relaxed), overruns: source.overruns,
-                         dropped: ring.dropped, gaps: ring.gaps, swipes: swipeCount.load(ordering: .relaxed),
-                         noiseBursts: noiseBurstCount.load(ordering: .relaxed))
+                         dropped: ring.dropped, gaps: ring.gaps, swipes: swipeCount.load(ordering: .relaxed))
     }
 
     /// Why the source ended on its own (nil while running, or when `stop()` ended it).
@@ -281,7 +274,6 @@ public final class ReaderSession: @unchecked Sendable {
 
     private func reportNoise(_ decoder: SwipeDecoder) {
         for burst in decoder.takeNoiseBursts() {
-            noiseBurstCount.add(1, ordering: .relaxed)
             deliver(.noiseBurst(burst))
         }
     }

@@ -62,42 +62,36 @@ public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
             .sorted { $0.position < $1.position }
         guard inSpan.count >= 8 else { return nil }
 
+        // Intervals between neighbouring transitions; two intervals are alike within `runTolerance`.
+        let intervals = (1..<inSpan.count).map { inSpan[$0].position - inSpan[$0 - 1].position }
+        func alike(_ a: Double, _ b: Double) -> Bool { abs(b - a) <= runTolerance * max(a, b) }
+
         // Below `resolvable` the transitions cannot be picked one by one: a swipe too fast for
         // the rate looks no better than noise, and must stay a swipe (`tooFast`).
         if minimumSamplesPerHalfCell >= resolvable {
             if Double(inSpan.count) > transitionsPerCell * Double(bits.count) { return .noClock }
             var run = 1, longest = 1
-            for k in 2..<inSpan.count {
-                let a = inSpan[k - 1].position - inSpan[k - 2].position
-                let b = inSpan[k].position - inSpan[k - 1].position
-                if abs(b - a) <= runTolerance * max(a, b) {
-                    run += 1
-                    longest = max(longest, run)
-                } else {
-                    run = 1
-                }
+            for k in 1..<intervals.count {
+                run = alike(intervals[k - 1], intervals[k]) ? run + 1 : 1
+                longest = max(longest, run)
             }
             if longest < clockRun { return .noClockRun }
         }
 
-        // Strength per transition: height × the interval to the next one.
-        let n = inSpan.count - 1
-        var strength: [Double] = []
-        strength.reserveCapacity(n)
-        for k in 0..<n {
-            strength.append(Double(inSpan[k].amplitude) * (inSpan[k + 1].position - inSpan[k].position))
-        }
+        // The first and the last quarter of the intervals, and of the strengths (height × the
+        // interval to the next transition), by their medians.
+        let n = intervals.count
         let quarter = max(2, n / 4)
-        var head = Array(strength[0..<quarter]), tail = Array(strength[(n - quarter)..<n])
-        head.sort(); tail.sort()
+        func median(_ values: some Sequence<Double>) -> Double {
+            var v = Array(values)
+            return selectKth(&v, v.count / 2)
+        }
+        let strength = (0..<n).map { Double(inSpan[$0].amplitude) * intervals[$0] }
         var loudest = 0
         for k in 0..<inSpan.count where inSpan[k].amplitude > inSpan[loudest].amplitude { loudest = k }
-        var headInterval = (0..<quarter).map { inSpan[$0 + 1].position - inSpan[$0].position }
-        var tailInterval = ((n - quarter)..<n).map { inSpan[$0 + 1].position - inSpan[$0].position }
-        headInterval.sort(); tailInterval.sort()
-        let a = headInterval[quarter / 2], b = tailInterval[quarter / 2]
-        let steadyInterval = abs(b - a) <= runTolerance * max(a, b)
-        if loudest < inSpan.count / 4 && steadyInterval && tail[quarter / 2] < ringingDecay * head[quarter / 2] {
+        if loudest < inSpan.count / 4
+            && alike(median(intervals[0..<quarter]), median(intervals[(n - quarter)..<n]))
+            && median(strength[(n - quarter)..<n]) < ringingDecay * median(strength[0..<quarter]) {
             return .ringing
         }
         return nil

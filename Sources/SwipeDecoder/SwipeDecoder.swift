@@ -177,8 +177,8 @@ struct Gate {
     private var steadyLowest = Double.infinity, steadyLoudest = 0.0, steadyLoudestSlow = 0.0
     /// How many hangovers the level must stay at the segment's own noise.
     static let ownNoiseHold = 3
-    /// The segment's quietest stationary stretch (mean block variance, mean step²), and the
-    /// loudest stretch mean seen after it.
+    /// The segment's own noise (mean block variance, mean step²): its quietest Gaussian stretch,
+    /// or the loudest stretch of a level that held still; and the loudest stretch mean since.
     private var referenceFast = Double.infinity, referenceSlow = Double.infinity
     private var louderAfterReference = 0.0
 
@@ -216,9 +216,9 @@ struct Gate {
         startSegmentReference()
     }
 
-    /// Whether the open segment may still find the noise it opened on (the block's fourth
-    /// moment is wanted only then).
-    var measuringSegmentNoise: Bool { onlyNoiseSoFar || steadySoFar }
+    /// Whether the block's fourth moment is wanted: only while every stretch of the open segment
+    /// has passed the Gaussian test, the one test that uses it.
+    var wantsFourthMoment: Bool { onlyNoiseSoFar }
 
     /// A segment opens: its own noise is still to be measured.
     private mutating func startSegmentReference() {
@@ -275,7 +275,7 @@ struct Gate {
             referenceFast = meanFast
             referenceSlow = max(meanSlow, configuration.absoluteFloor / Double(blockSize))
             louderAfterReference = 0
-        } else if steadyNow && !referenceFast.isFinite || steadyNow && steadyLoudest > referenceFast {
+        } else if steadyNow && (referenceFast.isInfinite || steadyLoudest > referenceFast) {
             referenceFast = steadyLoudest
             referenceSlow = max(steadyLoudestSlow, configuration.absoluteFloor / Double(blockSize))
             louderAfterReference = 0
@@ -634,7 +634,7 @@ public final class SwipeDecoder {
 
         let segmentFull = segmentCount / blockSize >= maximumBlocks + preRollBlocks
         var fourth = 0.0
-        if active && gateState.pointee.measuringSegmentNoise {
+        if active && gateState.pointee.wantsFourthMoment {
             // The block's fourth central moment: only while a segment is open (the idle path
             // stays a few operations per sample).
             let block = UnsafeBufferPointer(rebasing: segment[(segmentCount - blockSize)..<segmentCount])

@@ -1,4 +1,6 @@
 import AudioFile
+import PosminiClient
+import PosminiProtocol
 import ReaderIO
 import SwipeSynth
 import Magstripe
@@ -59,26 +61,32 @@ func replyTimeReport(requests: Int = 200) {
         waitpid(pid, &status, 0)
     }
 
-    guard let client = LineClient(path: socket, tries: 400) else {
+    // Bounded by count: the daemon is listening within a few hundred milliseconds.
+    var connected: ControlClient?
+    for _ in 0..<400 {
+        if let client = try? ControlClient(path: socket) { connected = client; break }
+        usleep(25_000)
+    }
+    guard let client = connected else {
         print("reply time: posminid did not listen on \(socket)\n")
         return
     }
     defer { client.close() }
     // The greeting.
-    _ = client.line(timeout: 10); _ = client.line(timeout: 10)
+    _ = try? client.next(timeout: 10); _ = try? client.next(timeout: 10)
 
     var times: [Double] = []
     var firstSwipes: Int?, lastSwipes = 0
     for _ in 0..<requests {
         let sent = monotonicSeconds()
-        guard client.send("{\"cmd\":\"status\"}\n") else { break }
-        var reply: String?
-        while let line = client.line(timeout: 10) {
-            if line.contains("\"class\":\"STATUS\"") { reply = line; break }
+        guard (try? client.send(["cmd": "status"])) != nil else { break }
+        var reply: JSONValue?
+        while let message = try? client.next(timeout: 10) {
+            if message["class"] == "STATUS" { reply = message; break }
         }
         guard let reply else { break }
         times.append(monotonicSeconds() - sent)
-        let swipes = jsonCounter("swipes", in: reply) ?? 0
+        let swipes = Int(reply["counters"]?["swipes"]?.numberValue ?? 0)
         if firstSwipes == nil { firstSwipes = swipes }
         lastSwipes = swipes
     }
@@ -90,61 +98,4 @@ func replyTimeReport(requests: Int = 200) {
     }
     print("| swipes the daemon handled meanwhile (STATUS `swipes`) | \(lastSwipes - (firstSwipes ?? 0)) |")
     print("")
-}
-
-/// The number after `"name":` in a JSON line (the benchmark's only parsing need).
-private func jsonCounter(_ name: String, in line: String) -> Int? {
-    guard let range = line.firstRange(of: "\"\(name)\":") else { return nil }
-    return Int(line[range.upperBound...].prefix { $0.isNumber })
-}
-
-/// A line-oriented Unix-socket client with poll timeouts (just enough for the benchmark).
-final class LineClient {
-    private let descriptor: Int32
-    private var buffer: [UInt8] = []
-
-    init?(path: String, tries: Int) {
-        var connected: Int32 = -1
-        for _ in 0..<tries {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return nil }
-            guard let (unix, length) = unixSocketAddress(path) else { Glibc.close(fd); return nil }
-            var address = unix
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-            }
-            if rc == 0 { connected = fd; break }
-            Glibc.close(fd)
-            usleep(25_000)
-        }
-        guard connected >= 0 else { return nil }
-        descriptor = connected
-    }
-
-    func close() { Glibc.close(descriptor) }
-
-    func send(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        return bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } == bytes.count
-    }
-
-    /// The next line, or nil after `timeout` seconds without one (or at the end).
-    func line(timeout: Double) -> String? {
-        let deadline = monotonicSeconds() + timeout
-        while true {
-            if let newline = buffer.firstIndex(of: 10) {
-                let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                return line
-            }
-            let left = deadline - monotonicSeconds()
-            guard left > 0 else { return nil }
-            var p = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(left * 1_000) + 1) > 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            guard n > 0 else { return nil }
-            buffer += chunk[0..<n]
-        }
-    }
 }
