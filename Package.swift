@@ -67,13 +67,13 @@ let package = Package(
         .target(name: "PosminiDecrypt", dependencies: ["DUKPT", "Secrets", "PosminiProtocol", "PosminiSystem"], swiftSettings: strict),
 
         // The configuration file, shared by the daemon and its tools (no NIO, no hardware).
-        .target(name: "PosminiConfig", dependencies: ["Magstripe", "DUKPT", "AudioFile", "PosminiSystem"], swiftSettings: strict),
+        .target(name: "PosminiConfig", dependencies: ["Magstripe", "DUKPT", "Secrets", "AudioFile", "PosminiSystem"], swiftSettings: strict),
 
         // The hardware edges.
         .target(name: "ReaderIO", dependencies: ["CALSA", "CUdev", "CPosix", "PosminiSystem", "AudioFile"], swiftSettings: strict),
         // The capture pipeline: a source, the ring and the decoders of one reader, on two threads
         // (the daemon, `listen` and the benchmark).
-        .target(name: "ReaderPipeline", dependencies: ["ReaderIO", "SwipeDecoder", "AudioFile"], swiftSettings: strict),
+        .target(name: "ReaderPipeline", dependencies: ["ReaderIO", "SwipeDecoder", "Magstripe", "AudioFile", "PosminiProtocol"], swiftSettings: strict),
 
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
@@ -87,7 +87,8 @@ let package = Package(
 
         // `posminid decode` and `posminid listen`: recordings and live capture to the terminal (no NIO).
         .target(name: "PosminiTools",
-                dependencies: ["ReaderIO", "ReaderPipeline", "SwipeDecoder", "Magstripe", "AudioFile", "PosminiProtocol", "PosminiSystem"],
+                dependencies: ["ReaderIO", "ReaderPipeline", "SwipeDecoder", "Magstripe", "AudioFile", "PosminiProtocol", "PosminiSystem",
+                               "PosminiConfig", "PosminiDecrypt", "DUKPT", "Secrets"],
                 swiftSettings: strict),
 
         // `posminid --diagnose`: the probes and the checks a technician runs (no NIO).
@@ -114,8 +115,10 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiDiagnose", "PosminiConfig", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport",
-                                                               .product(name: "NIOTestUtils", package: "swift-nio")],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiDiagnose", "PosminiConfig", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "PosminiProtocolTests", dependencies: ["PosminiProtocol", "PosminiDaemon", .product(name: "NIOCore", package: "swift-nio"),
+                                                                 .product(name: "NIOTestUtils", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(name: "DUKPTTests", dependencies: ["DUKPT", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReaderIOTests", dependencies: ["ReaderIO", "ReaderPipeline", "SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],

@@ -47,6 +47,20 @@ public final class ControlClient {
         fd = -1
     }
 
+    /// Sends one request.
+    public func send(_ request: Request) throws(Failure) { try send(request.json) }
+
+    /// The next message, typed: nil when the connection closed or `timeout` passed; a message
+    /// that is not one of the protocol's is a failure naming what is wrong with it.
+    public func nextReply(timeout: Double? = nil) throws(Failure) -> Reply? {
+        guard let message = try next(timeout: timeout) else { return nil }
+        do {
+            return try Reply.parse(message)
+        } catch {
+            throw Failure(description: "posminid sent a message this client cannot read (\(error.message)): \(message.text.prefix(200))")
+        }
+    }
+
     public func send(_ request: JSONValue) throws(Failure) {
         try sendRaw(Array((request.text + "\n").utf8))
     }
@@ -97,31 +111,36 @@ public final class ControlClient {
     }
 }
 
-/// One readable line for a message (`posminictl watch`, `arm`).
+/// One readable line for a message (`posminictl watch`, `arm`); a message this client cannot
+/// read is shown as it came.
 public func describeMessage(_ m: JSONValue) -> String {
-    let kind = m["class"]?.stringValue ?? "?"
-    func s(_ key: String) -> String { m[key]?.stringValue ?? "" }
-    switch kind {
-    case "CARD":
-        var parts = ["card on \(s("reader"))", s("card_type")]
-        if !s("masked_pan").isEmpty { parts.append(s("masked_pan")) }
-        if !s("expiry").isEmpty { parts.append("expires \(s("expiry"))") }
-        if !s("name").isEmpty { parts.append(s("name")) }
+    guard let reply = try? Reply.parse(m) else { return m.text }
+    return describeReply(reply)
+}
+
+/// One readable line for a reply.
+public func describeReply(_ reply: Reply) -> String {
+    switch reply {
+    case .card(let card):
+        var parts = ["card on \(card.reader)", card.cardType.rawValue]
+        if let pan = card.maskedPAN { parts.append(pan) }
+        if let expiry = card.expiry { parts.append("expires \(expiry)") }
+        if let name = card.name { parts.append(name) }
         return parts.joined(separator: ", ")
-    case "SWIPE_FAILED": return "swipe on \(s("reader")) failed: \(s("reason")); swipe again"
-    case "SWIPE": return "swipe on \(s("reader")): " + ((m["read"]?.boolValue ?? false) ? "read" : "failed (\(s("reason")))")
-    case "SWIPE_IGNORED": return "swipe on \(s("reader")) ignored: nobody armed it"
-    case "READER":
-        var text = "reader \(s("id")) (\(s("name"))): " + ((m["present"]?.boolValue ?? false) ? "present" : "gone")
-            + ((m["capturing"]?.boolValue ?? false) ? ", capturing" : "") + ((m["bound"]?.boolValue ?? false) ? ", bound" : "")
-        if s("jack") == "in" || s("jack") == "out" { text += ", jack \(s("jack"))" }
-        if let flaps = m["jack_flaps"]?.numberValue, flaps > 0 { text += ", jack flapped \(Int(flaps))× (loose jack?)" }
-        if !s("error").isEmpty { text += ", not capturing: \(s("error"))" }
+    case .swipeFailed(let failure): return "swipe on \(failure.reader) failed: \(failure.reason); swipe again"
+    case .swipe(let swipe): return "swipe on \(swipe.reader): " + (swipe.read ? "read" : "failed (\(swipe.reason ?? "unreadable"))")
+    case .swipeIgnored(let reader, _, _): return "swipe on \(reader) ignored: nobody armed it"
+    case .reader(let r):
+        var text = "reader \(r.id) (\(r.name)): " + (r.present ? "present" : "gone")
+            + (r.capturing ? ", capturing" : "") + (r.bound ? ", bound" : "")
+        if r.jack == .plugged || r.jack == .unplugged { text += ", jack \(r.jack.rawValue)" }
+        if r.jackFlaps > 0 { text += ", jack flapped \(r.jackFlaps)× (loose jack?)" }
+        if let error = r.error { text += ", not capturing: \(error)" }
         return text
-    case "ARMED": return "armed \(s("reader")) for \(Int(m["timeout_s"]?.numberValue ?? 0)) s: swipe the card"
-    case "TIMEOUT", "CANCELLED", "READER_REMOVED": return "\(kind.lowercased().replacingUnderscores()) on \(s("reader"))"
-    case "ERROR": return "error \(s("code")): \(s("message"))"
-    default: return m.text
+    case .armed(let reader, let seconds, _): return "armed \(reader) for \(Int(seconds)) s: swipe the card"
+    case .armEnded(let ending, let reader, _, _): return "\(ending.rawValue.lowercased().replacingUnderscores()) on \(reader)"
+    case .error(let error, _, _): return "error \(error.code): \(error.message)"
+    default: return reply.json.text
     }
 }
 

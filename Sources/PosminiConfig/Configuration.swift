@@ -65,16 +65,20 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public static func parse(_ text: String, file: String) throws(Failure) -> DaemonConfiguration {
         var c = DaemonConfiguration()
         var seen: Set<String> = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let number = index + 1
-            func fail(_ message: String) -> Failure { Failure(file: file, line: number, message: message) }
-            var line = Substring(rawLine)
+        let bytes = Array(text.utf8)
+        let entries: [KeyValueText.Entry]
+        do {
+            entries = try KeyValueText.entries(bytes, comments: .anywhere)
+        } catch {
+            var line = Substring(text.split(separator: "\n", omittingEmptySubsequences: false)[error.line - 1])
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingWhitespace()
-            if trimmed.isEmpty { continue }
-            guard let equals = trimmed.firstIndex(of: "=") else { throw fail("expected 'key = value', found '\(trimmed)'") }
-            let key = String(trimmed[..<equals].trimmingWhitespace())
-            let value = String(trimmed[trimmed.index(after: equals)...].trimmingWhitespace())
+            throw Failure(file: file, line: error.line, message: "\(error.message), found '\(line.trimmingWhitespace())'")
+        }
+        for entry in entries {
+            let number = entry.line
+            func fail(_ message: String) -> Failure { Failure(file: file, line: number, message: message) }
+            let key = KeyValueText.string(bytes, entry.name)
+            let value = KeyValueText.string(bytes, entry.value)
             guard !value.isEmpty else { throw fail("'\(key)' has no value") }
             let repeatable: Set<String> = ["device", "allow_user", "allow_group"]
             if !repeatable.contains(key) {

@@ -1,5 +1,6 @@
 public import DUKPT
 public import Secrets
+public import PosminiConfig
 public import SwipeDecoder
 public import PosminiProtocol
 public import Logging
@@ -64,10 +65,8 @@ public final class CardEncryptor: Sendable {
     }
 
     /// For STATUS: scheme, key ID, the next counter, whether exhausted, whether the test key.
-    public func status() -> JSONValue {
-        var fields: [String: JSONValue] = ["scheme": .string(device.scheme.rawValue), "key_id": .string(Hex.encode(device.keyID)),
-                                           "exhausted": .bool(isExhausted), "test_key": .bool(testKey)]
-        if let next = counter.peek { fields["next_counter"] = .number(Double(next)) }
-        return .object(fields)
+    public func status() -> StatusReport.EncryptionStatus {
+        StatusReport.EncryptionStatus(scheme: device.scheme.rawValue, keyID: Hex.encode(device.keyID), exhausted: isExhausted,
+                                      testKey: testKey, nextCounter: counter.peek.map { Int($0) })
     }
 }

@@ -96,19 +96,19 @@ actor ReaderManager {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
-                var info = ReaderHub.ReaderInfo(id: device, name: device)
+                var info = ReaderInfo(id: device, name: device)
                 info.device = device
                 await hub.readerAppeared(info, present: false)
                 continue
             }
             plainDevices.insert(device)
-            var info = ReaderHub.ReaderInfo(id: device, name: device)
+            var info = ReaderInfo(id: device, name: device)
             info.device = device
             await hub.readerAppeared(info, present: false)
             await startCapture(id: device, device: device)
         }
         for (k, (path, source)) in replays.enumerated() {
-            var info = ReaderHub.ReaderInfo(id: Self.replayID(k, of: replays.count), name: "replay of \(path)")
+            var info = ReaderInfo(id: Self.replayID(k, of: replays.count), name: "replay of \(path)")
             info.source = .replay
             await start(info, source: source, hold: holds[info.id])
         }
@@ -195,8 +195,8 @@ actor ReaderManager {
         }
     }
 
-    private static func info(_ card: SoundCard, id: String, source: ReaderSource) -> ReaderHub.ReaderInfo {
-        var info = ReaderHub.ReaderInfo(id: id, name: card.displayName)
+    private static func info(_ card: SoundCard, id: String, source: ReaderSource) -> ReaderInfo {
+        var info = ReaderInfo(id: id, name: card.displayName)
         info.source = source
         info.card = card.cardID
         info.device = card.captureDevice
@@ -206,7 +206,7 @@ actor ReaderManager {
     }
 
     /// A configured card's reader, as configured (`device` names it), and the card's identity.
-    private static func info(_ card: SoundCard, configured device: String) -> ReaderHub.ReaderInfo {
+    private static func info(_ card: SoundCard, configured device: String) -> ReaderInfo {
         var info = info(card, id: device, source: .config)
         info.device = device
         return info
@@ -284,7 +284,7 @@ actor ReaderManager {
         if failures.removeValue(forKey: id) != nil { logger.notice("reader \(id): capturing again") }
     }
 
-    private func start(_ info: ReaderHub.ReaderInfo, source: any CaptureSource, hold: ReplayHold? = nil) async {
+    private func start(_ info: ReaderInfo, source: any CaptureSource, hold: ReplayHold? = nil) async {
         var sessionConfiguration = ReaderSession.Configuration()
         sessionConfiguration.hold = hold
         sessionConfiguration.realTimePriority = configuration.realTimePriority

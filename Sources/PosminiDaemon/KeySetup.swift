@@ -16,13 +16,8 @@ enum KeySetup {
         return s.isEmpty ? nil : s
     }
 
-    /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`; the first when it lists several), else
-    /// the command line's or configuration's, created with mode 700 when missing; refused
-    /// unless it is the daemon's (or root's) and writable by its owner only.
     static func stateDirectory(configured: String) throws(KeyStoreError) -> String {
-        let directory = environment("STATE_DIRECTORY").map { String($0.split(separator: ":").first ?? Substring($0)) } ?? configured
-        _ = try FileRules.stateDirectory(directory)
-        return directory
+        try FileRules.resolvedStateDirectory(configured: configured)
     }
 
     static func encryptor(options: DaemonOptions, configuration: inout DaemonConfiguration, logger: Logger) throws -> CardEncryptor {

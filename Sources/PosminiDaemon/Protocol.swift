@@ -1,54 +1,34 @@
 import Magstripe
 import SwipeDecoder
 import PosminiProtocol
+import ReaderPipeline
 
 /// The card fields a POS app may see: never the PAN, never the track text.
 enum CardMessage {
-    static func card(_ swipe: Swipe, reader: String, reference: String?) -> JSONValue {
-        var fields: [String: JSONValue] = ["class": "CARD", "reader": .string(reader)]
-        if let reference { fields["reference"] = .string(reference) }
-        let read = swipe.readTracks
+    static func card(_ swipe: Swipe, reader: String, reference: String?) -> CardEvent {
         // The first payment track gives the card's fields; otherwise it is not a payment card.
-        if let payment = read.lazy.compactMap({ track -> MaskedTrack? in
+        let payment = swipe.readTracks.lazy.compactMap { track -> MaskedTrack? in
             if case .payment = track.content { return track.masked }
             return nil
-        }).first {
-            fields["card_type"] = "payment"
+        }.first
+        let figures = SwipeFigures(swipe)
+        var card = CardEvent(reader: reader, reference: reference, cardType: payment == nil ? .nonPayment : .payment,
+                             tracks: figures.tracks, quality: figures.summary)
+        if let payment {
             if let pan = payment.pan {
-                fields["masked_pan"] = .string(pan)
-                fields["last4"] = .string(String(pan.suffix(4)))
+                card.maskedPAN = pan
+                card.last4 = String(pan.suffix(4))
             }
-            if let expiry = payment.expiry { fields["expiry"] = .string(expiry) }
-            if let code = payment.serviceCode { fields["service_code"] = .string(code) }
-            if let name = payment.name, !name.isEmpty { fields["name"] = .string(name) }
-        } else {
-            fields["card_type"] = "nonPayment"
+            card.expiry = payment.expiry
+            card.serviceCode = payment.serviceCode
+            if let name = payment.name, !name.isEmpty { card.name = name }
         }
-        fields["tracks"] = .array(swipe.tracks.map(track))
-        fields["quality"] = quality(swipe)
-        return .object(fields)
-    }
-
-    static func track(_ t: TrackRead) -> JSONValue {
-        var fields: [String: JSONValue] = ["status": .string(t.status.code), "corrected": .number(Double(t.corrections))]
-        if let format = t.format { fields["track"] = .number(Double(format.rawValue)) }
-        if t.isOK, let masked = t.masked { fields["masked"] = .string(masked.text) }
-        return .object(fields)
-    }
-
-    static func quality(_ swipe: Swipe) -> JSONValue {
-        var fields: [String: JSONValue] = ["snr_db": .number((swipe.quality.snrDB * 10).rounded() / 10)]
-        if let direction = swipe.direction { fields["direction"] = .string(direction.rawValue) }
-        if let speed = swipe.speed { fields["speed_cm_s"] = .number((speed.mean * 10).rounded() / 10) }
-        return .object(fields)
+        return card
     }
 
     /// A bad read: what a person can do about it, and no card data.
-    static func failed(_ swipe: Swipe, reader: String, reference: String?) -> JSONValue {
-        var fields: [String: JSONValue] = ["class": "SWIPE_FAILED", "reader": .string(reader),
-                                           "reason": .string(swipe.problem?.rawValue ?? "unreadable"),
-                                           "quality": quality(swipe)]
-        if let reference { fields["reference"] = .string(reference) }
-        return .object(fields)
+    static func failed(_ swipe: Swipe, reader: String, reference: String?) -> SwipeFailure {
+        let figures = SwipeFigures(swipe)
+        return SwipeFailure(reader: reader, reference: reference, reason: figures.reason, quality: figures.summary)
     }
 }

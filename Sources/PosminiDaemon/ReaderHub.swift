@@ -31,36 +31,13 @@ public protocol HubClient: AnyObject, Sendable {
     var peer: ClientPeer { get }
     /// Queues a message for the client; never blocks (a client that does not read is closed
     /// by its connection, not waited on).
-    func send(_ message: JSONValue)
+    func send(_ message: Reply)
 }
 
 /// The daemon's state: readers, who has armed which, who watches; routes every swipe. An actor:
 /// requests from the socket, swipes from the decoder threads and timers all pass through it in
 /// turn.
 public actor ReaderHub {
-    public struct ReaderInfo: Sendable, Hashable {
-        public var id: String
-        public var name: String
-        public var present = true
-        public var jack = JackStatus.unknown
-        /// Jack changes less than a second apart: a loose or worn jack.
-        public var jackFlaps = 0
-        public var capturing = false
-        public var source = ReaderSource.config
-        /// The ALSA device captured, the card id, and udev's `ID_PATH` and `ID_SERIAL`.
-        public var device: String?
-        public var card: String?
-        public var udevPath: String?
-        public var serial: String?
-        /// Why capture is not running while the reader is present (it could not be opened).
-        public var error: String?
-
-        public init(id: String, name: String) {
-            self.id = id
-            self.name = name
-        }
-    }
-
     struct Arm {
         var client: Int
         var reference: String?
@@ -171,12 +148,11 @@ public actor ReaderHub {
     // MARK: Clients
 
     /// Registers a client; returns its greeting (VERSION, READERS).
-    public func connect(_ client: any HubClient) -> [JSONValue] {
+    public func connect(_ client: any HubClient) -> [Reply] {
         clients[client.clientID] = client
         return [
-            ["class": "VERSION", "release": .string(PosminiProtocol.release),
-             "proto_major": .number(Double(PosminiProtocol.major)), "proto_minor": .number(Double(PosminiProtocol.minor))],
-            ["class": "READERS", "readers": .array(readerOrder.compactMap { readers[$0].map(describe) })],
+            .version(release: PosminiProtocol.release, major: PosminiProtocol.major, minor: PosminiProtocol.minor),
+            .readers(readerOrder.compactMap { readers[$0].map(described) }),
         ]
     }
 
@@ -200,7 +176,7 @@ public actor ReaderHub {
         return owner == .user(peer.uid)
     }
 
-    private func notPermitted(_ message: String) -> [JSONValue] { [ProtocolError("not_permitted", message).json] }
+    private func notPermitted(_ message: String) -> [Reply] { [.error(ProtocolError("not_permitted", message))] }
 
     public var clientCount: Int { clients.count }
 
@@ -219,25 +195,25 @@ public actor ReaderHub {
     public func setArmObserver(_ observer: @escaping ArmObserver) { armObserver = observer }
 
     /// Every request is decided before anything changes: a refused request changes nothing.
-    public func handle(_ request: Request, from id: Int) async -> [JSONValue] {
-        guard let peer = clients[id]?.peer else { return [ProtocolError("not_connected", "this client is not connected").json] }
+    public func handle(_ request: Request, from id: Int) async -> [Reply] {
+        guard let peer = clients[id]?.peer else { return [.error(ProtocolError("not_connected", "this client is not connected"))] }
         switch request {
         case .watch(let enable):
             if enable { watchers.insert(id) } else { watchers.remove(id) }
-            return [["class": "WATCH", "enable": .bool(enable)]]
+            return [.watch(enable: enable)]
         case .arm(let requested, let timeout, let reference):
-            guard !shuttingDown else { return [ProtocolError("shutting_down", "posminid is stopping").json] }
+            guard !shuttingDown else { return [.error(ProtocolError("shutting_down", "posminid is stopping"))] }
             let reader: String
             if let requested {
                 guard let info = readers[requested], info.present else {
-                    return [ProtocolError("unknown_reader", "no reader \"\(requested)\" is present").json]
+                    return [.error(ProtocolError("unknown_reader", "no reader \"\(requested)\" is present"))]
                 }
                 reader = info.id
             } else {
                 let present = readerOrder.filter { readers[$0]?.present == true }
-                guard !present.isEmpty else { return [ProtocolError("no_reader", "no reader is present").json] }
+                guard !present.isEmpty else { return [.error(ProtocolError("no_reader", "no reader is present"))] }
                 guard present.count == 1 else {
-                    return [ProtocolError("ambiguous_reader", "\(present.count) readers are present: name one with \"reader\" (\(present.joined(separator: ", ")))").json]
+                    return [.error(ProtocolError("ambiguous_reader", "\(present.count) readers are present: name one with \"reader\" (\(present.joined(separator: ", ")))"))]
                 }
                 reader = present[0]
             }
@@ -245,39 +221,37 @@ public actor ReaderHub {
                 return notPermitted("reader \"\(reader)\" is bound to another user: only its owner or an admin may arm it")
             }
             if let error = readers[reader]?.error {
-                return [ProtocolError("reader_unavailable", "reader \"\(reader)\" is not capturing: \(error)").json]
+                return [.error(ProtocolError("reader_unavailable", "reader \"\(reader)\" is not capturing: \(error)"))]
             }
             if let encryptor, encryptor.isExhausted {
-                return [ProtocolError("key_exhausted", "the reader's encryption key is used up: provision a new key").json]
+                return [.error(ProtocolError("key_exhausted", "the reader's encryption key is used up: provision a new key"))]
             }
             if let current = arms[reader], current.client != id {
-                return [ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another client").json]
+                return [.error(ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another client"))]
             }
             let seconds = min(timeout ?? maximumArm, maximumArm)
             arms[reader] = Arm(client: id, reference: reference, deadline: monotonicSeconds() + seconds)
-            var armed: [String: JSONValue] = ["class": "ARMED", "reader": .string(reader), "timeout_s": .number(seconds)]
-            if let reference { armed["reference"] = .string(reference) }
-            return [.object(armed)]
+            return [.armed(reader: reader, timeoutSeconds: seconds, reference: reference)]
         case .cancel:
             let mine = arms.filter { $0.value.client == id }
-            guard !mine.isEmpty else { return [ProtocolError("not_armed", "this client has no reader armed").json] }
+            guard !mine.isEmpty else { return [.error(ProtocolError("not_armed", "this client has no reader armed"))] }
             return mine.keys.sorted().map { reader in
                 let arm = arms.removeValue(forKey: reader)!
-                return ending("CANCELLED", reader: reader, reference: arm.reference)
+                return Reply.armEnded(.cancelled, reader: reader, reference: arm.reference, message: nil)
             }
         case .status:
-            return [status()]
+            return [.status(status())]
         case .release(let reader, let seconds):
             guard peer.admin else {
                 return notPermitted("release is for admins (root or the admin group): run posminid --diagnose with sudo")
             }
             guard let info = readers[reader], info.present else {
-                return [ProtocolError("unknown_reader", "no reader \"\(reader)\" is present").json]
+                return [.error(ProtocolError("unknown_reader", "no reader \"\(reader)\" is present"))]
             }
-            guard let releaser else { return [ProtocolError("not_releasable", "this daemon cannot release readers").json] }
+            guard let releaser else { return [.error(ProtocolError("not_releasable", "this daemon cannot release readers"))] }
             // The device is let go first: a reader that cannot be released keeps its arm.
             if let failure = await releaser(reader, seconds) {
-                return [ProtocolError("not_releasable", "reader \"\(reader)\": \(failure)").json]
+                return [.error(ProtocolError("not_releasable", "reader \"\(reader)\": \(failure)"))]
             }
             // The hub ran other requests during the await: the arm ended now is whichever is on
             // the reader now, and the client that asked may have gone.
@@ -288,8 +262,8 @@ public actor ReaderHub {
             if seconds > 0 {
                 releasedBy[reader] = id
                 if let arm = arms.removeValue(forKey: reader) {
-                    clients[arm.client]?.send(ending("READER_REMOVED", reader: reader, reference: arm.reference,
-                                                     fields: ["message": "released for posminid --diagnose"]))
+                    clients[arm.client]?.send(.armEnded(.readerRemoved, reader: reader, reference: arm.reference,
+                                                        message: "released for posminid --diagnose"))
                 }
                 if var current = readers[reader] {
                     current.capturing = false
@@ -299,34 +273,34 @@ public actor ReaderHub {
             } else {
                 releasedBy[reader] = nil
             }
-            return [["class": "RELEASED", "reader": .string(reader), "seconds": .number(seconds)]]
+            return [.released(reader: reader, seconds: seconds)]
         case .bind(let reader):
             guard readers[reader] != nil || bindings[reader] != nil else {
-                return [ProtocolError("unknown_reader", "no reader \"\(reader)\"").json]
+                return [.error(ProtocolError("unknown_reader", "no reader \"\(reader)\""))]
             }
             guard permits(bindings[reader], peer) else {
                 return notPermitted("reader \"\(reader)\" is bound to another user: its owner or an admin must unbind it first")
             }
             // Binding a reader in another user's sale would lock that sale's next arm out.
             if let arm = arms[reader], let holder = clients[arm.client]?.peer, holder.uid != peer.uid, !peer.admin {
-                return [ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another user").json]
+                return [.error(ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another user"))]
             }
             bindings[reader] = .user(peer.uid)
             saveBindings()
-            if let info = readers[reader] { broadcast(describe(info)) }
-            return [["class": "BOUND", "reader": .string(reader)]]
+            if let info = readers[reader] { broadcast(.reader(described(info))) }
+            return [.bound(reader: reader)]
         case .unbind(let reader):
             guard readers[reader] != nil || bindings[reader] != nil else {
-                return [ProtocolError("unknown_reader", "no reader \"\(reader)\"").json]
+                return [.error(ProtocolError("unknown_reader", "no reader \"\(reader)\""))]
             }
             guard permits(bindings[reader], peer) else {
                 return notPermitted("reader \"\(reader)\" is bound to another user: only its owner or an admin may unbind it")
             }
             if bindings.removeValue(forKey: reader) != nil {
                 saveBindings()
-                if let info = readers[reader] { broadcast(describe(info)) }
+                if let info = readers[reader] { broadcast(.reader(described(info))) }
             }
-            return [["class": "UNBOUND", "reader": .string(reader)]]
+            return [.unbound(reader: reader)]
         }
     }
 
@@ -349,17 +323,9 @@ public actor ReaderHub {
         let now = monotonicSeconds()
         for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) where arm.deadline <= now {
             arms[reader] = nil
-            clients[arm.client]?.send(ending("TIMEOUT", reader: reader, reference: arm.reference))
+            clients[arm.client]?.send(.armEnded(.timeout, reader: reader, reference: arm.reference, message: nil))
         }
         scheduleExpiry()
-    }
-
-    private func ending(_ name: String, reader: String, reference: String?, fields extra: [String: JSONValue] = [:]) -> JSONValue {
-        var fields = extra
-        fields["class"] = .string(name)
-        fields["reader"] = .string(reader)
-        if let reference { fields["reference"] = .string(reference) }
-        return .object(fields)
     }
 
     // MARK: Readers
@@ -404,8 +370,7 @@ public actor ReaderHub {
         info.capturing = false
         info.error = error
         if let arm = arms.removeValue(forKey: id) {
-            clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference,
-                                             fields: ["message": .string(error)]))
+            clients[arm.client]?.send(.armEnded(.readerRemoved, reader: id, reference: arm.reference, message: error))
         }
         update(info)
     }
@@ -425,8 +390,7 @@ public actor ReaderHub {
         info.capturing = false
         if let error { info.error = error }
         if let arm = arms.removeValue(forKey: id) {
-            clients[arm.client]?.send(ending("READER_REMOVED", reader: id, reference: arm.reference,
-                                             fields: error.map { ["message": .string($0)] } ?? [:]))
+            clients[arm.client]?.send(.armEnded(.readerRemoved, reader: id, reference: arm.reference, message: error))
         }
         update(info)
     }
@@ -435,7 +399,7 @@ public actor ReaderHub {
     private func update(_ info: ReaderInfo) {
         let changed = readers[info.id] != info
         readers[info.id] = info
-        if changed { broadcast(describe(info)) }
+        if changed { broadcast(.reader(described(info))) }
     }
 
     /// A reader's capture counters since start (overruns, samples dropped, gaps in its audio).
@@ -475,19 +439,13 @@ public actor ReaderHub {
     /// A swipe ended on `reader`: the card to the client that armed it (and the arm ends), a
     /// failure to that client (the arm stays), activity without card data to watchers.
     public func swipe(_ swipe: Swipe, reader: String) {
-        // To watchers, with `decided_at` under the daemon's test seam.
-        func tellWatchers(_ message: JSONValue, except: Int?) {
-            guard exposeDecidedAt, case .object(var fields) = message, let decided = swipe.decidedAt else {
-                return notifyWatchers(message, except: except)
-            }
-            fields["decided_at"] = .number(Double(decided))
-            notifyWatchers(.object(fields), except: except)
-        }
+        // Watchers see `decided_at` under the daemon's test seam only.
+        let decidedAt = exposeDecidedAt ? swipe.decidedAt.map { Int($0) } : nil
         swipes += 1
         let ok = !swipe.readTracks.isEmpty
         if ok { goodReads += 1 } else { failedReads[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1 }
         guard let arm = arms[reader], let client = clients[arm.client] else {
-            tellWatchers(["class": "SWIPE_IGNORED", "reader": .string(reader), "read": .bool(ok)], except: nil)
+            notifyWatchers(.swipeIgnored(reader: reader, read: ok, decidedAt: decidedAt), except: nil)
             return
         }
         if ok {
@@ -496,24 +454,20 @@ public actor ReaderHub {
             if let encryptor {
                 switch encryptor.encrypt(swipe) {
                 case .success(let encrypted):
-                    if case .object(var fields) = card {
-                        fields["encrypted"] = encrypted
-                        card = .object(fields)
-                    }
+                    card.encrypted = encrypted
                 case .failure(let failure):
                     // The card cannot leave: the arm ends with the reason.
-                    client.send(ending("ERROR", reader: reader, reference: arm.reference,
-                                       fields: ["code": .string(failure.code), "message": .string(failure.message)]))
-                    tellWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": false], except: arm.client)
+                    client.send(.error(ProtocolError(failure.code, failure.message), reader: reader, reference: arm.reference))
+                    notifyWatchers(.swipe(SwipeActivity(reader: reader, read: true, delivered: false, decidedAt: decidedAt)), except: arm.client)
                     return
                 }
             }
-            client.send(card)
-            tellWatchers(["class": "SWIPE", "reader": .string(reader), "read": true, "delivered": true], except: arm.client)
+            client.send(.card(card))
+            notifyWatchers(.swipe(SwipeActivity(reader: reader, read: true, delivered: true, decidedAt: decidedAt)), except: arm.client)
         } else {
-            client.send(CardMessage.failed(swipe, reader: reader, reference: arm.reference))
-            tellWatchers(["class": "SWIPE", "reader": .string(reader), "read": false,
-                            "reason": .string(swipe.problem?.rawValue ?? "unreadable")], except: arm.client)
+            let failure = CardMessage.failed(swipe, reader: reader, reference: arm.reference)
+            client.send(.swipeFailed(failure))
+            notifyWatchers(.swipe(SwipeActivity(reader: reader, read: false, reason: failure.reason, decidedAt: decidedAt)), except: arm.client)
         }
     }
 
@@ -521,7 +475,7 @@ public actor ReaderHub {
     public func shutdown() {
         shuttingDown = true
         for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) {
-            clients[arm.client]?.send(ending("CANCELLED", reader: reader, reference: arm.reference))
+            clients[arm.client]?.send(.armEnded(.cancelled, reader: reader, reference: arm.reference, message: nil))
         }
         arms.removeAll()
     }
@@ -534,46 +488,39 @@ public actor ReaderHub {
 
     // MARK: Messages
 
-    private func describe(_ info: ReaderInfo) -> JSONValue {
-        var fields: [String: JSONValue] = [
-            "class": "READER", "id": .string(info.id), "name": .string(info.name), "present": .bool(info.present),
-            "jack": .string(info.jack.rawValue), "jack_flaps": .number(Double(info.jackFlaps)), "source": .string(info.source.rawValue),
-            "bound": .bool(bindings[info.id] != nil), "capturing": .bool(info.capturing),
-            "armed": .bool(arms[info.id] != nil)]
-        if let device = info.device { fields["device"] = .string(device) }
-        if let card = info.card { fields["card"] = .string(card) }
-        if let path = info.udevPath { fields["udev_path"] = .string(path) }
-        if let serial = info.serial { fields["serial"] = .string(serial) }
-        if let error = info.error { fields["error"] = .string(error) }
-        return .object(fields)
+    /// The reader as clients see it: with its binding and arm.
+    private func described(_ info: ReaderInfo) -> ReaderInfo {
+        var info = info
+        info.bound = bindings[info.id] != nil
+        info.armed = arms[info.id] != nil
+        return info
     }
 
-    private func status() -> JSONValue {
-        var failed: [String: JSONValue] = [:]
-        for (reason, n) in failedReads { failed[reason] = .number(Double(n)) }
-        var fields: [String: JSONValue] = ["class": "STATUS",
-                "readers": .array(readerOrder.compactMap { readers[$0].map(describe) }),
-                "armed": .number(Double(arms.count)),
-                "clients": .number(Double(clients.count)),
-                "counters": ["swipes": .number(Double(swipes)), "good_reads": .number(Double(goodReads)),
-                             "failed_reads": .object(failed),
-                             "xruns": .number(Double(capture.values.map(\.overruns).reduce(0, +))),
-                             "dropped_samples": .number(Double(capture.values.map(\.dropped).reduce(0, +))),
-                             "audio_gaps": .number(Double(capture.values.map(\.gaps).reduce(0, +))),
-                             "events_dropped": .number(Double(capture.values.map(\.eventsDropped).reduce(0, +))),
-                             "noise_bursts": .number(Double(noiseBursts)),
-                             "jack_flaps": .number(Double(readers.values.map(\.jackFlaps).reduce(0, +)))],
-                "uptime_s": .number((monotonicSeconds() - started).rounded())]
-        if let encryptor { fields["encryption"] = encryptor.status() }
+    private func status() -> StatusReport {
+        var report = StatusReport()
+        report.readers = readerOrder.compactMap { readers[$0].map(described) }
+        report.armed = arms.count
+        report.clients = clients.count
+        report.counters.swipes = swipes
+        report.counters.goodReads = goodReads
+        report.counters.failedReads = failedReads
+        report.counters.xruns = capture.values.map(\.overruns).reduce(0, +)
+        report.counters.droppedSamples = capture.values.map(\.dropped).reduce(0, +)
+        report.counters.audioGaps = capture.values.map(\.gaps).reduce(0, +)
+        report.counters.eventsDropped = capture.values.map(\.eventsDropped).reduce(0, +)
+        report.counters.noiseBursts = noiseBursts
+        report.counters.jackFlaps = readers.values.map(\.jackFlaps).reduce(0, +)
+        report.uptimeSeconds = (monotonicSeconds() - started).rounded()
+        report.encryption = encryptor?.status()
         let process = ProcessFigures.current()
-        fields["process"] = ["rss_kib": .number(Double(process.residentKiB)), "heap_bytes": .number(Double(process.heapBytes)),
-                             "fds": .number(Double(process.descriptors)), "threads": .number(Double(process.threads))]
-        return .object(fields)
+        report.process = .init(residentKiB: process.residentKiB, heapBytes: process.heapBytes,
+                               descriptors: process.descriptors, threads: process.threads)
+        return report
     }
 
-    private func broadcast(_ message: JSONValue) { notifyWatchers(message, except: nil) }
+    private func broadcast(_ message: Reply) { notifyWatchers(message, except: nil) }
 
-    private func notifyWatchers(_ message: JSONValue, except: Int?) {
+    private func notifyWatchers(_ message: Reply, except: Int?) {
         for id in watchers where id != except { clients[id]?.send(message) }
     }
 

@@ -87,8 +87,8 @@ final class ClientConnection: HubClient, @unchecked Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: String.self)
     }
 
-    func send(_ message: JSONValue) {
-        let line = message.text + "\n"
+    func send(_ message: Reply) {
+        let line = message.json.text + "\n"
         let queued = pending.add(line.utf8.count, ordering: .relaxed).newValue
         guard queued <= limit else {
             if !overflowed.exchange(true, ordering: .relaxed) {
@@ -391,7 +391,7 @@ final class SocketServer: Sendable {
                 reading: for try await event in inbound {
                     switch event {
                     case .tooLong:
-                        client.send(ProtocolError("line_too_long", "a request line may be at most \(PosminiProtocol.maximumLine) bytes; closing").json)
+                        client.send(.error(ProtocolError("line_too_long", "a request line may be at most \(PosminiProtocol.maximumLine) bytes; closing")))
                         break reading
                     case .line(let bytes):
                         if bytes.isEmpty { continue }
@@ -399,7 +399,7 @@ final class SocketServer: Sendable {
                             let request = try Request.parse(bytes)
                             for reply in await hub.handle(request, from: id) { client.send(reply) }
                         } catch {
-                            client.send(error.json)
+                            client.send(.error(error))
                         }
                     }
                     if client.overflowed.load(ordering: .relaxed) { break reading }

@@ -1,4 +1,4 @@
-public import PosminiProtocol
+import PosminiProtocol
 import PosminiClient
 import ReaderIO
 #if canImport(Glibc)
@@ -16,19 +16,18 @@ final class DaemonRelease {
     /// Connects when a daemon answers on `socket` and has a reader on `device` (by its name,
     /// or on the same card: `hw:CARD=Device,DEV=0` and the daemon's `hw:1,0`).
     init?(socket: String, device: String, cardID: String? = nil) {
-        func same(_ reader: JSONValue) -> Bool {
-            if reader["device"]?.stringValue == device || reader["id"]?.stringValue == device { return true }
-            if let cardID, let card = reader["card"]?.stringValue { return card == cardID }
+        func same(_ reader: ReaderInfo) -> Bool {
+            if reader.device == device || reader.id == device { return true }
+            if let cardID, let card = reader.card { return card == cardID }
             return false
         }
         guard let client = try? ControlClient(path: socket),
-              (try? client.next(timeout: 2))??["class"] == "VERSION",
-              let readers = (try? client.next(timeout: 2))??["readers"]?.arrayValue,
-              let reader = readers.first(where: same),
-              let id = reader["id"]?.stringValue else { return nil }
+              case .version? = try? client.nextReply(timeout: 2),
+              case .readers(let readers)? = try? client.nextReply(timeout: 2),
+              let reader = readers.first(where: same) else { return nil }
         self.client = client
-        readerID = id
-        jackFlaps = reader["jack_flaps"]?.numberValue.map { Int($0) }
+        readerID = reader.id
+        jackFlaps = reader.jackFlaps
     }
 
     /// What the daemon said to `release`.
@@ -42,14 +41,16 @@ final class DaemonRelease {
     /// Asks for the device for `seconds`. The connection stays open while the check runs: the
     /// daemon ends a release when the connection that asked for it closes.
     func release(seconds: Double) -> Outcome {
-        guard (try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": .number(seconds.rounded(.up))])) != nil else { return .noAnswer }
-        while let m = try? client.next(timeout: 5) {
-            if m["class"] == "RELEASED" {
+        guard (try? client.send(Request.release(reader: readerID, seconds: seconds.rounded(.up)))) != nil else { return .noAnswer }
+        while let m = try? client.nextReply(timeout: 5) {
+            switch m {
+            case .released:
                 released = true
                 return .released
-            }
-            if m["class"] == "ERROR" {
-                return .refused(code: m["code"]?.stringValue ?? "?", message: m["message"]?.stringValue ?? "")
+            case .error(let error, _, _):
+                return .refused(code: error.code, message: error.message)
+            default:
+                continue
             }
         }
         return .noAnswer
@@ -58,7 +59,7 @@ final class DaemonRelease {
     /// Hands the device back now.
     func reclaim() {
         guard released else { return }
-        try? client.send(["cmd": "release", "reader": .string(readerID), "seconds": 0])
+        try? client.send(Request.release(reader: readerID, seconds: 0))
         _ = try? client.next(timeout: 2)
         released = false
     }
@@ -78,7 +79,7 @@ enum DaemonAccess {
         } catch {
             guard error.code == EACCES || error.code == EPERM else { return nil }
         }
-        let group = Run.groupOf(socket) ?? "posmini"
+        let group = PermissionsProbe.groupOf(socket) ?? "posmini"
         let mode = ((try? FileBytes.permissions(socket))??.mode).map { String($0 & 0o777, radix: 8) } ?? "?"
         return ("\(user) may not connect to \(socket) (mode \(mode), group \(group)): the daemon cannot be asked to release the reader",
                 "the socket admits root and members of group '\(group)' only, whatever admin_group says: add the technician to it "

@@ -190,42 +190,10 @@ struct Run {
     // MARK: Permissions
 
     mutating func checkPermissions() {
-        if let cardNumber {
-            let nodes = ["/dev/snd/controlC\(cardNumber)", "/dev/snd/pcmC\(cardNumber)D\(CardReference.deviceNumber(in: device))c"]
-            let refused = nodes.filter { access($0, R_OK | W_OK) != 0 && errno != ENOENT }
-            report.add(DiagnoseCheck("permissions.device", "Device access", refused.isEmpty ? .pass : .fail,
-                                     value: .string(refused.isEmpty ? "\(Self.userName()) may open \(nodes[1])" : "\(Self.userName()) may not open \(refused.joined(separator: ", "))"),
-                                     advice: "a marked reader adapter's nodes belong to group posminid (the udev rules), a headset jack's to group audio: run `sudo posminid --diagnose`, or add the technician to that group (`usermod -aG posminid \(Self.userName())` or `-aG audio`, then log in again) and to admin_group, which lets diagnose ask the daemon to release the reader"))
-        } else {
-            report.add(DiagnoseCheck("permissions.device", "Device access", .notApplicable, value: "not a sound card's device"))
-        }
-        let socket = configuration.socketPath
-        if let info = try? FileBytes.permissions(socket) {
-            let group = Self.groupOf(socket)
-            let ok = info.mode & 0o777 == 0o660 && group == configuration.socketGroup
-            report.add(DiagnoseCheck("permissions.socket", "Socket access", ok ? .pass : .warn,
-                                     value: .string("\(socket) mode \(String(info.mode & 0o777, radix: 8)) group \(group ?? "?")"),
-                                     advice: "the socket should be mode 660, group \(configuration.socketGroup) (posminid.socket sets this): `systemctl restart posminid.socket`"))
-        } else {
-            report.add(DiagnoseCheck("permissions.socket", "Socket access", .notApplicable, value: .string("no socket at \(socket): posminid is not running")))
-        }
-        let state = configuration.stateDirectory
-        if let info = try? FileBytes.permissions(state) {
-            report.add(DiagnoseCheck("permissions.state", "State directory", info.mode & 0o077 == 0 ? .pass : .warn,
-                                     value: .string("\(state) mode \(String(info.mode & 0o777, radix: 8))"),
-                                     advice: "the state directory holds the key counter: `chmod 700 \(state)`"))
-        } else {
-            report.add(DiagnoseCheck("permissions.state", "State directory", .notApplicable, value: .string("\(state) does not exist yet")))
-        }
-        let key = KeyFileLocation.locate(configured: configuration.keyFile ?? KeyFileLocation.defaultPath, credentialsDirectory: nil)
-        if let info = try? FileBytes.permissions(key) {
-            report.add(DiagnoseCheck("permissions.key", "Key file", info.mode & 0o077 == 0 ? .pass : .fail,
-                                     value: .string("\(key) mode \(String(info.mode & 0o777, radix: 8))"),
-                                     advice: "the daemon refuses a key others can read: `chmod 600 \(key)`"))
-        } else {
-            report.add(DiagnoseCheck("permissions.key", "Key file", .notApplicable,
-                                     value: .string("no key file at \(key) (a systemd credential, or --test-key)")))
-        }
+        let probe = PermissionsProbe.measure(
+            cardNumber: cardNumber, device: device, socket: configuration.socketPath, stateDirectory: configuration.stateDirectory,
+            keyFile: KeyFileLocation.locate(configured: configuration.keyFile ?? KeyFileLocation.defaultPath, credentialsDirectory: nil))
+        for check in Checks.permissions(probe, socketGroup: configuration.socketGroup) { report.add(check) }
     }
 
     // MARK: The device
@@ -374,47 +342,9 @@ struct Run {
             return true
         }
         idleAudio = audio
-        let figures = audio.map { IdleFigures.measure($0, rate: rate) }
-        guard let worst = figures.max(by: { $0.noiseDBFS < $1.noiseDBFS }), !(audio.first ?? []).isEmpty else {
-            report.add(DiagnoseCheck("idle.signal", "Idle signal", .fail, value: "no audio arrived",
-                                     advice: "the device delivered nothing in \(Int(tool.idleSeconds)) s: replug it, or check that nothing else holds it"))
-            return
-        }
-        let dc = figures.map(\.dcOffset).max(by: { abs($0) < abs($1) }) ?? 0
-        let dcPercent = (dc * 1000).rounded() / 10
-        report.add(DiagnoseCheck("idle.dc_offset", "DC offset", abs(dc) < 0.03 ? .pass : (abs(dc) < 0.2 ? .warn : .fail),
-                                 value: .number(dcPercent), unit: "% FS",
-                                 advice: "the input sits \(format1(dcPercent)) % off centre: a biased or faulty input (a headset-mic bias into the reader?); try the reader on a dedicated adapter"))
-        let noise = (worst.noiseDBFS * 10).rounded() / 10
-        if worst.noiseDBFS < -100 {
-            report.add(DiagnoseCheck("idle.noise_floor", "Noise floor", .warn, value: .number(noise), unit: "dBFS",
-                                     advice: "the input is digital silence: it is muted, or not the reader's input (check the mixer and input source)"))
-        } else {
-            report.add(DiagnoseCheck("idle.noise_floor", "Noise floor", worst.noiseDBFS <= -50 ? .pass : (worst.noiseDBFS <= -35 ? .warn : .fail),
-                                     value: .number(noise), unit: "dBFS RMS",
-                                     advice: "the idle input is noisy: lower the mic boost, keep the reader cable away from chargers and power supplies, or try another port"))
-        }
-        let hum = (figures.map(\.humDBFS).max() ?? -200)
-        let humRounded = (hum * 10).rounded() / 10
-        report.add(DiagnoseCheck("idle.hum", "Mains hum", hum <= -45 ? .pass : .warn, value: .number(max(-200, humRounded)), unit: "dBFS",
-                                 advice: "\(worst.humFrequency) Hz hum from the mains: unplug the terminal's charger for the test, or use a ground-isolated adapter"))
-        let clipped = figures.map(\.clippedSamples).reduce(0, +)
-        report.add(DiagnoseCheck("idle.clipping", "Idle clipping", clipped == 0 ? .pass : .fail, value: .number(Double(clipped)), unit: "samples",
-                                 advice: "the input clips with no card in the reader: lower the capture volume and mic boost, and check that the reader is what is plugged in"))
-        let xruns = capture.overruns - overrunsBefore
-        report.add(DiagnoseCheck("idle.dropouts", "Dropouts", xruns == 0 ? .pass : .warn, value: .number(Double(xruns)), unit: "overruns",
-                                 advice: "audio was lost (the system did not read in time): close other heavy programs; the daemon can ask for real-time priority (realtime_priority)"))
+        let figures = (audio.first ?? []).isEmpty ? [] : audio.map { IdleFigures.measure($0, rate: rate) }
+        for check in Checks.idle(figures, overruns: capture.overruns - overrunsBefore, seconds: tool.idleSeconds) { report.add(check) }
     }
 
-    static func userName() -> String {
-        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-        return "uid \(geteuid())"
-    }
-
-    static func groupOf(_ path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        if let entry = getgrgid(info.st_gid), let name = entry.pointee.gr_name { return String(cString: name) }
-        return String(info.st_gid)
-    }
+    static func userName() -> String { PermissionsProbe.userName() }
 }

@@ -1,4 +1,5 @@
 import ReaderIO
+import PosminiConfig
 
 /// The mixer checks of one card: capture switch, capture volume, input source, processing, mic
 /// boost; and `--fix`, which sets them.

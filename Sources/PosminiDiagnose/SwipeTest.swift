@@ -1,5 +1,6 @@
 import PosminiProtocol
 import ReaderIO
+import ReaderPipeline
 import SwipeDecoder
 import Magstripe
 import AudioFile
@@ -79,6 +80,8 @@ extension Run {
     mutating func evaluate(_ result: SwipeResult, tracks: [TrackRead]) {
         let swipe = result.swipe
         let q = swipe.quality
+        // The figures as decode --json and the daemon write them.
+        let figures = SwipeFigures(swipe)
         let read = tracks.filter(\.isOK)
         let direction = swipe.direction?.rawValue ?? "direction unknown"
         if !read.isEmpty {
@@ -101,24 +104,24 @@ extension Run {
                                  display: tracks.map { track in
                                      "\(track.format.map { "Track \($0.number)" } ?? "no format") \(track.isOK ? "ok (sentinels, parity, LRC\(track.corrections > 0 ? ", \(track.corrections) bit corrected" : ""))" : track.status.code)"
                                  }.joined(separator: "; ")))
-        let peak = (q.peakDBFS * 10).rounded() / 10
+        let peak = figures.peakDBFS
         let clipped = q.clippedFraction > 0.001 || q.peakDBFS > -0.2
         report.add(DiagnoseCheck("swipe.level", "Swipe peak level", clipped || q.peakDBFS < -40 ? .warn : .pass,
                                  value: .number(peak), unit: "dBFS",
                                  advice: clipped ? "the signal clips: lower the capture volume or the mic boost a step"
                                                  : "the signal is weak: raise the capture volume and the mic boost"))
-        let snr = (q.snrDB * 10).rounded() / 10
+        let snr = figures.snrDB
         report.add(DiagnoseCheck("swipe.snr", "Swipe signal to noise", q.snrDB >= 20 ? .pass : (q.snrDB >= 12 ? .warn : .fail),
                                  value: .number(snr), unit: "dB",
                                  advice: "the pulses barely stand above the noise: raise the mic boost, and keep the reader away from chargers and power supplies"))
-        if let speed = swipe.speed, let format = result.format {
+        if let speed = figures.speed, let format = result.format {
             let limit = TrackSpeedLimit.limit(rate: result.rate, bpi: format.bitsPerInch)
             let variation = speed.min > 0 ? speed.max / speed.min : 1
             let fast = speed.max > 0.8 * limit
             let uneven = variation > 3
             report.add(DiagnoseCheck("swipe.speed", "Swipe speed", fast || uneven ? .warn : .pass,
-                                     value: ["mean": .number(speed.mean.rounded()), "min": .number(speed.min.rounded()),
-                                             "max": .number(speed.max.rounded()), "limit": .number(limit.rounded())],
+                                     value: ["mean": .number(speed.mean), "min": .number(speed.min),
+                                             "max": .number(speed.max), "limit": .number(limit.rounded())],
                                      unit: "cm/s",
                                      advice: fast ? "the swipe came close to the fastest this device reads (\(Int(limit)) cm/s): swipe a little slower"
                                                   : "the speed changed \(format1(variation))-fold within the swipe: swipe more evenly, without stopping",
@@ -126,7 +129,7 @@ extension Run {
         } else {
             report.add(DiagnoseCheck("swipe.speed", "Swipe speed", .notApplicable, value: "no track format recognised"))
         }
-        let jitter = (q.jitter * 1000).rounded() / 10
+        let jitter = SwipeFigures.round(figures.jitter * 100, 2)
         report.add(DiagnoseCheck("swipe.jitter", "Bit timing jitter", q.jitter < 0.1 ? .pass : .warn, value: .number(jitter), unit: "% of a cell",
                                  advice: "the bit timing wanders: swipe evenly with the stripe pressed against the head"))
     }

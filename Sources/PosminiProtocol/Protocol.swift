@@ -36,10 +36,29 @@ public struct ProtocolError: Error, Sendable, Hashable {
         self.message = message
     }
 
-    public var json: JSONValue { ["class": "ERROR", "code": .string(code), "message": .string(message)] }
+    /// The `ERROR` reply.
+    public var json: JSONValue { Reply.error(self).json }
 }
 
 extension Request {
+    /// The request as a client sends it (`Request.parse` reads it back).
+    public var json: JSONValue {
+        switch self {
+        case .watch(let enable): return ["cmd": "watch", "enable": .bool(enable)]
+        case .arm(let reader, let timeout, let reference):
+            var f: [String: JSONValue] = ["cmd": "arm"]
+            f["reader"] = reader.map(JSONValue.string)
+            f["timeout_s"] = timeout.map(JSONValue.number)
+            f["reference"] = reference.map(JSONValue.string)
+            return .object(f)
+        case .cancel: return ["cmd": "cancel"]
+        case .status: return ["cmd": "status"]
+        case .bind(let reader): return ["cmd": "bind", "reader": .string(reader)]
+        case .unbind(let reader): return ["cmd": "unbind", "reader": .string(reader)]
+        case .release(let reader, let seconds): return ["cmd": "release", "reader": .string(reader), "seconds": .number(seconds)]
+        }
+    }
+
     /// Parses one request line.
     public static func parse(_ line: [UInt8]) throws(ProtocolError) -> Request {
         let value: JSONValue

@@ -3,6 +3,7 @@ public import SwipeDecoder
 import Magstripe
 import ReaderIO
 import PosminiProtocol
+import ReaderPipeline
 
 /// `posminid decode`: offline decoding of recordings, one result per swipe.
 public struct DecodeTool: Sendable {
@@ -91,102 +92,24 @@ public struct DecodeTool: Sendable {
 
     // MARK: Output
 
-    struct SwipeJSON {
-        struct Speed { var mean: Double; var min: Double; var max: Double }
-        struct Track {
-            var track: Int?
-            var status: String
-            var corrected: Int
-            var masked: String?
-            var data: String?
-            var detail: String?
-        }
-        struct Quality {
-            var peak_dbfs: Double
-            var snr_db: Double
-            var jitter: Double
-            var min_samples_per_half_cell: Double
-            var clipped_fraction: Double
-            var candidate: Int?
-            var candidates_tried: Int
-        }
-        var file: String
-        var channel: Int
-        var start_s: Double
-        var end_s: Double
-        var direction: String?
-        var speed_cm_s: Speed?
-        var tracks: [Track]
-        var quality: Quality
-        var problem: String?
-        /// The stream position (samples) at which the result was decided.
-        var decided_at: Int64?
-
-        /// One JSON object, keys sorted, absent values left out.
-        var json: JSONValue {
-            func optional(_ fields: inout [String: JSONValue], _ key: String, _ value: JSONValue?) {
-                if let value { fields[key] = value }
-            }
-            var fields: [String: JSONValue] = ["file": .string(file), "channel": .number(Double(channel)),
-                                               "start_s": .number(start_s), "end_s": .number(end_s)]
-            optional(&fields, "direction", direction.map { .string($0) })
-            optional(&fields, "speed_cm_s", speed_cm_s.map { ["mean": .number($0.mean), "min": .number($0.min), "max": .number($0.max)] })
-            fields["tracks"] = .array(tracks.map { t in
-                var f: [String: JSONValue] = ["status": .string(t.status), "corrected": .number(Double(t.corrected))]
-                optional(&f, "track", t.track.map { .number(Double($0)) })
-                optional(&f, "masked", t.masked.map { .string($0) })
-                optional(&f, "data", t.data.map { .string($0) })
-                optional(&f, "detail", t.detail.map { .string($0) })
-                return .object(f)
-            })
-            var q: [String: JSONValue] = ["peak_dbfs": .number(quality.peak_dbfs), "snr_db": .number(quality.snr_db),
-                                          "jitter": .number(quality.jitter),
-                                          "min_samples_per_half_cell": .number(quality.min_samples_per_half_cell),
-                                          "clipped_fraction": .number(quality.clipped_fraction),
-                                          "candidates_tried": .number(Double(quality.candidates_tried))]
-            optional(&q, "candidate", quality.candidate.map { .number(Double($0)) })
-            fields["quality"] = .object(q)
-            optional(&fields, "problem", problem.map { .string($0) })
-            optional(&fields, "decided_at", decided_at.map { .number(Double($0)) })
-            return .object(fields)
-        }
-    }
-
-    static func rounded(_ x: Double, _ places: Int) -> Double {
-        var scale = 1.0
-        for _ in 0..<places { scale *= 10 }
-        return (x * scale).rounded() / scale
-    }
-
-    func record(_ swipe: Swipe, file: String) -> SwipeJSON {
-        let r = DecodeTool.rounded
-        let q = swipe.quality
-        return SwipeJSON(
-            file: file,
-            channel: swipe.tracks.first?.channel ?? 0,
-            start_s: r(swipe.start, 4), end_s: r(swipe.end, 4),
-            direction: swipe.direction?.rawValue,
-            speed_cm_s: swipe.speed.map { .init(mean: r($0.mean, 1), min: r($0.min, 1), max: r($0.max, 1)) },
-            tracks: swipe.tracks.map { track in
-                var detail: String?
-                if case .failed(let failure) = track.status { detail = failure.description }
-                return .init(track: track.format?.rawValue, status: track.status.code, corrected: track.corrections,
-                             masked: track.masked?.text, data: reveal && track.isOK ? track.text?.revealed() : nil, detail: detail)
-            },
-            quality: .init(peak_dbfs: r(q.peakDBFS, 1), snr_db: r(q.snrDB, 1), jitter: r(q.jitter, 4),
-                           min_samples_per_half_cell: r(q.minimumSamplesPerHalfCell, 2),
-                           clipped_fraction: r(q.clippedFraction, 4), candidate: q.candidate,
-                           candidates_tried: q.candidatesTried),
-            problem: swipe.problem?.rawValue,
-            decided_at: swipe.decidedAt)
-    }
-
+    /// The swipe's JSON line: `SwipeFigures`' object, plus each read track's clear text under
+    /// `--reveal` only.
     func jsonLine(_ swipe: Swipe, file: String) -> String {
-        record(swipe, file: file).json.text
+        var json = SwipeFigures(swipe).json(file: file)
+        if reveal, case .object(var fields) = json, case .array(var tracks)? = fields["tracks"] {
+            for (k, track) in swipe.tracks.enumerated() where k < tracks.count && track.isOK {
+                guard let text = track.text, case .object(var t) = tracks[k] else { continue }
+                t["data"] = .string(text.revealed())
+                tracks[k] = .object(t)
+            }
+            fields["tracks"] = .array(tracks)
+            json = .object(fields)
+        }
+        return json.text
     }
 
     func text(_ swipe: Swipe, file: String, index: Int) -> String {
-        let r = DecodeTool.rounded
+        let r = SwipeFigures.round
         var line = "\(file): swipe \(index), channel \(swipe.tracks.first?.channel ?? 0), \(r(swipe.start, 3))-\(r(swipe.end, 3)) s"
         if let direction = swipe.direction { line += ", \(direction.rawValue)" }
         if let speed = swipe.speed { line += ", \(r(speed.mean, 1)) cm/s (\(r(speed.min, 1))-\(r(speed.max, 1)))" }

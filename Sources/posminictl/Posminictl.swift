@@ -25,8 +25,8 @@ struct Connection: ParsableArguments {
             let client = try ControlClient(path: socket)
             // The greeting: VERSION and READERS.
             for _ in 0..<2 {
-                guard let greeting = try client.next(timeout: 5) else { throw ValidationError("the daemon closed the connection") }
-                if greeting["class"] == "ERROR" { throw ValidationError(describeMessage(greeting)) }
+                guard let greeting = try client.nextReply(timeout: 5) else { throw ValidationError("the daemon closed the connection") }
+                if case .error = greeting { throw ValidationError(describeReply(greeting)) }
             }
             return client
         } catch let failure as ControlClient.Failure {
@@ -43,20 +43,19 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let client = try connection.open()
-        try client.send(["cmd": "status"])
-        guard let reply = try client.next(timeout: 5) else { throw ExitCode(1) }
-        if connection.json || reply["class"] != "STATUS" {
-            connection.show(reply)
-            if reply["class"] == "ERROR" { throw ExitCode(1) }
+        try client.send(Request.status)
+        guard let message = try client.next(timeout: 5) else { throw ExitCode(1) }
+        let reply = try? Reply.parse(message)
+        guard !connection.json, case .status(let status)? = reply else {
+            connection.show(message)
+            if case .error? = reply { throw ExitCode(1) }
             return
         }
-        for reader in reply["readers"]?.arrayValue ?? [] { StandardStreams.out(describeMessage(reader)) }
-        if (reply["readers"]?.arrayValue ?? []).isEmpty { StandardStreams.out("no readers") }
-        let c = reply["counters"]
-        StandardStreams.out("armed: \(Int(reply["armed"]?.numberValue ?? 0)), clients: \(Int(reply["clients"]?.numberValue ?? 0)), "
-            + "swipes: \(Int(c?["swipes"]?.numberValue ?? 0)) (\(Int(c?["good_reads"]?.numberValue ?? 0)) read), "
-            + "xruns: \(Int(c?["xruns"]?.numberValue ?? 0)), audio gaps: \(Int(c?["audio_gaps"]?.numberValue ?? 0)), "
-            + "up \(Int(reply["uptime_s"]?.numberValue ?? 0)) s")
+        for reader in status.readers { StandardStreams.out(describeReply(.reader(reader))) }
+        if status.readers.isEmpty { StandardStreams.out("no readers") }
+        let c = status.counters
+        StandardStreams.out("armed: \(status.armed), clients: \(status.clients), swipes: \(c.swipes) (\(c.goodReads) read), "
+            + "xruns: \(c.xruns), audio gaps: \(c.audioGaps), up \(Int(status.uptimeSeconds)) s")
     }
 }
 
@@ -66,7 +65,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let client = try connection.open()
-        try client.send(["cmd": "watch", "enable": true])
+        try client.send(Request.watch(true))
         while let message = try client.next() { connection.show(message) }
     }
 }
@@ -86,15 +85,12 @@ struct Arm: ParsableCommand {
 
     func run() throws {
         let client = try connection.open()
-        var request: [String: JSONValue] = ["cmd": "arm", "timeout_s": .number(timeout)]
-        if let reader { request["reader"] = .string(reader) }
-        if let reference { request["reference"] = .string(reference) }
-        try client.send(.object(request))
+        try client.send(Request.arm(reader: reader, timeout: timeout, reference: reference))
         while let message = try client.next() {
             connection.show(message)
-            switch message["class"]?.stringValue {
-            case "CARD": return
-            case "TIMEOUT", "CANCELLED", "READER_REMOVED", "ERROR": throw ExitCode(1)
+            switch try? Reply.parse(message) {
+            case .card?: return
+            case .armEnded?, .error?: throw ExitCode(1)
             default: continue
             }
         }

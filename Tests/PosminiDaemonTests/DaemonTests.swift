@@ -93,7 +93,7 @@ extension ProcessSuites {
             func clientOnceSlotFree() throws -> ControlClient? {
                 for _ in 0..<200 {
                     let c = try client()
-                    if try c.next(timeout: 10)?["class"] == "VERSION" { return c }
+                    if try c.nextReply(timeout: 10)?.kind == .version { return c }
                     usleep(20_000)
                 }
                 return nil
@@ -102,8 +102,8 @@ extension ProcessSuites {
             /// A client past its greeting.
             func greeted() throws -> ControlClient {
                 let c = try client()
-                #expect(try c.next(timeout: 5)?["class"] == "VERSION")
-                #expect(try c.next(timeout: 5)?["class"] == "READERS")
+                #expect(try c.nextReply(timeout: 5)?.kind == .version)
+                #expect(try c.nextReply(timeout: 5)?.kind == .readers)
                 return c
             }
 
@@ -139,22 +139,24 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let pos = try daemon.greeted(), watcher = try daemon.greeted()
             try watcher.send(["cmd": "watch", "enable": true])
-            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            #expect(try watcher.nextReply(timeout: 5)?.kind == .watch)
             try pos.send(["cmd": "arm", "timeout_s": 30, "reference": "order-1"])
-            #expect(try pos.next(timeout: 5)?["class"] == "ARMED")
-            let card = try #require(try pos.next(timeout: 15))
-            #expect(card["class"] == "CARD", "\(card.text)")
-            #expect(card["masked_pan"] == "411111******1111")
-            #expect(card["reference"] == "order-1")
-            #expect(card["card_type"] == "payment")
-            #expect(!card.text.contains("4111111111111111"))
-            var seen: [String] = []
-            while let m = try watcher.next(timeout: 2) {
-                seen.append(m["class"]?.stringValue ?? "")
-                #expect(!m.text.contains("411111"))
+            #expect(try pos.nextReply(timeout: 5)?.kind == .armed)
+            let reply = try #require(try pos.nextReply(timeout: 15))
+            guard case .card(let card) = reply else { Issue.record("not a CARD: \(reply.json.text)"); return }
+            #expect(card.maskedPAN == "411111******1111" && card.last4 == "1111")
+            #expect(card.reference == "order-1")
+            #expect(card.cardType == .payment)
+            #expect(card.tracks.allSatisfy { $0.masked?.contains("4111111111111111") != true })
+            #expect(card.encrypted?["ksn"] != nil)
+            #expect(!reply.json.text.contains("4111111111111111"))
+            var seen: [Reply.Kind] = []
+            while let m = try watcher.nextReply(timeout: 2) {
+                seen.append(m.kind)
+                #expect(!m.json.text.contains("411111"))
             }
-            #expect(seen.contains("SWIPE"))
-            #expect(!seen.contains("CARD"))
+            #expect(seen.contains(.swipe))
+            #expect(!seen.contains(.card))
             let log = readText(daemon.process.stderr)
             #expect(!log.contains("4111111111111111") && !log.contains("411111******"))
         }
@@ -210,14 +212,13 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let pos = try daemon.greeted()
             try pos.send(["cmd": "arm", "timeout_s": 30])
-            #expect(try pos.next(timeout: 5)?["class"] == "ARMED")
-            let first = try #require(try pos.next(timeout: 15))
-            #expect(first["class"] == "CARD", "\(first.text)")
-            try pos.send(["cmd": "status"])
-            let status = try #require(try pos.next(timeout: 5))
-            #expect(status["class"] == "STATUS")
-            #expect((status["counters"]?["noise_bursts"]?.numberValue ?? 0) >= 1, "\(status.text)")
-            #expect(status["counters"]?["failed_reads"]?.text == "{}", "\(status.text)")
+            #expect(try pos.nextReply(timeout: 5)?.kind == .armed)
+            let first = try #require(try pos.nextReply(timeout: 15))
+            #expect(first.kind == .card, "\(first.json.text)")
+            try pos.send(Request.status)
+            guard case .status(let status)? = try pos.nextReply(timeout: 5) else { Issue.record("no STATUS"); return }
+            #expect(status.counters.noiseBursts >= 1, "\(status)")
+            #expect(status.counters.failedReads.isEmpty, "\(status)")
             let log = readText(daemon.process.stderr)
             #expect(log.contains("noise burst"), "\(log)")
         }
@@ -228,28 +229,27 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let a = try daemon.greeted(), b = try daemon.greeted()
             try a.send(["cmd": "arm", "timeout_s": 0.5])
-            #expect(try a.next(timeout: 5)?["class"] == "ARMED")
-            #expect(try a.next(timeout: 5)?["class"] == "TIMEOUT")
+            #expect(try a.nextReply(timeout: 5)?.kind == .armed)
+            #expect(try a.nextReply(timeout: 5)?.kind == .timeout)
             try a.send(["cmd": "arm"])
-            #expect(try a.next(timeout: 5)?["class"] == "ARMED")
+            #expect(try a.nextReply(timeout: 5)?.kind == .armed)
             try b.send(["cmd": "arm"])
-            #expect(try b.next(timeout: 5)?["code"] == "reader_busy")
+            #expect(try b.nextReply(timeout: 5)?.errorCode == "reader_busy")
             try a.send(["cmd": "cancel"])
-            #expect(try a.next(timeout: 5)?["class"] == "CANCELLED")
+            #expect(try a.nextReply(timeout: 5)?.kind == .cancelled)
             try a.send(["cmd": "cancel"])
-            #expect(try a.next(timeout: 5)?["code"] == "not_armed")
+            #expect(try a.nextReply(timeout: 5)?.errorCode == "not_armed")
             try a.send(["cmd": "arm"])
-            #expect(try a.next(timeout: 5)?["class"] == "ARMED")
+            #expect(try a.nextReply(timeout: 5)?.kind == .armed)
             // a leaves while armed: the reader is free again.
             a.close()
             usleep(300_000)
             try b.send(["cmd": "arm"])
-            #expect(try b.next(timeout: 5)?["class"] == "ARMED")
-            try b.send(["cmd": "status"])
-            let status = try #require(try b.next(timeout: 5))
-            #expect(status["class"] == "STATUS")
-            #expect(status["armed"] == 1)
-            #expect(status["readers"]?.arrayValue?.first?["id"] == "replay")
+            #expect(try b.nextReply(timeout: 5)?.kind == .armed)
+            try b.send(Request.status)
+            guard case .status(let status)? = try b.nextReply(timeout: 5) else { Issue.record("no STATUS"); return }
+            #expect(status.armed == 1)
+            #expect(status.readers.first?.id == "replay" && status.readers.first?.source == .replay)
         }
 
         @Test("bad input gets ERROR naming the problem and the connection stays usable; an overlong line closes it")
@@ -267,12 +267,12 @@ extension ProcessSuites {
             try c.sendRaw([0x7B, 0xC3, 0x28, 0x7D, 0x0A])
             #expect(try c.next(timeout: 5)?["code"] == "invalid_utf8")
             try c.send(["cmd": "status"])
-            #expect(try c.next(timeout: 5)?["class"] == "STATUS")
+            #expect(try c.nextReply(timeout: 5)?.kind == .status)
             // Over 4 KiB in one line: ERROR, then closed.
             _ = try raw.next(timeout: 5)
             _ = try raw.next(timeout: 5)
             try raw.sendRaw(Array(repeating: UInt8(ascii: "x"), count: 5_000) + [0x0A])
-            #expect(try raw.next(timeout: 5)?["code"] == "line_too_long")
+            #expect(try raw.nextReply(timeout: 5)?.errorCode == "line_too_long")
             #expect(try raw.next(timeout: 5) == nil)
         }
 
@@ -283,7 +283,7 @@ extension ProcessSuites {
             var clients: [ControlClient] = []
             for _ in 0..<28 { clients.append(try daemon.greeted()) }
             let extra = try daemon.client()
-            #expect(try extra.next(timeout: 5)?["code"] == "too_many_for_user")
+            #expect(try extra.nextReply(timeout: 5)?.errorCode == "too_many_for_user")
             #expect(try extra.next(timeout: 5) == nil)
             clients.removeLast().close()
             let again = try daemon.clientOnceSlotFree()
@@ -297,7 +297,7 @@ extension ProcessSuites {
             floodWithoutReading(try daemon.client())
             let other = try daemon.greeted()
             try other.send(["cmd": "status"])
-            #expect(try other.next(timeout: 5)?["class"] == "STATUS")
+            #expect(try other.nextReply(timeout: 5)?.kind == .status)
             let hungUp = Background.wait(seconds: 10) { readText(daemon.process.stderr).contains("unread") }
             #expect(hungUp, "\(readText(daemon.process.stderr).suffix(500))")
         }
@@ -329,9 +329,9 @@ extension ProcessSuites {
             #expect(pings.contains("WATCHDOG=1"), "\(pings)")
             let c = try daemon.greeted()
             try c.send(["cmd": "arm"])
-            #expect(try c.next(timeout: 5)?["class"] == "ARMED")
+            #expect(try c.nextReply(timeout: 5)?.kind == .armed)
             kill(daemon.process.pid, SIGTERM)
-            #expect(try c.next(timeout: 5)?["class"] == "CANCELLED")
+            #expect(try c.nextReply(timeout: 5)?.kind == .cancelled)
             let stopping = listener.receive(seconds: 5, until: "STOPPING=1")
             #expect(stopping.contains("STOPPING=1"))
             daemon.stop()
@@ -356,7 +356,7 @@ extension ProcessSuites {
             // Still serving.
             let c = try daemon.greeted()
             try c.send(["cmd": "status"])
-            #expect(try c.next(timeout: 5)?["class"] == "STATUS")
+            #expect(try c.nextReply(timeout: 5)?.kind == .status)
         }
 
         @Test("socket activation: the socket systemd-socket-activate passes is adopted")
@@ -377,7 +377,7 @@ extension ProcessSuites {
                 if client == nil { usleep(50_000) }
             }
             let c = try #require(client)
-            #expect(try c.next(timeout: 10)?["class"] == "VERSION")
+            #expect(try c.nextReply(timeout: 10)?.kind == .version)
             #expect(readText(process.stderr).contains("socket systemd passed"), "\(readText(process.stderr))")
         }
 

@@ -80,9 +80,9 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let watcher = try daemon.greeted(), pos = try daemon.greeted()
             try watcher.send(["cmd": "watch", "enable": true])
-            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            #expect(try watcher.nextReply(timeout: 5)?.kind == .watch)
             try pos.send(["cmd": "arm", "timeout_s": 30])
-            #expect(try pos.next(timeout: 5)?["class"] == "ARMED")
+            #expect(try pos.nextReply(timeout: 5)?.kind == .armed)
             // The first swipe the watcher hears of: nothing before it (no phantom from the change).
             var swipe: JSONValue?
             for _ in 0..<20 {

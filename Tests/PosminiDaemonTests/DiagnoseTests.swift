@@ -120,7 +120,7 @@ extension ProcessSuites {
             #expect(check(report, "device.speed_limit")?["value"]?["track1"] == 133)
             #expect(check(report, "mixer.capture_volume")?["status"] == "N/A", "the file plugin has no mixer")
             #expect(check(report, "idle.noise_floor")?["status"] == "PASS")
-            #expect(check(report, "swipe.speed")?["value"]?["mean"] == 30)
+            #expect(abs((check(report, "swipe.speed")?["value"]?["mean"]?.numberValue ?? 0) - 30) < 0.5)
             #expect(!result.stdout.contains("4111111111111111") && !result.stderr.contains("4111111111111111"))
             #expect(result.stderr.contains("swipe a test card now"))
             // The text form: one line per check and the result.

@@ -1,6 +1,7 @@
 import PosminiDecrypt
 import PosminiProtocol
 import Testing
+import PosminiConfig
 import PosminiDaemon
 import DUKPT
 import Secrets

@@ -99,7 +99,7 @@ extension ProcessSuites {
             #expect((counter(last) ?? 0) > afterCounter)
             // Still answering, nothing lost: the log says why the cards were refused.
             try pos.send(["cmd": "status"])
-            #expect(try pos.next(timeout: 5)?["class"] == "STATUS")
+            #expect(try pos.nextReply(timeout: 5)?.kind == .status)
             #expect(readText(daemon.stderr).contains("counter"), "\(readText(daemon.stderr))")
             #expect(!readText(daemon.stderr).contains("4111111111111111"))
         }

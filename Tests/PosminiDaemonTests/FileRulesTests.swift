@@ -1,4 +1,5 @@
 import Testing
+import PosminiConfig
 import PosminiProtocol
 import PosminiDaemon
 import ReaderIO

@@ -124,8 +124,8 @@ extension ProcessSuites {
                 for _ in 0..<100 {
                     do {
                         let c = try ControlClient(path: socket)
-                        #expect(try c.next(timeout: 5)?["class"] == "VERSION")
-                        #expect(try c.next(timeout: 5)?["class"] == "READERS")
+                        #expect(try c.nextReply(timeout: 5)?.kind == .version)
+                        #expect(try c.nextReply(timeout: 5)?.kind == .readers)
                         return c
                     } catch { last = error; usleep(50_000) }
                 }
@@ -168,7 +168,7 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let watcher = try daemon.greeted()
             try watcher.send(["cmd": "watch", "enable": true])
-            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            #expect(try watcher.nextReply(timeout: 5)?.kind == .watch)
             try watcher.send(["cmd": "status"])
             let status = try #require(try watcher.next(timeout: 5))
             let early = try #require(status["readers"]?.arrayValue?.first { $0["id"] == "pci-0000:00:14.0-usb-0:3:1.0" }, "\(status.text)")
@@ -212,7 +212,7 @@ extension ProcessSuites {
             #expect(gone != nil)
             // Still serving.
             try pos.send(["cmd": "status"])
-            #expect(try pos.next(timeout: 5)?["class"] == "STATUS")
+            #expect(try pos.nextReply(timeout: 5)?.kind == .status)
             #expect(daemon.process.running)
             let log = readText(daemon.process.stderr)
             #expect(log.contains("sound card PCH is not a reader"), "\(log)")
@@ -233,7 +233,7 @@ extension ProcessSuites {
             #expect(waiting["present"] == false)
             #expect(waiting["source"] == "config")
             try watcher.send(["cmd": "watch", "enable": true])
-            #expect(try watcher.next(timeout: 5)?["class"] == "WATCH")
+            #expect(try watcher.nextReply(timeout: 5)?.kind == .watch)
             // Another card is not it.
             try testbed.plug("card1", number: 1, id: "Device", properties: ["ID_PATH": "pci-0000:00:14.0-usb-0:4:1.0"])
             let path = try testbed.plug("card0", number: 0, id: "PCH", properties: ["ID_PATH": "pci-0000:00:1f.3"])
@@ -284,7 +284,7 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let pos = try daemon.greeted()
             try pos.send(["cmd": "watch", "enable": true])
-            #expect(try pos.next(timeout: 5)?["class"] == "WATCH")
+            #expect(try pos.nextReply(timeout: 5)?.kind == .watch)
             let path = try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties)
             var capturing: Double?
             while let m = try nextReader(pos, id: Self.readerID) {

@@ -21,7 +21,13 @@ final class RecordingClient: HubClient, @unchecked Sendable {
         clientID = id
         peer = ClientPeer(uid: uid, admin: admin)
     }
-    func send(_ message: JSONValue) { box.withLock { $0.append(message) } }
+    /// Kept as the JSON the socket would carry, after checking that it reads back as the same
+    /// reply (every message the hub sends, in every hub test).
+    func send(_ message: Reply) {
+        let json = message.json
+        #expect((try? Reply.parse(line: Array(json.text.utf8))) == message, "\(json.text)")
+        box.withLock { $0.append(json) }
+    }
     var received: [JSONValue] { box.withLock { $0 } }
     var classes: [String] { received.compactMap { $0["class"]?.stringValue } }
     /// How many messages came, without copying them.
@@ -176,7 +182,7 @@ struct HubTests {
     @Test("reader state: jack and flaps to watchers and STATUS; a capture failure ends the arm and refuses the next; an unchanged reader is not announced twice")
     func readerState() async throws {
         let hub = ReaderHub()
-        var info = ReaderHub.ReaderInfo(id: "hw:CARD=PCH,DEV=0", name: "HDA Intel PCH")
+        var info = ReaderInfo(id: "hw:CARD=PCH,DEV=0", name: "HDA Intel PCH")
         info.source = .config
         info.card = "PCH"
         await hub.readerAppeared(info, present: false)

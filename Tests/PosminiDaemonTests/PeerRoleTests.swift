@@ -49,8 +49,8 @@ final class PeerClient {
         guard ready else { throw Failure.setup("relay for uid \(uid) did not start: \(readText(err))") }
         client = try ControlClient(path: relay)
         if greeted {
-            #expect(try client.next(timeout: 10)?["class"] == "VERSION")
-            #expect(try client.next(timeout: 10)?["class"] == "READERS")
+            #expect(try client.nextReply(timeout: 10)?.kind == .version)
+            #expect(try client.nextReply(timeout: 10)?.kind == .readers)
         }
     }
 
@@ -157,7 +157,7 @@ extension ProcessSuites.DaemonTests {
         // Admins are let through to the device, which a replay does not have.
         #expect(try admin.ask(["cmd": "release", "reader": "replay", "seconds": 30])?["code"] == "not_releasable")
         try root.send(["cmd": "release", "reader": "replay", "seconds": 30])
-        #expect(try root.next(timeout: 10)?["code"] == "not_releasable")
+        #expect(try root.nextReply(timeout: 10)?.errorCode == "not_releasable")
         #expect(try admin.ask(["cmd": "arm", "timeout_s": 60])?["class"] == "ARMED")
         #expect(try admin.ask(["cmd": "cancel"])?["class"] == "CANCELLED")
         #expect(try dropped.ask(["cmd": "unbind", "reader": "replay"])?["code"] == "not_permitted")
@@ -177,7 +177,7 @@ extension ProcessSuites.DaemonTests {
         var roots = [try daemon.greeted(), try daemon.greeted()]
         defer { roots.forEach { $0.close() } }
         let flood = try daemon.client()
-        #expect(try flood.next(timeout: 10)?["code"] == "too_many_for_user")
+        #expect(try flood.nextReply(timeout: 10)?.errorCode == "too_many_for_user")
         #expect(try flood.next(timeout: 10) == nil, "refused, then closed")
         let a1 = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4241)
         let a2 = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4241)
@@ -204,14 +204,14 @@ extension ProcessSuites.DaemonTests {
         #expect(full.utf8.count == PosminiProtocol.maximumLine)
         for ending in ["\n", "\r\n"] {
             try c.sendRaw(Array((full + ending).utf8))
-            #expect(try c.next(timeout: 10)?["class"] == "STATUS", "ending \(Array(ending.utf8))")
+            #expect(try c.nextReply(timeout: 10)?.kind == .status, "ending \(Array(ending.utf8))")
         }
         try c.sendRaw(Array((full + "\r").utf8))
         #expect(try c.next(timeout: 0.5) == nil, "waits for the LF")
         try c.sendRaw([0x0A])
-        #expect(try c.next(timeout: 10)?["class"] == "STATUS")
+        #expect(try c.nextReply(timeout: 10)?.kind == .status)
         let long = try daemon.greeted()
         try long.sendRaw(Array((full + " \r\n").utf8))
-        #expect(try long.next(timeout: 10)?["code"] == "line_too_long")
+        #expect(try long.nextReply(timeout: 10)?.errorCode == "line_too_long")
     }
 }

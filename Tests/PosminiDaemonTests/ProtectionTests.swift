@@ -1,5 +1,6 @@
 import PosminiDecrypt
 import Testing
+import PosminiConfig
 import AudioFile
 import Magstripe
 import PosminiDaemon

@@ -254,7 +254,7 @@ extension ProcessSuites {
             }
             func greeted() throws -> ControlClient {
                 let c = try connect(socket)
-                #expect(try c.next(timeout: 5)?["class"] == "VERSION")
+                #expect(try c.nextReply(timeout: 5)?.kind == .version)
                 return c
             }
             /// One round of abuse; returns the process figures once every client is gone.
@@ -315,7 +315,7 @@ extension ProcessSuites {
                     #expect(reply?["code"] == .string(code), "\(line): \(reply?.text ?? "nothing")")
                 }
                 try sloppy.send(["cmd": "status"])
-                #expect(try sloppy.next(timeout: 5)?["class"] == "STATUS")
+                #expect(try sloppy.nextReply(timeout: 5)?.kind == .status)
                 sloppy.close()
                 // A client that sends requests and never reads its replies: hung up on, the
                 // replies it did not read dropped with it.

@@ -124,14 +124,19 @@ extension ControlClient {
     func armed(_ request: JSONValue, sourceLocation: SourceLocation = #_sourceLocation) throws -> Bool {
         try send(request)
         for _ in 0..<50 {
-            guard let m = try next(timeout: 5) else { break }
-            if m["class"] == "ARMED" { return true }
-            if m["class"] == "ERROR" {
-                Issue.record("the arm was refused: \(m.text)", sourceLocation: sourceLocation)
+            guard let m = try nextReply(timeout: 5) else { break }
+            if case .armed = m { return true }
+            if case .error(let error, _, _) = m {
+                Issue.record("the arm was refused: \(error.code): \(error.message)", sourceLocation: sourceLocation)
                 return false
             }
         }
         Issue.record("no ARMED for \(request.text)", sourceLocation: sourceLocation)
         return false
     }
+}
+
+extension Reply {
+    /// A field of the message as the socket carries it (tests read replies as the POS app would).
+    subscript(key: String) -> JSONValue? { json[key] }
 }

@@ -1,18 +1,18 @@
-import ReaderIO
+public import PosminiSystem
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Who may own the directories and files posminid trusts, and the messages when they are not
 /// so. The checks are fstat on descriptors opened without following a symbolic link.
-enum FileRules {
+public enum FileRules {
     /// The daemon's own user and root: nobody else may own its state or its key.
-    static var daemonOwners: Set<UInt32> { [FileBytes.effectiveUserID, 0] }
+    public static var daemonOwners: Set<UInt32> { [FileBytes.effectiveUserID, 0] }
 
     /// The state directory (created with mode 700 when missing): refused unless owned by the
     /// daemon's user or root and writable by nobody else, since whoever can write it can plant
     /// links in place of the counter and the bindings.
-    static func stateDirectory(_ path: String) throws(KeyStoreError) -> Directory {
+    public static func stateDirectory(_ path: String) throws(KeyStoreError) -> Directory {
         let directory: Directory
         let status: FileStatus
         do {
@@ -33,9 +33,19 @@ enum FileRules {
         return directory
     }
 
+    /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`; the first when it lists several), else
+    /// the command line's or configuration's, created with mode 700 when missing; refused
+    /// unless it is the daemon's (or root's) and writable by its owner only.
+    public static func resolvedStateDirectory(configured: String) throws(KeyStoreError) -> String {
+        let fromSystemd = getenv("STATE_DIRECTORY").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let directory = fromSystemd.map { String($0.split(separator: ":").first ?? Substring($0)) } ?? configured
+        _ = try stateDirectory(directory)
+        return directory
+    }
+
     /// Gives the socket at `path` to group `gid` through its directory's descriptor, not
     /// following a symbolic link put in the socket's place.
-    static func setSocketGroup(_ path: String, to gid: UInt32) throws(FileError) {
+    public static func setSocketGroup(_ path: String, to gid: UInt32) throws(FileError) {
         let (directory, name) = try Directory.opening(containing: path, namesOnly: true)
         try directory.setGroup(of: name, to: gid)
     }

@@ -1,8 +1,7 @@
 import Synchronization
-import PosminiConfig
 public import DUKPT
 public import Secrets
-import ReaderIO
+import PosminiSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,54 +113,53 @@ public enum KeyFile {
         return buffer.slice(0..<used)
     }
 
+    /// Lines in the file, the last one counted even when empty (where a missing line is reported).
+    static func lineCount(_ contents: borrowing SecretBytes) -> Int {
+        var n = 1
+        for k in 0..<contents.count where contents[k] == 0x0A { n += 1 }
+        return n
+    }
+
     /// Parses `name = value` lines. The key's hex goes straight into a wiped buffer.
     public static func parse(_ contents: borrowing SecretBytes, path: String) throws(KeyStoreError) -> DeviceKey {
         var scheme: DUKPTScheme?
         var keyID: [UInt8]?
         var keyRange: Range<Int>?
         var keyLine = 0
-        var lineNumber = 0
-        var start = 0
         func fail(_ line: Int, _ message: String) -> KeyStoreError {
             KeyStoreError("key file \(path):\(line): \(message); write a new one with `posminid provision`")
         }
-        while start <= contents.count {
-            var end = start
-            while end < contents.count && contents[end] != 0x0A { end += 1 }
-            lineNumber += 1
-            var a = start, b = end
-            while a < b && (contents[a] == 0x20 || contents[a] == 0x09) { a += 1 }
-            while b > a && (contents[b - 1] == 0x20 || contents[b - 1] == 0x09 || contents[b - 1] == 0x0D) { b -= 1 }
-            if a < b && contents[a] != UInt8(ascii: "#") {
-                var eq = a
-                while eq < b && contents[eq] != UInt8(ascii: "=") { eq += 1 }
-                guard eq < b else { throw fail(lineNumber, "expected 'name = value'") }
-                var ne = eq
-                while ne > a && (contents[ne - 1] == 0x20 || contents[ne - 1] == 0x09) { ne -= 1 }
-                var vs = eq + 1
-                while vs < b && (contents[vs] == 0x20 || contents[vs] == 0x09) { vs += 1 }
-                // Names and public values are safe to hold as strings; the key is not.
-                let name = String(decoding: (a..<ne).map { contents[$0] }, as: UTF8.self)
-                switch name {
-                case "ik", "ipek":
-                    keyRange = vs..<b
-                    keyLine = lineNumber
-                case "scheme", "ikid", "ksn":
-                    let value = String(decoding: (vs..<b).map { contents[$0] }, as: UTF8.self)
-                    if name == "scheme" {
-                        guard let s = DUKPTScheme(rawValue: value) else {
-                            throw fail(lineNumber, "unknown scheme '\(value)' (aes128-dukpt or tdes-dukpt)")
-                        }
-                        scheme = s
-                    } else {
-                        do { keyID = try Hex.decode(value) } catch { throw fail(lineNumber, "\(name) \(error)") }
-                    }
-                default:
-                    throw fail(lineNumber, "unknown name '\(name)'")
-                }
-            }
-            start = end + 1
+        // Ranges only: the key's digits are read where they are, in the wiped buffer.
+        let entries: [KeyValueText.Entry]
+        do {
+            entries = try KeyValueText.entries(count: contents.count, byte: { contents[$0] }, comments: .wholeLine)
+        } catch {
+            throw fail(error.line, "expected 'name = value'")
         }
+        var lineNumber = 0
+        for entry in entries {
+            lineNumber = entry.line
+            // Names and public values are safe to hold as strings; the key is not.
+            let name = String(decoding: entry.name.map { contents[$0] }, as: UTF8.self)
+            switch name {
+            case "ik", "ipek":
+                keyRange = entry.value
+                keyLine = entry.line
+            case "scheme", "ikid", "ksn":
+                let value = String(decoding: entry.value.map { contents[$0] }, as: UTF8.self)
+                if name == "scheme" {
+                    guard let s = DUKPTScheme(rawValue: value) else {
+                        throw fail(entry.line, "unknown scheme '\(value)' (aes128-dukpt or tdes-dukpt)")
+                    }
+                    scheme = s
+                } else {
+                    do { keyID = try Hex.decode(value) } catch { throw fail(entry.line, "\(name) \(error)") }
+                }
+            default:
+                throw fail(entry.line, "unknown name '\(name)'")
+            }
+        }
+        lineNumber = max(lineNumber, Self.lineCount(contents))
         guard let scheme else { throw fail(lineNumber, "no 'scheme' line") }
         let (idName, keyName) = names(scheme)
         guard let keyID else { throw fail(lineNumber, "no '\(idName)' line") }
@@ -253,9 +251,12 @@ public final class CounterStore: Sendable {
             KeyStoreError("counter file \(path) is corrupt (\(why)): refusing to start rather than risk reusing a transaction key; provision a new key")
         }
         var fields: [String: String] = [:]
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
-            guard let eq = line.firstIndex(of: "=") else { throw corrupt("a line without '='") }
-            fields[String(line[..<eq].trimmingWhitespace())] = String(line[line.index(after: eq)...].trimmingWhitespace())
+        do {
+            for entry in try KeyValueText.entries(bytes, comments: .wholeLine) {
+                fields[KeyValueText.string(bytes, entry.name)] = KeyValueText.string(bytes, entry.value)
+            }
+        } catch {
+            throw corrupt("a line without '='")
         }
         guard let id = fields["key_id"], let value = fields["next"], let check = fields["check"] else {
             throw corrupt("key_id, next or check missing")

@@ -1,23 +1,22 @@
-import ReaderIO
-import PosminiConfig
+import PosminiSystem
 
 /// One device in a compatibility list.
-struct CompatibilityEntry: Sendable, Hashable {
-    enum Verdict: String, Sendable, Hashable { case good, bad }
-    var name: String
-    var file: String
-    var line: Int
+public struct CompatibilityEntry: Sendable, Hashable {
+    public enum Verdict: String, Sendable, Hashable { case good, bad }
+    public var name: String
+    public var file: String
+    public var line: Int
     /// `vvvv:pppp` USB ids, and names (ALSA card id, model or device name, `*` wildcards).
-    var usb: [String] = []
-    var cards: [String] = []
-    var verdict: Verdict = .good
+    public var usb: [String] = []
+    public var cards: [String] = []
+    public var verdict: Verdict = .good
     /// Settings the device needs: capture volume (percent), mic boost (percent), input source.
-    var captureVolume: Int?
-    var micBoost: Int?
-    var inputSource: String?
-    var note: String?
+    public var captureVolume: Int?
+    public var micBoost: Int?
+    public var inputSource: String?
+    public var note: String?
 
-    func matches(usbID: String?, names: [String]) -> Bool {
+    public func matches(usbID: String?, names: [String]) -> Bool {
         if let usbID, usb.contains(usbID) { return true }
         return cards.contains { pattern in names.contains { fnmatch(pattern, $0, 0) == 0 } }
     }
@@ -29,18 +28,18 @@ import Glibc
 
 /// The shipped list of known-good and known-bad devices, and the technicians' own. The
 /// format, in the shipped file's header: `[Device name]` sections of `key = value` lines.
-enum CompatibilityList {
-    static let defaultFiles = ["/etc/posminid/compatibility.list", "/usr/share/posminid/compatibility.list"]
+public enum CompatibilityList {
+    public static let defaultFiles = ["/etc/posminid/compatibility.list", "/usr/share/posminid/compatibility.list"]
 
-    struct Failure: Error, CustomStringConvertible {
-        var file: String
-        var line: Int
-        var message: String
-        var description: String { "\(file):\(line): \(message)" }
+    public struct Failure: Error, CustomStringConvertible {
+        public var file: String
+        public var line: Int
+        public var message: String
+        public var description: String { "\(file):\(line): \(message)" }
     }
 
     /// The entries of `path`; a missing file has none.
-    static func load(_ path: String) throws(Failure) -> [CompatibilityEntry] {
+    public static func load(_ path: String) throws(Failure) -> [CompatibilityEntry] {
         let bytes: [UInt8]
         do {
             bytes = try FileBytes.read(path, limit: 1 << 20)
@@ -51,7 +50,7 @@ enum CompatibilityList {
         return try parse(String(decoding: bytes, as: UTF8.self), file: path)
     }
 
-    static func parse(_ text: String, file: String) throws(Failure) -> [CompatibilityEntry] {
+    public static func parse(_ text: String, file: String) throws(Failure) -> [CompatibilityEntry] {
         var entries: [CompatibilityEntry] = []
         var current: CompatibilityEntry?
         func finish() throws(Failure) {
@@ -61,22 +60,23 @@ enum CompatibilityList {
             }
             entries.append(entry)
         }
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let number = index + 1
-            var line = Substring(raw)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingWhitespace()
-            if trimmed.isEmpty { continue }
-            if trimmed.hasPrefix("[") {
-                guard trimmed.hasSuffix("]"), trimmed.count > 2 else { throw Failure(file: file, line: number, message: "a section is [Device name]") }
+        let bytes = Array(text.utf8)
+        let lines: [KeyValueText.Entry]
+        do {
+            lines = try KeyValueText.entries(bytes, comments: .anywhere, sections: true)
+        } catch {
+            throw Failure(file: file, line: error.line, message: error.message == "a section is [name]" ? "a section is [Device name]" : error.message)
+        }
+        for entry in lines {
+            let number = entry.line
+            if entry.isSection {
                 try finish()
-                current = CompatibilityEntry(name: String(trimmed.dropFirst().dropLast()), file: file, line: number)
+                current = CompatibilityEntry(name: KeyValueText.string(bytes, entry.name), file: file, line: number)
                 continue
             }
             guard current != nil else { throw Failure(file: file, line: number, message: "a setting before the first [Device name]") }
-            guard let equals = trimmed.firstIndex(of: "=") else { throw Failure(file: file, line: number, message: "expected 'key = value'") }
-            let key = String(trimmed[..<equals].trimmingWhitespace())
-            let value = String(trimmed[trimmed.index(after: equals)...].trimmingWhitespace())
+            let key = KeyValueText.string(bytes, entry.name)
+            let value = KeyValueText.string(bytes, entry.value)
             func percent() throws(Failure) -> Int {
                 guard let n = Int(value.hasSuffix("%") ? String(value.dropLast()) : value), (0...100).contains(n) else {
                     throw Failure(file: file, line: number, message: "'\(key)' is a percentage from 0 to 100, not '\(value)'")

@@ -1,8 +1,8 @@
-public import PosminiConfig
+import PosminiConfig
 public import PosminiDecrypt
 import DUKPT
 import Secrets
-import ReaderIO
+import PosminiSystem
 
 /// `posminid provision`: derives a device key from a BDK, writes the key file and starts the
 /// key's counter.
@@ -21,7 +21,7 @@ public enum ProvisionTool {
             do { device = try DeviceKey.derive(scheme: scheme, bdk: bdkBytes, keyID: id) } catch {
                 throw KeyStoreError("\(error)")
             }
-            let directory = try KeySetup.stateDirectory(configured: stateDirectory ?? DaemonConfiguration().stateDirectory)
+            let directory = try FileRules.resolvedStateDirectory(configured: stateDirectory ?? DaemonConfiguration().stateDirectory)
             let counterPath = CounterStore.path(directory: directory, keyID: device.keyID)
             if ((try? FileBytes.permissions(counterPath)) ?? nil) != nil {
                 throw KeyStoreError("key \(Hex.encode(device.keyID)) already has a counter (\(counterPath)): a key ID is provisioned once; choose a new one")
