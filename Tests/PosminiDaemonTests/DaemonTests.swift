@@ -262,18 +262,18 @@ extension ProcessSuites {
                                  (#"{"cmd":"arm","timeout_s":"x"}"#, "invalid_request"), (#"{"cmd":"arm","timeout_s":900}"#, "invalid_timeout"),
                                  ("[1]", "invalid_request")] {
                 try c.sendRaw(Array((line + "\n").utf8))
-                #expect(try c.next(timeout: 5)?["code"] == .string(code), "\(line)")
+                #expect(try c.nextReply(timeout: 5)?["code"] == .string(code), "\(line)")
             }
             try c.sendRaw([0x7B, 0xC3, 0x28, 0x7D, 0x0A])
-            #expect(try c.next(timeout: 5)?["code"] == "invalid_utf8")
+            #expect(try c.nextReply(timeout: 5)?["code"] == "invalid_utf8")
             try c.send(["cmd": "status"])
             #expect(try c.nextReply(timeout: 5)?.kind == .status)
             // Over 4 KiB in one line: ERROR, then closed.
-            _ = try raw.next(timeout: 5)
-            _ = try raw.next(timeout: 5)
+            _ = try raw.nextReply(timeout: 5)
+            _ = try raw.nextReply(timeout: 5)
             try raw.sendRaw(Array(repeating: UInt8(ascii: "x"), count: 5_000) + [0x0A])
             #expect(try raw.nextReply(timeout: 5)?.errorCode == "line_too_long")
-            #expect(try raw.next(timeout: 5) == nil)
+            #expect(try raw.nextReply(timeout: 5) == nil)
         }
 
         @Test("one user's 29th client (of 32) is told why and closed: four slots stay for other users")
@@ -284,7 +284,7 @@ extension ProcessSuites {
             for _ in 0..<28 { clients.append(try daemon.greeted()) }
             let extra = try daemon.client()
             #expect(try extra.nextReply(timeout: 5)?.errorCode == "too_many_for_user")
-            #expect(try extra.next(timeout: 5) == nil)
+            #expect(try extra.nextReply(timeout: 5) == nil)
             clients.removeLast().close()
             let again = try daemon.clientOnceSlotFree()
             #expect(again != nil)

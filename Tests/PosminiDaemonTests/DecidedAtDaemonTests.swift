@@ -84,10 +84,10 @@ extension ProcessSuites {
             try pos.send(["cmd": "arm", "timeout_s": 30])
             #expect(try pos.nextReply(timeout: 5)?.kind == .armed)
             // The first swipe the watcher hears of: nothing before it (no phantom from the change).
-            var swipe: JSONValue?
+            var swipe: Reply?
             for _ in 0..<20 {
-                guard let m = try watcher.next(timeout: 15) else { break }
-                if m["class"] == "SWIPE" { swipe = m; break }
+                guard let m = try watcher.nextReply(timeout: 15) else { break }
+                if m.kind == .swipe { swipe = m; break }
             }
             let seen = try #require(swipe, "no SWIPE before the replay ended")
             #expect(seen["read"]?.boolValue == reads, "\(seen.text)")
@@ -95,7 +95,7 @@ extension ProcessSuites {
             let latency = decided / 44_100 - end
             print("daemon, \(c.testDescription): decided \((latency * 1000).rounded()) ms after the last transition")
             #expect(latency >= 0 && latency <= 0.050, "decided \(latency * 1000) ms after the last transition")
-            let first = try #require(try pos.next(timeout: 5))
+            let first = try #require(try pos.nextReply(timeout: 5))
             #expect(first["class"]?.stringValue == (reads ? "CARD" : "SWIPE_FAILED"), "\(first.text)")
             if case .twoHeadsOneSteps = c {
                 // Both heads' tracks in the one CARD.

@@ -33,9 +33,9 @@ extension ProcessSuites {
             write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [samples])), to: path)
         }
 
-        func status(_ client: ControlClient) throws -> JSONValue? {
+        func status(_ client: ControlClient) throws -> Reply? {
             try client.send(["cmd": "status"])
-            while let m = try client.next(timeout: 10) { if m["class"] == "STATUS" { return m } }
+            while let m = try client.nextReply(timeout: 10) { if m.kind == .status { return m } }
             return nil
         }
 
@@ -71,10 +71,10 @@ extension ProcessSuites {
         }
 
         /// The arm's ending (CARD, READER_REMOVED, …), skipping SWIPE_FAILED and watch events.
-        func ending(_ client: ControlClient, timeout: Double) throws -> JSONValue? {
+        func ending(_ client: ControlClient, timeout: Double) throws -> Reply? {
             let deadline = monotonicNow() + timeout
-            while monotonicNow() < deadline, let m = try client.next(timeout: deadline - monotonicNow()) {
-                if ["CARD", "ERROR", "TIMEOUT", "READER_REMOVED", "CANCELLED"].contains(m["class"]?.stringValue ?? "") { return m }
+            while monotonicNow() < deadline, let m = try client.nextReply(timeout: deadline - monotonicNow()) {
+                if ["CARD", "ERROR", "TIMEOUT", "READER_REMOVED", "CANCELLED"].contains(m.messageClass) { return m }
             }
             return nil
         }
@@ -107,7 +107,7 @@ extension ProcessSuites {
             try arm(pos)
             playInBackground(pulse, normal)
             let first = try ending(pos, timeout: 15)
-            #expect(first?["class"] == "CARD", "\(first?.text ?? "nothing") \(readText(daemon.stderr))")
+            #expect(first?.kind == .card, "\(first?.text ?? "nothing") \(readText(daemon.stderr))")
             usleep(1_500_000)
             let before = try #require(try status(admin)?["process"])
 
@@ -118,7 +118,7 @@ extension ProcessSuites {
             pulse.kill()
             server = nil
             let removed = try ending(pos, timeout: 10)
-            #expect(removed?["class"] == "READER_REMOVED", "\(removed?.text ?? "nothing")")
+            #expect(removed?.kind == .readerRemoved, "\(removed?.text ?? "nothing")")
             #expect(removed?["message"]?.stringValue?.hasPrefix("capture ended") == true, "\(removed?.text ?? "nothing")")
             let gone = try #require(try reader(admin))
             #expect(gone["present"] == false && gone["capturing"] == false, "\(gone.text)")
@@ -134,7 +134,7 @@ extension ProcessSuites {
             try arm(pos)
             playInBackground(again, normal)
             let card = try ending(pos, timeout: 15)
-            #expect(card?["class"] == "CARD", "\(card?.text ?? "nothing")")
+            #expect(card?.kind == .card, "\(card?.text ?? "nothing")")
             #expect(card?["encrypted"]?["ksn"] != first?["encrypted"]?["ksn"])
 
             // A consumer that stalls: the whole daemon stopped for 0.3 s at a time, fifteen times
@@ -149,7 +149,7 @@ extension ProcessSuites {
                 usleep(30_000)
             }
             let afterStorm = try ending(pos, timeout: 15)
-            #expect(afterStorm?["class"] == "CARD", "\(afterStorm?.text ?? "nothing") \(readText(daemon.stderr).suffix(1_500))")
+            #expect(afterStorm?.kind == .card, "\(afterStorm?.text ?? "nothing") \(readText(daemon.stderr).suffix(1_500))")
             let statistics = try reader(admin)
             usleep(1_500_000)
             let after = try #require(try status(admin)?["process"])

@@ -441,8 +441,8 @@ extension ProcessSuites {
             var watcher: ControlClient?
             for _ in 0..<100 where watcher == nil { watcher = try? ControlClient(path: socket); if watcher == nil { usleep(50_000) } }
             let client = try #require(watcher)
-            _ = try client.next(timeout: 5)
-            _ = try client.next(timeout: 5)
+            _ = try client.nextReply(timeout: 5)
+            _ = try client.nextReply(timeout: 5)
             try client.send(["cmd": "watch", "enable": true])
             #expect(Background.wait(seconds: 10) { readText(daemon.stderr).contains("reader pulse capturing") })
             let (result, report) = try diagnose(server, directory: directory, ["--socket", socket])
@@ -451,9 +451,9 @@ extension ProcessSuites {
             #expect(check(report, "reader.jack_flaps")?["status"] == "PASS", "the daemon's count")
             #expect(check(report, "reader.jack_flaps")?["value"] == 0)
             var sawReleased = false, sawBack = false
-            while let m = try client.next(timeout: 5) {
-                if m["class"] == "READER" && m["error"]?.stringValue?.contains("diagnose") == true { sawReleased = true }
-                if sawReleased && m["class"] == "READER" && m["capturing"] == true { sawBack = true; break }
+            while let m = try client.nextReply(timeout: 5) {
+                if m.kind == .reader && m["error"]?.stringValue?.contains("diagnose") == true { sawReleased = true }
+                if sawReleased && m.kind == .reader && m["capturing"] == true { sawBack = true; break }
             }
             #expect(sawReleased && sawBack, "\(readText(daemon.stderr))")
             #expect(readText(daemon.stderr).contains("taken back after diagnose"))

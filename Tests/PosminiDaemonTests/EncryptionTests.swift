@@ -16,13 +16,13 @@ extension ProcessSuites.DaemonTests {
     static let pan = "4111111111111111"
 
     /// Arms and returns the reply that ends the arm (CARD or ERROR), or nil.
-    func armOnce(_ daemon: Daemon, timeout: Double = 20) throws -> JSONValue? {
+    func armOnce(_ daemon: Daemon, timeout: Double = 20) throws -> Reply? {
         let pos = try daemon.greeted()
         try pos.send(["cmd": "arm", "timeout_s": 60])
-        guard let armed = try pos.next(timeout: 5) else { return nil }
-        guard armed["class"] == "ARMED" else { return armed }
-        while let m = try pos.next(timeout: timeout) {
-            if m["class"] == "CARD" || m["class"] == "ERROR" { return m }
+        guard let armed = try pos.nextReply(timeout: 5) else { return nil }
+        guard armed.kind == .armed else { return armed }
+        while let m = try pos.nextReply(timeout: timeout) {
+            if m.kind == .card || m.kind == .error { return m }
         }
         return nil
     }
@@ -49,14 +49,14 @@ extension ProcessSuites.DaemonTests {
         let daemon = try startDaemon()
         defer { daemon.stop() }
         let card = try #require(try armOnce(daemon))
-        #expect(card["class"] == "CARD", "\(card.text)")
+        #expect(card.kind == .card, "\(card.text)")
         let encrypted = try #require(card["encrypted"])
         #expect(encrypted["scheme"] == "aes128-dukpt")
         #expect(encrypted["ksn"] == "123456789012345600000001")
         #expect(encrypted["mac"]?.stringValue?.count == 32)
         #expect(encrypted["tracks"]?["1"]?.stringValue?.count == 2 * 80)  // 69 characters padded to 80 bytes
         #expect(!card.text.contains(Self.pan))
-        #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
+        #expect(try decrypted(card.json, bdk: TestKeys.aesBDK) == [1: Self.track1])
         // An altered cryptogram is refused by the MAC.
         var tampered = card.text
         let t1 = encrypted["tracks"]!["1"]!.stringValue!
@@ -78,7 +78,7 @@ extension ProcessSuites.DaemonTests {
         // The status shows the key, its next counter, and that it is the test key.
         let c = try daemon.greeted()
         try c.send(["cmd": "status"])
-        let reply = try #require(try c.next(timeout: 5))
+        let reply = try #require(try c.nextReply(timeout: 5))
         #expect(reply["encryption"]?["next_counter"]?.numberValue == 2)
         #expect(reply["encryption"]?["test_key"] == true)
         #expect(reply["encryption"]?["exhausted"] == false)
@@ -93,11 +93,11 @@ extension ProcessSuites.DaemonTests {
         let daemon = try startDaemon(config: "scheme = tdes-dukpt\n")
         defer { daemon.stop() }
         let card = try #require(try armOnce(daemon))
-        #expect(card["class"] == "CARD", "\(card.text)")
+        #expect(card.kind == .card, "\(card.text)")
         #expect(card["encrypted"]?["scheme"] == "tdes-dukpt")
         #expect(card["encrypted"]?["ksn"] == "FFFF9876543210E00001")
         #expect(card["encrypted"]?["mac"] == nil)
-        #expect(try decrypted(card, bdk: TestKeys.tdesBDK) == [1: Self.track1])
+        #expect(try decrypted(card.json, bdk: TestKeys.tdesBDK) == [1: Self.track1])
     }
 
     @Test("posminictl decrypt reads a real ID TECH reader's TDES cryptogram; a wrong BDK gives no track text")
@@ -130,7 +130,7 @@ extension ProcessSuites.DaemonTests {
         defer { second.stop() }
         let card = try #require(try armOnce(second))
         #expect(card["encrypted"]?["ksn"] == "123456789012345600000002", "\(card.text)")
-        #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
+        #expect(try decrypted(card.json, bdk: TestKeys.aesBDK) == [1: Self.track1])
     }
 
     @Test("an exhausted key: arms end with ERROR key_exhausted and the status says so")
@@ -142,10 +142,10 @@ extension ProcessSuites.DaemonTests {
         let daemon = try startDaemon(directory: directory)
         defer { daemon.stop() }
         let reply = try #require(try armOnce(daemon))
-        #expect(reply["class"] == "ERROR" && reply["code"] == "key_exhausted", "\(reply.text)")
+        #expect(reply.kind == .error && reply["code"] == "key_exhausted", "\(reply.text)")
         let c = try daemon.greeted()
         try c.send(["cmd": "status"])
-        #expect(try c.next(timeout: 5)?["encryption"]?["exhausted"] == true)
+        #expect(try c.nextReply(timeout: 5)?["encryption"]?["exhausted"] == true)
         // The last counter value still works, then the key is exhausted at the swipe.
         write(Array(CounterStore.render(keyID: id, next: AESDUKPT.lastCounter).utf8), to: CounterStore.path(directory: directory, keyID: id))
         daemon.stop()
@@ -177,7 +177,7 @@ extension ProcessSuites.DaemonTests {
         let card = try #require(try armOnce(daemon))
         daemon.stop()
         #expect(card["encrypted"]?["ksn"] == "FEDCBA098765432100000001", "\(card.text)")
-        #expect(try decrypted(card, bdk: TestKeys.aesBDK) == [1: Self.track1])
+        #expect(try decrypted(card.json, bdk: TestKeys.aesBDK) == [1: Self.track1])
         #expect(!readText(daemon.process.stderr).contains("TEST KEY"))
         #expect(readText(counterPath).contains("next = 00000002"))
 
@@ -228,7 +228,7 @@ extension ProcessSuites.DaemonTests {
         let daemon = try startDaemon(extra: ["--log-level", "debug"])
         defer { daemon.stop() }
         let card = try #require(try armOnce(daemon))
-        #expect(card["class"] == "CARD")
+        #expect(card.kind == .card)
         usleep(300_000)
         // The discretionary data of the test card's Track 1 (masked in the CARD) and the PAN.
         let secrets = [Self.pan, "000000000000000123456", "2812101000000000000000123456"]

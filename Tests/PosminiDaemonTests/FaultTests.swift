@@ -37,8 +37,8 @@ extension ProcessSuites {
             for _ in 0..<100 {
                 do {
                     let c = try ControlClient(path: socket)
-                    _ = try c.next(timeout: 5)
-                    _ = try c.next(timeout: 5)
+                    _ = try c.nextReply(timeout: 5)
+                    _ = try c.nextReply(timeout: 5)
                     return c
                 } catch { last = error; usleep(50_000) }
             }
@@ -46,16 +46,16 @@ extension ProcessSuites {
         }
 
         /// Arms and waits for the arm's ending (CARD, ERROR, …), skipping SWIPE_FAILED.
-        func armAndWait(_ client: ControlClient, timeout: Double = 15) throws -> JSONValue? {
+        func armAndWait(_ client: ControlClient, timeout: Double = 15) throws -> Reply? {
             try client.send(["cmd": "arm", "timeout_s": 60])
             let deadline = monotonicNow() + timeout
-            while monotonicNow() < deadline, let m = try client.next(timeout: deadline - monotonicNow()) {
-                if ["CARD", "ERROR", "TIMEOUT", "READER_REMOVED", "CANCELLED"].contains(m["class"]?.stringValue ?? "") { return m }
+            while monotonicNow() < deadline, let m = try client.nextReply(timeout: deadline - monotonicNow()) {
+                if ["CARD", "ERROR", "TIMEOUT", "READER_REMOVED", "CANCELLED"].contains(m.messageClass) { return m }
             }
             return nil
         }
 
-        func counter(_ card: JSONValue?) -> UInt64? {
+        func counter(_ card: Reply?) -> UInt64? {
             guard let ksn = card?["encrypted"]?["ksn"]?.stringValue else { return nil }
             return UInt64(ksn.suffix(8), radix: 16)
         }
@@ -73,29 +73,29 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let pos = try connect(socket)
             let first = try armAndWait(pos)
-            #expect(first?["class"] == "CARD", "\(first?.text ?? "nothing") \(readText(daemon.stderr))")
+            #expect(first?.kind == .card, "\(first?.text ?? "nothing") \(readText(daemon.stderr))")
             let firstCounter = try #require(counter(first))
 
             // Read-only: the next card cannot reserve its counter.
             #expect(inNamespace(daemon.pid, "mount -o remount,ro \(state)") == 0)
             let refused = try armAndWait(pos)
-            #expect(refused?["class"] == "ERROR", "\(refused?.text ?? "nothing")")
+            #expect(refused?.kind == .error, "\(refused?.text ?? "nothing")")
             #expect(refused?["code"] == "encryption_failed")
             #expect(refused?.text.contains("encrypted") == false, "no cryptogram leaves")
             #expect(inNamespace(daemon.pid, "mount -o remount,rw \(state)") == 0)
             let after = try armAndWait(pos)
-            #expect(after?["class"] == "CARD", "\(after?.text ?? "nothing")")
+            #expect(after?.kind == .card, "\(after?.text ?? "nothing")")
             let afterCounter = try #require(counter(after))
             #expect(afterCounter > firstCounter)
 
             // Full: fill the tmpfs, then a card.
             _ = inNamespace(daemon.pid, "dd if=/dev/zero of=\(state)/fill bs=4k 2>/dev/null; sync")
             let full = try armAndWait(pos)
-            #expect(full?["class"] == "ERROR", "\(full?.text ?? "nothing")")
+            #expect(full?.kind == .error, "\(full?.text ?? "nothing")")
             #expect(full?["code"] == "encryption_failed")
             _ = inNamespace(daemon.pid, "rm -f \(state)/fill")
             let last = try armAndWait(pos)
-            #expect(last?["class"] == "CARD", "\(last?.text ?? "nothing")")
+            #expect(last?.kind == .card, "\(last?.text ?? "nothing")")
             #expect((counter(last) ?? 0) > afterCounter)
             // Still answering, nothing lost: the log says why the cards were refused.
             try pos.send(["cmd": "status"])
@@ -125,8 +125,8 @@ extension ProcessSuites {
                 if let pos = try? connect(socket) {
                     while monotonicNow() < killAt && counters.count < wanted {
                         try? pos.send(["cmd": "arm", "timeout_s": 60])
-                        while monotonicNow() < killAt, let m = try? pos.next(timeout: max(0.01, killAt - monotonicNow())) {
-                            if m["class"] == "CARD" {
+                        while monotonicNow() < killAt, let m = try? pos.nextReply(timeout: max(0.01, killAt - monotonicNow())) {
+                            if m.kind == .card {
                                 if let c = counter(m) { counters.append(c) }
                                 break
                             }
@@ -178,8 +178,8 @@ extension ProcessSuites.FaultTests {
         let middle = started + 2 + 0.5
         if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
         kill(daemon.pid, SIGHUP)
-        var card: JSONValue?
-        while let m = try pos.next(timeout: 10) { if m["class"] == "CARD" { card = m; break } }
+        var card: Reply?
+        while let m = try pos.nextReply(timeout: 10) { if m.kind == .card { card = m; break } }
         #expect(card?["masked_pan"] == "411111******1111", "\(readText(daemon.stderr))")
         #expect(readText(daemon.stderr).contains("configuration reloaded"))
     }
@@ -191,10 +191,10 @@ extension ProcessSuites.FaultTests {
         let middle = started + 2 + 0.5
         if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
         kill(daemon.pid, SIGTERM)
-        var ending: JSONValue?
-        while let m = try? pos.next(timeout: 5) {
-            #expect(m["class"] != "CARD")
-            if m["class"] == "CANCELLED" { ending = m; break }
+        var ending: Reply?
+        while let m = try? pos.nextReply(timeout: 5) {
+            #expect(m.kind != .card)
+            if m.kind == .cancelled { ending = m; break }
         }
         #expect(ending != nil)
         #expect(Background.wait(seconds: 10) { !daemon.running })
@@ -205,8 +205,8 @@ extension ProcessSuites.FaultTests {
             kill(again.pid, SIGTERM)
             _ = Background.wait(seconds: 10) { !again.running }
         }
-        var card: JSONValue?
-        while let m = try client.next(timeout: 15) { if m["class"] == "CARD" { card = m; break } }
+        var card: Reply?
+        while let m = try client.nextReply(timeout: 15) { if m.kind == .card { card = m; break } }
         #expect(counter(card) == 1, "\(card?.text ?? "no card")")
     }
 }

@@ -147,11 +147,11 @@ extension ProcessSuites {
         }
 
         /// The next READER message about `id` (others skipped), within `timeout`.
-        func nextReader(_ client: ControlClient, id: String, timeout: Double = 5) throws -> JSONValue? {
+        func nextReader(_ client: ControlClient, id: String, timeout: Double = 5) throws -> Reply? {
             let deadline = monotonicNow() + timeout
             while monotonicNow() < deadline {
-                guard let m = try client.next(timeout: deadline - monotonicNow()) else { return nil }
-                if m["class"] == "READER" && m["id"]?.stringValue == id { return m }
+                guard let m = try client.nextReply(timeout: deadline - monotonicNow()) else { return nil }
+                if m.kind == .reader && m["id"]?.stringValue == id { return m }
             }
             return nil
         }
@@ -170,7 +170,7 @@ extension ProcessSuites {
             try watcher.send(["cmd": "watch", "enable": true])
             #expect(try watcher.nextReply(timeout: 5)?.kind == .watch)
             try watcher.send(["cmd": "status"])
-            let status = try #require(try watcher.next(timeout: 5))
+            let status = try #require(try watcher.nextReply(timeout: 5))
             let early = try #require(status["readers"]?.arrayValue?.first { $0["id"] == "pci-0000:00:14.0-usb-0:3:1.0" }, "\(status.text)")
             #expect(early["present"] == true)
             #expect(early["source"] == "udev")
@@ -185,7 +185,7 @@ extension ProcessSuites {
             let path = try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties, initialize: false)
             usleep(500_000)
             try watcher.send(["cmd": "status"])
-            let before = try #require(try watcher.next(timeout: 5))
+            let before = try #require(try watcher.nextReply(timeout: 5))
             #expect(before["readers"]?.arrayValue?.contains { $0["id"]?.stringValue == Self.readerID } == false,
                     "no reader before SOUND_INITIALIZED: \(before.text)")
             try testbed.initialized(path)
@@ -202,10 +202,10 @@ extension ProcessSuites {
             #expect(failing["error"] != nil, "\(failing.text)")
             let pos = try daemon.greeted()
             try pos.send(["cmd": "arm", "reader": .string(Self.readerID)])
-            let refused = try #require(try pos.next(timeout: 5))
+            let refused = try #require(try pos.nextReply(timeout: 5))
             #expect(refused["code"] == "reader_unavailable", "\(refused.text)")
             try testbed.unplug(path)
-            var gone: JSONValue?
+            var gone: Reply?
             while let m = try nextReader(watcher, id: Self.readerID) {
                 if m["present"] == false { gone = m; break }
             }
@@ -227,7 +227,7 @@ extension ProcessSuites {
             defer { daemon.stop() }
             let watcher = try daemon.greeted()
             try watcher.send(["cmd": "status"])
-            let status = try #require(try watcher.next(timeout: 5))
+            let status = try #require(try watcher.nextReply(timeout: 5))
             let waiting = try #require(status["readers"]?.arrayValue?.first, "\(status.text)")
             #expect(waiting["id"] == "hw:CARD=PCH,DEV=0")
             #expect(waiting["present"] == false)
@@ -237,7 +237,7 @@ extension ProcessSuites {
             // Another card is not it.
             try testbed.plug("card1", number: 1, id: "Device", properties: ["ID_PATH": "pci-0000:00:14.0-usb-0:4:1.0"])
             let path = try testbed.plug("card0", number: 0, id: "PCH", properties: ["ID_PATH": "pci-0000:00:1f.3"])
-            var found: JSONValue?
+            var found: Reply?
             while let m = try nextReader(watcher, id: "hw:CARD=PCH,DEV=0") {
                 if m["present"] == true && m["error"] != nil { found = m; break }
             }
@@ -298,34 +298,34 @@ extension ProcessSuites {
             let middle = started + delay + 0.85
             if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
             try testbed.unplug(path)
-            var ending: JSONValue?
-            while let m = try pos.next(timeout: 5) {
-                #expect(m["class"] != "CARD")
-                if m["class"] == "READER_REMOVED" { ending = m; break }
+            var ending: Reply?
+            while let m = try pos.nextReply(timeout: 5) {
+                #expect(m.kind != .card)
+                if m.kind == .readerRemoved { ending = m; break }
             }
             #expect(ending?["reader"]?.stringValue == Self.readerID)
             // Pulled out before the swipe was over: nothing was read on that insertion.
             let firstInsertion = readText(daemon.process.stderr).split(separator: "removed").first ?? ""
             #expect(!firstInsertion.contains("swipe read"), "\(firstInsertion)")
             try pos.send(["cmd": "arm", "reader": .string(Self.readerID)])
-            var refusal: JSONValue?
-            while let m = try pos.next(timeout: 5) {
-                if m["class"] == "ERROR" { refusal = m; break }
+            var refusal: Reply?
+            while let m = try pos.nextReply(timeout: 5) {
+                if m.kind == .error { refusal = m; break }
             }
             #expect(refusal?["code"] == "unknown_reader")
 
             // The same reader in the same port: same id, still bound, reads.
             try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties)
-            var back: JSONValue?
+            var back: Reply?
             while let m = try nextReader(pos, id: Self.readerID) {
                 if m["capturing"] == true { back = m; break }
             }
             #expect(back?["bound"] == true)
             try pos.armed(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
-            var card: JSONValue?
+            var card: Reply?
             let deadline = monotonicNow() + 15
-            while monotonicNow() < deadline, let m = try pos.next(timeout: deadline - monotonicNow()) {
-                if m["class"] == "CARD" { card = m; break }
+            while monotonicNow() < deadline, let m = try pos.nextReply(timeout: deadline - monotonicNow()) {
+                if m.kind == .card { card = m; break }
             }
             #expect(card?["masked_pan"] == "411111******1111")
             #expect(card?["reader"]?.stringValue == Self.readerID)

@@ -14,7 +14,7 @@ import TestSupport
 /// A client that records what it is sent.
 final class RecordingClient: HubClient, @unchecked Sendable {
     let clientID: Int
-    private let box = Mutex<[JSONValue]>([])
+    private let box = Mutex<[Reply]>([])
     let peer: ClientPeer
     /// `uid` 1000 unless given: clients of one POS user.
     init(_ id: Int, uid: UInt32 = 1000, admin: Bool = false) {
@@ -26,9 +26,9 @@ final class RecordingClient: HubClient, @unchecked Sendable {
     func send(_ message: Reply) {
         let json = message.json
         #expect((try? Reply.parse(line: Array(json.text.utf8))) == message, "\(json.text)")
-        box.withLock { $0.append(json) }
+        box.withLock { $0.append(message) }
     }
-    var received: [JSONValue] { box.withLock { $0 } }
+    var received: [Reply] { box.withLock { $0 } }
     var classes: [String] { received.compactMap { $0["class"]?.stringValue } }
     /// How many messages came, without copying them.
     var count: Int { box.withLock { $0.count } }
@@ -72,13 +72,13 @@ struct HubTests {
         let pos = RecordingClient(1), watcher = RecordingClient(2)
         _ = await hub.connect(pos)
         _ = await hub.connect(watcher)
-        #expect(await hub.handle(.watch(true), from: 2).first?["class"] == "WATCH")
+        #expect(await hub.handle(.watch(true), from: 2).first?.kind == .watch)
         let armed = await hub.handle(.arm(reader: nil, timeout: 30, reference: "order-7"), from: 1)
-        #expect(armed.first?["class"] == "ARMED")
+        #expect(armed.first?.kind == .armed)
         #expect(armed.first?["reference"] == "order-7")
         await hub.swipe(decodedSwipe(), reader: "r1")
         let card = pos.received.last
-        #expect(card?["class"] == "CARD")
+        #expect(card?.kind == .card)
         #expect(card?["card_type"] == "payment")
         #expect(card?["masked_pan"] == "411111******1111")
         #expect(card?["last4"] == "1111")
@@ -118,12 +118,12 @@ struct HubTests {
         await hub.readerAppeared(id: "r2", name: "two")
         #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: nil), from: 1).first?["code"] == "ambiguous_reader")
         #expect(await hub.handle(.arm(reader: "r9", timeout: nil, reference: nil), from: 1).first?["code"] == "unknown_reader")
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?.kind == .armed)
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "reader_busy")
         #expect(await hub.handle(.cancel, from: 2).first?["code"] == "not_armed")
-        #expect(await hub.handle(.cancel, from: 1).first?["class"] == "CANCELLED")
+        #expect(await hub.handle(.cancel, from: 1).first?.kind == .cancelled)
         // Now free for the other client.
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?.kind == .armed)
     }
 
     @Test("an arm times out with TIMEOUT; a disconnect disarms; a removed reader ends its arm")
@@ -139,7 +139,7 @@ struct HubTests {
         #expect(a.classes == ["TIMEOUT"])
         _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
         await hub.disconnect(1)
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?.kind == .armed)
         await hub.readerRemoved(id: "r1")
         #expect(b.classes == ["READER_REMOVED"])
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "unknown_reader")
@@ -200,7 +200,7 @@ struct HubTests {
         #expect(last["card"] == "PCH")
         let status = try #require(await hub.handle(.status, from: 2).first)
         #expect(status["counters"]?["jack_flaps"] == 2)
-        #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: "s-1"), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: "s-1"), from: 1).first?.kind == .armed)
         await hub.readerFailed(id: info.id, error: "capture not opened: busy")
         let ending = try #require(pos.received.last)
         #expect(ending["class"] == "READER_REMOVED")
@@ -212,7 +212,7 @@ struct HubTests {
         // Capturing again clears the error.
         await hub.readerCapturing(id: info.id, true)
         #expect(watcher.received.last?["error"] == nil)
-        #expect(await hub.handle(.arm(reader: info.id, timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: info.id, timeout: nil, reference: nil), from: 1).first?.kind == .armed)
         await hub.readerRemoved(id: info.id)
         let seen = watcher.received.count
         await hub.readerRemoved(id: info.id)
@@ -238,12 +238,12 @@ struct HubTests {
         let released = try #require(await hub.handle(.release(reader: "r1", seconds: 30), from: 2).first)
         #expect(released["class"] == "RELEASED")
         #expect(released["seconds"] == 30)
-        #expect(pos.received.last?["class"] == "READER_REMOVED")
+        #expect(pos.received.last?.kind == .readerRemoved)
         #expect(pos.received.last?["reference"] == "sale-9")
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["code"] == "reader_unavailable")
-        #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 2).first?["class"] == "RELEASED")
+        #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 2).first?.kind == .released)
         await hub.readerCapturing(id: "r1", true)
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?.kind == .armed)
         #expect(calls.list == ["r1 30", "r1 0"])
     }
 
@@ -254,7 +254,7 @@ struct HubTests {
         await hub.readerAppeared(id: "r1", name: "one")
         let a = RecordingClient(1)
         _ = await hub.connect(a)
-        #expect(await hub.handle(.bind("r1"), from: 1).first?["class"] == "BOUND")
+        #expect(await hub.handle(.bind("r1"), from: 1).first?.kind == .bound)
         #expect(await hub.handle(.bind("nope"), from: 1).first?["code"] == "unknown_reader")
         _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: "x"), from: 1)
         await hub.shutdown()
@@ -263,7 +263,7 @@ struct HubTests {
         await again.readerAppeared(id: "r1", name: "one")
         let greeting = await again.connect(RecordingClient(5))
         #expect(greeting[1]["readers"]?.arrayValue?.first?["bound"] == true)
-        #expect(await again.handle(.unbind("r1"), from: 5).first?["class"] == "UNBOUND")
+        #expect(await again.handle(.unbind("r1"), from: 5).first?.kind == .unbound)
     }
 }
 

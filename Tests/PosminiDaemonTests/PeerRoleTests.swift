@@ -57,12 +57,12 @@ final class PeerClient {
     enum Failure: Error { case setup(String) }
 
     func send(_ request: JSONValue) throws { try client.send(request) }
-    func next(timeout: Double = 10) throws -> JSONValue? { try client.next(timeout: timeout) }
+    func next(timeout: Double = 10) throws -> Reply? { try client.nextReply(timeout: timeout) }
 
     /// Sends `request` and returns the reply (the next message).
-    func ask(_ request: JSONValue) throws -> JSONValue? {
+    func ask(_ request: JSONValue) throws -> Reply? {
         try client.send(request)
-        return try client.next(timeout: 10)
+        return try client.nextReply(timeout: 10)
     }
 
     deinit {
@@ -98,12 +98,12 @@ extension ProcessSuites.DaemonTests {
     }
 
     /// Reads `client`'s messages until one of class `name` (at most `limit` messages).
-    func awaitClass(_ name: String, from client: PeerClient, limit: Int = 40) throws -> (JSONValue?, [String]) {
+    func awaitClass(_ name: String, from client: PeerClient, limit: Int = 40) throws -> (Reply?, [String]) {
         var seen: [String] = []
         for _ in 0..<limit {
             guard let m = try client.next(timeout: 15) else { break }
             seen.append(m["class"]?.stringValue ?? "?")
-            if m["class"] == .string(name) { return (m, seen) }
+            if m.messageClass == name { return (m, seen) }
         }
         return (nil, seen)
     }
@@ -115,7 +115,7 @@ extension ProcessSuites.DaemonTests {
         _ = try daemon.greeted()
         let a = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4241)
         let b = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4244)
-        #expect(try a.ask(["cmd": "arm", "timeout_s": 120, "reference": "sale-A"])?["class"] == "ARMED")
+        #expect(try a.ask(["cmd": "arm", "timeout_s": 120, "reference": "sale-A"])?.kind == .armed)
         #expect(try b.ask(["cmd": "release", "reader": "replay", "seconds": 900])?["code"] == "not_permitted")
         #expect(try b.ask(["cmd": "release", "reader": "replay", "seconds": 0])?["code"] == "not_permitted")
         #expect(try b.ask(["cmd": "arm"])?["code"] == "reader_busy")
@@ -126,7 +126,7 @@ extension ProcessSuites.DaemonTests {
         #expect(card?["masked_pan"] == "411111******1111")
         // B's next message is the answer to its status: nothing came to it in between.
         let status = try b.ask(["cmd": "status"])
-        #expect(status?["class"] == "STATUS", "\(status?.text ?? "nothing")")
+        #expect(status?.kind == .status, "\(status?.text ?? "nothing")")
         #expect(status?["readers"]?.arrayValue?.first?["error"] == nil, "the reader was never released")
         let log = readText(daemon.process.stderr)
         #expect(log.contains("uid 4241") && log.contains("uid 4244"))
@@ -144,10 +144,10 @@ extension ProcessSuites.DaemonTests {
         // Listed as a user but running without the admin group: a POS user.
         let dropped = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4246)
         for c in [a, b, admin, dropped] {
-            #expect(try c.ask(["cmd": "status"])?["class"] == "STATUS")
-            #expect(try c.ask(["cmd": "watch", "enable": false])?["class"] == "WATCH")
+            #expect(try c.ask(["cmd": "status"])?.kind == .status)
+            #expect(try c.ask(["cmd": "watch", "enable": false])?.kind == .watch)
         }
-        #expect(try a.ask(["cmd": "bind", "reader": "replay"])?["class"] == "BOUND")
+        #expect(try a.ask(["cmd": "bind", "reader": "replay"])?.kind == .bound)
         #expect(try b.ask(["cmd": "arm"])?["code"] == "not_permitted")
         #expect(try b.ask(["cmd": "unbind", "reader": "replay"])?["code"] == "not_permitted")
         #expect(try b.ask(["cmd": "bind", "reader": "replay"])?["code"] == "not_permitted")
@@ -158,13 +158,13 @@ extension ProcessSuites.DaemonTests {
         #expect(try admin.ask(["cmd": "release", "reader": "replay", "seconds": 30])?["code"] == "not_releasable")
         try root.send(["cmd": "release", "reader": "replay", "seconds": 30])
         #expect(try root.nextReply(timeout: 10)?.errorCode == "not_releasable")
-        #expect(try admin.ask(["cmd": "arm", "timeout_s": 60])?["class"] == "ARMED")
-        #expect(try admin.ask(["cmd": "cancel"])?["class"] == "CANCELLED")
+        #expect(try admin.ask(["cmd": "arm", "timeout_s": 60])?.kind == .armed)
+        #expect(try admin.ask(["cmd": "cancel"])?.kind == .cancelled)
         #expect(try dropped.ask(["cmd": "unbind", "reader": "replay"])?["code"] == "not_permitted")
-        #expect(try admin.ask(["cmd": "unbind", "reader": "replay"])?["class"] == "UNBOUND")
-        #expect(try b.ask(["cmd": "arm", "timeout_s": 60])?["class"] == "ARMED")
-        #expect(try b.ask(["cmd": "cancel"])?["class"] == "CANCELLED")
-        #expect(try a.ask(["cmd": "bind", "reader": "replay"])?["class"] == "BOUND")
+        #expect(try admin.ask(["cmd": "unbind", "reader": "replay"])?.kind == .unbound)
+        #expect(try b.ask(["cmd": "arm", "timeout_s": 60])?.kind == .armed)
+        #expect(try b.ask(["cmd": "cancel"])?.kind == .cancelled)
+        #expect(try a.ask(["cmd": "bind", "reader": "replay"])?.kind == .bound)
         #expect(readText(daemon.directory + "/bindings").contains("replay\t4241\n"), "\(readText(daemon.directory + "/bindings"))")
         #expect(readText(daemon.process.stderr).contains("uid 4243 pid"))
         #expect(readText(daemon.process.stderr).contains("(admin)"))
@@ -178,7 +178,7 @@ extension ProcessSuites.DaemonTests {
         defer { roots.forEach { $0.close() } }
         let flood = try daemon.client()
         #expect(try flood.nextReply(timeout: 10)?.errorCode == "too_many_for_user")
-        #expect(try flood.next(timeout: 10) == nil, "refused, then closed")
+        #expect(try flood.nextReply(timeout: 10) == nil, "refused, then closed")
         let a1 = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4241)
         let a2 = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4241)
         let a3 = try PeerClient(socket: daemon.socket, directory: daemon.directory, uid: 4241, greeted: false)
@@ -191,7 +191,7 @@ extension ProcessSuites.DaemonTests {
         roots.removeLast().close()
         let again = try daemon.clientOnceSlotFree()
         #expect(again != nil)
-        for peer in [a1, a2, b1, b2] { #expect(try peer.ask(["cmd": "status"])?["class"] == "STATUS") }
+        for peer in [a1, a2, b1, b2] { #expect(try peer.ask(["cmd": "status"])?.kind == .status) }
     }
 
     @Test("a request line of 4 096 bytes ends in LF or CRLF, the CR even in a read of its own; 4 097 is too long either way")
@@ -207,7 +207,7 @@ extension ProcessSuites.DaemonTests {
             #expect(try c.nextReply(timeout: 10)?.kind == .status, "ending \(Array(ending.utf8))")
         }
         try c.sendRaw(Array((full + "\r").utf8))
-        #expect(try c.next(timeout: 0.5) == nil, "waits for the LF")
+        #expect(try c.nextReply(timeout: 0.5) == nil, "waits for the LF")
         try c.sendRaw([0x0A])
         #expect(try c.nextReply(timeout: 10)?.kind == .status)
         let long = try daemon.greeted()

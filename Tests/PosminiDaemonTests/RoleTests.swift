@@ -28,7 +28,7 @@ struct RoleTests {
     func steal() async throws {
         let calls = CallLog()
         let (hub, a, b, _, _) = await makeHub { reader, seconds in calls.add("\(reader) \(Int(seconds))"); return nil }
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: "sale-1"), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: "sale-1"), from: 1).first?.kind == .armed)
         #expect(await hub.handle(.release(reader: "r1", seconds: 900), from: 2).first?["code"] == "not_permitted")
         #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 2).first?["code"] == "not_permitted")
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "reader_busy")
@@ -59,15 +59,15 @@ struct RoleTests {
         let calls = CallLog()
         let (hub, a, _, admin, root) = await makeHub { reader, seconds in calls.add("\(reader) \(Int(seconds))"); return nil }
         _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: "s"), from: 1)
-        #expect(await hub.handle(.release(reader: "r1", seconds: 900), from: 3).first?["class"] == "RELEASED")
-        #expect(a.received.last?["class"] == "READER_REMOVED")
+        #expect(await hub.handle(.release(reader: "r1", seconds: 900), from: 3).first?.kind == .released)
+        #expect(a.received.last?.kind == .readerRemoved)
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["code"] == "reader_unavailable")
         await hub.disconnect(admin.clientID)
         #expect(calls.list == ["r1 900", "r1 0"])
         // Taken back when its seconds pass (the reader captures again): the asker's later
         // disconnect has nothing left to end.
         await hub.readerCapturing(id: "r1", true)
-        #expect(await hub.handle(.release(reader: "r1", seconds: 5), from: 4).first?["class"] == "RELEASED")
+        #expect(await hub.handle(.release(reader: "r1", seconds: 5), from: 4).first?.kind == .released)
         await hub.readerCapturing(id: "r1", true)
         await hub.disconnect(root.clientID)
         #expect(calls.list == ["r1 900", "r1 0", "r1 5"])
@@ -76,8 +76,8 @@ struct RoleTests {
     @Test("bindings: a POS user binds to itself; another POS user can neither arm, bind nor unbind it; the owner and admins can")
     func bindings() async throws {
         let (hub, a, b, admin, _) = await makeHub()
-        #expect(await hub.handle(.bind("r1"), from: 1).first?["class"] == "BOUND")
-        #expect(await hub.handle(.bind("r1"), from: 1).first?["class"] == "BOUND", "binding again is harmless")
+        #expect(await hub.handle(.bind("r1"), from: 1).first?.kind == .bound)
+        #expect(await hub.handle(.bind("r1"), from: 1).first?.kind == .bound, "binding again is harmless")
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["code"] == "not_permitted")
         #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: nil), from: 2).first?["code"] == "not_permitted",
                 "the only reader, chosen for B, is still A's")
@@ -85,12 +85,12 @@ struct RoleTests {
         #expect(await hub.handle(.bind("r1"), from: 2).first?["code"] == "not_permitted")
         #expect(b.received.isEmpty)
         // The owner arms; an admin may too once it is free.
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?.kind == .armed)
         _ = await hub.handle(.cancel, from: 1)
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 3).first?["class"] == "ARMED")
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 3).first?.kind == .armed)
         _ = await hub.handle(.cancel, from: 3)
-        #expect(await hub.handle(.unbind("r1"), from: 3).first?["class"] == "UNBOUND")
-        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?["class"] == "ARMED")
+        #expect(await hub.handle(.unbind("r1"), from: 3).first?.kind == .unbound)
+        #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?.kind == .armed)
         _ = a
         _ = admin
     }
@@ -100,16 +100,16 @@ struct RoleTests {
         let (hub, _, _, _, _) = await makeHub { _, _ in nil }
         // POS user 1001 (client 2), admin (3), root (4).
         for client in [2, 3, 4] {
-            #expect(await hub.handle(.watch(true), from: client).first?["class"] == "WATCH")
-            #expect(await hub.handle(.status, from: client).first?["class"] == "STATUS")
-            #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: client).first?["class"] == "ARMED")
-            #expect(await hub.handle(.cancel, from: client).first?["class"] == "CANCELLED")
-            #expect(await hub.handle(.bind("r1"), from: client).first?["class"] == "BOUND")
-            #expect(await hub.handle(.unbind("r1"), from: client).first?["class"] == "UNBOUND")
+            #expect(await hub.handle(.watch(true), from: client).first?.kind == .watch)
+            #expect(await hub.handle(.status, from: client).first?.kind == .status)
+            #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: client).first?.kind == .armed)
+            #expect(await hub.handle(.cancel, from: client).first?.kind == .cancelled)
+            #expect(await hub.handle(.bind("r1"), from: client).first?.kind == .bound)
+            #expect(await hub.handle(.unbind("r1"), from: client).first?.kind == .unbound)
         }
         #expect(await hub.handle(.release(reader: "r1", seconds: 10), from: 2).first?["code"] == "not_permitted")
-        #expect(await hub.handle(.release(reader: "r1", seconds: 10), from: 3).first?["class"] == "RELEASED")
-        #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 4).first?["class"] == "RELEASED")
+        #expect(await hub.handle(.release(reader: "r1", seconds: 10), from: 3).first?.kind == .released)
+        #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 4).first?.kind == .released)
         // Another user's arm cannot be cancelled: cancel is for one's own.
         _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
         #expect(await hub.handle(.cancel, from: 2).first?["code"] == "not_armed")
@@ -127,12 +127,12 @@ struct RoleTests {
         #expect(readText(path).contains("r1\tadmin\n"), "\(readText(path))")
         #expect(await hub.handle(.unbind("r1"), from: 1).first?["code"] == "not_permitted")
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?["code"] == "not_permitted")
-        #expect(await hub.handle(.unbind("r1"), from: 3).first?["class"] == "UNBOUND")
-        #expect(await hub.handle(.bind("r1"), from: 1).first?["class"] == "BOUND")
+        #expect(await hub.handle(.unbind("r1"), from: 3).first?.kind == .unbound)
+        #expect(await hub.handle(.bind("r1"), from: 1).first?.kind == .bound)
         let (again, _, _, _, _) = await makeHub(bindingsPath: path)
         #expect(again.ownerlessBindings == 0)
         #expect(await again.handle(.unbind("r1"), from: 2).first?["code"] == "not_permitted")
-        #expect(await again.handle(.unbind("r1"), from: 1).first?["class"] == "UNBOUND")
+        #expect(await again.handle(.unbind("r1"), from: 1).first?.kind == .unbound)
         #expect(!readText(path).contains("r1\t"))
         #expect(readText(path).contains("r2\tadmin\n"))
     }

@@ -41,9 +41,9 @@ extension ProcessSuites {
             return path
         }
 
-        func status(_ client: ControlClient) throws -> JSONValue? {
+        func status(_ client: ControlClient) throws -> Reply? {
             try client.send(["cmd": "status"])
-            while let m = try client.next(timeout: 5) { if m["class"] == "STATUS" { return m } }
+            while let m = try client.nextReply(timeout: 5) { if m.kind == .status { return m } }
             return nil
         }
 
@@ -55,11 +55,11 @@ extension ProcessSuites {
             let socket = directory + "/posmini.sock"
             // Idle figures first: the same daemon with no reader.
             let idle = try Background(["--socket", socket, "--state-directory", directory, "--test-key"], environment: [:], directory: directory)
-            var baseline: JSONValue?
+            var baseline: Reply?
             for _ in 0..<100 where baseline == nil {
                 if let c = try? ControlClient(path: socket) {
-                    _ = try c.next(timeout: 5)
-                    _ = try c.next(timeout: 5)
+                    _ = try c.nextReply(timeout: 5)
+                    _ = try c.nextReply(timeout: 5)
                     // The socket serves before start-up has quite finished (the service group's
                     // signal sources): the figures a second later.
                     usleep(1_000_000)
@@ -85,20 +85,20 @@ extension ProcessSuites {
             var cards = 0
             var refused: String?
             // The POS app arms again after each card; the replay ends by itself.
-            for _ in 0..<2 { _ = try pos.next(timeout: 10) }
+            for _ in 0..<2 { _ = try pos.nextReply(timeout: 10) }
             try pos.send(["cmd": "arm", "timeout_s": 120])
             var ended = false
             // A safety net only: the loop ends on the reader's removal.
             let deadline = monotonicNow() + 60 + Double(minutes) * 30
             while !ended && refused == nil && monotonicNow() < deadline {
-                while let m = try? pos.next(timeout: 0.01) {
-                    if m["class"] == "CARD" { cards += 1; try? pos.send(["cmd": "arm", "timeout_s": 120]) }
-                    if m["class"] == "ERROR" { refused = m.text }
+                while let m = try? pos.nextReply(timeout: 0.01) {
+                    if m.kind == .card { cards += 1; try? pos.send(["cmd": "arm", "timeout_s": 120]) }
+                    if m.kind == .error { refused = m.text }
                 }
                 // A few of the watcher's messages a turn, so the POS app gets its turn too.
                 for _ in 0..<16 {
-                    guard let m = try? watch.next(timeout: 0.05) else { break }
-                    if m["class"] == "READER" && m["present"] == false { ended = true }
+                    guard let m = try? watch.nextReply(timeout: 0.05) else { break }
+                    if m.kind == .reader && m["present"] == false { ended = true }
                 }
             }
             #expect(refused == nil, "an arm was refused: \(refused ?? "")")
@@ -132,9 +132,9 @@ extension ProcessSuites {
     /// clients that connect and drop, a full house of watchers, a line of a mebibyte.
     @Suite("faults: audio and clients")
     struct AbuseTests: CommandTesting {
-        func status(_ client: ControlClient) throws -> JSONValue? {
+        func status(_ client: ControlClient) throws -> Reply? {
             try client.send(["cmd": "status"])
-            while let m = try client.next(timeout: 10) { if m["class"] == "STATUS" { return m } }
+            while let m = try client.nextReply(timeout: 10) { if m.kind == .status { return m } }
             return nil
         }
 
@@ -169,18 +169,18 @@ extension ProcessSuites {
                                          "--state-directory", directory, "--test-key"], environment: [:], directory: directory)
             defer { daemon.stop() }
             let pos = try connect(socket)
-            _ = try pos.next(timeout: 5)
-            _ = try pos.next(timeout: 5)
+            _ = try pos.nextReply(timeout: 5)
+            _ = try pos.nextReply(timeout: 5)
             try pos.send(["cmd": "watch", "enable": true])
             try pos.send(["cmd": "arm", "timeout_s": 120])
-            var first: JSONValue?
+            var first: Reply?
             var ended = false
             let deadline = monotonicNow() + 240
             while !ended && monotonicNow() < deadline {
-                guard let m = try pos.next(timeout: 1) else { continue }
-                #expect(m["class"] != "CARD", "a card made of noise: \(m.text)")
-                if m["class"] == "READER" && m["present"] == false { ended = true }
-                if first == nil, m["class"] == "WATCH" { first = try status(pos) }
+                guard let m = try pos.nextReply(timeout: 1) else { continue }
+                #expect(m.kind != .card, "a card made of noise: \(m.text)")
+                if m.kind == .reader && m["present"] == false { ended = true }
+                if first == nil, m.kind == .watch { first = try status(pos) }
             }
             #expect(ended, "a minute of noise did not end in time")
             usleep(300_000)
@@ -201,16 +201,16 @@ extension ProcessSuites {
                                         environment: [:], directory: directory)
             defer { daemon.stop() }
             let pos = try connect(socket)
-            func answer(_ request: JSONValue, _ classes: Set<String>) throws -> JSONValue? {
+            func answer(_ request: JSONValue, _ classes: Set<String>) throws -> Reply? {
                 try pos.send(request)
-                while let m = try pos.next(timeout: 10) {
+                while let m = try pos.nextReply(timeout: 10) {
                     if let c = m["class"]?.stringValue, classes.contains(c) { return m }
                 }
                 return nil
             }
             func round(_ n: Int) throws {
                 for _ in 0..<n {
-                    #expect(try answer(["cmd": "arm", "timeout_s": 120], ["ARMED", "ERROR"])?["class"] == "ARMED")
+                    #expect(try answer(["cmd": "arm", "timeout_s": 120], ["ARMED", "ERROR"])?.kind == .armed)
                     _ = try answer(["cmd": "cancel"], ["CANCELLED", "ERROR"])
                 }
             }
@@ -221,9 +221,9 @@ extension ProcessSuites {
             #expect(after - before < 512 * 1024, "the heap grew \(Int(after - before)) bytes over 5 000 arms")
             // Timeouts still end arms, on time, while cancelled ones never fire.
             let armed = monotonicNow()
-            #expect(try answer(["cmd": "arm", "timeout_s": 1], ["ARMED"])?["class"] == "ARMED")
+            #expect(try answer(["cmd": "arm", "timeout_s": 1], ["ARMED"])?.kind == .armed)
             let ended = try answer(["cmd": "status"], ["TIMEOUT"])
-            #expect(ended?["class"] == "TIMEOUT")
+            #expect(ended?.kind == .timeout)
             let waited = monotonicNow() - armed
             #expect(waited > 0.95 && waited < 1.5, "TIMEOUT after \(waited) s")
             print("arm flood: heap \(Int(after - before)) B over 5 000 arms and cancels; a 1 s arm timed out after \((waited * 1_000).rounded() / 1_000) s")
@@ -243,8 +243,8 @@ extension ProcessSuites {
             let admin = try connect(socket)
             var hogs = 0
             /// Waits until the daemon counts `n` clients (connections close asynchronously).
-            func settle(_ n: Int) throws -> JSONValue? {
-                var last: JSONValue?
+            func settle(_ n: Int) throws -> Reply? {
+                var last: Reply?
                 for _ in 0..<200 {
                     last = try status(admin)
                     if last?["clients"]?.numberValue == Double(n) { return last }
@@ -275,17 +275,17 @@ extension ProcessSuites {
                 let pos = try greeted()
                 let extra = try connect(socket)
                 var refused = false
-                while let m = try extra.next(timeout: 3) { if m["code"] == "too_many_for_user" { refused = true; break } }
+                while let m = try extra.nextReply(timeout: 3) { if m["code"] == "too_many_for_user" { refused = true; break } }
                 #expect(refused)
                 try pos.send(["cmd": "arm", "timeout_s": 30])
-                var card: JSONValue?
-                while let m = try pos.next(timeout: 15) { if m["class"] == "CARD" { card = m; break } }
+                var card: Reply?
+                while let m = try pos.nextReply(timeout: 15) { if m.kind == .card { card = m; break } }
                 // Every watcher saw the swipe, none the card.
                 for w in watchers {
                     var saw = false
-                    while let m = try w.next(timeout: 2) {
-                        #expect(m["class"] != "CARD")
-                        if m["class"] == "SWIPE" { saw = true; break }
+                    while let m = try w.nextReply(timeout: 2) {
+                        #expect(m.kind != .card)
+                        if m.kind == .swipe { saw = true; break }
                     }
                     #expect(saw)
                 }
@@ -297,12 +297,12 @@ extension ProcessSuites {
                 let flood = try connect(socket)
                 _ = try? flood.sendRaw([UInt8](repeating: 0x61, count: 1 << 20))
                 var closed = false
-                while let m = try? flood.next(timeout: 5) { if m["code"] == "line_too_long" { closed = true } }
+                while let m = try? flood.nextReply(timeout: 5) { if m["code"] == "line_too_long" { closed = true } }
                 #expect(closed)
                 flood.close()
                 // Malformed UTF-8 and JSON: each refused by name, the connection still usable.
                 let sloppy = try greeted()
-                _ = try sloppy.next(timeout: 5)
+                _ = try sloppy.nextReply(timeout: 5)
                 let malformed: [([UInt8], String)] = [
                     ([0x7B, 0xC3, 0x28, 0x7D], "invalid_utf8"), ([0xFF, 0xFE, 0x7B, 0x7D], "invalid_utf8"),
                     ([0xED, 0xA0, 0x80], "invalid_utf8"), (Array(#"{"cmd":"status""#.utf8), "invalid_json"),
@@ -311,7 +311,7 @@ extension ProcessSuites {
                 ]
                 for (line, code) in malformed {
                     try sloppy.sendRaw(line + [0x0A])
-                    let reply = try sloppy.next(timeout: 5)
+                    let reply = try sloppy.nextReply(timeout: 5)
                     #expect(reply?["code"] == .string(code), "\(line): \(reply?.text ?? "nothing")")
                 }
                 try sloppy.send(["cmd": "status"])

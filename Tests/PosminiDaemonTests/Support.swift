@@ -139,4 +139,6 @@ extension ControlClient {
 extension Reply {
     /// A field of the message as the socket carries it (tests read replies as the POS app would).
     subscript(key: String) -> JSONValue? { json[key] }
+    /// The line as the socket carries it.
+    var text: String { json.text }
 }
