@@ -55,6 +55,8 @@ actor ReaderManager {
     let configuration: DaemonConfiguration
     /// Test hook: readers found through udev replay this recording instead of opening ALSA.
     let udevReplay: String?
+    /// The udev replay's stop (a test hook) has been given to a play.
+    private var udevReplayStopUsed = false
     private var sessions: [String: (session: ReaderSession, token: Int, events: EventQueue<ReaderEvent>)] = [:]
     private var nextToken = 0
     private var monitor: DeviceMonitor?
@@ -227,7 +229,16 @@ actor ReaderManager {
         let source: any CaptureSource
         do {
             if let udevReplay {
-                source = try FileSource(wav: udevReplay, paced: true)
+                let file = try FileSource(wav: udevReplay, paced: true)
+                // The test hook's second half: the first play stops for good at this second (a
+                // reader pulled out mid-swipe, whatever the machine's pace); later plays run whole.
+                if !udevReplayStopUsed, let text = getenv("POSMINID_TEST_UDEV_REPLAY_STOP_AT").map({ String(cString: $0) }),
+                   let seconds = Double(text) {
+                    udevReplayStopUsed = true
+                    file.stopAt = Int(seconds * Double(file.sampleRate))
+                    file.stopped = { [logger] frame in logger.info("test hook: the udev replay of reader \(id) stopped at frame \(frame)") }
+                }
+                source = file
             } else {
                 source = try ALSACapture(device: device, rate: configuration.rate)
             }

@@ -54,6 +54,11 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     private var startTime = 0.0
     /// Set before `start()`: nothing is played while it is closed, and a paced play's clock stands still.
     public var hold: ReplayHold?
+    /// Set before `start()` (a test seam): the play stops for good at this frame, as a device
+    /// that goes quiet mid-stream, and `stopped` is told once. A test then acts "in the middle"
+    /// of what it plays by an event, not by the clock.
+    public var stopAt: Int?
+    public var stopped: (@Sendable (_ frame: Int) -> Void)?
 
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         case unreadable(FileReadError)
@@ -134,6 +139,12 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
     }
 
     public func waitForData(stop: EventFD) -> Bool {
+        if let stopAt, position.load(ordering: .relaxed) >= stopAt {
+            stopped?(stopAt)
+            stopped = nil
+            while !stop.wait(timeoutMilliseconds: 1_000) {}
+            return false
+        }
         if let hold, !hold.isOpen {
             // Held where it is; a paced play's clock does not run meanwhile.
             let heldAt = monotonicSeconds()
@@ -155,6 +166,7 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
         let offset = recordingFrames > 0 ? at % recordingFrames : 0
         // Within one pass of the recording (a repeat starts a new read).
         var n = min(frames, periodFrames, frameCount - at, recordingFrames - offset)
+        if let stopAt { n = min(n, max(0, stopAt - at)) }
         if isRealTime {
             // Never ahead of the clock.
             let due = Int((monotonicSeconds() - startTime) * Double(sampleRate))

@@ -279,24 +279,28 @@ extension ProcessSuites {
             let testbed = try UdevTestbed(directory: directory)
             let delay = 2.0
             let recording = try slowSwipe(delay: delay, directory: directory)
-            // The test hook: readers found through udev replay this recording instead of ALSA.
-            let daemon = try startDaemon(testbed, directory: directory, environment: ["POSMINID_TEST_UDEV_REPLAY": recording])
+            // The test hook: readers found through udev replay this recording instead of ALSA;
+            // the first play stops for good in the middle of the swipe (the swipe at 5 cm/s takes
+            // about 1.7 s from `delay`), as a reader pulled out mid-swipe does.
+            let daemon = try startDaemon(testbed, directory: directory,
+                                         environment: ["POSMINID_TEST_UDEV_REPLAY": recording,
+                                                       "POSMINID_TEST_UDEV_REPLAY_STOP_AT": String(delay + 0.85)])
             defer { daemon.stop() }
             let pos = try daemon.greeted()
             try pos.send(["cmd": "watch", "enable": true])
             #expect(try pos.nextReply(timeout: 5)?.kind == .watch)
             let path = try testbed.plug("card1", number: 1, id: "Reader", properties: Self.readerProperties)
-            var capturing: Double?
+            var capturing = false
             while let m = try nextReader(pos, id: Self.readerID) {
-                if m["capturing"] == true { capturing = monotonicNow(); break }
+                if m["capturing"] == true { capturing = true; break }
             }
-            let started = try #require(capturing)
+            #expect(capturing)
             try pos.send(["cmd": "bind", "reader": .string(Self.readerID)])
             try pos.armed(["cmd": "arm", "reader": .string(Self.readerID), "timeout_s": 60])
-            // The swipe (5 cm/s) takes about 1.7 s from `delay`: pull the reader out halfway, so
-            // that a machine 0.8 s late either way still pulls it mid-swipe.
-            let middle = started + delay + 0.85
-            if middle > monotonicNow() { usleep(UInt32((middle - monotonicNow()) * 1_000_000)) }
+            // Pulled out once the play has stopped mid-swipe (the daemon says so: an event, not
+            // a time), so the swipe is cut on any machine.
+            #expect(Background.wait(seconds: 30) { readText(daemon.process.stderr).contains("udev replay of reader") },
+                    "the replay never reached the middle of the swipe")
             try testbed.unplug(path)
             var ending: Reply?
             while let m = try pos.nextReply(timeout: 5) {
