@@ -2,6 +2,9 @@ public import Magstripe
 public import DUKPT
 import PosminiSystem
 import AudioFile
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `/etc/posminid/posminid.conf`: `key = value` lines, `#` comments, a repeated key for a list.
 /// No file means the built-in defaults. An unknown key or a bad value refuses the whole file,
@@ -53,7 +56,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         do {
             bytes = try FileBytes.read(path, limit: 1 << 20)
         } catch {
-            if optional && error.errno == 2 { return DaemonConfiguration() }
+            if optional && error.errno == ENOENT { return DaemonConfiguration() }
             throw Failure(file: path, line: 0, message: "cannot read: \(error)")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {

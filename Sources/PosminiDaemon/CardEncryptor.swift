@@ -1,5 +1,5 @@
 public import DUKPT
-public import Secrets
+import Secrets
 public import PosminiConfig
 public import SwipeDecoder
 public import PosminiProtocol

@@ -34,6 +34,15 @@ public struct DaemonOptions: Sendable {
     /// Test seam: watchers' SWIPE and SWIPE_IGNORED carry `decided_at`, the stream position
     /// (in the reader's samples) where the decoder decided the swipe.
     public var exposeDecidedAt = false
+    /// Test seam: readers found through udev play this recording, paced, instead of opening
+    /// ALSA (the hot-plug tests, on a umockdev testbed).
+    public var udevReplay: String?
+    /// Test seam: the first such play stops for good at this second, as a reader pulled out
+    /// mid-swipe, and the log says so.
+    public var udevReplayStopAt: Double?
+    /// Test seam: exit right after a transaction counter is reserved, before anything is
+    /// published (the counter's crash test).
+    public var crashAfterReserve = false
     public var logLevel: String?
     public var stateDirectory: String?
     /// Use the published test key (demonstrations and tests), with a warning on every card.
@@ -55,7 +64,8 @@ actor ReaderManager {
     let configuration: DaemonConfiguration
     /// Test hook: readers found through udev replay this recording instead of opening ALSA.
     let udevReplay: String?
-    /// The udev replay's stop (a test hook) has been given to a play.
+    let udevReplayStopAt: Double?
+    /// The udev replay's stop (a test seam) has been given to a play.
     private var udevReplayStopUsed = false
     private var sessions: [String: (session: ReaderSession, token: Int, events: EventQueue<ReaderEvent>)] = [:]
     private var nextToken = 0
@@ -85,7 +95,8 @@ actor ReaderManager {
     private let events: AsyncStream<DeviceEvent>
     private let eventSink: AsyncStream<DeviceEvent>.Continuation
 
-    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil) {
+    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, udevReplay: String? = nil, udevReplayStopAt: Double? = nil) {
+        self.udevReplayStopAt = udevReplayStopAt
         self.hub = hub
         self.configuration = configuration
         self.logger = logger
@@ -230,13 +241,12 @@ actor ReaderManager {
         do {
             if let udevReplay {
                 let file = try FileSource(wav: udevReplay, paced: true)
-                // The test hook's second half: the first play stops for good at this second (a
-                // reader pulled out mid-swipe, whatever the machine's pace); later plays run whole.
-                if !udevReplayStopUsed, let text = getenv("POSMINID_TEST_UDEV_REPLAY_STOP_AT").map({ String(cString: $0) }),
-                   let seconds = Double(text) {
+                // The seam's second half: the first play stops for good at this second (a reader
+                // pulled out mid-swipe, whatever the machine's pace); later plays run whole.
+                if !udevReplayStopUsed, let seconds = udevReplayStopAt {
                     udevReplayStopUsed = true
                     file.stopAt = Int(seconds * Double(file.sampleRate))
-                    file.stopped = { [logger] frame in logger.info("test hook: the udev replay of reader \(id) stopped at frame \(frame)") }
+                    file.stopped = { [logger] frame in logger.info("test seam: the udev replay of reader \(id) stopped at frame \(frame)") }
                 }
                 source = file
             } else {
@@ -532,7 +542,7 @@ public enum Daemon {
             }
         }
         let readers = ReaderManager(hub: hub, configuration: configuration, logger: logger,
-                                    udevReplay: getenv("POSMINID_TEST_UDEV_REPLAY").map { String(cString: $0) })
+                                    udevReplay: options.udevReplay, udevReplayStopAt: options.udevReplayStopAt)
         await hub.setReleaser { [readers] reader, seconds in await readers.release(reader, seconds: seconds) }
         // The replay seam holds each recording's decoder (not its file: the audio already read
         // ahead into the session's ring must wait too).

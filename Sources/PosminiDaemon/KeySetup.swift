@@ -22,7 +22,7 @@ enum KeySetup {
 
     static func encryptor(options: DaemonOptions, configuration: inout DaemonConfiguration, logger: Logger) throws -> CardEncryptor {
         configuration.stateDirectory = try stateDirectory(configured: configuration.stateDirectory)
-        let crash = environment("POSMINID_TEST_CRASH_AFTER_RESERVE") == "1"
+        let crash = options.crashAfterReserve
         if options.testKey {
             let scheme = configuration.scheme ?? .aes128
             let device = try TestKeys.deviceKey(scheme)

@@ -76,6 +76,15 @@ struct Run: AsyncParsableCommand {
     @Flag(help: ArgumentHelp("Test seam: each --replay recording advances only while its reader is armed.", visibility: .private))
     var replayWhileArmed = false
 
+    @Option(help: ArgumentHelp("Test seam: readers found through udev play this recording, paced, instead of opening ALSA.", visibility: .private))
+    var testUdevReplay: String?
+
+    @Option(help: ArgumentHelp("Test seam: the first udev replay stops for good at this second (a reader pulled out mid-swipe).", visibility: .private))
+    var testUdevReplayStopAt: Double?
+
+    @Flag(help: ArgumentHelp("Test seam: exit right after reserving a transaction counter, before publishing the card.", visibility: .private))
+    var testCrashAfterReserve = false
+
     @Flag(help: ArgumentHelp("Test seam: watchers' SWIPE events carry decided_at (the stream position, in samples, where the swipe was decided).", visibility: .private))
     var exposeDecidedAt = false
 
@@ -106,6 +115,9 @@ struct Run: AsyncParsableCommand {
         options.replayHold = replayHold
         options.replayWhileArmed = replayWhileArmed
         options.exposeDecidedAt = exposeDecidedAt
+        options.udevReplay = testUdevReplay
+        options.udevReplayStopAt = testUdevReplayStopAt
+        options.crashAfterReserve = testCrashAfterReserve
         options.logLevel = logLevel
         options.stateDirectory = stateDirectory
         options.testKey = testKey

@@ -118,7 +118,7 @@ extension ProcessSuites.DaemonTests {
     @Test("a crash between reserving the counter and publishing: nothing is published, and the next start uses a higher KSN")
     func crashBetweenPersistAndPublish() throws {
         let directory = try temporaryDirectory()
-        let first = try startDaemon(environment: ["POSMINID_TEST_CRASH_AFTER_RESERVE": "1"], directory: directory)
+        let first = try startDaemon(extra: ["--test-crash-after-reserve"], directory: directory)
         let reply = try armOnce(first)
         #expect(reply == nil, "nothing may be published: \(reply?.text ?? "")")
         #expect(Background.wait(seconds: 10) { !first.process.running })

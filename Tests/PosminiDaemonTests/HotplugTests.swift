@@ -279,12 +279,11 @@ extension ProcessSuites {
             let testbed = try UdevTestbed(directory: directory)
             let delay = 2.0
             let recording = try slowSwipe(delay: delay, directory: directory)
-            // The test hook: readers found through udev replay this recording instead of ALSA;
+            // The test seam: readers found through udev replay this recording instead of ALSA;
             // the first play stops for good in the middle of the swipe (the swipe at 5 cm/s takes
             // about 1.7 s from `delay`), as a reader pulled out mid-swipe does.
             let daemon = try startDaemon(testbed, directory: directory,
-                                         environment: ["POSMINID_TEST_UDEV_REPLAY": recording,
-                                                       "POSMINID_TEST_UDEV_REPLAY_STOP_AT": String(delay + 0.85)])
+                                         extra: ["--test-udev-replay", recording, "--test-udev-replay-stop-at", String(delay + 0.85)])
             defer { daemon.stop() }
             let pos = try daemon.greeted()
             try pos.send(["cmd": "watch", "enable": true])
