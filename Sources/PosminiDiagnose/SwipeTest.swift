@@ -105,20 +105,20 @@ extension Run {
                                      "\(track.format.map { "Track \($0.number)" } ?? "no format") \(track.isOK ? "ok (sentinels, parity, LRC\(track.corrections > 0 ? ", \(track.corrections) bit corrected" : ""))" : track.status.code)"
                                  }.joined(separator: "; ")))
         let peak = figures.peakDBFS
-        let clipped = q.clippedFraction > 0.001 || q.peakDBFS > -0.2
-        report.add(DiagnoseCheck("swipe.level", "Swipe peak level", clipped || q.peakDBFS < -40 ? .warn : .pass,
+        let clipped = q.clippedFraction > DiagnoseLimits.clipWarnFraction || q.peakDBFS > DiagnoseLimits.clipPeakDBFS
+        report.add(DiagnoseCheck("swipe.level", "Swipe peak level", clipped || q.peakDBFS < DiagnoseLimits.weakWarnPeakDBFS ? .warn : .pass,
                                  value: .number(peak), unit: "dBFS",
                                  advice: clipped ? "the signal clips: lower the capture volume or the mic boost a step"
                                                  : "the signal is weak: raise the capture volume and the mic boost"))
         let snr = figures.snrDB
-        report.add(DiagnoseCheck("swipe.snr", "Swipe signal to noise", q.snrDB >= 20 ? .pass : (q.snrDB >= 12 ? .warn : .fail),
+        report.add(DiagnoseCheck("swipe.snr", "Swipe signal to noise", q.snrDB >= DiagnoseLimits.snrPass ? .pass : (q.snrDB >= DiagnoseLimits.snrFail ? .warn : .fail),
                                  value: .number(snr), unit: "dB",
                                  advice: "the pulses barely stand above the noise: raise the mic boost, and keep the reader away from chargers and power supplies"))
         if let speed = figures.speed, let format = result.format {
             let limit = TrackSpeedLimit.limit(rate: result.rate, bpi: format.bitsPerInch)
             let variation = speed.min > 0 ? speed.max / speed.min : 1
-            let fast = speed.max > 0.8 * limit
-            let uneven = variation > 3
+            let fast = speed.max > DiagnoseLimits.fastWarnFraction * limit
+            let uneven = variation > DiagnoseLimits.unevenWarnRatio
             report.add(DiagnoseCheck("swipe.speed", "Swipe speed", fast || uneven ? .warn : .pass,
                                      value: ["mean": .number(speed.mean), "min": .number(speed.min),
                                              "max": .number(speed.max), "limit": .number(limit.rounded())],
@@ -130,7 +130,7 @@ extension Run {
             report.add(DiagnoseCheck("swipe.speed", "Swipe speed", .notApplicable, value: "no track format recognised"))
         }
         let jitter = SwipeFigures.round(figures.jitter * 100, 2)
-        report.add(DiagnoseCheck("swipe.jitter", "Bit timing jitter", q.jitter < 0.1 ? .pass : .warn, value: .number(jitter), unit: "% of a cell",
+        report.add(DiagnoseCheck("swipe.jitter", "Bit timing jitter", q.jitter < DiagnoseLimits.jitterPass ? .pass : .warn, value: .number(jitter), unit: "% of a cell",
                                  advice: "the bit timing wanders: swipe evenly with the stripe pressed against the head"))
     }
 

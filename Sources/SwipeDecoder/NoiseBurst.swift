@@ -48,7 +48,7 @@ public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
 
     /// F2F: one transition per zero cell, two per one cell.
     static let transitionsPerCell = 3.0
-    static let resolvable = 2.2
+    static let resolvable = SwipeLimits.minimumSamplesPerHalfCell
     static let clockRun = 6
     static let runTolerance = 0.3
     static let ringingDecay = 1.0 / 4

@@ -842,14 +842,14 @@ final class SwipeAnalyzer {
     /// The most likely reason a swipe did not read.
     private func diagnose(_ swipe: Swipe, failure: TrackRead?, attempt: Attempt, typical: Double) -> SwipeProblem {
         let q = swipe.quality
-        if failure?.format == nil && attempt.bits.count < 40 { return .notAMagstripe }
-        if q.clippedFraction > 0.002 { return .clipped }
-        if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < 2.2 { return .tooFast }
-        if q.peakDBFS < -54 { return .weakSignal }
-        if q.snrDB < 14 { return .noisy }
+        if failure?.format == nil && attempt.bits.count < SwipeLimits.minimumBits { return .notAMagstripe }
+        if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
+        if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
+        if q.peakDBFS < SwipeLimits.weakPeakDBFS { return .weakSignal }
+        if q.snrDB < SwipeLimits.noisySNR { return .noisy }
         if let periods = Optional(attempt.periods), !periods.isEmpty {
             let lo = periods.min()!, hi = periods.max()!
-            if hi / lo > 4.5 || attempt.jitter > 0.18 { return .unevenSpeed }
+            if Double(hi / lo) > SwipeLimits.unevenSpeedRatio || attempt.jitter > SwipeLimits.unevenJitter { return .unevenSpeed }
         }
         if case .failed(.read(let error)) = failure?.status {
             switch error {
@@ -857,7 +857,7 @@ final class SwipeAnalyzer {
             default: break
             }
         }
-        if let speed = swipe.speed, speed.mean < 4 { return .tooSlow }
+        if let speed = swipe.speed, speed.mean < SwipeLimits.tooSlowSpeed { return .tooSlow }
         if failure?.format == nil { return .notAMagstripe }
         return .unevenSpeed
     }

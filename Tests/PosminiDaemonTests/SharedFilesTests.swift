@@ -2,7 +2,7 @@ import Testing
 import PosminiConfig
 import PosminiProtocol
 import ReaderPipeline
-import SwipeDecoder
+@testable import SwipeDecoder
 @testable import PosminiDaemon
 @testable import PosminiDiagnose
 
@@ -112,5 +112,27 @@ struct SharedFilesTests {
         let silent = IdleFigures(dcOffset: 0, noiseDBFS: -200, humDBFS: -200, humFrequency: 50, clippedSamples: 0, peakDBFS: -200)
         #expect(statuses([silent])["idle.noise_floor"] == .warn)
         #expect(statuses([]) == ["idle.signal": .fail])
+        // Each threshold at its edge.
+        func with(noise: Double = -70, dc: Double = 0, hum: Double = -80) -> IdleFigures {
+            IdleFigures(dcOffset: dc, noiseDBFS: noise, humDBFS: hum, humFrequency: 50, clippedSamples: 0, peakDBFS: -30)
+        }
+        #expect(statuses([with(noise: DiagnoseLimits.noisePassDBFS)])["idle.noise_floor"] == .pass)
+        #expect(statuses([with(noise: DiagnoseLimits.noisePassDBFS + 0.1)])["idle.noise_floor"] == .warn)
+        #expect(statuses([with(noise: DiagnoseLimits.noiseWarnDBFS)])["idle.noise_floor"] == .warn)
+        #expect(statuses([with(noise: DiagnoseLimits.noiseWarnDBFS + 0.1)])["idle.noise_floor"] == .fail)
+        #expect(statuses([with(dc: DiagnoseLimits.dcWarn - 0.001)])["idle.dc_offset"] == .pass)
+        #expect(statuses([with(dc: -DiagnoseLimits.dcWarn)])["idle.dc_offset"] == .warn)
+        #expect(statuses([with(dc: DiagnoseLimits.dcFail)])["idle.dc_offset"] == .fail)
+        #expect(statuses([with(hum: DiagnoseLimits.humPassDBFS)])["idle.hum"] == .pass)
+        #expect(statuses([with(hum: DiagnoseLimits.humPassDBFS + 0.1)])["idle.hum"] == .warn)
+    }
+
+    @Test("diagnose fails a swipe where the decoder fails the read, and warns earlier")
+    func swipeLimitsAgree() {
+        #expect(DiagnoseLimits.snrFail == SwipeLimits.noisySNR && DiagnoseLimits.snrPass > SwipeLimits.noisySNR)
+        #expect(DiagnoseLimits.clipWarnFraction < SwipeLimits.clippedFraction)
+        #expect(DiagnoseLimits.weakWarnPeakDBFS > SwipeLimits.weakPeakDBFS)
+        #expect(DiagnoseLimits.unevenWarnRatio < SwipeLimits.unevenSpeedRatio && DiagnoseLimits.jitterPass < SwipeLimits.unevenJitter)
+        #expect(NoiseBurst.resolvable == SwipeLimits.minimumSamplesPerHalfCell)
     }
 }

@@ -1,0 +1,27 @@
+/// The limits that decide why a swipe failed (`SwipeProblem`), named once. The decoder's own
+/// diagnosis uses them, the noise-burst line uses the first, and `posminid --diagnose` fails a
+/// swipe check where the decoder would fail the read (docs/DIAGNOSE.md lists them beside its
+/// warning margins).
+public enum SwipeLimits {
+    /// Fewer samples than this per half-cell and F2F's transitions cannot be picked one by one:
+    /// `tooFast` (and the noise-burst line does not judge such a stretch).
+    public static let minimumSamplesPerHalfCell = 2.2
+    /// More than this fraction of the swipe's samples at full scale: `clipped` (the pulse
+    /// peaks, where the transitions are timed, are cut off).
+    public static let clippedFraction = 0.002
+    /// A peak below this (dBFS): `weakSignal` (the capture volume or boost is too low for the
+    /// pulses to stand clear of the converter's own noise).
+    public static let weakPeakDBFS = -54.0
+    /// Pulse height over the noise before the swipe below this (dB): `noisy`.
+    public static let noisySNR = 14.0
+    /// The slowest cell more than this many times the fastest: `unevenSpeed` (the clock cannot
+    /// follow a hand that stops and starts).
+    public static let unevenSpeedRatio = 4.5
+    /// Transitions off the clock by more than this fraction of a cell (standard deviation):
+    /// `unevenSpeed`.
+    public static let unevenJitter = 0.18
+    /// A mean speed below this (cm/s): `tooSlow` (the pulses sink into the noise and hum).
+    public static let tooSlowSpeed = 4.0
+    /// A stretch with no track format and fewer bits than this: `notAMagstripe`.
+    public static let minimumBits = 40
+}
