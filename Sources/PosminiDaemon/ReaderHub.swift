@@ -349,7 +349,7 @@ public actor ReaderHub {
 
     public func reader(_ id: String) -> ReaderInfo? { readers[id] }
 
-    public func readerAppeared(id: String, name: String) {
+    func readerAppeared(id: String, name: String) {
         readerAppeared(ReaderInfo(id: id, name: name))
     }
 

@@ -1,7 +1,7 @@
 import PosminiProtocol
 import Testing
 import Synchronization
-import PosminiDaemon
+@testable import PosminiDaemon
 @testable import PosminiDiagnose
 import PosminiConfig
 import ReaderIO

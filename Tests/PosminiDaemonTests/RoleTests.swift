@@ -1,6 +1,6 @@
 import PosminiProtocol
 import Testing
-import PosminiDaemon
+@testable import PosminiDaemon
 import TestSupport
 #if canImport(Glibc)
 import Glibc
