@@ -13,24 +13,22 @@ public enum FileRules {
     /// daemon's user or root and writable by nobody else, since whoever can write it can plant
     /// links in place of the counter and the bindings.
     public static func stateDirectory(_ path: String) throws(KeyStoreError) -> Directory {
-        let directory: Directory
-        let status: FileStatus
         do {
-            directory = try Directory.openOrCreate(path, mode: 0o700).directory
-            status = try directory.status()
+            return try Directory.openOrCreatePrivate(path, owners: daemonOwners)
         } catch {
-            throw KeyStoreError("state directory \(error)")
+            switch error {
+            case .cannotOpen(let failure):
+                throw KeyStoreError("state directory \(failure)")
+            case .notPrivate(let status):
+                throw KeyStoreError("""
+                    state directory \(path) is owned by \(FileBytes.describeUser(status.owner)) with mode \(status.modeText): \
+                    refusing it, since \(status.writableByOthers ? "others can write to it" : "another user owns it") and could \
+                    replace the transaction counter or the bindings; it must belong to the user posminid runs as \
+                    (\(FileBytes.describeUser(FileBytes.effectiveUserID))) or root and be writable by its owner only \
+                    (chown \(FileBytes.userName(FileBytes.effectiveUserID) ?? String(FileBytes.effectiveUserID)) \(path); chmod 700 \(path))
+                    """)
+            }
         }
-        guard status.isPrivate(to: daemonOwners) else {
-            throw KeyStoreError("""
-                state directory \(path) is owned by \(FileBytes.describeUser(status.owner)) with mode \(status.modeText): \
-                refusing it, since \(status.writableByOthers ? "others can write to it" : "another user owns it") and could \
-                replace the transaction counter or the bindings; it must belong to the user posminid runs as \
-                (\(FileBytes.describeUser(FileBytes.effectiveUserID))) or root and be writable by its owner only \
-                (chown \(FileBytes.userName(FileBytes.effectiveUserID) ?? String(FileBytes.effectiveUserID)) \(path); chmod 700 \(path))
-                """)
-        }
-        return directory
     }
 
     /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`; the first when it lists several), else

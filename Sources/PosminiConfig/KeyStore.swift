@@ -136,9 +136,7 @@ public enum KeyFile {
         } catch {
             throw fail(error.line, "expected 'name = value'")
         }
-        var lineNumber = 0
         for entry in entries {
-            lineNumber = entry.line
             // Names and public values are safe to hold as strings; the key is not.
             let name = String(decoding: entry.name.map { contents[$0] }, as: UTF8.self)
             switch name {
@@ -159,7 +157,8 @@ public enum KeyFile {
                 throw fail(entry.line, "unknown name '\(name)'")
             }
         }
-        lineNumber = max(lineNumber, Self.lineCount(contents))
+        // A missing line is reported at the file's end.
+        let lineNumber = Self.lineCount(contents)
         guard let scheme else { throw fail(lineNumber, "no 'scheme' line") }
         let (idName, keyName) = names(scheme)
         guard let keyID else { throw fail(lineNumber, "no '\(idName)' line") }

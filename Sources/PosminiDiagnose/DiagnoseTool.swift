@@ -175,7 +175,7 @@ struct Run {
         }
         // Flaps, as the daemon counted them.
         daemon = DaemonRelease(socket: configuration.socketPath, device: device, cardID: card?.cardID)
-        if daemon == nil, let refusal = DaemonAccess.refusal(socket: configuration.socketPath, user: Self.userName()) {
+        if daemon == nil, let refusal = DaemonAccess.refusal(socket: configuration.socketPath, user: PermissionsProbe.userName()) {
             report.add(DiagnoseCheck("daemon.access", "Daemon reachable", .fail, value: .string(refusal.value), advice: refusal.advice))
         }
         if let flaps = daemon?.jackFlaps {
@@ -231,7 +231,7 @@ struct Run {
                                          advice: "stop \(who) or have it leave this device alone (a sound server: see README, \"Sound servers\"), then run this again"))
             case EACCES, EPERM:
                 report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string(error.message),
-                                         advice: "add the user to the audio group (`usermod -aG audio \(Self.userName())`)"))
+                                         advice: "add the user to the audio group (`usermod -aG audio \(PermissionsProbe.userName())`)"))
             default:
                 report.add(DiagnoseCheck("device.open", "Device opens", .fail, value: .string(error.description),
                                          advice: "replug the reader; if this stays, send the --report bundle to the provider", fixable: false))
@@ -345,6 +345,4 @@ struct Run {
         let figures = (audio.first ?? []).isEmpty ? [] : audio.map { IdleFigures.measure($0, rate: rate) }
         for check in Checks.idle(figures, overruns: capture.overruns - overrunsBefore, seconds: tool.idleSeconds) { report.add(check) }
     }
-
-    static func userName() -> String { PermissionsProbe.userName() }
 }

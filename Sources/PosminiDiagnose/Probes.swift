@@ -42,8 +42,7 @@ struct PermissionsProbe: Sendable, Hashable {
     }
 
     static func userName() -> String {
-        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-        return "uid \(geteuid())"
+        FileBytes.userName(FileBytes.effectiveUserID) ?? "uid \(FileBytes.effectiveUserID)"
     }
 
     static func groupOf(_ path: String) -> String? {

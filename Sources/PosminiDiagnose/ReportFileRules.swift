@@ -20,23 +20,21 @@ enum ReportFileRules {
     /// the caller and be writable by nobody else: in someone else's directory (a /tmp/ticket
     /// another user made) that user could read the bundle or swap its files.
     static func reportDirectory(_ path: String) throws(DiagnoseTool.NotRun) -> Directory {
-        let directory: Directory
-        let status: FileStatus
         do {
-            directory = try Directory.openOrCreate(path, mode: 0o700).directory
-            status = try directory.status()
+            return try Directory.openOrCreatePrivate(path, owners: reportOwners)
         } catch {
-            throw DiagnoseTool.NotRun(message: "cannot write the report to \(path): \(error)")
+            switch error {
+            case .cannotOpen(let failure):
+                throw DiagnoseTool.NotRun(message: "cannot write the report to \(path): \(failure)")
+            case .notPrivate(let status):
+                throw DiagnoseTool.NotRun(message: """
+                    refusing to write the report into \(path): it is owned by \(FileBytes.describeUser(status.owner)) with mode \
+                    \(status.modeText)\(status.writableByOthers ? " (writable by others)" : ""), so someone else could read or \
+                    replace the files; name a directory of your own that only you can write, or one that does not exist yet \
+                    (it is created with mode 700)
+                    """)
+            }
         }
-        guard status.isPrivate(to: reportOwners) else {
-            throw DiagnoseTool.NotRun(message: """
-                refusing to write the report into \(path): it is owned by \(FileBytes.describeUser(status.owner)) with mode \
-                \(status.modeText)\(status.writableByOthers ? " (writable by others)" : ""), so someone else could read or \
-                replace the files; name a directory of your own that only you can write, or one that does not exist yet \
-                (it is created with mode 700)
-                """)
-        }
-        return directory
     }
 
     /// The directory `--plot FILE` goes into, under the `--report` rule: it must belong to the

@@ -67,21 +67,6 @@ public enum Reply: Sendable, Hashable {
 
     /// The `class` of the message.
     public var messageClass: String { kind.rawValue }
-
-    /// The `code` of an ERROR; nil for any other message.
-    public var errorCode: String? {
-        if case .error(let error, _, _) = self { return error.code }
-        return nil
-    }
-
-    /// Ends an arm: CARD, TIMEOUT, CANCELLED, READER_REMOVED, or an ERROR that names a reader.
-    public var endsArm: Bool {
-        switch self {
-        case .card, .armEnded: true
-        case .error(_, let reader, _): reader != nil
-        default: false
-        }
-    }
 }
 
 /// How an arm ended without a card (the message's `class`).

@@ -125,6 +125,30 @@ public final class Directory: Sendable {
         return (Directory(path: path, descriptor: fd, namesOnly: false), created)
     }
 
+    /// Why `openOrCreatePrivate` refused a directory.
+    public enum PrivacyRefusal: Error, Sendable {
+        /// It could not be made, opened or examined.
+        case cannotOpen(FileError)
+        /// It belongs to someone else, or others may write to it.
+        case notPrivate(FileStatus)
+    }
+
+    /// `openOrCreate` (mode 700 when made), then refused unless one of `owners` owns it and
+    /// nobody else may write to it (checked with fstat on the descriptor opened without
+    /// following a symbolic link).
+    public static func openOrCreatePrivate(_ path: String, owners: Set<UInt32>) throws(PrivacyRefusal) -> Directory {
+        let directory: Directory
+        let status: FileStatus
+        do {
+            directory = try openOrCreate(path, mode: 0o700).directory
+            status = try directory.status()
+        } catch {
+            throw .cannotOpen(error)
+        }
+        guard status.isPrivate(to: owners) else { throw .notPrivate(status) }
+        return directory
+    }
+
     /// Most symbolic links one walk follows (the kernel's own limit is 40).
     static let linkLimit = 32
 

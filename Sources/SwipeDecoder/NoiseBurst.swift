@@ -17,10 +17,11 @@
 ///   clocked transitions is below `ringingDecay` of the first quarter's, the loudest pulse in
 ///   the first quarter: a circuit ringing down at its own frequency, not a card slowing down
 ///   (whose pulses weaken as their intervals grow).
-/// The first two apply only where the transitions are resolvable (at least `resolvable`
-/// samples per half-cell): below that a swipe too fast for the rate looks no better than noise
-/// and stays a swipe (`tooFast`); so does a burst of white noise. A steady tone has a clock:
-/// it stays a swipe (`notAMagstripe`) when no format is found.
+/// The first two apply only where the transitions are resolvable (at least
+/// `SwipeLimits.minimumSamplesPerHalfCell` samples per half-cell): below that a swipe too fast
+/// for the rate looks no better than noise and stays a swipe (`tooFast`); so does a burst of
+/// white noise. A steady tone has a clock: it stays a swipe (`notAMagstripe`) when no format is
+/// found.
 public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
     public enum Reason: String, Sendable, Hashable, CaseIterable {
         /// `noSwipe`: the analysis found no clock to follow at all (a step, a knock).
@@ -48,7 +49,6 @@ public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
 
     /// F2F: one transition per zero cell, two per one cell.
     static let transitionsPerCell = 3.0
-    static let resolvable = SwipeLimits.minimumSamplesPerHalfCell
     static let clockRun = 6
     static let runTolerance = 0.3
     static let ringingDecay = 1.0 / 4
@@ -66,9 +66,9 @@ public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
         let intervals = (1..<inSpan.count).map { inSpan[$0].position - inSpan[$0 - 1].position }
         func alike(_ a: Double, _ b: Double) -> Bool { abs(b - a) <= runTolerance * max(a, b) }
 
-        // Below `resolvable` the transitions cannot be picked one by one: a swipe too fast for
-        // the rate looks no better than noise, and must stay a swipe (`tooFast`).
-        if minimumSamplesPerHalfCell >= resolvable {
+        // Below that many samples per half-cell the transitions cannot be picked one by one: a
+        // swipe too fast for the rate looks no better than noise, and must stay a swipe (`tooFast`).
+        if minimumSamplesPerHalfCell >= SwipeLimits.minimumSamplesPerHalfCell {
             if Double(inSpan.count) > transitionsPerCell * Double(bits.count) { return .noClock }
             var run = 1, longest = 1
             for k in 1..<intervals.count {

@@ -2,7 +2,7 @@ import Testing
 import PosminiConfig
 import PosminiProtocol
 import ReaderPipeline
-@testable import SwipeDecoder
+import SwipeDecoder
 @testable import PosminiDaemon
 @testable import PosminiDiagnose
 
@@ -133,6 +133,5 @@ struct SharedFilesTests {
         #expect(DiagnoseLimits.clipWarnFraction < SwipeLimits.clippedFraction)
         #expect(DiagnoseLimits.weakWarnPeakDBFS > SwipeLimits.weakPeakDBFS)
         #expect(DiagnoseLimits.unevenWarnRatio < SwipeLimits.unevenSpeedRatio && DiagnoseLimits.jitterPass < SwipeLimits.unevenJitter)
-        #expect(NoiseBurst.resolvable == SwipeLimits.minimumSamplesPerHalfCell)
     }
 }

@@ -141,4 +141,9 @@ extension Reply {
     subscript(key: String) -> JSONValue? { json[key] }
     /// The line as the socket carries it.
     var text: String { json.text }
+    /// The `code` of an ERROR; nil for any other message.
+    var errorCode: String? {
+        if case .error(let error, _, _) = self { return error.code }
+        return nil
+    }
 }
