@@ -132,6 +132,33 @@ public enum TrackDecoding {
         return forward
     }
 
+    /// The most characters in a row with good parity from a start sentinel that clocking zeros
+    /// precede (the sentinel counted), over both directions: how far a failed read got into a
+    /// track's framing. A sentinel alone turns up by chance in a few hundred random bits
+    /// (about once per 1 000 cells for the 5-bit formats); each further character with good
+    /// parity halves that chance, while a card's track gives dozens.
+    public static func framedCharacters(_ bits: [UInt8], format: TrackFormat) -> Int {
+        let w = format.characterWidth
+        guard bits.count >= w else { return 0 }
+        var best = 0
+        for b in [bits, Array(bits.reversed())] {
+            var p = 0
+            while p + w <= b.count {
+                if b[p] == 1, readCharacter(b, at: p, format: format) == (format.startSentinelValue, true),
+                   precededByZeros(b, at: p, count: w) {
+                    var n = 1, i = p + w
+                    while i + w <= b.count, readCharacter(b, at: i, format: format).parityOK {
+                        n += 1
+                        i += w
+                    }
+                    best = max(best, n)
+                }
+                p += 1
+            }
+        }
+        return best
+    }
+
     // MARK: - Implementation
 
     static func decodeOriented(

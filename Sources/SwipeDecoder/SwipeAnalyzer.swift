@@ -788,7 +788,7 @@ final class SwipeAnalyzer {
         swipe.repairedCells = attempt.repairs
         swipe.bridgedCells = attempt.bridged
         if accepted == nil {
-            if failure?.format == nil,
+            if framedTooLittle(failure, bits: attempt.bits),
                let reason = NoiseBurst.classify(transitions: attempt.transitions, first: attempt.firstPosition,
                                                 last: attempt.lastPosition, bits: attempt.bits,
                                                 minimumSamplesPerHalfCell: quality.minimumSamplesPerHalfCell) {
@@ -799,6 +799,14 @@ final class SwipeAnalyzer {
             swipe.problem = diagnose(swipe, failure: failure, attempt: attempt, typical: typical)
         }
         return swipe
+    }
+
+    /// Whether a failed read found too little of a track for the noise-burst line to pass it
+    /// over: no start sentinel, or one followed by fewer than `SwipeLimits.framedCharacters`
+    /// characters with good parity (a sentinel turns up by chance in noise's random bits).
+    private func framedTooLittle(_ failure: TrackRead?, bits: [UInt8]) -> Bool {
+        guard let format = failure?.format else { return true }
+        return TrackDecoding.framedCharacters(bits, format: format) < SwipeLimits.framedCharacters
     }
 
     /// Where the clock put each cell, in stream seconds and time order: from the transition the

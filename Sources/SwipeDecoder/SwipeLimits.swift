@@ -24,4 +24,8 @@ public enum SwipeLimits {
     public static let tooSlowSpeed = 4.0
     /// A stretch with no track format and fewer bits than this: `notAMagstripe`.
     public static let minimumBits = 40
+    /// A failed read whose start sentinel is followed by fewer characters with good parity than
+    /// this (the sentinel counted) has found no track format for the noise-burst line: random
+    /// bits hold a sentinel by chance, a card's track holds dozens of good characters.
+    public static let framedCharacters = 4
 }

@@ -115,6 +115,35 @@ struct TrackCodingTests {
         #expect(TrackDecoding.decode(c, format: .track2) == .failure(.lrcMismatch))
     }
 
+    @Test("a card's track frames whole; a start sentinel that chance put in noise frames a character or two",
+          arguments: TrackFormat.allCases, SwipeDirection.allCases)
+    func framedCharacters(format: TrackFormat, direction: SwipeDirection) throws {
+        let text = Cards.text(format)
+        let card = try TrackEncoding.bits(for: text, format: format, leadingZeros: 20, trailingZeros: 20,
+                                          direction: direction)
+        // Every character of the track and its LRC has good parity, read in either direction.
+        #expect(TrackDecoding.framedCharacters(card, format: format) == text.utf8.count + 1)
+
+        // A parity error at character 5: the frame holds 5 before it.
+        var scratched = try TrackEncoding.bits(for: text, format: format, leadingZeros: 20, trailingZeros: 20)
+        scratched[20 + 5 * format.characterWidth] ^= 1
+        #expect(TrackDecoding.framedCharacters(scratched, format: format) == 5)
+
+        // Noise: clocking zeros, a start sentinel, then a character with bad parity.
+        var noise = [UInt8](repeating: 0, count: 12)
+        TrackEncoding.appendCharacter(format.startSentinelValue, format: format, to: &noise)
+        TrackEncoding.appendCharacter(3, format: format, to: &noise)
+        noise[noise.count - 1] ^= 1
+        noise += [1, 0, 1, 1, 0, 1]
+        #expect(TrackDecoding.framedCharacters(noise, format: format) == 1)
+        // A sentinel with a one bit just before it is not framed at all.
+        var unframed: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        TrackEncoding.appendCharacter(format.startSentinelValue, format: format, to: &unframed)
+        TrackEncoding.appendCharacter(3, format: format, to: &unframed)
+        #expect(TrackDecoding.framedCharacters(unframed, format: format) == 0)
+        #expect(TrackDecoding.framedCharacters([], format: format) == 0)
+    }
+
     @Test("a missing end sentinel is refused")
     func missingEndSentinel() {
         // Characters with good parity but no `?`: ;4111 then the LRC, then zeros.
