@@ -69,15 +69,17 @@ public final class ControlClient {
     /// instead of waiting when the socket's buffer is full.
     public func sendRaw(_ bytes: [UInt8], nonBlocking: Bool = false) throws(Failure) {
         var sent = 0
+        let flags = Int32(MSG_NOSIGNAL) | (nonBlocking ? Int32(MSG_DONTWAIT) : 0)
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes {
-                Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL) | (nonBlocking ? Int32(MSG_DONTWAIT) : 0))
+            let result = bytes.withUnsafeBytes { raw in
+                Result { () throws(SystemCallError) in
+                    try SystemCall.retrying("send") { Glibc.send(fd, raw.baseAddress! + sent, raw.count - sent, flags) }
+                }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "write: \(String(cString: strerror(errno)))")
+            switch result {
+            case .success(let n): sent += n
+            case .failure(let error): throw Failure(description: error.description)
             }
-            sent += n
         }
     }
 
@@ -92,18 +94,19 @@ public final class ControlClient {
                 do { return try JSONValue.parse(line) } catch { throw Failure(description: "the daemon sent a line that is not JSON") }
             }
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let wait = deadline.map { Int32(max(0, ($0 - monotonicSeconds()) * 1_000)) } ?? -1
-            let ready = poll(&entry, 1, wait)
-            if ready == 0 { return nil }
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "poll: \(String(cString: strerror(errno)))")
-            }
             var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "read: \(String(cString: strerror(errno)))")
+            let n: Int
+            do {
+                // An interrupted wait is waited again for what is left of the timeout.
+                let ready = try SystemCall.retrying("poll") {
+                    poll(&entry, 1, deadline.map { Int32(max(0, ($0 - monotonicSeconds()) * 1_000)) } ?? -1)
+                }
+                if ready == 0 { return nil }
+                n = try chunk.withUnsafeMutableBytes { raw in
+                    Result { () throws(SystemCallError) in try SystemCall.readSome(fd, into: raw) }
+                }.get()
+            } catch {
+                throw Failure(description: error.description)
             }
             if n == 0 { return nil }
             buffer += chunk[0..<n]

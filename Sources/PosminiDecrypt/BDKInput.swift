@@ -78,9 +78,9 @@ public enum BDKSource: Sendable, Hashable {
         var failure: Int32 = 0
         buffer.withUnsafeMutableBytes { raw in
             while filled < raw.count {
-                let n = Glibc.read(fd, raw.baseAddress! + filled, raw.count - filled)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = errno; return }
+                let n: Int
+                do throws(SystemCallError) { n = try SystemCall.readSome(fd, into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: raw[filled...]))) }
+                catch { failure = error.errno; return }
                 if n == 0 { return }
                 let start = filled
                 filled += n

@@ -42,10 +42,12 @@ public enum FileBytes {
         bytes.reserveCapacity(max(0, min(Int(info.st_size), limit)))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileReadError(path: path, errno: errno)
+            let read = chunk.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemCallError) in try SystemCall.readSome(fd, into: raw) }
+            }
+            guard case .success(let n) = read else {
+                if case .failure(let error) = read { throw FileReadError(path: path, errno: error.errno) }
+                break
             }
             if n == 0 { break }
             guard bytes.count + n <= limit else { throw FileReadError(path: path, errno: EFBIG) }

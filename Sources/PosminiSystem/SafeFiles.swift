@@ -294,15 +294,7 @@ public final class Directory: Sendable {
         if let owner, fchown(fd, owner.user, owner.group) != 0 { throw fail("cannot set the owner", errno) }
         // Exactly `mode`, whatever the umask: the caller says who may read the file.
         guard fchmod(fd, mode_t(mode)) == 0 else { throw fail("cannot set the mode", errno) }
-        var written = 0
-        while written < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("cannot write", errno)
-            }
-            written += n
-        }
+        do { try SystemCall.writeAll(fd, UnsafeRawBufferPointer(bytes)) } catch { throw fail("cannot write", error.errno) }
         guard fsync(fd) == 0 else { throw fail("cannot flush", errno) }
         guard close(fd) == 0 else { throw fail("cannot write", errno, closing: false) }
         if replacing {
@@ -405,17 +397,7 @@ public struct OpenedFile: ~Copyable {
 
     /// Reads into `buffer` until it is full or the file ends; returns the bytes read.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(FileError) -> Int {
-        var used = 0
-        while used < buffer.count {
-            let n = Glibc.read(descriptor, buffer.baseAddress! + used, buffer.count - used)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path: path, errno: errno)
-            }
-            if n == 0 { break }
-            used += n
-        }
-        return used
+        do { return try SystemCall.readFully(descriptor, into: buffer) } catch { throw FileError(path: path, errno: error.errno) }
     }
 }
 

@@ -11,15 +11,7 @@ public enum StandardStreams {
     public static func err(_ line: String) { write(line + "\n", to: 2) }
 
     static func write(_ text: String, to fd: Int32) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
-        }
+        // A closed or full stream loses the line: there is nowhere left to say so.
+        Array(text.utf8).withUnsafeBytes { try? SystemCall.writeAll(fd, $0) }
     }
 }

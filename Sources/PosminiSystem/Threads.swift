@@ -85,11 +85,7 @@ public final class EventFD: @unchecked Sendable {
     /// was signalled (the counter is left set).
     public func wait(timeoutMilliseconds: Int32) -> Bool {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        while true {
-            let rc = poll(&entry, 1, timeoutMilliseconds)
-            if rc < 0 && errno == EINTR { continue }
-            return rc == 1
-        }
+        return (try? SystemCall.retrying("poll") { poll(&entry, 1, timeoutMilliseconds) }) == 1
     }
 }
 

@@ -220,16 +220,13 @@ public final class ALSACapture: CaptureSource, @unchecked Sendable {
     public func waitForData(stop: EventFD) -> Bool {
         guard let pcm else { return false }
         pollSet[pcmDescriptors] = pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0)
-        while true {
-            // A bounded wait: a device that stops delivering without an error is looked at
-            // again (the read reports its state) rather than waited on for ever.
-            let rc = poll(pollSet, nfds_t(pcmDescriptors + 1), 1_000)
-            if rc < 0 && errno == EINTR { continue }
-            if pollSet[pcmDescriptors].revents != 0 { return false }
-            var events: UInt16 = 0
-            if rc > 0 { snd_pcm_poll_descriptors_revents(pcm, pollSet, UInt32(pcmDescriptors), &events) }
-            return true
-        }
+        // A bounded wait: a device that stops delivering without an error is looked at again
+        // (the read reports its state) rather than waited on for ever.
+        let rc = (try? SystemCall.retrying("poll") { poll(pollSet, nfds_t(pcmDescriptors + 1), 1_000) }) ?? -1
+        if pollSet[pcmDescriptors].revents != 0 { return false }
+        var events: UInt16 = 0
+        if rc > 0 { snd_pcm_poll_descriptors_revents(pcm, pollSet, UInt32(pcmDescriptors), &events) }
+        return true
     }
 
     public func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws(CaptureEnd) -> Int {

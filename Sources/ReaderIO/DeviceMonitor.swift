@@ -140,9 +140,11 @@ public final class DeviceMonitor: @unchecked Sendable {
             if let next = watches.values.compactMap(\.deadline).min() {
                 timeout = Int32(max(0, min(60_000, ((next - monotonicSeconds()) * 1_000).rounded(.up))))
             }
-            let ready = entries.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+            let ready = entries.withUnsafeMutableBufferPointer { all in
+                try? SystemCall.retrying("poll") { poll(all.baseAddress, nfds_t(all.count), timeout) }
+            }
             wakeUpCount.add(1, ordering: .relaxed)
-            if ready < 0 && errno != EINTR { break }
+            if ready == nil { break }
             if stopping.load(ordering: .acquiring) { break }
             if entries[0].revents != 0 {
                 _ = wake.drain()

@@ -231,9 +231,9 @@ public final class ReaderSession: @unchecked Sendable {
         ]
         decoderBeat.store(Int(monotonicSeconds() * 1e9), ordering: .relaxed)
         decoding: while true {
-            let rc = poll(&pollSet, 2, 1_000)
+            let rc = try? SystemCall.retrying("poll") { poll(&pollSet, 2, 1_000) }
             decoderBeat.store(Int(monotonicSeconds() * 1e9), ordering: .relaxed)
-            if rc < 0 && errno != EINTR { break }
+            if rc == nil { break }
             if stopEvent.isSignalled { break }
             dataReady.drain()
             let done = captureDone.load(ordering: .acquiring)
