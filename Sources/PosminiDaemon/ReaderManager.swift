@@ -27,28 +27,17 @@ actor ReaderManager {
     let udevReplayStopAt: Double?
     /// The udev replay's stop (a test seam) has been given to a play.
     private var udevReplayStopUsed = false
-    private var sessions: [String: (session: ReaderSession, token: Int, events: EventQueue<ReaderEvent>)] = [:]
-    private var nextToken = 0
+    /// A running session: the pipeline and its queue to the hub.
+    struct Running {
+        let session: ReaderSession
+        let events: EventQueue<ReaderEvent>
+    }
+    /// Every reader, one slot each, and its lifecycle.
+    private var registry = ReaderRegistry<Running>()
     private var monitor: DeviceMonitor?
-    /// Configured devices that name a card, waiting for it or watching its jack.
+    /// Configured devices that name a card, in the configuration's order (the first that
+    /// matches a card found takes it).
     private var configuredCards: [(device: String, reference: CardReference)] = []
-    /// Cards in use, by syspath: the reader id and whether it is a configured card (jack watched).
-    private var cards: [String: (id: String, card: SoundCard, configured: Bool)] = [:]
-    /// The capture device of each reader that has one (what a release reopens).
-    private var captureDevices: [String: String] = [:]
-    /// Pending reopenings after a release, by reader: the release's token.
-    private var releases: [String: Int] = [:]
-    /// The flap count last logged, per configured card.
-    private var jackFlaps: [String: Int] = [:]
-    /// Configured devices that are not a card (`pulse`, a plugin): always wanted.
-    private var plainDevices: Set<String> = []
-    /// Readers whose device would not open, or failed, while still wanted: the pending
-    /// reopening (its token) and how many have been tried since capture last ran.
-    private var retries: [String: (attempt: Int, token: Int)] = [:]
-    /// The last capture failure logged per reader (a repeat goes to the debug level).
-    private var failures: [String: String] = [:]
-    /// Counters of each reader's sessions that have ended.
-    private var pastStatistics: [String: ReaderStatistics] = [:]
     /// Delay before the first reopening; it doubles with each failure up to `retryLimit`.
     private let retryFirst = 1.0
     private let retryLimit = 30.0
@@ -69,12 +58,13 @@ actor ReaderManager {
         for device in devices {
             if let reference = CardReference(device: device) {
                 configuredCards.append((device, reference))
+                registry.register(device, kind: .configuredCard)
                 var info = ReaderInfo(id: device, name: device)
                 info.device = device
                 await hub.readerAppeared(info, present: false)
                 continue
             }
-            plainDevices.insert(device)
+            registry.register(device, kind: .plainDevice)
             var info = ReaderInfo(id: device, name: device)
             info.device = device
             await hub.readerAppeared(info, present: false)
@@ -83,6 +73,7 @@ actor ReaderManager {
         for (k, (path, source)) in replays.enumerated() {
             var info = ReaderInfo(id: Self.replayID(k, of: replays.count), name: "replay of \(path)")
             info.source = .replay
+            registry.register(info.id, kind: .replay)
             await start(info, source: source, hold: holds[info.id])
         }
         let sink = eventSink
@@ -94,11 +85,11 @@ actor ReaderManager {
         } catch {
             logger.warning("no udev monitor (\(error)): readers plugged later are not noticed; configured cards are opened now")
             for (device, _) in configuredCards {
-                plainDevices.insert(device)
+                registry.register(device, kind: .plainDevice)
                 await startCapture(id: device, device: device)
             }
         }
-        return sessions.count
+        return registry.sessions.count
     }
 
     /// The reader id of replay `k` of `count`: "replay" alone, else "replay1", "replay2"…
@@ -115,21 +106,24 @@ actor ReaderManager {
     func handle(_ event: DeviceEvent) async {
         switch event {
         case .cardReady(let card):
-            if let known = cards[card.syspath] {
+            if let id = registry.reader(atSyspath: card.syspath) {
                 // udev said more about a card in use: capture again if it had failed.
-                if !known.configured && sessions[known.id] == nil { await startCapture(id: known.id, device: card.captureDevice) }
+                if registry.kind(id) == .markedCard && registry.session(id) == nil {
+                    await startCapture(id: id, device: card.captureDevice)
+                }
                 return
             }
             if card.isMarkedReader {
                 let id = card.stableID
-                cards[card.syspath] = (id, card, false)
+                registry.register(id, kind: .markedCard)
+                registry.cardFound(id, card: card)
                 logger.notice("reader \(id) plugged: \(card.displayName), card \(card.cardID ?? "?")")
                 var info = Self.info(card, id: id, source: .udev)
                 info.jack = .noJack
                 await hub.readerAppeared(info)
                 await startCapture(id: id, device: card.captureDevice)
             } else if let configured = configuredCards.first(where: { card.matches($0.reference) }) {
-                cards[card.syspath] = (configured.device, card, true)
+                registry.cardFound(configured.device, card: card)
                 logger.notice("configured card \(configured.device) found (\(card.displayName)): following its jack")
                 await hub.readerAppeared(Self.info(card, configured: configured.device), present: false)
                 monitor?.watchJacks(key: configured.device, control: card.controlDevice)
@@ -137,34 +131,34 @@ actor ReaderManager {
                 logger.debug("sound card \(card.cardID ?? card.syspath) is not a reader: left alone")
             }
         case .cardRemoved(let card):
-            guard let known = cards.removeValue(forKey: card.syspath) else { return }
-            if known.configured { monitor?.unwatchJacks(key: known.id) }
-            logger.notice("reader \(known.id) removed")
-            stopSession(known.id)
-            await hub.readerRemoved(id: known.id)
+            guard let id = registry.reader(atSyspath: card.syspath) else { return }
+            if registry.kind(id) == .configuredCard { monitor?.unwatchJacks(key: id) }
+            logger.notice("reader \(id) removed")
+            if let running = registry.cardLost(id) { stop(id, running) }
+            await hub.readerRemoved(id: id)
         case .jack(let key, let state):
-            guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
+            guard registry.kind(key) == .configuredCard, let card = registry.card(key) else { return }
             let jack: JackStatus = state.plugged.map { $0 ? .plugged : .unplugged } ?? .noJack
             await hub.readerJack(id: key, jack: jack, flaps: state.flaps)
             if state.plugged != false {
-                if sessions[key] == nil {
+                if registry.session(key) == nil {
                     if state.plugged == true { logger.notice("reader \(key): jack plugged (\(state.jacks.joined(separator: ", ")))") }
-                    await captureConfigured(key, card: known.card)
+                    await captureConfigured(key, card: card)
                 }
             } else {
-                if sessions[key] != nil { logger.notice("reader \(key): jack unplugged") }
-                stopSession(key)
+                if registry.session(key) != nil { logger.notice("reader \(key): jack unplugged") }
+                if let running = registry.stop(key) { stop(key, running) }
                 await hub.readerRemoved(id: key)
             }
-            if state.flaps > 0 && state.flaps != jackFlaps[key] {
+            if state.flaps > 0 && state.flaps != registry.jackFlaps(key) {
                 logger.warning("reader \(key): the jack's contact changed \(state.flaps) time(s) within a second of the last change: a loose or worn jack")
             }
-            jackFlaps[key] = state.flaps
+            registry.setJackFlaps(key, state.flaps)
         case .jackFailed(let key, let message):
-            guard let known = cards.values.first(where: { $0.id == key && $0.configured }) else { return }
+            guard registry.kind(key) == .configuredCard, let card = registry.card(key) else { return }
             logger.warning("reader \(key): no jack detection (\(message)): captured while the card is present")
             await hub.readerJack(id: key, jack: .noJack, flaps: 0)
-            if sessions[key] == nil { await captureConfigured(key, card: known.card) }
+            if registry.session(key) == nil { await captureConfigured(key, card: card) }
         }
     }
 
@@ -195,8 +189,8 @@ actor ReaderManager {
     /// Opens `device` for reader `id` (or the test hook's recording); a failure is reported on
     /// the reader, which stays present.
     private func startCapture(id: String, device: String) async {
-        captureDevices[id] = device
-        guard releases[id] == nil else { return }
+        registry.capturing(id, device: device)
+        guard !registry.isReleased(id) else { return }
         let source: any CaptureSource
         do {
             if let udevReplay {
@@ -223,17 +217,13 @@ actor ReaderManager {
     /// Capture of a wanted reader failed: said on the reader (and in the log, once per distinct
     /// reason), and tried again later.
     private func failed(_ id: String, _ reason: String) async {
-        if failures[id] != reason {
+        let (token, attempt, newReason) = registry.failed(id, reason: reason)
+        if newReason {
             logger.error("reader \(id): \(reason); trying again")
         } else {
             logger.debug("reader \(id): still \(reason)")
         }
-        failures[id] = reason
         await hub.readerFailed(id: id, error: reason)
-        let attempt = (retries[id]?.attempt ?? 0) + 1
-        nextToken += 1
-        let token = nextToken
-        retries[id] = (attempt, token)
         let delay = min(retryLimit, retryFirst * Double(1 << min(attempt - 1, 16)))
         Task { [weak self] in
             try? await Task.sleep(for: .milliseconds(Int(delay * 1_000)))
@@ -242,9 +232,9 @@ actor ReaderManager {
     }
 
     private func retry(_ id: String, token: Int) async {
-        guard retries[id]?.token == token else { return }
-        guard sessions[id] == nil, releases[id] == nil, let device = captureDevices[id], await wanted(id) else {
-            retries[id] = nil
+        guard registry.retryDue(id, token: token) else { return }
+        guard let device = registry.device(id), await wanted(id) else {
+            registry.abandonRetries(id)
             return
         }
         await startCapture(id: id, device: device)
@@ -253,16 +243,19 @@ actor ReaderManager {
     /// Whether reader `id` should be capturing: a configured device that is not a card; a
     /// marked card still plugged in; a configured card still present whose jack is not out.
     private func wanted(_ id: String) async -> Bool {
-        if plainDevices.contains(id) { return true }
-        guard let known = cards.values.first(where: { $0.id == id }) else { return false }
-        if !known.configured { return true }
-        return await hub.reader(id)?.jack != .unplugged
+        switch registry.kind(id) {
+        case .plainDevice: return true
+        case .markedCard: return registry.card(id) != nil
+        case .configuredCard:
+            guard registry.card(id) != nil else { return false }
+            return await hub.reader(id)?.jack != .unplugged
+        case .replay, nil: return false
+        }
     }
 
     /// A session's capture is running: whatever failed before is over.
     private func captureRunning(_ id: String) {
-        retries[id] = nil
-        if failures.removeValue(forKey: id) != nil { logger.notice("reader \(id): capturing again") }
+        if registry.running(id) { logger.notice("reader \(id): capturing again") }
     }
 
     private func start(_ info: ReaderInfo, source: any CaptureSource, hold: ReplayHold? = nil) async {
@@ -271,8 +264,6 @@ actor ReaderManager {
         sessionConfiguration.realTimePriority = configuration.realTimePriority
         sessionConfiguration.decoder.maskPolicy = configuration.maskPolicy
         let hub = self.hub, logger = self.logger, id = info.id
-        nextToken += 1
-        let token = nextToken
         // One ordered, bounded queue from the decoder thread to the hub: events reach it one
         // at a time and in order (an `ended` never overtakes the last swipes), and client
         // requests are handled between them. A live source never waits on it (it drops and
@@ -301,7 +292,7 @@ actor ReaderManager {
                 logger.warning("reader \(id): a swipe was dropped: \(events.overflows) event(s) came faster than the hub took them")
             }
         }
-        sessions[id] = (session, token, events)
+        let token = registry.began(id, session: Running(session: session, events: events))
         Task { [weak self] in
             await EventPump.run(events, reader: id, hub: hub, started: { [weak self] rate, channels, period in
                 logger.info("reader \(id) capturing: \(rate) Hz, \(channels) channel(s), \(period)-frame periods")
@@ -321,28 +312,25 @@ actor ReaderManager {
     /// `release`: closes the reader's device for `seconds` (posminid --diagnose uses it), then
     /// opens it again if the reader is still there; 0 reopens now. Returns why not.
     func release(_ id: String, seconds: Double) async -> String? {
-        guard let device = captureDevices[id] else { return "a recording has no device to release" }
-        nextToken += 1
-        let token = nextToken
+        guard let device = registry.device(id) else { return "a recording has no device to release" }
         if seconds > 0 {
             logger.notice("reader \(id): device \(device) released for \(Int(seconds)) s (diagnose)")
-            releases[id] = token
-            stopSession(id)
+            let (token, running) = registry.release(id)
+            if let running { stop(id, running) }
             Task { [weak self] in
                 try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
                 await self?.reopen(id, token: token)
             }
-        } else if releases[id] != nil {
-            releases[id] = token
+        } else if registry.isReleased(id) {
+            let (token, _) = registry.release(id)
             await reopen(id, token: token)
         }
         return nil
     }
 
     private func reopen(_ id: String, token: Int) async {
-        guard releases[id] == token else { return }
-        releases[id] = nil
-        guard sessions[id] == nil, let device = captureDevices[id], await hub.reader(id)?.present == true else { return }
+        guard registry.reopenDue(id, token: token) else { return }
+        guard registry.session(id) == nil, let device = registry.device(id), await hub.reader(id)?.present == true else { return }
         logger.notice("reader \(id): device \(device) taken back after diagnose")
         await startCapture(id: id, device: device)
     }
@@ -350,12 +338,11 @@ actor ReaderManager {
     /// A session ended on its own (device gone, recording over): unless a newer session took
     /// its place, the reader is absent.
     private func sessionEnded(id: String, token: Int, reason: CaptureEnd?) async {
-        guard let current = sessions[id], current.token == token else { return }
-        sessions[id] = nil
-        retire(id, current.session, events: current.events)
+        guard let current = registry.ended(id, token: token) else { return }
+        retire(id, current)
         // A device that failed while its reader is still wanted is opened again (a card that
         // was unplugged is no longer wanted once udev says so).
-        if let reason, reason != .endOfSource, captureDevices[id] != nil, await wanted(id) {
+        if let reason, reason != .endOfSource, registry.device(id) != nil, await wanted(id) {
             let message = "capture ended: \(reason)"
             await hub.readerRemoved(id: id, error: message)
             await failed(id, message)
@@ -364,54 +351,47 @@ actor ReaderManager {
         }
     }
 
-    private func stopSession(_ id: String) {
-        guard let current = sessions.removeValue(forKey: id) else { return }
+    /// Stops a session the registry has let go of, and keeps its counters.
+    private func stop(_ id: String, _ running: Running) {
         // First the queue: a decoder thread waiting for room in it gives up, so it can be joined.
-        current.events.close()
-        current.session.stop()
-        retire(id, current.session, events: current.events)
+        running.events.close()
+        running.session.stop()
+        retire(id, running)
     }
 
     /// Every session's decoder is alive: its thread has not stopped while its source runs.
     var decodersHealthy: Bool {
-        sessions.values.allSatisfy { $0.session.isFinished || $0.session.decoderAlive(within: 5) }
+        registry.sessions.allSatisfy { $0.session.session.isFinished || $0.session.session.decoderAlive(within: 5) }
     }
 
     /// Each reader's counters since start: its sessions that ended, and the one running.
     func statistics() -> [(String, ReaderStatistics)] {
-        var all = pastStatistics
-        for (id, current) in sessions {
-            var now = current.session.statistics
-            now.eventsDropped = current.events.overflows
-            all[id] = Self.sum(all[id], now)
+        var all: [String: ReaderStatistics] = [:]
+        for id in registry.ids { if let past = registry.past(id) { all[id] = past } }
+        for (id, running) in registry.sessions {
+            all[id] = ReaderStatistics.sum(all[id], Self.counters(running))
         }
         return all.map { ($0.key, $0.value) }
     }
 
-    private static func sum(_ a: ReaderStatistics?, _ b: ReaderStatistics) -> ReaderStatistics {
-        guard let a else { return b }
-        var sum = ReaderStatistics(framesCaptured: a.framesCaptured + b.framesCaptured, overruns: a.overruns + b.overruns,
-                                   dropped: a.dropped + b.dropped, gaps: a.gaps + b.gaps, swipes: a.swipes + b.swipes)
-        sum.eventsDropped = a.eventsDropped + b.eventsDropped
-        return sum
+    private static func counters(_ running: Running) -> ReaderStatistics {
+        var now = running.session.statistics
+        now.eventsDropped = running.events.overflows
+        return now
     }
 
     /// A session is over: its counters join the reader's past.
-    private func retire(_ id: String, _ session: ReaderSession, events: EventQueue<ReaderEvent>) {
-        var last = session.statistics
-        last.eventsDropped = events.overflows
-        pastStatistics[id] = Self.sum(pastStatistics[id], last)
+    private func retire(_ id: String, _ running: Running) {
+        registry.retire(id, statistics: Self.counters(running))
     }
 
     func stopAll() {
         monitor?.stop()
         monitor = nil
         eventSink.finish()
-        let all = sessions.values
-        sessions.removeAll()
-        for current in all {
-            current.events.close()
-            current.session.stop()
+        for running in registry.stopAll() {
+            running.events.close()
+            running.session.stop()
         }
     }
 }
