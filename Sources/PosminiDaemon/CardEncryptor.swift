@@ -6,9 +6,6 @@ public import PosminiProtocol
 public import Logging
 public import PosminiDecrypt
 import ReaderIO
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Why a card could not be encrypted (the arm ends with this code).
 /// Turns the read tracks of a swipe into the `encrypted` object of a CARD: the device key, its
@@ -18,16 +15,17 @@ public final class CardEncryptor: Sendable {
     let counter: CounterStore
     let testKey: Bool
     let logger: Logger
-    /// Test hook: exit right after the counter is reserved, before anything is published.
-    let crashAfterReserve: Bool
+    /// Called with each counter right after it is reserved, before anything is published: the
+    /// daemon's `--test-crash-after-reserve` seam ends the process there (KeySetup builds it).
+    let afterReserve: (@Sendable (UInt32) -> Void)?
 
     public init(device: consuming DeviceKey, counter: CounterStore, testKey: Bool, logger: Logger,
-                crashAfterReserve: Bool = false) {
+                afterReserve: (@Sendable (UInt32) -> Void)? = nil) {
         self.device = device
         self.counter = counter
         self.testKey = testKey
         self.logger = logger
-        self.crashAfterReserve = crashAfterReserve
+        self.afterReserve = afterReserve
     }
 
     public var isExhausted: Bool { counter.peek == nil }
@@ -50,10 +48,7 @@ public final class CardEncryptor: Sendable {
             logger.error("\(error)")
             return .failure(CardEncryptionError(code: "encryption_failed", message: "the transaction counter could not be saved"))
         }
-        if crashAfterReserve {
-            logger.critical("test hook: exiting after reserving counter \(value), before publishing")
-            _exit(70)
-        }
+        afterReserve?(value)
         do {
             let cryptogram = try device.encrypt(tracks: tracks, counter: value)
             if testKey { logger.warning("\(TestKeys.warning): card encrypted under the published test key (KSN \(Hex.encode(cryptogram.ksn)))") }

@@ -22,13 +22,21 @@ enum KeySetup {
 
     static func encryptor(options: DaemonOptions, configuration: inout DaemonConfiguration, logger: Logger) throws -> CardEncryptor {
         configuration.stateDirectory = try stateDirectory(configured: configuration.stateDirectory)
-        let crash = options.crashAfterReserve
+        // The test seam, built once here: a process that dies between reserving a counter and
+        // publishing the card (the counter must never be used twice, whatever the restart).
+        var crash: (@Sendable (UInt32) -> Void)?
+        if options.crashAfterReserve {
+            crash = { [logger] (value: UInt32) in
+                logger.critical("test seam: exiting after reserving counter \(value), before publishing")
+                _exit(70)
+            }
+        }
         if options.testKey {
             let scheme = configuration.scheme ?? .aes128
             let device = try TestKeys.deviceKey(scheme)
             let counter = try CounterStore(directory: configuration.stateDirectory, scheme: scheme, keyID: device.keyID, create: true)
             logger.warning("\(TestKeys.warning): --test-key encrypts card events under the published \(scheme.rawValue) test BDK; anyone can decrypt them")
-            return CardEncryptor(device: device, counter: counter, testKey: true, logger: logger, crashAfterReserve: crash)
+            return CardEncryptor(device: device, counter: counter, testKey: true, logger: logger, afterReserve: crash)
         }
         let path = KeyFile.locate(configured: options.keyFile ?? configuration.keyFile ?? KeyFile.defaultPath,
                                   credentialsDirectory: environment("CREDENTIALS_DIRECTORY"))
@@ -42,6 +50,6 @@ enum KeySetup {
         if counter.peek == nil {
             logger.error("the key \(Hex.encode(device.keyID)) is exhausted: arms are refused with key_exhausted until a new key is provisioned")
         }
-        return CardEncryptor(device: device, counter: counter, testKey: false, logger: logger, crashAfterReserve: crash)
+        return CardEncryptor(device: device, counter: counter, testKey: false, logger: logger, afterReserve: crash)
     }
 }

@@ -38,6 +38,93 @@ enum DiagnoseLimits {
     static let humPassDBFS = -45.0
 }
 
+/// A figure's bands: where it passes, warns and fails. A figure exactly at an edge takes the
+/// better verdict.
+struct Bands: Sendable, Hashable {
+    enum Better: Sendable, Hashable { case lower, higher }
+    var better: Better
+    /// The edge of passing.
+    var pass: Double
+    /// The edge of failing; nil: past `pass` the figure only warns.
+    var fail: Double?
+
+    static func lower(pass: Double, fail: Double? = nil) -> Bands { Bands(better: .lower, pass: pass, fail: fail) }
+    static func higher(pass: Double, fail: Double? = nil) -> Bands { Bands(better: .higher, pass: pass, fail: fail) }
+
+    func verdict(_ x: Double) -> DiagnoseCheck.Status {
+        // Distance past an edge, positive where it is worse.
+        func past(_ edge: Double) -> Bool { better == .lower ? x > edge : x < edge }
+        if !past(pass) { return .pass }
+        if let fail, past(fail) { return .fail }
+        return .warn
+    }
+}
+
+/// One check of a single figure, as data: its id, title, unit, bands and advice.
+struct CheckRule: Sendable, Hashable {
+    var id: String
+    var title: String
+    var unit: String
+    var bands: Bands
+    /// What to do when it does not pass; `{name}` is filled from the figures (`context`).
+    var advice: String
+
+    /// The check for `figure` (judged), shown as `shown` (rounded, or in the unit people read).
+    func check(_ figure: Double, shown: Double, context: [String: String] = [:]) -> DiagnoseCheck {
+        var text = advice
+        for (key, value) in context { text = text.replacingAll("{\(key)}", with: value) }
+        return DiagnoseCheck(id, title, bands.verdict(figure), value: .number(shown), unit: unit, advice: text)
+    }
+}
+
+/// The single-figure checks of diagnose, evaluated by `Checks` over measured figures.
+/// docs/DIAGNOSE.md lists them.
+enum CheckTable {
+    static let dcOffset = CheckRule(
+        id: "idle.dc_offset", title: "DC offset", unit: "% FS",
+        bands: .lower(pass: DiagnoseLimits.dcWarn, fail: DiagnoseLimits.dcFail),
+        advice: "the input sits {percent} % off centre: a biased or faulty input (a headset-mic bias into the reader?); try the reader on a dedicated adapter")
+    static let noiseFloor = CheckRule(
+        id: "idle.noise_floor", title: "Noise floor", unit: "dBFS RMS",
+        bands: .lower(pass: DiagnoseLimits.noisePassDBFS, fail: DiagnoseLimits.noiseWarnDBFS),
+        advice: "the idle input is noisy: lower the mic boost, keep the reader cable away from chargers and power supplies, or try another port")
+    static let hum = CheckRule(
+        id: "idle.hum", title: "Mains hum", unit: "dBFS",
+        bands: .lower(pass: DiagnoseLimits.humPassDBFS),
+        advice: "{frequency} Hz hum from the mains: unplug the terminal's charger for the test, or use a ground-isolated adapter")
+    static let idleClipping = CheckRule(
+        id: "idle.clipping", title: "Idle clipping", unit: "samples",
+        bands: .lower(pass: 0, fail: 0),
+        advice: "the input clips with no card in the reader: lower the capture volume and mic boost, and check that the reader is what is plugged in")
+    static let dropouts = CheckRule(
+        id: "idle.dropouts", title: "Dropouts", unit: "overruns",
+        bands: .lower(pass: 0),
+        advice: "audio was lost (the system did not read in time): close other heavy programs; the daemon can ask for real-time priority (realtime_priority)")
+    static let swipeSNR = CheckRule(
+        id: "swipe.snr", title: "Swipe signal to noise", unit: "dB",
+        bands: .higher(pass: DiagnoseLimits.snrPass, fail: DiagnoseLimits.snrFail),
+        advice: "the pulses barely stand above the noise: raise the mic boost, and keep the reader away from chargers and power supplies")
+    static let jitter = CheckRule(
+        id: "swipe.jitter", title: "Bit timing jitter", unit: "% of a cell",
+        bands: .lower(pass: DiagnoseLimits.jitterPass),
+        advice: "the bit timing wanders: swipe evenly with the stripe pressed against the head")
+
+    static let all = [dcOffset, noiseFloor, hum, idleClipping, dropouts, swipeSNR, jitter]
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (no Foundation).
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = "", rest = self[...]
+        while let range = rest.firstRange(of: target) {
+            out += rest[..<range.lowerBound] + replacement
+            rest = rest[range.upperBound...]
+        }
+        return out + rest
+    }
+}
+
 /// The verdicts of diagnose: figures from the probes in, `DiagnoseCheck`s out. Pure: no
 /// device, file or clock is touched here (the probes did that), so each rule is tested on
 /// figures alone.
@@ -90,27 +177,20 @@ enum Checks {
         var out: [DiagnoseCheck] = []
         let dc = figures.map(\.dcOffset).max(by: { abs($0) < abs($1) }) ?? 0
         let dcPercent = (dc * 1000).rounded() / 10
-        out.append(DiagnoseCheck("idle.dc_offset", "DC offset", abs(dc) < DiagnoseLimits.dcWarn ? .pass : (abs(dc) < DiagnoseLimits.dcFail ? .warn : .fail),
-                                 value: .number(dcPercent), unit: "% FS",
-                                 advice: "the input sits \(format1(dcPercent)) % off centre: a biased or faulty input (a headset-mic bias into the reader?); try the reader on a dedicated adapter"))
+        out.append(CheckTable.dcOffset.check(abs(dc), shown: dcPercent, context: ["percent": format1(dcPercent)]))
         let noise = (worst.noiseDBFS * 10).rounded() / 10
         if worst.noiseDBFS < DiagnoseLimits.silenceDBFS {
             out.append(DiagnoseCheck("idle.noise_floor", "Noise floor", .warn, value: .number(noise), unit: "dBFS",
                                      advice: "the input is digital silence: it is muted, or not the reader's input (check the mixer and input source)"))
         } else {
-            out.append(DiagnoseCheck("idle.noise_floor", "Noise floor", worst.noiseDBFS <= DiagnoseLimits.noisePassDBFS ? .pass : (worst.noiseDBFS <= DiagnoseLimits.noiseWarnDBFS ? .warn : .fail),
-                                     value: .number(noise), unit: "dBFS RMS",
-                                     advice: "the idle input is noisy: lower the mic boost, keep the reader cable away from chargers and power supplies, or try another port"))
+            out.append(CheckTable.noiseFloor.check(worst.noiseDBFS, shown: noise))
         }
         let hum = figures.map(\.humDBFS).max() ?? -200
-        let humRounded = (hum * 10).rounded() / 10
-        out.append(DiagnoseCheck("idle.hum", "Mains hum", hum <= DiagnoseLimits.humPassDBFS ? .pass : .warn, value: .number(max(-200, humRounded)), unit: "dBFS",
-                                 advice: "\(worst.humFrequency) Hz hum from the mains: unplug the terminal's charger for the test, or use a ground-isolated adapter"))
-        let clipped = figures.map(\.clippedSamples).reduce(0, +)
-        out.append(DiagnoseCheck("idle.clipping", "Idle clipping", clipped == 0 ? .pass : .fail, value: .number(Double(clipped)), unit: "samples",
-                                 advice: "the input clips with no card in the reader: lower the capture volume and mic boost, and check that the reader is what is plugged in"))
-        out.append(DiagnoseCheck("idle.dropouts", "Dropouts", overruns == 0 ? .pass : .warn, value: .number(Double(overruns)), unit: "overruns",
-                                 advice: "audio was lost (the system did not read in time): close other heavy programs; the daemon can ask for real-time priority (realtime_priority)"))
+        out.append(CheckTable.hum.check(hum, shown: max(-200, (hum * 10).rounded() / 10),
+                                        context: ["frequency": "\(worst.humFrequency)"]))
+        let clipped = Double(figures.map(\.clippedSamples).reduce(0, +))
+        out.append(CheckTable.idleClipping.check(clipped, shown: clipped))
+        out.append(CheckTable.dropouts.check(Double(overruns), shown: Double(overruns)))
         return out
     }
 }

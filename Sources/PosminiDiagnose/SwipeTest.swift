@@ -111,9 +111,7 @@ extension Run {
                                  advice: clipped ? "the signal clips: lower the capture volume or the mic boost a step"
                                                  : "the signal is weak: raise the capture volume and the mic boost"))
         let snr = figures.snrDB
-        report.add(DiagnoseCheck("swipe.snr", "Swipe signal to noise", q.snrDB >= DiagnoseLimits.snrPass ? .pass : (q.snrDB >= DiagnoseLimits.snrFail ? .warn : .fail),
-                                 value: .number(snr), unit: "dB",
-                                 advice: "the pulses barely stand above the noise: raise the mic boost, and keep the reader away from chargers and power supplies"))
+        report.add(CheckTable.swipeSNR.check(q.snrDB, shown: snr))
         if let speed = figures.speed, let format = result.format {
             let limit = TrackSpeedLimit.limit(rate: result.rate, bpi: format.bitsPerInch)
             let variation = speed.min > 0 ? speed.max / speed.min : 1
@@ -130,8 +128,7 @@ extension Run {
             report.add(DiagnoseCheck("swipe.speed", "Swipe speed", .notApplicable, value: "no track format recognised"))
         }
         let jitter = SwipeFigures.round(figures.jitter * 100, 2)
-        report.add(DiagnoseCheck("swipe.jitter", "Bit timing jitter", q.jitter < DiagnoseLimits.jitterPass ? .pass : .warn, value: .number(jitter), unit: "% of a cell",
-                                 advice: "the bit timing wanders: swipe evenly with the stripe pressed against the head"))
+        report.add(CheckTable.jitter.check(q.jitter, shown: jitter))
     }
 
     static func advice(_ problem: SwipeProblem) -> String {

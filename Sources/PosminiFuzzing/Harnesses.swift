@@ -44,29 +44,29 @@ public enum FuzzHarness {
                 let p = header + 4 * k
                 samples[k] = Float(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
             }
-            push(samples, chunk: chunk, gaps: gaps, into: decoder)
+            push(samples.count, chunk: chunk, gaps: gaps, into: decoder) { range in
+                _ = samples[range].withUnsafeBufferPointer { decoder.push($0) }
+            }
         } else {
             var samples = [Int16](repeating: 0, count: (bytes.count - header) / 2)
             for k in samples.indices {
                 samples[k] = Int16(bitPattern: UInt16(bytes[header + 2 * k]) | UInt16(bytes[header + 1 + 2 * k]) << 8)
             }
-            var start = 0, pushed = 0
-            while start < samples.count {
-                let end = min(samples.count, start + chunk)
-                _ = samples[start..<end].withUnsafeBufferPointer { decoder.push($0) }
-                start = end
-                pushed += 1
-                if gaps && pushed % 3 == 0 { _ = decoder.discontinuity() }
+            push(samples.count, chunk: chunk, gaps: gaps, into: decoder) { range in
+                _ = samples[range].withUnsafeBufferPointer { decoder.push($0) }
             }
         }
         _ = decoder.finish()
     }
 
-    private static func push(_ samples: [Float], chunk: Int, gaps: Bool, into decoder: SwipeDecoder) {
+    /// `count` samples in chunks of `chunk` (`pushRange` pushes one), a gap after every third
+    /// chunk with `gaps`.
+    private static func push(_ count: Int, chunk: Int, gaps: Bool, into decoder: SwipeDecoder,
+                             _ pushRange: (Range<Int>) -> Void) {
         var start = 0, pushed = 0
-        while start < samples.count {
-            let end = min(samples.count, start + chunk)
-            _ = samples[start..<end].withUnsafeBufferPointer { decoder.push($0) }
+        while start < count {
+            let end = min(count, start + chunk)
+            pushRange(start..<end)
             start = end
             pushed += 1
             if gaps && pushed % 3 == 0 { _ = decoder.discontinuity() }

@@ -50,7 +50,7 @@ struct BitClock {
     /// Every transition of the run must reach `minimumHeight`, so noise before the card cannot
     /// start the clock.
     static func acquire(
-        _ t: [FluxTransition], from: Int, run: Int = 8, minimumHeight: Float
+        _ t: [FluxTransition], from: Int, run: Int = acquisitionRun, minimumHeight: Float
     ) -> (start: Int, period: Double)? {
         let n = t.count
         guard n >= run + 2 else { return nil }
@@ -112,15 +112,25 @@ struct BitClock {
 }
 
 extension BitClock {
+    /// How the lattice read the cell that ends at a transition.
+    enum CellReading: UInt8 {
+        /// A 0: no transition inside the cell.
+        case zero
+        /// A 1: one transition at mid-cell.
+        case one
+        /// A 0 whose two inner extrema were skipped as noise (a repair).
+        case skippedNoise
+        /// A stretch without transitions, bridged by `cells` zeros (a guess).
+        case bridged
+    }
+
     /// Per-transition state of the lattice: the best way to reach "transition i is a cell
     /// boundary".
     struct Node {
         var cost: Double = .infinity
         var previous: Int = -1
         var period: Double = 0
-        /// 0, 1, 2 for a 0 cell whose two inner extrema were skipped as noise, 3 for a stretch
-        /// without transitions bridged by `cells` zeros.
-        var kind: UInt8 = 0
+        var kind = CellReading.zero
         var cells: UInt8 = 1
         /// The transition this node belongs to (filled in on the chosen path).
         var index: Int = 0
@@ -142,6 +152,26 @@ extension BitClock {
     static let marginScale = 6.0
     /// Cost of bridging a stretch without transitions.
     static let gapPenalty = 16.0
+    /// A cell whose timing cost reaches this many spreads (its square as cost) has no
+    /// confidence from its timing left.
+    static let fitSpreads = 3.5
+    /// Cells read backwards before the acquisition run are kept while each costs less than a
+    /// bridged gap: beyond that the clock was following noise, not a card.
+    static let prefixFitLimit = gapPenalty
+    /// Extra cost, per half of the boundaries' height it lacks, of a mid-cell pulse weaker than
+    /// half the boundaries around it (a weak pulse between strong ones is more likely noise).
+    static let weakMidPenalty = 12.0
+    /// Extra cost of skipping two extrema as noise, scaled by how tall they stand against the
+    /// boundaries (skipping pulses as tall as the boundaries costs this much more).
+    static let skippedHeightPenalty = 8.0
+    /// A stretch is bridged only when it spans at least this many periods (shorter is a 0 or a
+    /// 1 cell with jitter).
+    static let shortestBridge = 1.6
+    /// The card has left the head when a gap is this many periods long: even bridged cells
+    /// would not reach the next transition.
+    static let cardGone = 3.5
+    /// Transitions at an even spacing that start the clock (the clocking zeros).
+    static let acquisitionRun = 8
 
     /// Dynamic programming over the transitions: every transition is a cell boundary or a
     /// mid-cell transition of a 1; the segmentation with the least timing cost wins, so one
@@ -168,7 +198,7 @@ extension BitClock {
             let origin = head[0].position
             for i in head.indices { head[i].position = origin - head[i].position }
             for node in bestChain(head, start: 0, period: main[0].period, workspace: out.workspace) {
-                if node.kind >= 2 || node.fit > 16 { break }
+                if node.kind == .skippedNoise || node.kind == .bridged || node.fit > BitClock.prefixFitLimit { break }
                 prefix.append(node)
                 firstIndex = start - node.index
             }
@@ -179,8 +209,8 @@ extension BitClock {
         // Every cell's bit, confidence and period written in place: one resize per array, then
         // plain stores (appending cell by cell checks capacity and uniqueness each time).
         var cells = 0
-        for node in prefix { cells += node.kind == 3 ? Int(node.cells) : 1 }
-        for node in main { cells += node.kind == 3 ? Int(node.cells) : 1 }
+        for node in prefix { cells += node.kind == .bridged ? Int(node.cells) : 1 }
+        for node in main { cells += node.kind == .bridged ? Int(node.cells) : 1 }
         out.bits.append(contentsOf: repeatElement(0, count: cells))
         out.confidence.append(contentsOf: repeatElement(0, count: cells))
         out.periods.append(contentsOf: repeatElement(0, count: cells))
@@ -191,16 +221,16 @@ extension BitClock {
                 out.periods.withUnsafeMutableBufferPointer { periods in
                     var k = 0
                     func emit(_ node: Node) {
-                        let fit = clamp01(1 - node.fit.squareRoot() / 3.5)
+                        let fit = clamp01(1 - node.fit.squareRoot() / BitClock.fitSpreads)
                         let margin = clamp01((node.runnerUp - node.cost) / BitClock.marginScale)
                         // A 0 cell with two small extrema skipped as noise is as sure as its timing
                         // and its margin over reading them as transitions; only a bridged stretch is
                         // a guess.
-                        var sure = node.kind >= 3 ? 0 : Float(min(fit, margin))
+                        var sure = node.kind == .bridged ? 0 : Float(min(fit, margin))
                         let period = Float(node.period)
                         switch node.kind {
-                        case 2: repairs += 1
-                        case 3:
+                        case .skippedNoise: repairs += 1
+                        case .bridged:
                             // A stretch with no transition at all: bridged with zeros, a guess.
                             for _ in 1..<Int(node.cells) {
                                 bits[k] = 0
@@ -210,9 +240,9 @@ extension BitClock {
                             }
                             bridged += Int(node.cells)
                             sure = 0
-                        default: break
+                        case .zero, .one: break
                         }
-                        bits[k] = node.kind == 1 ? 1 : 0
+                        bits[k] = node.kind == .one ? 1 : 0
                         confidence[k] = sure
                         periods[k] = period
                         k += 1
@@ -289,7 +319,7 @@ extension BitClock {
     private static func fill(_ nodes: UnsafeMutableBufferPointer<Node>, _ t: UnsafeBufferPointer<FluxTransition>,
                              start: Int, period initialPeriod: Double, gain: Double) -> Int {
         let n = t.count
-        nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: 0, fit: 1, runnerUp: .infinity,
+        nodes[start] = Node(cost: 0, previous: -1, period: initialPeriod, kind: .zero, fit: 1, runnerUp: .infinity,
                             inversePeriod: 1 / initialPeriod)
         // Divisions cost many times a multiplication: the constant ones become products.
         let inverseSpread = 1 / BitClock.cellSpread, inverseMidSpread = 1 / BitClock.midSpread
@@ -297,7 +327,7 @@ extension BitClock {
         var i = start + 1
         while i < n {
             var best = Node()
-            @inline(__always) func consider(from j: Int, kind: UInt8) {
+            @inline(__always) func consider(from j: Int, kind: CellReading) {
                 guard j >= start, nodes[j].cost.isFinite else { return }
                 let period = nodes[j].period
                 let length = t[i].position - t[j].position
@@ -305,24 +335,24 @@ extension BitClock {
                 let e = (r - 1) * inverseSpread
                 var local = e * e
                 switch kind {
-                case 1:
+                case .one:
                     let d1 = t[j + 1].position - t[j].position
                     let m = (d1 / length - 0.5) * inverseMidSpread
                     local += m * m
                     // A weak mid-cell pulse between strong boundaries is less likely real.
                     let edge = max(Double(min(t[i].amplitude, t[j].amplitude)), 1e-9)
                     let inner = Double(t[j + 1].amplitude)
-                    if inner < 0.5 * edge { local += (0.5 - inner / edge) * 12 }
-                case 2:
+                    if inner < 0.5 * edge { local += (0.5 - inner / edge) * BitClock.weakMidPenalty }
+                case .skippedNoise:
                     let edge = Double(min(t[i].amplitude, t[j].amplitude))
                     let inner = Double(max(t[j + 1].amplitude, t[j + 2].amplitude))
-                    local += BitClock.spuriousPenalty + 8 * min(1, inner / max(edge, 1e-9))
-                case 3:
-                    guard r >= 1.6 else { return }
+                    local += BitClock.spuriousPenalty + BitClock.skippedHeightPenalty * min(1, inner / max(edge, 1e-9))
+                case .bridged:
+                    guard r >= BitClock.shortestBridge else { return }
                     let cells = r.rounded()
                     let z = (r / cells - 1) * inverseSpread
                     local = BitClock.gapPenalty + z * z
-                default:
+                case .zero:
                     break
                 }
                 let total = nodes[j].cost + local
@@ -332,7 +362,7 @@ extension BitClock {
                     best.previous = j
                     best.kind = kind
                     best.fit = local
-                    if kind == 3 {
+                    if kind == .bridged {
                         let cells = max(2, r.rounded())
                         best.cells = UInt8(min(255, cells))
                         best.period = period + gain * (length / cells - period)
@@ -346,16 +376,16 @@ extension BitClock {
             }
             // The card has left the head when even a whole cell cannot reach this transition.
             let gap = t[i].position - t[i - 1].position
-            if gap > 3.5 * max(nodes[i - 1].period, nodes[last].period) && nodes[i - 1].cost.isFinite { break }
-            consider(from: i - 1, kind: 0)
-            consider(from: i - 2, kind: 1)
+            if gap > BitClock.cardGone * max(nodes[i - 1].period, nodes[last].period) && nodes[i - 1].cost.isFinite { break }
+            consider(from: i - 1, kind: .zero)
+            consider(from: i - 2, kind: .one)
             // The penalised readings cannot change the result when they cost at least the
             // confidence margin's full scale more than the best so far: skip them then.
             if i - 3 >= start, nodes[i - 3].cost + BitClock.spuriousPenalty < best.cost + BitClock.marginScale {
-                consider(from: i - 3, kind: 2)
+                consider(from: i - 3, kind: .skippedNoise)
             }
             if nodes[i - 1].cost + BitClock.gapPenalty < best.cost + BitClock.marginScale {
-                consider(from: i - 1, kind: 3)
+                consider(from: i - 1, kind: .bridged)
             }
             if best.cost.isFinite {
                 best.inversePeriod = 1 / best.period

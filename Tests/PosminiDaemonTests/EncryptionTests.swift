@@ -122,7 +122,7 @@ extension ProcessSuites.DaemonTests {
         let reply = try armOnce(first)
         #expect(reply == nil, "nothing may be published: \(reply?.text ?? "")")
         #expect(Background.wait(seconds: 10) { !first.process.running })
-        #expect(readText(first.process.stderr).contains("test hook"))
+        #expect(readText(first.process.stderr).contains("test seam: exiting after reserving counter 1"))
         let counter = readText(directory + "/counter-1234567890123456")
         #expect(counter.contains("next = 00000002"), "\(counter)")
         // Restarted on the same state: counter 1 is never used again.

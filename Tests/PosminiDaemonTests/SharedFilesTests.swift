@@ -121,10 +121,41 @@ struct SharedFilesTests {
         #expect(statuses([with(noise: DiagnoseLimits.noiseWarnDBFS)])["idle.noise_floor"] == .warn)
         #expect(statuses([with(noise: DiagnoseLimits.noiseWarnDBFS + 0.1)])["idle.noise_floor"] == .fail)
         #expect(statuses([with(dc: DiagnoseLimits.dcWarn - 0.001)])["idle.dc_offset"] == .pass)
-        #expect(statuses([with(dc: -DiagnoseLimits.dcWarn)])["idle.dc_offset"] == .warn)
-        #expect(statuses([with(dc: DiagnoseLimits.dcFail)])["idle.dc_offset"] == .fail)
+        #expect(statuses([with(dc: -DiagnoseLimits.dcWarn)])["idle.dc_offset"] == .pass, "an edge takes the better verdict")
+        #expect(statuses([with(dc: -DiagnoseLimits.dcWarn - 0.001)])["idle.dc_offset"] == .warn)
+        #expect(statuses([with(dc: DiagnoseLimits.dcFail)])["idle.dc_offset"] == .warn)
+        #expect(statuses([with(dc: DiagnoseLimits.dcFail + 0.001)])["idle.dc_offset"] == .fail)
         #expect(statuses([with(hum: DiagnoseLimits.humPassDBFS)])["idle.hum"] == .pass)
         #expect(statuses([with(hum: DiagnoseLimits.humPassDBFS + 0.1)])["idle.hum"] == .warn)
+    }
+
+    @Test("every single-figure check of the table at its edges: an edge takes the better verdict, a step past it the worse")
+    func checkTableEdges() {
+        #expect(CheckTable.all.count == Set(CheckTable.all.map(\.id)).count, "one rule per id")
+        for rule in CheckTable.all {
+            let bands = rule.bands
+            let worse = bands.better == .lower ? 0.001 : -0.001
+            #expect(bands.verdict(bands.pass) == .pass, "\(rule.id) at its pass edge")
+            #expect(bands.verdict(bands.pass - worse * 1000) == .pass, "\(rule.id) well inside")
+            if let fail = bands.fail {
+                #expect(bands.verdict(fail + worse) == .fail, "\(rule.id) past its fail edge")
+                if fail != bands.pass {
+                    #expect(bands.verdict(bands.pass + worse) == .warn, "\(rule.id) past its pass edge")
+                    #expect(bands.verdict(fail) == .warn, "\(rule.id) at its fail edge")
+                }
+            } else {
+                #expect(bands.verdict(bands.pass + worse) == .warn, "\(rule.id) past its pass edge")
+                #expect(bands.verdict(bands.pass + worse * 1e6) == .warn, "\(rule.id) never fails")
+            }
+            #expect(!rule.advice.isEmpty && !rule.title.isEmpty && !rule.unit.isEmpty)
+        }
+        // The advice is filled from the figures.
+        let dc = CheckTable.dcOffset.check(0.25, shown: 25, context: ["percent": "25"])
+        #expect(dc.status == .fail && dc.advice?.hasPrefix("the input sits 25 % off centre") == true)
+        #expect(CheckTable.hum.check(-20, shown: -20, context: ["frequency": "60"]).advice?.hasPrefix("60 Hz hum") == true)
+        #expect(CheckTable.swipeSNR.check(SwipeLimits.noisySNR - 0.1, shown: 13.9).status == .fail,
+                "swipe.snr fails where the decoder calls the swipe noisy")
+        #expect(CheckTable.swipeSNR.check(SwipeLimits.noisySNR, shown: 14).status == .warn)
     }
 
     @Test("diagnose fails a swipe where the decoder fails the read, and warns earlier")
