@@ -18,19 +18,26 @@ public final class ControlClient {
     }
 
     public init(path: String) throws(Failure) {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket(): \(String(cString: strerror(errno)))") }
+        switch SystemCall.attempt("socket", { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) {
+        case .success(let opened): fd = opened
+        case .failure(let error): throw Failure(description: error.description)
+        }
+        // On a failure below, `close()` (so that deinit, which runs for a class whose stored
+        // properties are all set, does not close the number again: by then another thread may
+        // have been given it).
         guard let (unixAddress, length) = unixSocketAddress(path) else {
-            Glibc.close(fd)
+            close()
             throw Failure(description: "socket path too long: \(path)")
         }
         var address = unixAddress
+        // Not retried on EINTR (a connect that was interrupted goes on in the kernel; a second
+        // one would fail with EALREADY): a Unix socket's connect does not wait anyway.
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
         }
         guard rc == 0 else {
             let code = errno
-            Glibc.close(fd)
+            close()
             var message = "cannot connect to \(path): \(String(cString: strerror(code)))"
             if code == ENOENT || code == ECONNREFUSED { message += " (is posminid running? `systemctl status posminid.socket`)" }
             if code == EACCES { message += " (you need to be in the socket's group, usually 'posmini')" }
@@ -43,7 +50,7 @@ public final class ControlClient {
     /// Hangs up (idempotent).
     public func close() {
         guard fd >= 0 else { return }
-        Glibc.close(fd)
+        SystemCall.close(fd)
         fd = -1
     }
 

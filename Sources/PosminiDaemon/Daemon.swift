@@ -133,7 +133,7 @@ public enum Daemon {
         }
         logger.info(passed != nil ? "serving on the socket systemd passed" : "serving on \(configuration.socketPath)")
         var socketFile = stat()
-        if stat(configuration.socketPath, &socketFile) == 0 {
+        if case .success = SystemCall.attempt("stat", { stat(configuration.socketPath, &socketFile) }) {
             for said in AccessPolicy.unreachable(configuration: configuration, mode: UInt32(socketFile.st_mode), group: socketFile.st_gid) {
                 logger.warning("\(said)")
             }
@@ -198,7 +198,7 @@ struct ServerService: Service {
                 server.closeAll()
             }
         }
-        if let ownsSocket { unlink(ownsSocket) }
+        if let ownsSocket { _ = SystemCall.attempt("unlink") { unlink(ownsSocket) } }
     }
 }
 

@@ -96,7 +96,7 @@ actor ReaderManager {
     static func replayID(_ k: Int, of count: Int) -> String { count == 1 ? "replay" : "replay\(k + 1)" }
 
     /// Whether udevd runs (its control socket exists).
-    static var udevRunning: Bool { access("/run/udev/control", F_OK) == 0 }
+    static var udevRunning: Bool { (try? SystemCall.retrying("access") { access("/run/udev/control", F_OK) }) != nil }
 
     /// Handles device events until the monitor stops.
     func follow() async {

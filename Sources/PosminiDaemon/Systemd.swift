@@ -16,13 +16,16 @@ public enum Systemd {
         guard path.hasPrefix("/") || path.hasPrefix("@") else { return false }
         guard let (unixAddress, length) = unixSocketAddress(path, abstractAt: true) else { return false }
         var address = unixAddress
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard let fd = try? SystemCall.retrying("socket", { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) else {
+            return false
+        }
+        defer { SystemCall.close(fd) }
         let message = Array(state.utf8)
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+                message.withUnsafeBytes { raw in
+                    try? SystemCall.retrying("sendto") { sendto(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL), sa, length) }
+                }
             }
         }
         return sent == message.count
@@ -54,6 +57,8 @@ public enum Systemd {
         guard Int32(String(cString: pidText)) == getpid() else { return nil }
         guard let count = Int(String(cString: countText)), count >= 1 else { return nil }
         let fd: Int32 = 3
+        // Raw calls, not `SystemCall`: fd 3 may not be open at all (a unit that claims a socket it
+        // did not pass), and EBADF here is a fact about the service's setup, not a bug to stop on.
         var type: Int32 = 0, listening: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 else {

@@ -45,9 +45,12 @@ public enum BDKSource: Sendable, Hashable {
         case .file(let path):
             // Non-blocking: a FIFO or a device named here must not hang the tool; it is refused
             // below, as is anything but a regular file.
-            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-            guard fd >= 0 else { throw Failure(description: "--bdk-file \(path): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
+            let fd: Int32
+            switch SystemCall.attempt("open", { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }) {
+            case .success(let opened): fd = opened
+            case .failure(let error): throw Failure(description: "--bdk-file \(path): \(String(cString: strerror(error.errno)))")
+            }
+            defer { SystemCall.close(fd) }
             let status: FileStatus
             do { status = try FileStatus(descriptor: fd, path: path) } catch { throw Failure(description: "--bdk-file \(error)") }
             if let refusal = Self.refusal(status) { throw Failure(description: "--bdk-file \(path): \(refusal)") }

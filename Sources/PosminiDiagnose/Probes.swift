@@ -36,7 +36,10 @@ struct PermissionsProbe: Sendable, Hashable {
         if let cardNumber {
             let nodes = ["/dev/snd/controlC\(cardNumber)", "/dev/snd/pcmC\(cardNumber)D\(CardReference.deviceNumber(in: device))c"]
             probe.deviceNodes = nodes
-            probe.refusedNodes = nodes.filter { access($0, R_OK | W_OK) != 0 && errno != ENOENT }
+            probe.refusedNodes = nodes.filter { node in
+                if case .failure(let error) = SystemCall.attempt("access", { access(node, R_OK | W_OK) }) { return error.errno != ENOENT }
+                return false
+            }
         }
         return probe
     }
@@ -47,7 +50,7 @@ struct PermissionsProbe: Sendable, Hashable {
 
     static func groupOf(_ path: String) -> String? {
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard case .success = SystemCall.attempt("stat", { stat(path, &info) }) else { return nil }
         if let entry = getgrgid(info.st_gid), let name = entry.pointee.gr_name { return String(cString: name) }
         return String(info.st_gid)
     }

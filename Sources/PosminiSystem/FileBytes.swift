@@ -32,11 +32,14 @@ public enum FileBytes {
 
     /// `followingLinks` false: a symbolic link at `path` is refused (ELOOP), not read through.
     public static func read(_ path: String, limit: Int = defaultLimit, followingLinks: Bool = true) throws(FileReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW))
-        guard fd >= 0 else { throw FileError.opening(path, errno: errno, directory: false) }
-        defer { close(fd) }
+        let fd: Int32
+        switch SystemCall.attempt("open", { open(path, O_RDONLY | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW)) }) {
+        case .success(let opened): fd = opened
+        case .failure(let error): throw FileError.opening(path, errno: error.errno, directory: false)
+        }
+        defer { SystemCall.close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileReadError(path: path, errno: errno) }
+        try fileCall("fstat", path) { fstat(fd, &info) }
         if (info.st_mode & S_IFMT) == S_IFDIR { throw FileReadError(path: path, errno: EISDIR) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(max(0, min(Int(info.st_size), limit)))
@@ -73,25 +76,26 @@ public enum FileBytes {
         } else {
             directory = "."
         }
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(path: directory, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw FileError(path: directory, errno: errno) }
+        let fd = try fileCall("open", directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { SystemCall.close(fd) }
+        try fileCall("fsync", directory) { fsync(fd) }
     }
 
     /// The file's permission bits and owner, or nil when it does not exist.
     public static func permissions(_ path: String) throws(FileError) -> (mode: UInt32, owner: UInt32)? {
         var info = stat()
-        if stat(path, &info) != 0 {
-            if errno == ENOENT { return nil }
-            throw FileError(path: path, errno: errno)
+        if case .failure(let error) = SystemCall.attempt("stat", { stat(path, &info) }) {
+            if error.errno == ENOENT { return nil }
+            throw FileError(path: path, errno: error.errno)
         }
         return (UInt32(info.st_mode) & 0o7777, UInt32(info.st_uid))
     }
 
     /// Creates a directory (mode `mode`) unless it exists.
     public static func makeDirectory(_ path: String, mode: UInt32) throws(FileError) {
-        if mkdir(path, mode) != 0 && errno != EEXIST { throw FileError(path: path, errno: errno) }
+        if case .failure(let error) = SystemCall.attempt("mkdir", { mkdir(path, mode) }), error.errno != EEXIST {
+            throw FileError(path: path, errno: error.errno)
+        }
     }
 
     /// This process's id (for unique temporary names).
@@ -114,8 +118,7 @@ extension FileBytes {
     /// Where a symbolic link points (nil when `path` is not one or cannot be read).
     public static func linkTarget(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4_096)
-        let n = readlink(path, &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
+        guard let n = try? SystemCall.retrying("readlink", { readlink(path, &buffer, buffer.count - 1) }), n > 0 else { return nil }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

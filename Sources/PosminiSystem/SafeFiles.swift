@@ -37,7 +37,7 @@ public struct FileStatus: Sendable, Hashable {
     /// fstat on an open descriptor (`path` names it in the error).
     public init(descriptor: Int32, path: String) throws(FileError) {
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw FileError(path: path, errno: errno) }
+        try fileCall("fstat", path) { fstat(descriptor, &info) }
         self.init(info)
     }
 
@@ -81,7 +81,7 @@ public final class Directory: Sendable {
         self.namesOnly = namesOnly
     }
 
-    deinit { close(descriptor) }
+    deinit { SystemCall.close(descriptor) }
 
     /// Opens the directory `path`. `namesOnly`: with O_PATH, which needs only search permission
     /// (for fchownat and the like, not for writing files).
@@ -116,13 +116,14 @@ public final class Directory: Sendable {
         }
         let parent = try Directory(opening: parentPath, namesOnly: true, asParent: true)
         var created = true
-        if mkdirat(parent.descriptor, name, mode_t(mode)) != 0 {
-            guard errno == EEXIST else { throw FileError(path: path, errno: errno, reason: "cannot create the directory: \(FileError.text(errno))") }
+        if case .failure(let error) = SystemCall.attempt("mkdirat", { mkdirat(parent.descriptor, name, mode_t(mode)) }) {
+            guard error.errno == EEXIST else { throw FileError(path: path, errno: error.errno, reason: "cannot create the directory: \(FileError.text(error.errno))") }
             created = false
         }
-        let fd = openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError.opening(path, errno: errno, directory: true, at: parent.descriptor, name: name) }
-        return (Directory(path: path, descriptor: fd, namesOnly: false), created)
+        switch SystemCall.attempt("openat", { openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }) {
+        case .success(let fd): return (Directory(path: path, descriptor: fd, namesOnly: false), created)
+        case .failure(let error): throw FileError.opening(path, errno: error.errno, directory: true, at: parent.descriptor, name: name)
+        }
     }
 
     /// Why `openOrCreatePrivate` refused a directory.
@@ -158,42 +159,42 @@ public final class Directory: Sendable {
         guard !path.isEmpty else { throw FileError(path: path, errno: ENOENT, reason: "an empty path") }
         var pending = path.split(separator: "/").map(String.init)
         var walked = path.hasPrefix("/") ? "" : "."
-        var current = open(path.hasPrefix("/") ? "/" : ".", posmini_o_path() | O_DIRECTORY | O_CLOEXEC)
-        guard current >= 0 else { throw FileError(path: path, errno: errno) }
-        defer { close(current) }
+        var current = try fileCall("open", path) { open(path.hasPrefix("/") ? "/" : ".", posmini_o_path() | O_DIRECTORY | O_CLOEXEC) }
+        defer { if current >= 0 { SystemCall.close(current) } }
         var followed = 0
         var reachedEnd = pending.isEmpty
         while !pending.isEmpty {
             let name = pending.removeFirst()
             if name == "." && !pending.isEmpty { continue }
             let last = pending.isEmpty
-            let next = openat(current, name, (last ? finalAccess : posmini_o_path()) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            var code = errno
             let here = walked + "/" + name
-            if next >= 0 {
+            var code: Int32
+            switch SystemCall.attempt("openat", { openat(current, name, (last ? finalAccess : posmini_o_path()) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }) {
+            case .success(let next):
                 // O_PATH with O_NOFOLLOW opens a symbolic link itself: only a directory moves on.
                 var opened = stat()
-                let kind = fstat(next, &opened) == 0 ? opened.st_mode & S_IFMT : 0
+                let kind = (try? SystemCall.retrying("fstat") { fstat(next, &opened) }) != nil ? opened.st_mode & S_IFMT : 0
                 if kind == S_IFDIR {
-                    close(current)
+                    SystemCall.close(current)
                     current = next
                     walked = here
                     if last { reachedEnd = true }
                     continue
                 }
-                close(next)
+                SystemCall.close(next)
                 code = kind == S_IFLNK ? ELOOP : ENOTDIR
+            case .failure(let error):
+                code = error.errno
             }
             var link = stat()
-            let isLink = (code == ENOTDIR || code == ELOOP) && fstatat(current, name, &link, AT_SYMLINK_NOFOLLOW) == 0
+            let isLink = (code == ENOTDIR || code == ELOOP)
+                && (try? SystemCall.retrying("fstatat") { fstatat(current, name, &link, AT_SYMLINK_NOFOLLOW) }) != nil
                 && link.st_mode & S_IFMT == S_IFLNK
             guard isLink, !last || followLast else {
                 throw FileError.opening(last ? path : here, errno: code, directory: true, at: current, name: name)
             }
             // A link in a parent: followed only out of a directory nobody else could have put it in.
-            var info = stat()
-            guard fstat(current, &info) == 0 else { throw FileError(path: here, errno: errno) }
-            let holder = FileStatus(info)
+            let holder = try FileStatus(descriptor: current, path: here)
             guard holder.isPrivate(to: [0, geteuid()]) else {
                 let folder = walked.isEmpty ? "/" : walked
                 throw FileError(path: here, errno: ELOOP, reason: """
@@ -204,23 +205,20 @@ public final class Directory: Sendable {
             followed += 1
             guard followed <= linkLimit else { throw FileError(path: path, errno: ELOOP, reason: "too many symbolic links") }
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlinkat(current, name, &buffer, buffer.count - 1)
-            guard n > 0 else { throw FileError(path: here, errno: n < 0 ? errno : ENOENT) }
+            let n = try fileCall("readlinkat", here) { readlinkat(current, name, &buffer, buffer.count - 1) }
+            guard n > 0 else { throw FileError(path: here, errno: ENOENT) }
             let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             pending = target.split(separator: "/").map(String.init) + pending
             if target.hasPrefix("/") {
-                let root = open("/", posmini_o_path() | O_DIRECTORY | O_CLOEXEC)
-                guard root >= 0 else { throw FileError(path: "/", errno: errno) }
-                close(current)
+                let root = try fileCall("open", "/") { open("/", posmini_o_path() | O_DIRECTORY | O_CLOEXEC) }
+                SystemCall.close(current)
                 current = root
                 walked = ""
             }
         }
         if !reachedEnd {
             // Only "/", "." or a link to "/" was named: open it with the access asked for.
-            let fd = openat(current, ".", finalAccess | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw FileError(path: path, errno: errno) }
-            return fd
+            return try fileCall("openat", path) { openat(current, ".", finalAccess | O_DIRECTORY | O_CLOEXEC) }
         }
         let fd = current
         current = -1
@@ -252,9 +250,7 @@ public final class Directory: Sendable {
 
     /// fstat on the descriptor: the directory that was opened, not whatever the path names now.
     public func status() throws(FileError) -> FileStatus {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw FileError(path: path, errno: errno) }
-        return FileStatus(info)
+        try FileStatus(descriptor: descriptor, path: path)
     }
 
     /// The full path of `name` in here, for messages.
@@ -286,19 +282,25 @@ public final class Directory: Sendable {
         let target = pathOf(name)
         guard Directory.isPlainName(name) else { throw FileError(path: target, errno: EINVAL, reason: "not a file name") }
         let (fd, temporary) = try createTemporary(for: name)
-        func fail(_ what: String, _ code: Int32, closing: Bool = true) -> FileError {
-            if closing { close(fd) }
-            unlinkat(descriptor, temporary, 0)
-            return FileError(path: target, errno: code, reason: "\(what): \(FileError.text(code))")
+        var open = true
+        func fail(_ what: String, _ error: SystemCallError) -> FileError {
+            if open { SystemCall.close(fd) }
+            _ = SystemCall.attempt("unlinkat") { unlinkat(descriptor, temporary, 0) }
+            return FileError(path: target, errno: error.errno, reason: "\(what): \(FileError.text(error.errno))")
         }
-        if let owner, fchown(fd, owner.user, owner.group) != 0 { throw fail("cannot set the owner", errno) }
+        /// Every step through `SystemCall`; a failure closes and removes the temporary file.
+        func step<R: BinaryInteger>(_ what: String, _ call: String, _ body: () -> R) throws(FileError) {
+            if case .failure(let error) = SystemCall.attempt(call, body) { throw fail(what, error) }
+        }
+        if let owner { try step("cannot set the owner", "fchown") { fchown(fd, owner.user, owner.group) } }
         // Exactly `mode`, whatever the umask: the caller says who may read the file.
-        guard fchmod(fd, mode_t(mode)) == 0 else { throw fail("cannot set the mode", errno) }
-        do { try SystemCall.writeAll(fd, UnsafeRawBufferPointer(bytes)) } catch { throw fail("cannot write", error.errno) }
-        guard fsync(fd) == 0 else { throw fail("cannot flush", errno) }
-        guard close(fd) == 0 else { throw fail("cannot write", errno, closing: false) }
+        try step("cannot set the mode", "fchmod") { fchmod(fd, mode_t(mode)) }
+        do { try SystemCall.writeAll(fd, UnsafeRawBufferPointer(bytes)) } catch { throw fail("cannot write", error) }
+        try step("cannot flush", "fsync") { fsync(fd) }
+        open = false
+        if let error = SystemCall.close(fd) { throw fail("cannot write", error) }
         if replacing {
-            guard renameat(descriptor, temporary, descriptor, name) == 0 else { throw fail("cannot rename into place", errno, closing: false) }
+            try step("cannot rename into place", "renameat") { renameat(descriptor, temporary, descriptor, name) }
         } else {
             try linkNew(temporary, as: name, target: target)
         }
@@ -308,16 +310,19 @@ public final class Directory: Sendable {
     /// Renames `temporary` to `name` unless `name` exists. renameat2(RENAME_NOREPLACE) where the
     /// file system has it; else a hard link (which never replaces either) and an unlink.
     private func linkNew(_ temporary: String, as name: String, target: String) throws(FileError) {
-        if posmini_rename_noreplace(descriptor, temporary, descriptor, name) == 0 { return }
-        var code = errno
+        let unlinkTemporary = { _ = SystemCall.attempt("unlinkat") { unlinkat(self.descriptor, temporary, 0) } }
+        guard case .failure(let refused) = SystemCall.attempt("renameat2", { posmini_rename_noreplace(descriptor, temporary, descriptor, name) }) else { return }
+        var code = refused.errno
         if code == EINVAL || code == ENOSYS {
-            if linkat(descriptor, temporary, descriptor, name, 0) == 0 {
-                unlinkat(descriptor, temporary, 0)
+            switch SystemCall.attempt("linkat", { linkat(descriptor, temporary, descriptor, name, 0) }) {
+            case .success:
+                unlinkTemporary()
                 return
+            case .failure(let error):
+                code = error.errno
             }
-            code = errno
         }
-        unlinkat(descriptor, temporary, 0)
+        unlinkTemporary()
         if code == EEXIST { throw FileError(path: target, errno: EEXIST, reason: "exists: refusing to replace it") }
         throw FileError(path: target, errno: code, reason: "cannot put the file in place: \(FileError.text(code))")
     }
@@ -333,9 +338,10 @@ public final class Directory: Sendable {
                 throw FileError(path: pathOf(name), errno: errno, reason: "no random name for a temporary file: \(FileError.text(errno))")
             }
             let temporary = "." + stem + ".tmp-" + random.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-            let fd = openat(descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
-            if fd >= 0 { return (fd, temporary) }
-            code = errno
+            switch SystemCall.attempt("openat", { openat(descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600)) }) {
+            case .success(let fd): return (fd, temporary)
+            case .failure(let error): code = error.errno
+            }
             if code != EEXIST { break }
         }
         throw FileError(path: pathOf(name), errno: code, reason: "cannot create a temporary file beside it: \(FileError.text(code))")
@@ -345,27 +351,26 @@ public final class Directory: Sendable {
     public func sync() throws(FileError) {
         var fd = descriptor
         if namesOnly {
-            fd = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw FileError(path: path, errno: errno) }
+            fd = try fileCall("openat", path) { openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         }
-        defer { if fd != descriptor { close(fd) } }
-        guard fsync(fd) == 0 else { throw FileError(path: path, errno: errno, reason: "cannot flush the directory: \(FileError.text(errno))") }
+        defer { if fd != descriptor { SystemCall.close(fd) } }
+        try fileCall("fsync", path, step: "cannot flush the directory") { fsync(fd) }
     }
 
     /// Gives `name` (in here; a symbolic link there is changed itself, never what it points to)
     /// to group `group`.
     public func setGroup(of name: String, to group: UInt32) throws(FileError) {
-        guard fchownat(descriptor, name, UInt32.max, group, AT_SYMLINK_NOFOLLOW) == 0 else {
-            throw FileError(path: pathOf(name), errno: errno, reason: "cannot change the group: \(FileError.text(errno))")
+        try fileCall("fchownat", pathOf(name), step: "cannot change the group") {
+            fchownat(descriptor, name, UInt32.max, group, AT_SYMLINK_NOFOLLOW)
         }
     }
 
     /// fstat of `name` in here, not following a symbolic link; nil when there is no such name.
     public func status(of name: String) throws(FileError) -> FileStatus? {
         var info = stat()
-        guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT { return nil }
-            throw FileError(path: pathOf(name), errno: errno)
+        if case .failure(let error) = SystemCall.attempt("fstatat", { fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) }) {
+            if error.errno == ENOENT { return nil }
+            throw FileError(path: pathOf(name), errno: error.errno)
         }
         return FileStatus(info)
     }
@@ -380,24 +385,40 @@ public struct OpenedFile: ~Copyable {
     private let descriptor: Int32
 
     public init(reading path: String) throws(FileError) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError.opening(path, errno: errno, directory: false) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
-            close(fd)
-            throw FileError(path: path, errno: code)
+        let fd: Int32
+        switch SystemCall.attempt("open", { open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }) {
+        case .success(let opened): fd = opened
+        case .failure(let error): throw FileError.opening(path, errno: error.errno, directory: false)
+        }
+        let status: FileStatus
+        do {
+            status = try FileStatus(descriptor: fd, path: path)
+        } catch {
+            SystemCall.close(fd)
+            throw error
         }
         self.path = path
-        self.status = FileStatus(info)
+        self.status = status
         self.descriptor = fd
     }
 
-    deinit { close(descriptor) }
+    deinit { SystemCall.close(descriptor) }
 
     /// Reads into `buffer` until it is full or the file ends; returns the bytes read.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(FileError) -> Int {
         do { return try SystemCall.readFully(descriptor, into: buffer) } catch { throw FileError(path: path, errno: error.errno) }
+    }
+}
+
+/// A system call about `path` through `SystemCall`: a failure becomes a `FileError` naming the
+/// path (and `step` in its reason, when the errno alone would not say what failed).
+@inline(__always)
+@discardableResult
+func fileCall<R: BinaryInteger>(_ call: String, _ path: String, step: String? = nil, _ body: () -> R) throws(FileError) -> R {
+    switch SystemCall.attempt(call, body) {
+    case .success(let result): return result
+    case .failure(let error):
+        throw FileError(path: path, errno: error.errno, reason: step.map { "\($0): \(FileError.text(error.errno))" })
     }
 }
 
@@ -408,8 +429,12 @@ extension FileError {
     static func opening(_ path: String, errno code: Int32, directory: Bool, at parent: Int32? = nil, name: String? = nil) -> FileError {
         var info = stat()
         // O_DIRECTORY|O_NOFOLLOW on a link fails with ENOTDIR: lstat tells the two apart.
-        let looked = if let parent, let name { fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) } else { lstat(path, &info) }
-        let isLink = code == ENOTDIR && directory && looked == 0 && info.st_mode & S_IFMT == S_IFLNK
+        let looked = if let parent, let name {
+            SystemCall.attempt("fstatat") { fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) }
+        } else {
+            SystemCall.attempt("lstat") { lstat(path, &info) }
+        }
+        let isLink = code == ENOTDIR && directory && (try? looked.get()) != nil && info.st_mode & S_IFMT == S_IFLNK
         if code == ELOOP || isLink {
             return FileError(path: path, errno: ELOOP, reason: "is a symbolic link: refusing to follow it (name the \(directory ? "directory" : "file") itself)")
         }
@@ -429,7 +454,8 @@ extension FileBytes {
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
         return buffer.withUnsafeMutableBufferPointer { b in
-            guard getpwuid_r(uid, &entry, b.baseAddress!, b.count, &result) == 0, result != nil, let name = entry.pw_name else { return nil }
+            guard (try? SystemCall.checked("getpwuid_r") { getpwuid_r(uid, &entry, b.baseAddress!, b.count, &result) }) != nil,
+                  result != nil, let name = entry.pw_name else { return nil }
             return String(cString: name)
         }
     }

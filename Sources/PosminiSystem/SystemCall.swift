@@ -21,6 +21,13 @@ public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertibl
 /// (EINTR) is made again, a failure is thrown with the call's name, and an errno that can only
 /// mean a bug in this program (`bugs`: a descriptor that is not open, a pointer outside the
 /// address space) stops it, as no caller could handle it.
+///
+/// The deliberate exceptions, each said where it is: `connect` on the control socket (an
+/// interrupted connect goes on in the kernel and must not be made again), the checks of the
+/// socket systemd passed (fd 3 may not be open: EBADF is the unit's mistake, not a bug), the
+/// decoder's segment mapping (`mmap`/`madvise`/`munmap` in SwipeDecoder, which depends on no
+/// system module, return pointers and are never interrupted), `getgrouplist` (it reports a
+/// count, not an errno), `umask` (cannot fail) and the `posmini_*` shims of CPosix.
 public enum SystemCall {
     /// Errnos no correct program gets: a precondition, never a thrown error.
     public static let bugs: Set<Int32> = [EBADF, EFAULT]
@@ -39,6 +46,29 @@ public enum SystemCall {
             precondition(!bugs.contains(code), "\(call): \(FileError.text(code)): a bug in posminid")
             throw SystemCallError(call: call, errno: code)
         }
+    }
+
+    /// Like `retrying`, with the failure handed back instead of thrown: for callers that decide
+    /// by its errno (EEXIST, ENOENT) or build their own error from it.
+    @inline(__always)
+    public static func attempt<Value: BinaryInteger>(_ call: String, _ body: () -> Value) -> Result<Value, SystemCallError> {
+        do throws(SystemCallError) {
+            return .success(try retrying(call, body))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// close(2), never made twice: Linux has closed the descriptor even when it reports EINTR,
+    /// and a second close could close a descriptor another thread just opened. Returns the
+    /// failure (a write-back error of some file systems), which most callers may ignore.
+    @discardableResult
+    public static func close(_ fd: Int32) -> SystemCallError? {
+        guard Glibc.close(fd) != 0 else { return nil }
+        let code = errno
+        if code == EINTR { return nil }
+        precondition(!bugs.contains(code), "close: \(FileError.text(code)): a bug in posminid")
+        return SystemCallError(call: "close", errno: code)
     }
 
     /// Like `retrying`, for calls that report an error as their return value (0 or the errno),

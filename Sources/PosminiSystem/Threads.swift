@@ -23,13 +23,19 @@ public final class OSThread: @unchecked Sendable {
     /// Starts `body` on a new thread named `name` (at most 15 bytes show in `ps`/`top`).
     public init(name: String, _ body: @escaping @Sendable () -> Void) {
         let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
-        let rc = pthread_create(&handle, nil, { argument in
-            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
-            _ = posmini_set_thread_name(String(start.name.utf8.prefix(15))!)
-            start.body()
-            return nil
-        }, start)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
+        do {
+            try SystemCall.checked("pthread_create") {
+                pthread_create(&handle, nil, { argument in
+                    let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+                    _ = posmini_set_thread_name(String(start.name.utf8.prefix(15))!)
+                    start.body()
+                    return nil
+                }, start)
+            }
+        } catch {
+            // No thread (EAGAIN: the process or system limit): nothing a caller could do.
+            preconditionFailure("\(error)")
+        }
     }
 
     /// Waits for the thread to end. Idempotent; must not be called from the thread itself.
@@ -59,19 +65,22 @@ public final class EventFD: @unchecked Sendable {
         precondition(descriptor >= 0, "eventfd failed: errno \(errno)")
     }
 
-    deinit { close(descriptor) }
+    deinit { SystemCall.close(descriptor) }
 
     /// Adds one to the counter (wakes a poller). Async-signal-safe, no allocation.
     public func signal() {
         var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { write(descriptor, $0.baseAddress, 8) }
+        _ = withUnsafeBytes(of: &one) { raw in SystemCall.attempt("write") { write(descriptor, raw.baseAddress, 8) } }
     }
 
     /// Resets the counter; returns whether it had been signalled.
     @discardableResult
     public func drain() -> Bool {
         var value: UInt64 = 0
-        let n = withUnsafeMutableBytes(of: &value) { read(descriptor, $0.baseAddress, 8) }
+        let n = withUnsafeMutableBytes(of: &value) { raw in
+            // Not set: EAGAIN (the descriptor does not block), nothing read.
+            (try? SystemCall.attempt("read") { read(descriptor, raw.baseAddress, 8) }.get()) ?? 0
+        }
         return n == 8 && value > 0
     }
 

@@ -16,7 +16,7 @@ func replyTimeReport(requests: Int = 200) {
     print("## A request while a reader floods the daemon\n")
     let executable = (CommandLine.arguments[0].split(separator: "/", omittingEmptySubsequences: false).dropLast()
         + ["posminid"]).joined(separator: "/")
-    guard access(executable, X_OK) == 0 else {
+    guard (try? SystemCall.retrying("access") { access(executable, X_OK) }) != nil else {
         print("reply time: \(executable) is not built (`make bench` builds it)\n")
         return
     }
@@ -56,9 +56,9 @@ func replyTimeReport(requests: Int = 200) {
     posix_spawn_file_actions_destroy(&actions)
     guard spawned == 0 else { print("reply time: cannot start posminid (\(spawned))\n"); return }
     defer {
-        kill(pid, SIGTERM)
+        _ = SystemCall.attempt("kill") { kill(pid, SIGTERM) }
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        _ = SystemCall.attempt("waitpid") { waitpid(pid, &status, 0) }
     }
 
     // Bounded by count: the daemon is listening within a few hundred milliseconds.

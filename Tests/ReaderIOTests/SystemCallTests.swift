@@ -42,6 +42,25 @@ struct SystemCallTests {
         #expect(throws: Never.self) { try SystemCall.checked("pthread_join") { 0 } }
     }
 
+    @Test("attempt hands the failure back (retrying EINTR first); close is made once and reports nothing on success")
+    func attemptAndClose() {
+        var calls = 0
+        let failed = SystemCall.attempt("mkdir") { () -> Int32 in
+            calls += 1
+            errno = calls == 1 ? EINTR : EEXIST
+            return -1
+        }
+        #expect(calls == 2)
+        guard case .failure(let error) = failed else { Issue.record("no failure"); return }
+        #expect(error == SystemCallError(call: "mkdir", errno: EEXIST))
+        guard case .success(let value) = SystemCall.attempt("read", { 3 }) else { Issue.record("no success"); return }
+        #expect(value == 3)
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        #expect(SystemCall.close(ends[0]) == nil)
+        #expect(SystemCall.close(ends[1]) == nil)
+    }
+
     @Test("writeAll and readFully move more than a pipe holds, however many calls it takes")
     func wholeTransfers() throws {
         var ends: [Int32] = [0, 0]
