@@ -39,6 +39,8 @@ func decodeCaseCountingBursts(_ c: GridCase) -> ((Outcome, [Swipe]), [NoiseBurst
 /// Tallies for a slice of the grid.
 struct AccuracyPart: Sendable {
     var nominal = Tally(), whole = Tally(), eligible = Tally()
+    /// Issue 22's hard region (`inHardRegion`), and its Track 1 part.
+    var hard = Tally(), hardTrack1 = Tally()
     var rows: [String: Tally] = [:]
     var failures: [String] = []
     var corrected = 0
@@ -49,6 +51,7 @@ struct AccuracyPart: Sendable {
 
     mutating func merge(_ o: AccuracyPart) {
         nominal.merge(o.nominal); whole.merge(o.whole); eligible.merge(o.eligible)
+        hard.merge(o.hard); hardTrack1.merge(o.hardTrack1)
         for (k, v) in o.rows { rows[k, default: Tally()].merge(v) }
         failures += o.failures
         corrected += o.corrected
@@ -76,6 +79,15 @@ func accuracyPart(_ range: Range<Int>, seed: UInt64, allNominal: Bool, showFailu
         if c.nominal { part.nominal.add(o) }
         part.whole.add(o)
         if c.minSamplesPerHalfCell >= 2 { part.eligible.add(o) }
+        // The same rows as the second model's (PhysicsGrid), samples per half-cell at the
+        // swipe's fastest point.
+        part.rows["by track: \(c.format)", default: Tally()].add(o)
+        part.rows["by samples per half-cell: \(halfCellBand(c.minSamplesPerHalfCell))", default: Tally()].add(o)
+        part.rows["by SNR band: \(snrBand(c.snr)) dB", default: Tally()].add(o)
+        if inHardRegion(snr: c.snr, rate: c.rate, samplesPerHalfCell: c.minSamplesPerHalfCell) {
+            part.hard.add(o)
+            if c.format == .track1 { part.hardTrack1.add(o) }
+        }
         if o == .read {
             for r in results where !r.readTracks.isEmpty {
                 if r.readTracks.contains(where: { $0.corrections > 0 }) { part.corrected += 1 }
@@ -104,7 +116,9 @@ func accuracyPart(_ range: Range<Int>, seed: UInt64, allNominal: Bool, showFailu
     return part
 }
 
-func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: Int) async {
+/// Returns the hard region's tallies (all tracks, Track 1).
+@discardableResult
+func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: Int) async -> (Tally, Tally) {
     let started = monotonicSeconds()
     let cores = processorCount()
     var total = AccuracyPart()
@@ -127,8 +141,11 @@ func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: In
     print("| **nominal region** | \(total.nominal.n) | **\(fmt(total.nominal.rate, 3))** | \(total.nominal.fa) |")
     print("| **whole grid, ≥ 2 samples per half-cell** | \(total.eligible.n) | **\(fmt(total.eligible.rate, 3))** | \(total.eligible.fa) |")
     print("| whole grid, all | \(total.whole.n) | \(fmt(total.whole.rate, 3)) | \(total.whole.fa) |")
+    print("| hard region (SNR ≥ 14 dB, 22.05-96 kHz, ≥ 2 samples per half-cell) | \(total.hard.n) | \(fmt(total.hard.rate, 3)) | \(total.hard.fa) |")
+    print("| hard region, Track 1 | \(total.hardTrack1.n) | \(fmt(total.hardTrack1.rate, 3)) | \(total.hardTrack1.fa) |")
     print("\nReads that needed a single-bit correction: \(total.corrected); read by a fallback setting: \(total.fallback).")
     print("Swipes that gave no result at all (neither read nor failed): \(total.unreported), of which a clock was found and judged a noise burst: \(total.unreportedAsNoise).")
     for f in total.failures { print(f) }
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(cores) threads)\n")
+    return (total.hard, total.hardTrack1)
 }

@@ -155,7 +155,9 @@ func physicsPart(_ range: Range<Int>, seed: UInt64, showFailures: Int) -> Physic
     return part
 }
 
-func physicsReport(cases: Int, seed: UInt64, showFailures: Int) async {
+/// Returns the hard region's tallies (all tracks, Track 1).
+@discardableResult
+func physicsReport(cases: Int, seed: UInt64, showFailures: Int) async -> (Tally, Tally) {
     let started = monotonicSeconds()
     let cores = processorCount()
     var total = PhysicsPart()
@@ -181,4 +183,19 @@ func physicsReport(cases: Int, seed: UInt64, showFailures: Int) async {
     print("| whole grid | \(total.all.n) | \(fmt(total.all.rate, 3)) | \(total.all.fa) |")
     for f in total.failures { print(f) }
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(cores) threads)\n")
+    return (total.hard, total.hardTrack1)
+}
+
+/// Issue 22's binding targets over both models' hard regions.
+func printHardRegion(first: (Tally, Tally), second: (Tally, Tally)) {
+    var all = first.0, track1 = first.1
+    all.merge(second.0)
+    track1.merge(second.1)
+    print("## The hard region over both models (SNR ≥ 14 dB, 22.05-96 kHz, ≥ 2 samples per half-cell at the fastest point)\n")
+    print("| | swipes | read % | false accepts | target |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| SwipeSynth | \(first.0.n) | \(fmt(first.0.rate, 3)) | \(first.0.fa) | |")
+    print("| SwipePhysics | \(second.0.n) | \(fmt(second.0.rate, 3)) | \(second.0.fa) | |")
+    print("| **both** | \(all.n) | **\(fmt(all.rate, 3))** | \(all.fa) | ≥ 96 %, 0 |")
+    print("| **both, Track 1** | \(track1.n) | **\(fmt(track1.rate, 3))** | \(track1.fa) | ≥ 93 % |\n")
 }

@@ -14,7 +14,7 @@ import Glibc
 //   --cases N            accuracy grid size (default 10 000: half nominal, half anywhere)
 //   --false-accepts N    false-accept trials (default 100 000)
 //   --noise-seconds S    length of each no-card stream (default 60)
-//   --only SECTION       accuracy | physics | noise | false-accepts | throughput | capture | reply
+//   --only SECTION       accuracy | physics | worst-case | noise | false-accepts | throughput | capture | reply
 //   --ring-samples N     samples per ring stress run (capture section; default 200 M)
 //   --seed N             grid and trial seed (default 2026)
 //   --nominal            accuracy grid inside the nominal region only
@@ -154,13 +154,18 @@ if args.contains("--idle-only") {
 }
 
 print("# posmini-bench (release build, \(cpuModel()), \(processorCount()) cores)\n")
+var firstHard: (Tally, Tally)?
 if only == nil || only == "accuracy" {
-    await accuracyReport(cases: cases, seed: seed, allNominal: allNominal, showFailures: showFailures)
+    firstHard = await accuracyReport(cases: cases, seed: seed, allNominal: allNominal, showFailures: showFailures)
 }
 if only == nil || only == "accuracy" || only == "physics" {
     let physicsSeed = option("--physics-seed").flatMap { UInt64($0) } ?? PhysicsGrid.reportSeed
     let physicsCases = option("--physics-cases").flatMap { Int($0) } ?? 3_000
-    await physicsReport(cases: physicsCases, seed: physicsSeed, showFailures: showFailures)
+    let secondHard = await physicsReport(cases: physicsCases, seed: physicsSeed, showFailures: showFailures)
+    if let firstHard { printHardRegion(first: firstHard, second: secondHard) }
+}
+if only == nil || only == "worst-case" {
+    worstCaseReport()
 }
 if only == nil || only == "noise" {
     noiseReport(secondsEach: noiseSeconds)
