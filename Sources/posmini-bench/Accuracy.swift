@@ -131,7 +131,8 @@ func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: In
     print("jerky) × SNR 12-40 dB (median pulse peak over noise RMS) × direction × 16/22.05/44.1/48/96 kHz × high-pass")
     print("20-500 Hz, with hum (-25 to -12 dB re pulse), clipping (pulses at 0 to +4 dBFS), gain drift (3-8 dB), clicks;")
     print("head pulse width 20-60 µm, jitter up to 6 %, density error ±3 %. Nominal region: 44.1 kHz, 10-150 cm/s (Track 2),")
-    print("10-100 cm/s (Tracks 1, 3), ratio ≤ 2, SNR ≥ 20 dB. A false accept is an ok read whose text is not the card's.\n")
+    print("10-100 cm/s (Tracks 1, 3), ratio ≤ 2, SNR ≥ 20 dB. A false accept is an ok read whose text is not the card's.")
+    print("Samples per half-cell, everywhere in this report: at the swipe's fastest point.\n")
     print("| row | swipes | read % | false accepts |")
     print("| --- | ---: | ---: | ---: |")
     for key in total.rows.keys.sorted() {
