@@ -85,6 +85,11 @@ public struct DecodeTool: Sendable {
                 for (index, swipe) in swipes.enumerated() {
                     out(json ? jsonLine(swipe, file: path) : text(swipe, file: path, index: index + 1))
                 }
+                // One object per file, after its swipes, even when there were none: a script
+                // tells "no swipe in this file" from "no output" (class SWIPE vs FILE).
+                if json {
+                    out(JSONValue.object(["class": "FILE", "file": .string(path), "swipes": .number(Double(swipes.count))]).text)
+                }
             }
         }
         return DecodeTool.exitStatus(outcomes)

@@ -81,7 +81,7 @@ public struct SwipeFigures: Sendable, Hashable {
     /// The object `decode --json` and `listen --json` print for the swipe (`data`, the clear
     /// track, is added by `decode --reveal` alone, never here).
     public func json(file: String) -> JSONValue {
-        var f: [String: JSONValue] = ["file": .string(file), "channel": .number(Double(channel)),
+        var f: [String: JSONValue] = ["class": "SWIPE", "file": .string(file), "channel": .number(Double(channel)),
                                       "start_s": .number(startSeconds), "end_s": .number(endSeconds)]
         f["direction"] = direction.map { .string($0.rawValue) }
         f["speed_cm_s"] = speed.map { ["mean": .number($0.mean), "min": .number($0.min), "max": .number($0.max)] }

@@ -13,13 +13,16 @@ extension ProcessSuites {
     @Suite("posminid decode")
     struct DecodeCommandTests: CommandTesting {
 
-        @Test("JSON lines, one per swipe, masked and without clear data")
+        @Test("JSON lines, one per swipe (class SWIPE), masked and without clear data, then one for the file (class FILE)")
         func jsonOutput() throws {
             let file = try swipeFile([(Self.track2, .track2), (Self.track1, .track1)])
             let result = try run(["decode", "--json", file])
             #expect(result.status == 0)
-            let lines = result.stdout.split(separator: "\n")
-            #expect(lines.count == 2)
+            var lines = result.stdout.split(separator: "\n")
+            #expect(lines.count == 3)
+            #expect(lines.last == "{\"class\":\"FILE\",\"file\":\"\(file)\",\"swipes\":2}")
+            lines.removeLast()
+            #expect(lines.allSatisfy { $0.hasPrefix("{\"class\":\"SWIPE\",") }, "\(lines)")
             struct Line: Decodable {
                 struct Track: Decodable { var track: Int?; var status: String; var masked: String?; var data: String? }
                 var file: String; var channel: Int; var start_s: Double; var end_s: Double; var direction: String?
@@ -54,7 +57,7 @@ extension ProcessSuites {
             let result = try run(["decode", "--json", file])
             #expect(result.status == 0)
             #expect(result.stdout.contains("\"channel\":0") && result.stdout.contains("\"channel\":1"))
-            #expect(result.stdout.split(separator: "\n").count == 2)
+            #expect(result.stdout.split(separator: "\n").count == 3, "two swipes and the file")
         }
 
         @Test("silence gives no swipe and exit 1")
@@ -63,7 +66,7 @@ extension ProcessSuites {
             write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: [[Float](repeating: 0, count: 44_100)])), to: path)
             let json = try run(["decode", "--json", path])
             #expect(json.status == 1)
-            #expect(json.stdout.isEmpty)
+            #expect(json.stdout == "{\"class\":\"FILE\",\"file\":\"\(path)\",\"swipes\":0}\n", "one object for the file, none for a swipe")
             let text = try run(["decode", path])
             #expect(text.status == 1)
             #expect(text.stdout.contains("no swipe found"))
