@@ -27,13 +27,18 @@ func decodeCaseCountingBursts(_ c: GridCase) -> ((Outcome, [Swipe]), [NoiseBurst
     let swipe = SwipeSynthesizer.render(c.scenario)
     let decoder = benchDecoder(swipe.sampleRate)
     let results = decoder.push(swipe.channels[0]) + decoder.finish()
+    return ((outcome(of: results, card: c.text), results), decoder.takeNoiseBursts())
+}
+
+/// Read when an ok track holds the card's text; a false accept when any ok track holds other text.
+func outcome(of results: [Swipe], card text: String) -> Outcome {
     var outcome = Outcome.failed
     for r in results {
         for t in r.tracks where t.isOK {
-            if t.text?.revealed() == c.text { if outcome != .falseAccept { outcome = .read } } else { outcome = .falseAccept }
+            if t.text?.revealed() == text { if outcome != .falseAccept { outcome = .read } } else { outcome = .falseAccept }
         }
     }
-    return ((outcome, results), decoder.takeNoiseBursts())
+    return outcome
 }
 
 /// Tallies for a slice of the grid.
@@ -116,6 +121,21 @@ func accuracyPart(_ range: Range<Int>, seed: UInt64, allNominal: Bool, showFailu
     return part
 }
 
+/// A report's table: its rows sorted by name, then its totals (to three decimals, in bold when
+/// asked).
+func printTallies(_ rows: [String: Tally], totals: [(label: String, tally: Tally, bold: Bool)]) {
+    print("| row | swipes | read % | false accepts |")
+    print("| --- | ---: | ---: | ---: |")
+    for key in rows.keys.sorted() {
+        let t = rows[key]!
+        print("| \(key) | \(t.n) | \(fmt(t.rate)) | \(t.fa) |")
+    }
+    for (label, t, bold) in totals {
+        let b = bold ? "**" : ""
+        print("| \(b)\(label)\(b) | \(t.n) | \(b)\(fmt(t.rate, 3))\(b) | \(t.fa) |")
+    }
+}
+
 /// Returns the hard region's tallies (all tracks, Track 1).
 @discardableResult
 func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: Int) async -> (Tally, Tally) {
@@ -133,17 +153,12 @@ func accuracyReport(cases: Int, seed: UInt64, allNominal: Bool, showFailures: In
     print("head pulse width 20-60 µm, jitter up to 6 %, density error ±3 %. Nominal region: 44.1 kHz, 10-150 cm/s (Track 2),")
     print("10-100 cm/s (Tracks 1, 3), ratio ≤ 2, SNR ≥ 20 dB. A false accept is an ok read whose text is not the card's.")
     print("Samples per half-cell, everywhere in this report: at the swipe's fastest point.\n")
-    print("| row | swipes | read % | false accepts |")
-    print("| --- | ---: | ---: | ---: |")
-    for key in total.rows.keys.sorted() {
-        let t = total.rows[key]!
-        print("| \(key) | \(t.n) | \(fmt(t.rate)) | \(t.fa) |")
-    }
-    print("| **nominal region** | \(total.nominal.n) | **\(fmt(total.nominal.rate, 3))** | \(total.nominal.fa) |")
-    print("| **whole grid, ≥ 2 samples per half-cell** | \(total.eligible.n) | **\(fmt(total.eligible.rate, 3))** | \(total.eligible.fa) |")
-    print("| whole grid, all | \(total.whole.n) | \(fmt(total.whole.rate, 3)) | \(total.whole.fa) |")
-    print("| hard region (SNR ≥ 14 dB, 22.05-96 kHz, ≥ 2 samples per half-cell) | \(total.hard.n) | \(fmt(total.hard.rate, 3)) | \(total.hard.fa) |")
-    print("| hard region, Track 1 | \(total.hardTrack1.n) | \(fmt(total.hardTrack1.rate, 3)) | \(total.hardTrack1.fa) |")
+    printTallies(total.rows, totals: [
+        ("nominal region", total.nominal, true), ("whole grid, ≥ 2 samples per half-cell", total.eligible, true),
+        ("whole grid, all", total.whole, false),
+        ("hard region (SNR ≥ 14 dB, 22.05-96 kHz, ≥ 2 samples per half-cell)", total.hard, false),
+        ("hard region, Track 1", total.hardTrack1, false),
+    ])
     print("\nReads that needed a single-bit correction: \(total.corrected); read by a fallback setting: \(total.fallback).")
     print("Swipes that gave no result at all (neither read nor failed): \(total.unreported), of which a clock was found and judged a noise burst: \(total.unreportedAsNoise).")
     for f in total.failures { print(f) }

@@ -124,12 +124,7 @@ func physicsPart(_ range: Range<Int>, seed: UInt64, showFailures: Int) -> Physic
         let samples = PhysicalRenderer.render(s)
         let decoder = benchDecoder(s.sampleRate)
         let results = decoder.push(samples) + decoder.finish()
-        var o = Outcome.failed
-        for r in results {
-            for t in r.tracks where t.isOK {
-                if t.text?.revealed() == s.text { if o != .falseAccept { o = .read } } else { o = .falseAccept }
-            }
-        }
+        let o = outcome(of: results, card: s.text)
         let sphc = s.samplesPerHalfCellAtFastest
         part.all.add(o)
         part.rows["track \(s.format.rawValue)", default: Tally()].add(o)
@@ -172,15 +167,8 @@ func physicsReport(cases: Int, seed: UInt64, showFailures: Int) async -> (Tally,
     print("scale (30 %); AGC pumping on the swipe (30 %: attack 5-20 ms, release 200-500 ms, depth 6-12 dB); recordings")
     print("trimmed to the swipe (25 %); 4× oversampled, anti-alias filtered, 16-bit. Samples per half-cell: at the")
     print("swipe's fastest point. Hard region: SNR ≥ 14 dB, 22.05-96 kHz, ≥ 2 samples per half-cell.\n")
-    print("| row | swipes | read % | false accepts |")
-    print("| --- | ---: | ---: | ---: |")
-    for key in total.rows.keys.sorted() {
-        let t = total.rows[key]!
-        print("| \(key) | \(t.n) | \(fmt(t.rate)) | \(t.fa) |")
-    }
-    print("| **hard region** | \(total.hard.n) | **\(fmt(total.hard.rate, 3))** | \(total.hard.fa) |")
-    print("| **hard region, Track 1** | \(total.hardTrack1.n) | **\(fmt(total.hardTrack1.rate, 3))** | \(total.hardTrack1.fa) |")
-    print("| whole grid | \(total.all.n) | \(fmt(total.all.rate, 3)) | \(total.all.fa) |")
+    printTallies(total.rows, totals: [("hard region", total.hard, true), ("hard region, Track 1", total.hardTrack1, true),
+                                      ("whole grid", total.all, false)])
     for f in total.failures { print(f) }
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(cores) threads)\n")
     return (total.hard, total.hardTrack1)
