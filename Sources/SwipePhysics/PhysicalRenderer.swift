@@ -76,7 +76,7 @@ public enum PhysicalRenderer {
         let format = swipe.format
         let cell = format.cellLengthMillimetres / (1 + swipe.densityError)
         let leading = max(1, Int((firstDataBit - encodedFrom) / cell))
-        let data = (try? TrackEncoding.bits(for: swipe.text, format: format, leadingZeros: 0, trailingZeros: 0)) ?? []
+        let data = swipe.writtenBits ?? (try? TrackEncoding.bits(for: swipe.text, format: format, leadingZeros: 0, trailingZeros: 0)) ?? []
         let trailing = max(1, Int((cardLength - encodedFrom) / cell) - leading - data.count - Int(encodedFrom / cell))
         let bits = [UInt8](repeating: 0, count: leading) + data + [UInt8](repeating: 0, count: trailing)
         var out: [Reversal] = []

@@ -55,6 +55,9 @@ public struct PhysicalSwipe: Sendable, Hashable {
     }
 
     public var text: String
+    /// The bits written on the stripe between the leading and trailing clocking zeros, when they
+    /// are not `text`'s (a damaged stripe: the false-accept trials); nil: `text` encoded.
+    public var writtenBits: [UInt8]?
     public var format: TrackFormat
     public var direction: SwipeDirection
     public var sampleRate: Int

@@ -187,3 +187,64 @@ func printHardRegion(first: (Tally, Tally), second: (Tally, Tally)) {
     print("| **both** | \(all.n) | **\(fmt(all.rate, 3))** | \(all.fa) | ≥ 96 %, 0 |")
     print("| **both, Track 1** | \(track1.n) | **\(fmt(track1.rate, 3))** | \(track1.fa) | ≥ 93 % |\n")
 }
+
+/// Issue 22, item 3: the false-accept trials with the second model's swipes. Damage written on
+/// the stripe (a clock slip, 2-4 bit errors, a burst of random bits), rendered through the
+/// second model's head and sound card (clipping and AGC included); a read of whatever valid
+/// track the damage left is no false accept, any other ok text is.
+func physicsFalseAcceptReport(trials: Int, seed: UInt64) async {
+    let started = monotonicSeconds()
+    let kinds = ["clock slip", "2-4 bit errors", "a burst of 3-12 random bits"]
+    let parts = await inParallel(trials) { range -> [Int: TrialResult] in
+        var results: [Int: TrialResult] = [:]
+        for k in range {
+            var r = PhysicsGrid.Draw(seed: seed &* 6_700_417 &+ UInt64(k) &* 2_147_483_647)
+            let kind = k % kinds.count
+            let c = PhysicsGrid.make(k, seed: seed)
+            var swipe = c.swipe
+            let format = swipe.format
+            var bits = (try? TrackEncoding.bits(for: swipe.text, format: format, leadingZeros: 0, trailingZeros: 0)) ?? []
+            let at = format.characterWidth + Int(r.uniform() * Double(max(1, bits.count - 2 * format.characterWidth)))
+            switch kind {
+            case 0: if r.uniform() < 0.5 { bits.insert(UInt8(r.next() & 1), at: at) } else { bits.remove(at: at) }
+            case 1: for _ in 0..<(2 + Int(r.uniform() * 3)) { bits[Int(r.uniform() * Double(bits.count)) % bits.count] ^= 1 }
+            default: for i in at..<min(bits.count, at + 3 + Int(r.uniform() * 10)) { bits[i] = UInt8(r.next() & 1) }
+            }
+            swipe.writtenBits = bits
+            // Swipes the decoder can resolve, at any level: the trial is about what it accepts.
+            swipe.snr = max(swipe.snr, 14)
+            if swipe.samplesPerHalfCellAtFastest < 2 { swipe.speedKnots = swipe.speedKnots.map { $0 / 2 } }
+            var acceptable: Set<String> = [swipe.text]
+            let padded = [UInt8](repeating: 0, count: 20) + bits + [UInt8](repeating: 0, count: 20)
+            if case .success(let onStripe) = TrackDecoding.decode(padded, format: format == .track1 ? .track1 : .track3) {
+                acceptable.insert(onStripe.text.revealed())
+            }
+            let decoder = benchDecoder(swipe.sampleRate)
+            let swipes = decoder.push(PhysicalRenderer.render(swipe)) + decoder.finish()
+            results[kind, default: TrialResult(kind: .clockSlip)].trials += 1
+            for s in swipes {
+                for t in s.tracks where t.isOK {
+                    if let text = t.text, acceptable.contains(text.revealed()) {
+                        results[kind]!.trueReads += 1
+                    } else {
+                        results[kind]!.falseAccepts += 1
+                        print("FALSE ACCEPT second-model trial \(k) (\(kinds[kind])): \(c.label)")
+                    }
+                }
+            }
+        }
+        return results
+    }
+    print("## False accepts with the second model's swipes: \(trials) trials (seed \(seed))\n")
+    print("| trial | trials | false accepts | true reads |")
+    print("| --- | ---: | ---: | ---: |")
+    var total = TrialResult(kind: .clockSlip)
+    for (k, name) in kinds.enumerated() {
+        var r = TrialResult(kind: .clockSlip)
+        for p in parts { if let x = p[k] { r.trials += x.trials; r.falseAccepts += x.falseAccepts; r.trueReads += x.trueReads } }
+        total.trials += r.trials; total.falseAccepts += r.falseAccepts; total.trueReads += r.trueReads
+        print("| second model: swipe with \(name) | \(r.trials) | \(r.falseAccepts) | \(r.trueReads) |")
+    }
+    print("| **all** | \(total.trials) | **\(total.falseAccepts)** | \(total.trueReads) |")
+    print("(\(fmt(monotonicSeconds() - started, 1)) s on \(processorCount()) threads)\n")
+}

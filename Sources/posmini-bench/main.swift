@@ -19,6 +19,7 @@ import Glibc
 //   --seed N             grid and trial seed (default 2026)
 //   --nominal            accuracy grid inside the nominal region only
 //   --physics-cases N    swipes of the second model's grid (default 3000; `--only physics` runs it alone)
+//   --physics-trials N   false-accept trials with its swipes (default 15000)
 //   --physics-seed S     its seed (default the reported one; tune on PhysicsGrid.tuningSeed, never on it)
 //   --show-failures N    list up to N failed grid cases
 // Diagnostics (developer use, test cards only):
@@ -172,6 +173,8 @@ if only == nil || only == "noise" {
 }
 if only == nil || only == "false-accepts" {
     await falseAcceptReport(trials: trials, seed: seed)
+    await physicsFalseAcceptReport(trials: option("--physics-trials").flatMap { Int($0) } ?? 15_000,
+                                   seed: option("--physics-seed").flatMap { UInt64($0) } ?? PhysicsGrid.reportSeed)
 }
 if only == nil || only == "throughput" {
     throughputReport()
