@@ -144,8 +144,7 @@ public enum TrackDecoding {
         for b in [bits, Array(bits.reversed())] {
             var p = 0
             while p + w <= b.count {
-                if b[p] == 1, readCharacter(b, at: p, format: format) == (format.startSentinelValue, true),
-                   precededByZeros(b, at: p, count: w) {
+                if startsFrame(b, at: p, format: format) {
                     var n = 1, i = p + w
                     while i + w <= b.count, readCharacter(b, at: i, format: format).parityOK {
                         n += 1
@@ -169,9 +168,7 @@ public enum TrackDecoding {
         var firstError: TrackReadError?
         var p = 0
         while p + w <= b.count {
-            // A start sentinel candidate: good parity, clocking zeros before it.
-            if b[p] == 1, readCharacter(b, at: p, format: format) == (format.startSentinelValue, true),
-               precededByZeros(b, at: p, count: w) {
+            if startsFrame(b, at: p, format: format) {
                 let result = frame(b, start: p, format: format, direction: direction, correct: correct)
                 switch result {
                 case .success: return result
@@ -185,7 +182,7 @@ public enum TrackDecoding {
         guard acrossStrays else { return .failure(firstError ?? .noStartSentinel) }
         p = 0
         while p + w <= b.count {
-            if b[p] == 1, readCharacter(b, at: p, format: format) == (format.startSentinelValue, true),
+            if isStartSentinel(b, at: p, format: format),
                precededByZeros(b, at: p, count: w) || nearlyClear(b, from: p - besideCharacters * w, to: p, width: w),
                case .success(let read) = frame(b, start: p, format: format, direction: direction, correct: false, strays: true) {
                 return .success(read)
@@ -211,6 +208,18 @@ public enum TrackDecoding {
             }
         }
         return longest >= width
+    }
+
+    /// A start sentinel with good parity at `p`.
+    @inline(__always)
+    static func isStartSentinel(_ b: [UInt8], at p: Int, format: TrackFormat) -> Bool {
+        b[p] == 1 && readCharacter(b, at: p, format: format) == (format.startSentinelValue, true)
+    }
+
+    /// A start sentinel candidate: good parity, a character's width of clocking zeros before it.
+    @inline(__always)
+    static func startsFrame(_ b: [UInt8], at p: Int, format: TrackFormat) -> Bool {
+        isStartSentinel(b, at: p, format: format) && precededByZeros(b, at: p, count: format.characterWidth)
     }
 
     @inline(__always)

@@ -101,7 +101,7 @@ public final class ControlClient {
                 do { return try JSONValue.parse(line) } catch { throw Failure(description: "the daemon sent a line that is not JSON") }
             }
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            var chunk = [UInt8](repeating: 0, count: 65_536)
+            var chunk: [UInt8] = []
             let n: Int
             do {
                 // An interrupted wait is waited again for what is left of the timeout.
@@ -109,6 +109,7 @@ public final class ControlClient {
                     poll(&entry, 1, deadline.map { Int32(max(0, ($0 - monotonicSeconds()) * 1_000)) } ?? -1)
                 }
                 if ready == 0 { return nil }
+                chunk = [UInt8](repeating: 0, count: 65_536)
                 n = try chunk.withUnsafeMutableBytes { raw in
                     Result { () throws(SystemCallError) in try SystemCall.readSome(fd, into: raw) }
                 }.get()

@@ -189,7 +189,7 @@ actor ReaderManager {
     /// Opens `device` for reader `id` (or the test hook's recording); a failure is reported on
     /// the reader, which stays present.
     private func startCapture(id: String, device: String) async {
-        registry.capturing(id, device: device)
+        registry.useDevice(id, device)
         guard !registry.isReleased(id) else { return }
         let source: any CaptureSource
         do {

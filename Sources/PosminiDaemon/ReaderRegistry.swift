@@ -117,7 +117,7 @@ struct ReaderRegistry<Session> {
     }
 
     /// The device capture opens (set each time: a configured card resolves to its number).
-    mutating func capturing(_ id: String, device: String) {
+    mutating func useDevice(_ id: String, _ device: String) {
         slots[id]?.device = device
     }
 

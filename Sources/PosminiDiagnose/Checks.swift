@@ -72,7 +72,7 @@ struct CheckRule: Sendable, Hashable {
     /// The check for `figure` (judged), shown as `shown` (rounded, or in the unit people read).
     func check(_ figure: Double, shown: Double, context: [String: String] = [:]) -> DiagnoseCheck {
         var text = advice
-        for (key, value) in context { text = text.replacingAll("{\(key)}", with: value) }
+        for (key, value) in context { text = text.replacing("{\(key)}", with: value) }
         return DiagnoseCheck(id, title, bands.verdict(figure), value: .number(shown), unit: unit, advice: text)
     }
 }
@@ -110,19 +110,6 @@ enum CheckTable {
         advice: "the bit timing wanders: swipe evenly with the stripe pressed against the head")
 
     static let all = [dcOffset, noiseFloor, hum, idleClipping, dropouts, swipeSNR, jitter]
-}
-
-extension String {
-    /// Every occurrence of `target` replaced (no Foundation).
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = "", rest = self[...]
-        while let range = rest.firstRange(of: target) {
-            out += rest[..<range.lowerBound] + replacement
-            rest = rest[range.upperBound...]
-        }
-        return out + rest
-    }
 }
 
 /// The verdicts of diagnose: figures from the probes in, `DiagnoseCheck`s out. Pure: no

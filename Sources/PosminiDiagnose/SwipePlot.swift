@@ -109,7 +109,7 @@ enum SwipePlot {
         out.append(##"<?xml version="1.0" encoding="UTF-8"?>"##)
         out.append(##"<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="640" viewBox="0 0 1600 640" font-family="sans-serif" font-size="12">"##)
         out.append(##"<rect x="0" y="0" width="1600" height="640" fill="white"/>"##)
-        let read = swipe.readTracks.compactMap { $0.format.map { "Track \($0.number)" } }.joined(separator: ", ")
+        let read = swipe.readTracks.compactMap { $0.format.map { "\($0)" } }.joined(separator: ", ")
         var title = "posminid diagnose: swipe on \(device): " + (read.isEmpty ? "not read (\(swipe.problem?.rawValue ?? "?"))" : "\(read) read")
         if let direction = swipe.direction { title += ", \(direction.rawValue)" }
         if let speed = swipe.speed { title += ", \(Int(speed.mean.rounded())) cm/s" }

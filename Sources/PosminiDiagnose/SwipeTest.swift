@@ -85,7 +85,7 @@ extension Run {
         let read = tracks.filter(\.isOK)
         let direction = swipe.direction?.rawValue ?? "direction unknown"
         if !read.isEmpty {
-            let names = read.compactMap { $0.format.map { "Track \($0.number)" } }.joined(separator: ", ")
+            let names = read.compactMap { $0.format.map { "\($0)" } }.joined(separator: ", ")
             report.add(DiagnoseCheck("swipe.read", "Swipe test", .pass, value: .string("\(names) read, \(direction)")))
         } else {
             let problem = swipe.problem ?? .notAMagstripe
@@ -96,13 +96,13 @@ extension Run {
                                  value: .array(tracks.map { track in
                                      var fields: [String: JSONValue] = ["status": .string(track.status.code),
                                                                         "corrected_bits": .number(Double(track.corrections))]
-                                     if let format = track.format { fields["track"] = .number(Double(format.number)) }
+                                     if let format = track.format { fields["track"] = .number(Double(format.rawValue)) }
                                      if track.isOK { fields["checks"] = "sentinels, parity, LRC" }
                                      return .object(fields)
                                  }),
                                  advice: "no track passed its parity and LRC checks: see the swipe test's advice",
                                  display: tracks.map { track in
-                                     "\(track.format.map { "Track \($0.number)" } ?? "no format") \(track.isOK ? "ok (sentinels, parity, LRC\(track.corrections > 0 ? ", \(track.corrections) bit corrected" : ""))" : track.status.code)"
+                                     "\(track.format.map { "\($0)" } ?? "no format") \(track.isOK ? "ok (sentinels, parity, LRC\(track.corrections > 0 ? ", \(track.corrections) bit corrected" : ""))" : track.status.code)"
                                  }.joined(separator: "; ")))
         let peak = figures.peakDBFS
         let clipped = q.clippedFraction > DiagnoseLimits.clipWarnFraction || q.peakDBFS > DiagnoseLimits.clipPeakDBFS
@@ -202,20 +202,9 @@ extension Run {
     }
 }
 
-extension TrackFormat {
-    var number: Int {
-        switch self {
-        case .track1: 1
-        case .track2: 2
-        case .track3: 3
-        }
-    }
-}
-
 /// The live level bar on a terminal (stderr), redrawn in place.
 func showLevel(_ text: String) {
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    StandardStreams.errInPlace(text)
 }
 
 func levelBarText(peak: Float) -> String {

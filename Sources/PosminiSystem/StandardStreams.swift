@@ -9,6 +9,8 @@ import Musl
 public enum StandardStreams {
     public static func out(_ line: String) { write(line + "\n", to: 1) }
     public static func err(_ line: String) { write(line + "\n", to: 2) }
+    /// Text on stderr as it is, no newline (a line redrawn in place with `\r`).
+    public static func errInPlace(_ text: String) { write(text, to: 2) }
 
     static func write(_ text: String, to fd: Int32) {
         // A closed or full stream loses the line: there is nowhere left to say so.

@@ -79,7 +79,7 @@ public final class EventFD: @unchecked Sendable {
         var value: UInt64 = 0
         let n = withUnsafeMutableBytes(of: &value) { raw in
             // Not set: EAGAIN (the descriptor does not block), nothing read.
-            (try? SystemCall.attempt("read") { read(descriptor, raw.baseAddress, 8) }.get()) ?? 0
+            (try? SystemCall.retrying("read") { read(descriptor, raw.baseAddress, 8) }) ?? 0
         }
         return n == 8 && value > 0
     }
@@ -87,7 +87,7 @@ public final class EventFD: @unchecked Sendable {
     /// Whether the counter is set, without resetting it.
     public var isSignalled: Bool {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) == 1
+        return (try? SystemCall.retrying("poll") { poll(&entry, 1, 0) }) == 1
     }
 
     /// Waits until signalled or `timeoutMilliseconds` pass (-1: no limit); returns whether it

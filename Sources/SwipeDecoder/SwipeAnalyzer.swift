@@ -18,9 +18,6 @@ final class SwipeAnalyzer {
     var keepTimeline = false
     var rules = AcceptanceRules.standard
 
-    /// The settings tried, in order (`CandidateSetting.all`).
-    static var candidates: [CandidateSetting] { CandidateSetting.all }
-
     private let conditioner: SegmentConditioner
     private var clockOutput = BitClock.Output()
 

@@ -53,23 +53,22 @@ func noiseReport(secondsEach: Double) {
         let decoder = benchDecoder(rate)
         var reported = 0, ok = 0
         var reasons: [String: Int] = [:]
+        func count(_ swipes: [Swipe]) {
+            for s in swipes {
+                reported += 1
+                ok += s.readTracks.count
+                reasons[s.problem.map { "\($0)" } ?? "read", default: 0] += 1
+            }
+        }
         x.withUnsafeBufferPointer { all in
             var offset = 0
             while offset < all.count {
                 let m = min(441, all.count - offset)
-                for s in decoder.push(UnsafeBufferPointer(rebasing: all[offset..<(offset + m)])) {
-                    reported += 1
-                    ok += s.readTracks.count
-                    reasons[s.problem.map { "\($0)" } ?? "read", default: 0] += 1
-                }
+                count(decoder.push(UnsafeBufferPointer(rebasing: all[offset..<(offset + m)])))
                 offset += m
             }
         }
-        for s in decoder.finish() {
-            reported += 1
-            ok += s.readTracks.count
-            reasons[s.problem.map { "\($0)" } ?? "read", default: 0] += 1
-        }
+        count(decoder.finish())
         let reportedAs = reasons.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         totalOK += ok
         print("| \(name) | \(reported) | \(reportedAs) | \(decoder.noiseBursts) | \(ok) |")

@@ -65,7 +65,7 @@ struct SwipePlotTests {
         for k in gap { track.weakTransitions[k + track.bits[..<k].reduce(0) { $0 + Int($1) }] = 0 }
         let swipe = try checkPlot(track, direction: direction)
         let candidate = try #require(swipe.quality.candidate)
-        #expect(SwipeAnalyzer.candidates[candidate].backward, "candidate \(candidate) clocks forward")
+        #expect(CandidateSetting.all[candidate].backward, "candidate \(candidate) clocks forward")
     }
 
     // MARK: The check

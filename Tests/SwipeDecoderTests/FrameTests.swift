@@ -144,7 +144,7 @@ struct TrackFrameTests {
         let (truth, swipes) = decodeWithTimeline(track, direction: direction)
         let swipe = try #require(swipes.first { $0.tracks.first?.isOK == true })
         let candidate = try #require(swipe.quality.candidate)
-        #expect(SwipeAnalyzer.candidates[candidate].backward, "candidate \(candidate) clocks forward")
+        #expect(CandidateSetting.all[candidate].backward, "candidate \(candidate) clocks forward")
         #expect(swipe.direction == direction)
         let timeline = try #require(swipe.timeline)
         #expect(timeline.cellBoundaries == timeline.cellBoundaries.sorted())
