@@ -250,6 +250,13 @@ struct Gate {
         return fast.level <= closeFast * referenceFast && slow.level <= closeSlow * referenceSlow
     }
 
+    /// The floor starts afresh from the next block's window (after a stretch the gate did not
+    /// open on was found to have been activity: the stream began inside a swipe).
+    mutating func restartFloor() { rebaseline = true }
+
+    /// Whether the floor has been learned on the stream's first window.
+    var floorStarted: Bool { blocksSeen > windowBlocks + 1 }
+
     /// After a gap in the audio: the activity windows start empty; the noise floors and the
     /// DC level, which change slowly, stay.
     mutating func restartWindows() {

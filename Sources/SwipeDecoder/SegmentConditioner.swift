@@ -57,8 +57,11 @@ final class SegmentConditioner {
 
     /// Measures `segment` and cleans it: its peak, clipping and pulse height, then the segment
     /// less its mean and mains hum in `clean`.
-    func prepare(_ segment: UnsafeBufferPointer<Float>) -> SegmentLevels {
+    /// `quietLead`: whether the segment begins with audio from before the swipe (the gate's
+    /// pre-roll); a segment that began at the first sample of a stream, inside a swipe, has none.
+    func prepare(_ segment: UnsafeBufferPointer<Float>, quietLead: Bool = true) -> SegmentLevels {
         let n = segment.count
+        noiseLead = quietLead ? Int(Self.noiseReference * sampleRate) : 0
         ensureCapacity(n)
         prefixHolds = .nothing          // a new segment
         // One pass for the 0.5 ms blocks' sums and extremes: the peak, the clipping counts, the
@@ -76,7 +79,7 @@ final class SegmentConditioner {
         // Mains hum out first: it is coherent over the whole segment, the pulses are not.
         HumFilter.remove(from: out, blockSums: UnsafeMutableBufferPointer(rebasing: blockMeanBuffer[0..<(n / half)]),
                          block: half, mean: mean, height: segmentHeight,
-                         quietBlocks: Int(Self.noiseReference * sampleRate) / half, sampleRate: sampleRate)
+                         quietBlocks: noiseLead / half, sampleRate: sampleRate)
         clean = UnsafeBufferPointer(out)
         return SegmentLevels(peak: segmentPeak.peak, clippedSamples: segmentPeak.count)
     }
@@ -143,6 +146,8 @@ final class SegmentConditioner {
     /// The start of every segment that is known to precede the swipe: the pre-roll less the
     /// gate's energy window.
     static let noiseReference = 0.03
+    /// Samples of the present segment that precede its swipe: `noiseReference`, or none.
+    private(set) var noiseLead = 0
 
     /// The typical interval between transitions: median spacing of the extrema that a plain,
     /// unsmoothed pass selects. Nil when there are too few to be a swipe.
@@ -155,11 +160,12 @@ final class SegmentConditioner {
         // In noise the raw extrema crowd together; smoothing at the scale found so far thins
         // them toward the pulses, so repeat until the estimate settles. A clean signal needs no
         // second look.
-        let quiet = min(n, Int(Self.noiseReference * sampleRate))
+        let quiet = min(n, noiseLead)
         var squares: Float = 0
         for i in 0..<quiet { squares += x[i] * x[i] }
         let noise = (squares / Float(max(1, quiet))).squareRoot()
-        if noise * 10 < height { return estimate }
+        // (Without a lead of noise the segment's noise is unknown: look again.)
+        if quiet > 0 && noise * 10 < height { return estimate }
         for _ in 0..<3 {
             let half = Int((0.06 * estimate).rounded())
             guard half >= 1 else { return estimate }
@@ -308,7 +314,7 @@ final class SegmentConditioner {
         let conditioned = UnsafeBufferPointer(rebasing: work[0..<n])
         let height = robustHeight(conditioned)
         // The pre-roll before the gate opened is noise: no threshold may fall to its level.
-        let quiet = min(n, Int(Self.noiseReference * sampleRate))
+        let quiet = min(n, noiseLead)
         var squares = 0.0
         for i in 0..<quiet { squares += Double(work[i]) * Double(work[i]) }
         noiseFloor = Float(3.5 * (squares / Double(max(1, quiet))).squareRoot())

@@ -41,17 +41,19 @@ final class SwipeAnalyzer {
     /// Analyses `segment` (samples of one channel). `startTime` is the stream time of its first
     /// sample, `noiseRMS` the noise level before the swipe. Returns nil when the segment holds
     /// no sign of a swipe (a click, a burst of noise).
-    func analyze(_ segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double) -> Swipe? {
+    /// `quietLead`: false for a segment that began inside a swipe (at the first sample of a
+    /// stream), which has no noise before the swipe to measure.
+    func analyze(_ segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double, quietLead: Bool = true) -> Swipe? {
         noiseBurst = nil
         guard segment.count >= 64 else { return nil }
         defer { conditioner.releaseLongSegment() }
-        let levels = conditioner.prepare(segment)
+        let levels = conditioner.prepare(segment, quietLead: quietLead)
         // A first look: the typical interval between transitions, from a plain pass.
         guard let typical = conditioner.typicalInterval() else { return nil }
         func report(_ attempt: Attempt, accepted: (TrackRead, SwipeDirection)?, failure: TrackRead?, tried: Int) -> Swipe? {
             switch SwipeReport.describe(segment: segment, startTime: startTime, noiseRMS: noiseRMS, attempt: attempt,
                                         accepted: accepted, failure: failure, tried: tried, levels: levels,
-                                        sampleRate: sampleRate, keepTimeline: keepTimeline) {
+                                        sampleRate: sampleRate, keepTimeline: keepTimeline, quietLead: quietLead) {
             case .swipe(let swipe): return swipe
             case .noise(let burst):
                 noiseBurst = burst

@@ -104,6 +104,13 @@ public final class SwipeDecoder {
         set { gateState.pointee = newValue }
     }
     private var active = false
+    /// The stream's first stretch, gathered into the segment while the gate learns its floor
+    /// on it: if the stream began inside a swipe (a recording trimmed to it, a capture started
+    /// mid-swipe), that floor is the swipe's own level and the gate would never open on it.
+    private var opening = OpeningStretch.gathering
+    /// The highest floor the gate learned on the opening stretch.
+    private var openingFloor = 0.0
+    private let openingLimitBlocks: Int
     /// The running DC level (for completing a last partial block).
     private var dc: Float { gate.dc }
 
@@ -122,6 +129,7 @@ public final class SwipeDecoder {
         hangoverBlocks = max(1, Int((configuration.hangover / blockSeconds).rounded(.up)))
         preRollBlocks = max(1, Int((configuration.preRoll / blockSeconds).rounded(.up)))
         maximumBlocks = max(preRollBlocks + 1, Int((configuration.maximumSwipe / blockSeconds).rounded(.up)))
+        openingLimitBlocks = min(maximumBlocks, Int((OpeningStretch.longest / blockSeconds).rounded(.up)))
         pending = .allocate(capacity: blockSize)
         pending.initialize(repeating: 0)
         ring = .allocate(capacity: preRollBlocks * blockSize)
@@ -260,6 +268,7 @@ public final class SwipeDecoder {
     public func finish() -> [Swipe] {
         var results: [Swipe] = []
         closeStretch(&results)
+        if opening.isGathering { closeOpening(&results, noise: 0) }
         return results
     }
 
@@ -290,6 +299,7 @@ public final class SwipeDecoder {
     public func discontinuity() -> [Swipe] {
         var results: [Swipe] = []
         closeStretch(&results)
+        if opening.isGathering { dropOpening() }
         gateState.pointee.restartWindows()
         continuousSince = processed
         discontinuities += 1
@@ -300,14 +310,17 @@ public final class SwipeDecoder {
     public func reset() {
         pendingCount = 0; ringBlock = 0; segmentCount = 0
         active = false; processed = 0; continuousSince = 0
+        opening = .gathering
+        openingFloor = 0
         gateState.pointee.reset()
     }
 
     // MARK: The gate
 
-    /// Where the next block goes: the segment while active, the pre-roll ring while idle.
+    /// Where the next block goes: the segment while active (or while the stream's opening
+    /// stretch is gathered), the pre-roll ring while idle.
     private var blockDestination: UnsafeMutableBufferPointer<Float> {
-        active
+        active || opening.isGathering
             ? UnsafeMutableBufferPointer(rebasing: segment[segmentCount ..< segmentCount + blockSize])
             : UnsafeMutableBufferPointer(rebasing: ring[ringBlock * blockSize ..< (ringBlock + 1) * blockSize])
     }
@@ -321,7 +334,7 @@ public final class SwipeDecoder {
     /// Gate decision for the block just written to its destination.
     private func finishBlock(_ results: inout [Swipe]) {
         let stats = Kernels.blockMoments(UnsafeBufferPointer(blockDestination), centre: dc)
-        if active {
+        if active || opening.isGathering {
             segmentCount += blockSize
         } else {
             ringBlock = (ringBlock + 1) % preRollBlocks
@@ -339,20 +352,44 @@ public final class SwipeDecoder {
             for x in block { let d = (x - mean) * (x - mean); sum += d * d }
             fourth = Double(sum) / Double(blockSize)
         }
-        switch gateState.pointee.step(stats, active: active, segmentFull: segmentFull, fourth: fourth) {
+        let event = gateState.pointee.step(stats, active: active, segmentFull: segmentFull, fourth: fourth)
+        if opening.isGathering && event != .open {
+            followOpening(&results)
+            return
+        }
+        switch event {
         case .none:
             break
         case .open:
             analyzer.trace?("gate opens at sample \(samplesProcessed): \(gate.levels)")
-            openSegment()
+            openSegment(&results)
         case .close:
             analyzer.trace?("gate closes at sample \(samplesProcessed): \(gate.levels)")
             closeSegment(&results)
         }
     }
 
-    private func openSegment() {
+    private func openSegment(_ results: inout [Swipe]) {
         gateOpenings += 1
+        if case .fell = opening {
+            // A swipe right after the one the stream began in: that one is analysed first.
+            closeOpening(&results, noise: 0)
+        }
+        if opening.isGathering {
+            // The gate opened on something louder than the stream began with: the segment
+            // starts as it would have, with the pre-roll's blocks, now at the opening stretch's end.
+            opening = .done
+            let kept = min(preRollBlocks * blockSize, segmentCount)
+            let from = segmentCount - kept
+            if from > 0 {
+                for i in 0..<kept { segment[i] = segment[from + i] }
+            }
+            releaseSegmentPages(beyond: max(kept, analyzer.keptSamples), used: segmentCount)
+            segmentCount = kept
+            segmentStart = samplesProcessed - Int64(segmentCount)
+            active = true
+            return
+        }
         // The pre-roll, oldest block first; the block that opened the gate is its newest.
         segmentCount = 0
         // Early in a stream the ring is not full yet: only blocks that were heard count.
@@ -367,25 +404,14 @@ public final class SwipeDecoder {
         active = true
     }
 
-    private func closeSegment(_ results: inout [Swipe]) {
+    /// `quietLead` false: the segment began inside a swipe, and `noise` is the level after it.
+    private func closeSegment(_ results: inout [Swipe], quietLead: Bool = true, noise: Double = 0) {
         active = false
         segmentsAnalyzed += 1
         let startTime = Double(segmentStart) / Double(sampleRate)
         let swipe = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentCount]),
-                                     startTime: startTime, noiseRMS: noiseRMS)
-        // The ring restarts empty-handed: fill it with the segment's tail so pre-roll stays continuous.
-        let span = preRollBlocks * blockSize
-        if segmentCount >= span {
-            _ = UnsafeMutableBufferPointer(rebasing: ring[0..<span])
-                .update(fromContentsOf: UnsafeBufferPointer(rebasing: segment[(segmentCount - span)..<segmentCount]))
-        } else {
-            for k in 0..<preRollBlocks {
-                let from = segmentCount - (preRollBlocks - k) * blockSize
-                for i in 0..<blockSize { ring[k * blockSize + i] = from + i >= 0 ? segment[from + i] : dc }
-            }
-        }
-        ringBlock = 0
-        releaseSegmentPages(beyond: analyzer.keptSamples, used: segmentCount)
+                                     startTime: startTime, noiseRMS: quietLead ? noiseRMS : noise, quietLead: quietLead)
+        refillRing()
         let segmentLength = segmentCount
         segmentCount = 0
         if var swipe {
@@ -400,6 +426,88 @@ public final class SwipeDecoder {
             noiseBursts += 1
             if recentNoiseBursts.count < Self.keptNoiseBursts { recentNoiseBursts.append(burst) }
         }
+    }
+
+    // MARK: The stream's opening stretch
+
+    /// The first stretch of a stream, from its first sample. The gate learns its floor on the
+    /// stretch's first window, as on any stream; the stretch is kept in the segment meanwhile.
+    /// - The gate opens on something louder: the stretch was the floor, and the segment starts
+    ///   with the usual pre-roll.
+    /// - The level falls well below the floor learned on it: the stream began inside a swipe
+    ///   (or a click, a burst). The stretch up to the fall, and a window of what followed, is
+    ///   analysed as a segment that has no noise before it, and the floor starts afresh.
+    /// - The stream ends first: the stretch is analysed the same way (a recording trimmed to
+    ///   the swipe at both ends).
+    /// - It lasts `longest` at a level that holds: noise, and the stretch becomes pre-roll.
+    enum OpeningStretch: Equatable {
+        case gathering
+        /// The level fell: `blocksLeft` more blocks, then the stretch is analysed.
+        case fell(blocksLeft: Int)
+        case done
+
+        var isGathering: Bool { self != .done }
+        /// Longer than the slowest whole swipe (85.6 mm at 5 cm/s: 1.7 s).
+        static let longest = 2.0
+        /// The fall: the window's level below the floor learned on the stretch by this factor.
+        static let fall = Gate.fallRatio
+    }
+
+    private func followOpening(_ results: inout [Swipe]) {
+        switch opening {
+        case .gathering:
+            let g = gateState.pointee
+            if g.floorStarted { openingFloor = max(openingFloor, g.fast.floor) }
+            // (Digital silence has no level to fall from.)
+            if g.floorStarted && openingFloor > OpeningStretch.fall * configuration.absoluteFloor
+                && g.fast.level * OpeningStretch.fall < openingFloor {
+                opening = .fell(blocksLeft: windowBlocks + hangoverBlocks)
+            } else if segmentCount / blockSize >= openingLimitBlocks {
+                dropOpening()
+            }
+        case .fell(let left):
+            if left > 1 {
+                opening = .fell(blocksLeft: left - 1)
+            } else {
+                closeOpening(&results, noise: gateState.pointee.fast.level.squareRoot())
+                gateState.pointee.restartFloor()
+            }
+        case .done:
+            break
+        }
+    }
+
+    /// The opening stretch analysed as a segment that began inside a swipe.
+    /// `noise`: the level that followed the stretch (RMS), or 0 when none did.
+    private func closeOpening(_ results: inout [Swipe], noise: Double) {
+        opening = .done
+        guard segmentCount > 0 else { return }
+        segmentStart = continuousSince
+        closeSegment(&results, quietLead: false, noise: noise)
+    }
+
+    /// The opening stretch was the stream's noise: its last blocks become the pre-roll.
+    private func dropOpening() {
+        opening = .done
+        refillRing()
+        segmentCount = 0
+    }
+
+    /// The ring restarts empty-handed: it is filled with the segment's tail so the pre-roll stays
+    /// continuous, and the segment's pages past what the analyser keeps go back.
+    private func refillRing() {
+        let span = preRollBlocks * blockSize
+        if segmentCount >= span {
+            _ = UnsafeMutableBufferPointer(rebasing: ring[0..<span])
+                .update(fromContentsOf: UnsafeBufferPointer(rebasing: segment[(segmentCount - span)..<segmentCount]))
+        } else {
+            for k in 0..<preRollBlocks {
+                let from = segmentCount - (preRollBlocks - k) * blockSize
+                for i in 0..<blockSize { ring[k * blockSize + i] = from + i >= 0 ? segment[from + i] : dc }
+            }
+        }
+        ringBlock = 0
+        releaseSegmentPages(beyond: analyzer.keptSamples, used: segmentCount)
     }
 
     /// Whether the gate has heard the audio for longer than its floor's time constant since the

@@ -33,7 +33,7 @@ enum SwipeReport {
     static func describe(
         segment: UnsafeBufferPointer<Float>, startTime: Double, noiseRMS: Double, attempt: Attempt,
         accepted: (TrackRead, SwipeDirection)?, failure: TrackRead?, tried: Int,
-        levels: SegmentLevels, sampleRate fs: Double, keepTimeline: Bool
+        levels: SegmentLevels, sampleRate fs: Double, keepTimeline: Bool, quietLead: Bool = true
     ) -> SegmentOutcome {
         let peak = levels.peak, clipped = levels.clippedSamples
         // Pulse heights in the raw signal at the transitions, against the noise before the swipe.
@@ -79,6 +79,12 @@ enum SwipeReport {
         swipe.repairedCells = attempt.repairs
         swipe.bridgedCells = attempt.bridged
         if accepted == nil {
+            // A segment that began at the stream's first sample may be the stream's own noise
+            // (or a level that fell): without a framed track it is not taken for a swipe.
+            if !quietLead && framedTooLittle(failure, bits: attempt.bits) {
+                return .noise(NoiseBurst(reason: .noSwipe, start: start, duration: max(0, end - start),
+                                         peakDBFS: quality.peakDBFS))
+            }
             if framedTooLittle(failure, bits: attempt.bits),
                let reason = NoiseBurst.classify(transitions: attempt.transitions, first: attempt.firstPosition,
                                                 last: attempt.lastPosition, bits: attempt.bits,

@@ -248,3 +248,26 @@ func physicsFalseAcceptReport(trials: Int, seed: UInt64) async {
     print("| **all** | \(total.trials) | **\(total.falseAccepts)** | \(total.trueReads) |")
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(processorCount()) threads)\n")
 }
+
+/// `--physics-inspect K`: one case of the second model's grid through the decoder with its
+/// trace, as drawn and (when it was trimmed) whole, so the two can be compared.
+func physicsInspect(_ k: Int, seed: UInt64) {
+    let c = PhysicsGrid.make(k, seed: seed)
+    var versions = [("as drawn", c.swipe)]
+    if c.swipe.trimmed {
+        var whole = c.swipe
+        whole.trimmed = false
+        versions.append(("whole", whole))
+    }
+    print("#\(k) \(c.label) sphc=\(fmt(c.swipe.samplesPerHalfCellAtFastest))")
+    for (name, swipe) in versions {
+        let samples = PhysicalRenderer.render(swipe)
+        let decoder = benchDecoder(swipe.sampleRate)
+        decoder.trace = { print("  \($0)") }
+        print("## \(name): \(samples.count) samples")
+        let results = decoder.push(samples) + decoder.finish()
+        for r in results {
+            print("  → \(r.tracks.map { $0.status.code }) \(r.problem?.rawValue ?? "-") ok=\(r.readTracks.first?.text?.revealed() == swipe.text)")
+        }
+    }
+}

@@ -27,6 +27,8 @@ import Glibc
 //   --margins N          every candidate's passing read over N cases, true against false
 //   --recording FILE     bits of a recording forward, reversed and resampled
 //   --trial-debug K, --trial-list K,K,...   false-accept trials one by one
+//   --physics-inspect K  the second model's case K (tuning seed unless --physics-seed), with the
+//                        decoder's trace, trimmed and whole
 
 let args = CommandLine.arguments
 func option(_ name: String) -> String? {
@@ -45,6 +47,10 @@ if let k = option("--inspect").flatMap({ Int($0) }) {
     var c = gridCase(k, seed: seed, allNominal: allNominal)
     if args.contains("--clean") { c.scenario.audio.snr = nil; c.scenario.audio.hum = nil; c.scenario.audio.clicks = nil }
     inspectCase(c)
+    exit(0)
+}
+if let k = option("--physics-inspect").flatMap({ Int($0) }) {
+    physicsInspect(k, seed: option("--physics-seed").flatMap { UInt64($0) } ?? PhysicsGrid.tuningSeed)
     exit(0)
 }
 if let n = option("--margins").flatMap({ Int($0) }) {

@@ -1,0 +1,87 @@
+import Testing
+import Magstripe
+import SwipeDecoder
+import SwipePhysics
+
+/// Issue 22, item 4: a swipe that begins at the first sample of a stream, or ends at its last,
+/// is analysed and read when its bits are all there; what is not all there does not read.
+@Suite("the edges of a recording")
+struct RecordingEdgeTests {
+    static let track2 = PhysicalSwipeTests.track2
+    static let track1 = PhysicalSwipeTests.track1
+
+    /// Noise at `rms`, reproducible.
+    static func noise(_ count: Int, rms: Float, seed: UInt64) -> [Float] {
+        var state = seed | 1
+        return (0..<count).map { _ in
+            // The sum of four uniforms: near enough Gaussian, unit variance after scaling.
+            var sum: Float = 0
+            for _ in 0..<4 {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                sum += Float(state >> 40) / Float(1 << 24) - 0.5
+            }
+            return sum * rms * 1.732
+        }
+    }
+
+    static func reads(_ swipes: [Swipe]) -> [String] {
+        swipes.flatMap(\.readTracks).compactMap { $0.text?.revealed() }
+    }
+
+    static func trimmedSwipe(_ text: String, _ format: TrackFormat, direction: SwipeDirection = .forward,
+                             speeds: [Double] = [40], snr: Double = 30, seed: UInt64 = 21) -> PhysicalSwipe {
+        PhysicalSwipe(text: text, format: format, direction: direction, speedKnots: speeds, snr: snr, trimmed: true, seed: seed)
+    }
+
+    @Test("a recording trimmed tight to the swipe at both ends reads, both directions, Track 1 and 2",
+          arguments: [TrackFormat.track1, .track2], [SwipeDirection.forward, .reverse])
+    func trimmedReads(format: TrackFormat, direction: SwipeDirection) throws {
+        let text = format == .track1 ? Self.track1 : Self.track2
+        let s = Self.trimmedSwipe(text, format, direction: direction)
+        let samples = PhysicalRenderer.render(s)
+        let swipes = try PhysicalSwipeTests.decode(samples, rate: s.sampleRate)
+        #expect(Self.reads(swipes) == [text])
+        #expect((swipes.first?.start ?? 1) < 0.002, "the swipe starts at the recording's first samples")
+    }
+
+    @Test("a trimmed recording cut short (no end sentinel, no LRC) does not read")
+    func trimmedCutShortFails() throws {
+        let s = Self.trimmedSwipe(Self.track2, .track2)
+        let samples = PhysicalRenderer.render(s)
+        let swipes = try PhysicalSwipeTests.decode(Array(samples[0..<(samples.count * 6 / 10)]), rate: s.sampleRate)
+        #expect(Self.reads(swipes).isEmpty)
+    }
+
+    @Test("a live stream that starts mid-swipe: the swipe reads when the quiet comes, and the next swipe reads too")
+    func streamStartsInsideSwipe() throws {
+        let first = Self.trimmedSwipe(Self.track2, .track2, speeds: [60])
+        let second = PhysicalSwipe(text: Self.track1, format: .track1, speedKnots: [50], snr: 30, seed: 4)
+        let decoder = try SwipeDecoder(sampleRate: 44_100)
+        var swipes = decoder.push(PhysicalRenderer.render(first))
+        // Quiet at the reader's noise (its SNR below the median peak at -12 dBFS).
+        swipes += decoder.push(Self.noise(44_100 / 2, rms: 0.25 * 0.03, seed: 3))
+        #expect(Self.reads(swipes) == [Self.track2], "decided on the quiet, before the stream ends")
+        swipes += decoder.push(PhysicalRenderer.render(second)) + decoder.finish()
+        #expect(Self.reads(swipes) == [Self.track2, Self.track1])
+    }
+
+    @Test("a stream that starts on noise alone, or on digital silence, reports nothing")
+    func noiseStartReportsNothing() throws {
+        for samples in [Self.noise(44_100, rms: 0.01, seed: 8), [Float](repeating: 0, count: 44_100),
+                        Self.noise(20_000, rms: 0.3, seed: 9) + Self.noise(20_000, rms: 0.01, seed: 10)] {
+            let decoder = try SwipeDecoder(sampleRate: 44_100)
+            let swipes = decoder.push(samples) + decoder.finish()
+            #expect(swipes.isEmpty, "\(swipes.map(\.problem))")
+        }
+    }
+
+    @Test("a swipe that starts after the stream's first second is not taken for the stream's opening")
+    func laterSwipeUnchanged() throws {
+        let s = PhysicalSwipe(text: Self.track2, format: .track2, speedKnots: [40], snr: 30, trimmed: true, seed: 5)
+        let decoder = try SwipeDecoder(sampleRate: 44_100)
+        let lead = Self.noise(44_100, rms: 0.25 * 0.03, seed: 11)
+        let swipes = decoder.push(lead + PhysicalRenderer.render(s) + Self.noise(4_410, rms: 0.25 * 0.03, seed: 12)) + decoder.finish()
+        #expect(Self.reads(swipes) == [Self.track2])
+        #expect((swipes.first?.start ?? 0) > 0.9, "it starts where the swipe does, not at the stream's start")
+    }
+}
