@@ -40,6 +40,9 @@ enum HumFilter {
         // Hum is stationary: whatever of it the segment holds, the noise before the swipe holds
         // too, without the swipe's own low frequencies. When the block means there stay well
         // below the level that matters, there is no hum to fit.
+        // Without noise before the swipe there is nothing to tell hum from the swipe's own low
+        // frequencies by: no fit (the band-pass's baseline still takes out what is slow).
+        guard quietBlocks > 0 else { return }
         if quietBlocks >= 8 && quietBlocks <= blocks {
             var quietSquare = 0.0
             for b in 0..<quietBlocks { quietSquare += means[b] * means[b] }

@@ -164,8 +164,8 @@ final class SegmentConditioner {
         var squares: Float = 0
         for i in 0..<quiet { squares += x[i] * x[i] }
         let noise = (squares / Float(max(1, quiet))).squareRoot()
-        // (Without a lead of noise the segment's noise is unknown: look again.)
-        if quiet > 0 && noise * 10 < height { return estimate }
+        // (Without a lead of noise the segment's noise is unknown: the plain estimate stands.)
+        if quiet == 0 || noise * 10 < height { return estimate }
         for _ in 0..<3 {
             let half = Int((0.06 * estimate).rounded())
             guard half >= 1 else { return estimate }

@@ -95,6 +95,11 @@ public final class SwipeDecoder {
     private let segment: UnsafeMutableBufferPointer<Float>
     private var segmentCount = 0
     private var segmentStart: Int64 = 0
+    /// Samples of the stream's opening stretch kept before the segment, when the gate opened
+    /// within that stretch (`OpeningStretch`): the segment proper starts at this index.
+    private var segmentBase = 0
+    /// The opening stretch before the segment was louder than what followed it.
+    private var prefixFell = false
     /// The gate's state, in memory owned for the decoder's life: stepping it once per block
     /// through a pointer costs no run-time exclusivity bookkeeping (a stored `var` of a class
     /// would, on every mutating call).
@@ -111,6 +116,8 @@ public final class SwipeDecoder {
     /// The highest floor the gate learned on the opening stretch.
     private var openingFloor = 0.0
     private let openingLimitBlocks: Int
+    private let settleBlocks: Int
+    private let pickUpBlocks: Int
     /// The running DC level (for completing a last partial block).
     private var dc: Float { gate.dc }
 
@@ -130,11 +137,13 @@ public final class SwipeDecoder {
         preRollBlocks = max(1, Int((configuration.preRoll / blockSeconds).rounded(.up)))
         maximumBlocks = max(preRollBlocks + 1, Int((configuration.maximumSwipe / blockSeconds).rounded(.up)))
         openingLimitBlocks = min(maximumBlocks, Int((OpeningStretch.longest / blockSeconds).rounded(.up)))
+        settleBlocks = Int((OpeningStretch.settle / blockSeconds).rounded(.up))
+        pickUpBlocks = Int((OpeningStretch.pickUp / blockSeconds).rounded(.up))
         pending = .allocate(capacity: blockSize)
         pending.initialize(repeating: 0)
         ring = .allocate(capacity: preRollBlocks * blockSize)
         ring.initialize(repeating: 0)
-        segment = Self.mapZeroed((maximumBlocks + preRollBlocks) * blockSize)
+        segment = Self.mapZeroed((maximumBlocks + preRollBlocks + openingLimitBlocks) * blockSize)
         gateState = .allocate(capacity: 1)
         gateState.initialize(to: Gate(configuration: configuration, blockSize: blockSize, windowBlocks: windowBlocks,
                     hangoverBlocks: hangoverBlocks, floorFollow: min(1, blockSeconds / configuration.floorTime),
@@ -308,7 +317,7 @@ public final class SwipeDecoder {
 
     /// Forgets everything: the next sample starts a new stream.
     public func reset() {
-        pendingCount = 0; ringBlock = 0; segmentCount = 0
+        pendingCount = 0; ringBlock = 0; segmentCount = 0; segmentBase = 0; prefixFell = false
         active = false; processed = 0; continuousSince = 0
         opening = .gathering
         openingFloor = 0
@@ -341,7 +350,7 @@ public final class SwipeDecoder {
         }
         processed += Int64(blockSize)
 
-        let segmentFull = segmentCount / blockSize >= maximumBlocks + preRollBlocks
+        let segmentFull = (segmentCount - segmentBase) / blockSize >= maximumBlocks + preRollBlocks
         var fourth = 0.0
         if active && gateState.pointee.wantsFourthMoment {
             // The block's fourth central moment: only while a segment is open (the idle path
@@ -353,7 +362,7 @@ public final class SwipeDecoder {
             fourth = Double(sum) / Double(blockSize)
         }
         let event = gateState.pointee.step(stats, active: active, segmentFull: segmentFull, fourth: fourth)
-        if opening.isGathering && event != .open {
+        if opening.isGathering && (event != .open || openingPicksUp) {
             followOpening(&results)
             return
         }
@@ -371,22 +380,17 @@ public final class SwipeDecoder {
 
     private func openSegment(_ results: inout [Swipe]) {
         gateOpenings += 1
-        if case .fell = opening {
-            // A swipe right after the one the stream began in: that one is analysed first.
-            closeOpening(&results, noise: 0)
-        }
         if opening.isGathering {
             // The gate opened on something louder than the stream began with: the segment
-            // starts as it would have, with the pre-roll's blocks, now at the opening stretch's end.
+            // starts as it would have, with the pre-roll's blocks, at the opening stretch's end.
+            // The stretch stays before it: if the segment does not read alone, the stretch may
+            // have been the swipe's start (a swipe that sped up, and so grew louder).
+            // After a fall the stretch was louder than what followed: it is read on its own too.
+            if case .fell = opening { prefixFell = true }
             opening = .done
             let kept = min(preRollBlocks * blockSize, segmentCount)
-            let from = segmentCount - kept
-            if from > 0 {
-                for i in 0..<kept { segment[i] = segment[from + i] }
-            }
-            releaseSegmentPages(beyond: max(kept, analyzer.keptSamples), used: segmentCount)
-            segmentCount = kept
-            segmentStart = samplesProcessed - Int64(segmentCount)
+            segmentBase = segmentCount - kept
+            segmentStart = samplesProcessed - Int64(kept)
             active = true
             return
         }
@@ -409,16 +413,37 @@ public final class SwipeDecoder {
         active = false
         segmentsAnalyzed += 1
         let startTime = Double(segmentStart) / Double(sampleRate)
-        let swipe = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentCount]),
+        var swipe = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[segmentBase..<segmentCount]),
                                      startTime: startTime, noiseRMS: quietLead ? noiseRMS : noise, quietLead: quietLead)
+        var burst = analyzer.noiseBurst
+        let streamStart = Double(continuousSince) / Double(sampleRate)
+        if segmentBase > 0 && swipe?.readTracks.isEmpty != false {
+            // Read with the opening stretch before it, as a segment that began inside a swipe.
+            let whole = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentCount]),
+                                         startTime: streamStart, noiseRMS: 0, quietLead: false)
+            if let whole, !whole.readTracks.isEmpty {
+                swipe = whole
+                burst = nil
+            }
+        } else if segmentBase > 0 && prefixFell,
+                  var before = analyzer.analyze(UnsafeBufferPointer(rebasing: segment[0..<segmentBase]),
+                                                startTime: streamStart, noiseRMS: 0, quietLead: false),
+                  !before.readTracks.isEmpty {
+            // The segment read, and so did the stretch before it: the swipe the stream began in.
+            before.decidedAt = processed
+            swipesReported += 1
+            results.append(before)
+        }
+        prefixFell = false
         refillRing()
-        let segmentLength = segmentCount
+        let segmentLength = segmentCount - segmentBase
         segmentCount = 0
+        segmentBase = 0
         if var swipe {
             swipe.decidedAt = processed
             swipesReported += 1
             results.append(swipe)
-        } else if let burst = analyzer.noiseBurst ?? (floorLearned ? NoiseBurst(
+        } else if let burst = burst ?? (floorLearned ? NoiseBurst(
                 reason: .noSwipe, start: startTime, duration: Double(segmentLength) / Double(sampleRate), peakDBFS: nil) : nil) {
             // Nothing a card made: what the analysis classified, or a segment without any clock
             // (not counted while the noise floor is still being learned at the start of the
@@ -442,8 +467,9 @@ public final class SwipeDecoder {
     /// - It lasts `longest` at a level that holds: noise, and the stretch becomes pre-roll.
     enum OpeningStretch: Equatable {
         case gathering
-        /// The level fell: `blocksLeft` more blocks, then the stretch is analysed.
-        case fell(blocksLeft: Int)
+        /// The level fell: the lowest window level since, and for how many blocks it has held
+        /// within `settleRange` of it.
+        case fell(lowest: Double, held: Int)
         case done
 
         var isGathering: Bool { self != .done }
@@ -451,26 +477,41 @@ public final class SwipeDecoder {
         static let longest = 2.0
         /// The fall: the window's level below the floor learned on the stretch by this factor.
         static let fall = Gate.fallRatio
+        /// After a fall the stretch ends once the level has held within this factor of its
+        /// lowest for `settle` seconds: a swipe that slows down is quieter (a head's voltage
+        /// follows the speed), and still a swipe.
+        static let settleRange = 2.0
+        static let settle = 0.3
+        /// After a fall, the gate opening before the level has held for this long is the same
+        /// swipe speeding up again, not a new one.
+        static let pickUp = 0.1
+    }
+
+    private var openingPicksUp: Bool {
+        if case .fell(_, let held) = opening { held < pickUpBlocks } else { false }
     }
 
     private func followOpening(_ results: inout [Swipe]) {
+        let g = gateState.pointee
         switch opening {
         case .gathering:
-            let g = gateState.pointee
             if g.floorStarted { openingFloor = max(openingFloor, g.fast.floor) }
             // (Digital silence has no level to fall from.)
             if g.floorStarted && openingFloor > OpeningStretch.fall * configuration.absoluteFloor
                 && g.fast.level * OpeningStretch.fall < openingFloor {
-                opening = .fell(blocksLeft: windowBlocks + hangoverBlocks)
+                opening = .fell(lowest: g.fast.level, held: 0)
             } else if segmentCount / blockSize >= openingLimitBlocks {
                 dropOpening()
             }
-        case .fell(let left):
-            if left > 1 {
-                opening = .fell(blocksLeft: left - 1)
-            } else {
-                closeOpening(&results, noise: gateState.pointee.fast.level.squareRoot())
+        case .fell(let lowest, let held):
+            let level = g.fast.level
+            let low = min(lowest, level)
+            let steady = level <= OpeningStretch.settleRange * low ? held + 1 : 0
+            if steady >= settleBlocks || segmentCount / blockSize >= openingLimitBlocks {
+                closeOpening(&results, noise: low.squareRoot())
                 gateState.pointee.restartFloor()
+            } else {
+                opening = .fell(lowest: low, held: steady)
             }
         case .done:
             break

@@ -260,14 +260,30 @@ func physicsInspect(_ k: Int, seed: UInt64) {
         versions.append(("whole", whole))
     }
     print("#\(k) \(c.label) sphc=\(fmt(c.swipe.samplesPerHalfCellAtFastest))")
-    for (name, swipe) in versions {
-        let samples = PhysicalRenderer.render(swipe)
+    var variants: [(String, PhysicalSwipe, [Float], [Float])] = versions.map { ($0.0, $0.1, [], []) }
+    if c.swipe.trimmed {
+        // The trimmed recording with 40 ms of near-silence before it, or after it.
+        var r = PhysicsGrid.Draw(seed: 5)
+        let pad = (0..<(c.swipe.sampleRate / 25)).map { _ in Float(r.uniform() - 0.5) * 1e-4 }
+        variants.append(("trimmed, quiet before", c.swipe, pad, []))
+        variants.append(("trimmed, quiet after", c.swipe, [], pad))
+    }
+    for (name, swipe, before, after) in variants {
+        let samples = before + PhysicalRenderer.render(swipe) + after
+        if args.contains("--envelope") {
+            let block = swipe.sampleRate / 200
+            let peaks = stride(from: 0, to: samples.count, by: block).map { i in
+                samples[i..<min(samples.count, i + block)].map { abs($0) }.max() ?? 0
+            }
+            print("  5 ms peaks: " + peaks.map { fmt(Double($0), 2) }.joined(separator: " "))
+        }
         let decoder = benchDecoder(swipe.sampleRate)
         decoder.trace = { print("  \($0)") }
         print("## \(name): \(samples.count) samples")
         let results = decoder.push(samples) + decoder.finish()
         for r in results {
-            print("  → \(r.tracks.map { $0.status.code }) \(r.problem?.rawValue ?? "-") ok=\(r.readTracks.first?.text?.revealed() == swipe.text)")
+            print("  → \(r.tracks.map { $0.status.code }) \(r.problem?.rawValue ?? "-") ok=\(r.readTracks.first?.text?.revealed() == swipe.text) start \(fmt(r.start, 4)) end \(fmt(r.end, 4))")
+            if args.contains("--bits") { print("  bits " + r.bits.map { String($0) }.joined()) }
         }
     }
 }

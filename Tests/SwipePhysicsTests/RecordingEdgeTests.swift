@@ -65,6 +65,28 @@ struct RecordingEdgeTests {
         #expect(Self.reads(swipes) == [Self.track2, Self.track1])
     }
 
+    @Test("a stream that starts mid-swipe and another swipe 0.25 s after it (before the level has settled): both read, in order")
+    func streamStartsInsideSwipeThenAnother() throws {
+        let first = Self.trimmedSwipe(Self.track2, .track2, speeds: [60])
+        let second = Self.trimmedSwipe(Self.track1, .track1, speeds: [50], seed: 6)
+        let decoder = try SwipeDecoder(sampleRate: 44_100)
+        let quiet = Self.noise(11_025, rms: 0.25 * 0.03, seed: 13)
+        let swipes = decoder.push(PhysicalRenderer.render(first) + quiet + PhysicalRenderer.render(second) + quiet)
+            + decoder.finish()
+        #expect(Self.reads(swipes) == [Self.track2, Self.track1])
+    }
+
+    @Test("a recording trimmed to a swipe that speeds up 5-fold within the card reads; the same cut short does not")
+    func trimmedAcceleration() throws {
+        for direction in [SwipeDirection.forward, .reverse] {
+            let s = Self.trimmedSwipe(Self.track2, .track2, direction: direction, speeds: [12, 60], seed: 31)
+            let samples = PhysicalRenderer.render(s)
+            #expect(Self.reads(try PhysicalSwipeTests.decode(samples, rate: s.sampleRate)) == [Self.track2], "\(direction)")
+            let cut = Array(samples[0..<(samples.count / 2)])
+            #expect(Self.reads(try PhysicalSwipeTests.decode(cut, rate: s.sampleRate)).isEmpty, "\(direction), cut at half")
+        }
+    }
+
     @Test("a stream that starts on noise alone, or on digital silence, reports nothing")
     func noiseStartReportsNothing() throws {
         for samples in [Self.noise(44_100, rms: 0.01, seed: 8), [Float](repeating: 0, count: 44_100),
