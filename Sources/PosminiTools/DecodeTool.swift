@@ -119,7 +119,8 @@ public struct DecodeTool: Sendable {
         if let direction = swipe.direction { line += ", \(direction.rawValue)" }
         if let speed = swipe.speed { line += ", \(r(speed.mean, 1)) cm/s (\(r(speed.min, 1))-\(r(speed.max, 1)))" }
         for track in swipe.tracks {
-            let name = track.format.map { "Track \($0.rawValue)" } ?? "no track"
+            var name = track.format.map { "Track \($0.rawValue)" } ?? "no track"
+            if let basis = track.densityBasis { name += " (\(basis.phrase))" }
             if track.isOK {
                 line += "\n  \(name): ok\(track.corrections > 0 ? " (\(track.corrections) bit corrected)" : "")  \(track.masked?.text ?? "")"
                 if reveal, let text = track.text { line += "\n  \(name) data: \(text.revealed())" }
@@ -131,5 +132,16 @@ public struct DecodeTool: Sendable {
         let q = swipe.quality
         line += "\n  quality: peak \(r(q.peakDBFS, 1)) dBFS, SNR \(r(q.snrDB, 1)) dB, jitter \(r(q.jitter * 100, 1)) %, \(r(q.minimumSamplesPerHalfCell, 1)) samples per half-cell"
         return line
+    }
+}
+
+extension DensityBasis {
+    /// How `decode` says what named a 5-bit track.
+    var phrase: String {
+        switch self {
+        case .characters: "by its length"
+        case .speed: "by the swipe's speed"
+        case .assumed: "assumed"
+        }
     }
 }

@@ -166,7 +166,7 @@ public final class ALSAMixer {
             var buffer = [CChar](repeating: 0, count: 128)
             for item in 0..<count {
                 if snd_mixer_selem_get_enum_item_name(element, UInt32(item), buffer.count, &buffer) == 0 {
-                    items.append(String(cString: buffer))
+                    items.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
                 }
             }
             var current: UInt32 = 0

@@ -36,6 +36,9 @@ public struct SwipeFigures: Sendable, Hashable {
     public var tracks: [TrackSummary]
     /// Why each track failed, in words (nil for a track that read), beside `tracks`.
     public var failures: [String?]
+    /// For each track in the 5-bit format, what named it Track 2 or 3 (`DensityBasis`), beside
+    /// `tracks`.
+    public var densities: [DensityBasis?]
 
     public init(_ swipe: Swipe) {
         let q = swipe.quality
@@ -61,6 +64,7 @@ public struct SwipeFigures: Sendable, Hashable {
             if case .failed(let failure) = t.status { return failure.description }
             return nil
         }
+        densities = swipe.tracks.map(\.densityBasis)
     }
 
     /// `places` decimals.
@@ -85,9 +89,10 @@ public struct SwipeFigures: Sendable, Hashable {
                                       "start_s": .number(startSeconds), "end_s": .number(endSeconds)]
         f["direction"] = direction.map { .string($0.rawValue) }
         f["speed_cm_s"] = speed.map { ["mean": .number($0.mean), "min": .number($0.min), "max": .number($0.max)] }
-        f["tracks"] = .array(zip(tracks, failures).map { track, failure in
-            guard case .object(var t) = track.json else { return track.json }
-            t["detail"] = failure.map(JSONValue.string)
+        f["tracks"] = .array(tracks.indices.map { k in
+            guard case .object(var t) = tracks[k].json else { return tracks[k].json }
+            t["detail"] = failures[k].map(JSONValue.string)
+            t["density"] = densities[k].map { .string($0.rawValue) }
             return .object(t)
         })
         var q: [String: JSONValue] = ["peak_dbfs": .number(peakDBFS), "snr_db": .number(snrDB), "jitter": .number(jitter),

@@ -23,7 +23,7 @@ enum Acceptance {
     /// the most telling failure (one that found a track format before one that did not).
     static func judge(
         _ attempt: Attempt, setting: CandidateSetting, role: CandidateRole, rules: AcceptanceRules,
-        maskPolicy: MaskPolicy, channel: Int
+        maskPolicy: MaskPolicy, channel: Int, sampleRate: Double
     ) -> (TrackRead, SwipeDirection) {
         var failure: TrackRead?
         // 5-bit tracks are read with Track 3's capacity; `accept` names Track 2 when it fits.
@@ -37,7 +37,8 @@ enum Acceptance {
             case .success(let decoded):
                 var direction = decoded.direction
                 if setting.backward { direction = direction == .forward ? .reverse : .forward }
-                let read = accept(decoded, attempt: attempt, role: role, rules: rules, maskPolicy: maskPolicy, channel: channel)
+                let read = accept(decoded, attempt: attempt, role: role, rules: rules, maskPolicy: maskPolicy, channel: channel,
+                                  sampleRate: sampleRate)
                 if read.isOK || failure == nil || failure?.format == nil || read.isUnconfirmed {
                     if read.isOK || read.isUnconfirmed { return (read, direction) }
                     failure = read
@@ -47,11 +48,31 @@ enum Acceptance {
         return (failure!, .forward)
     }
 
+    /// Track 2 or Track 3 for a read in the 5-bit format (read with Track 3's capacity): by its
+    /// length, else by which density puts the swipe's mean speed (from the clock's mean cell
+    /// period) within `SwipeLimits.plausibleSpeed`, else Track 2 assumed.
+    static func density(_ decoded: DecodedTrack, periods: [Float], sampleRate: Double) -> (TrackFormat, DensityBasis?) {
+        guard decoded.format == .track3 else { return (decoded.format, nil) }
+        if decoded.text.count + 1 > TrackFormat.track2.maximumCharacters { return (.track3, .characters) }
+        guard !periods.isEmpty else { return (.track2, .assumed) }
+        var sum = 0.0
+        for p in periods { sum += Double(p) }
+        let cellSeconds = sum / Double(periods.count) / sampleRate
+        func plausible(_ format: TrackFormat) -> Bool {
+            SwipeLimits.plausibleSpeed.contains(format.cellLengthMillimetres / 10 / cellSeconds)
+        }
+        switch (plausible(.track2), plausible(.track3)) {
+        case (true, false): return (.track2, .speed)
+        case (false, true): return (.track3, .speed)
+        default: return (.track2, .assumed)
+        }
+    }
+
     /// The acceptance rules: long enough, checks passed, and either card structure or the
     /// primary setting's say-so.
     static func accept(
         _ decoded: DecodedTrack, attempt: Attempt, role: CandidateRole, rules: AcceptanceRules,
-        maskPolicy: MaskPolicy, channel: Int
+        maskPolicy: MaskPolicy, channel: Int, sampleRate: Double
     ) -> TrackRead {
         let length = decoded.dataLength
         // How sure the clock was of the bits inside the frame, and of the bit correction flipped.
@@ -74,12 +95,10 @@ enum Acceptance {
             if c < rules.weakBit { weakCount += 1 }
             if c <= 0 { guesses += 1 }
         }
-        var format = decoded.format
-        if format == .track3 && decoded.text.count + 1 <= TrackFormat.track2.maximumCharacters {
-            format = .track2
-        }
+        let (format, basis) = density(decoded, periods: attempt.periods, sampleRate: sampleRate)
         var read = TrackRead(format: format, status: .ok, text: nil, content: nil,
                              corrections: decoded.corrections.count, masked: nil, channel: channel)
+        read.densityBasis = basis
         read.weakest = weakest
         read.weakBits = weakCount
         read.correctedConfidence = correctedConfidence

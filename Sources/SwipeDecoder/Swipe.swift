@@ -106,10 +106,25 @@ public struct TrackFrame: Sendable, Hashable {
     }
 }
 
+/// Why a track in the 5-bit format was named Track 2 (75 bpi) or Track 3 (210 bpi): the two
+/// give the same cell time at speeds 2.8 times apart, and the bits alone do not tell them apart.
+public enum DensityBasis: String, Sendable, Hashable {
+    /// The text is longer than Track 2 holds: Track 3.
+    case characters
+    /// Only this density puts the swipe's mean speed within `SwipeLimits.plausibleSpeed`.
+    case speed
+    /// Both densities (or neither) give a plausible speed: Track 2 is assumed, the 5-bit track
+    /// every payment card carries.
+    case assumed
+}
+
 /// One track of a swipe. `text` and `content` hold clear card data: never log or print them.
 public struct TrackRead: Sendable, Hashable {
     /// The format the sentinels and checks identified (nil when nothing framed).
     public var format: TrackFormat?
+    /// For a read in the 5-bit format, what named it Track 2 or Track 3 (nil for Track 1, and
+    /// for a read that found no format).
+    public var densityBasis: DensityBasis?
     public var status: TrackStatus
     /// Start sentinel through end sentinel, ASCII; only for `ok` reads. Wiped when the last
     /// holder drops it.

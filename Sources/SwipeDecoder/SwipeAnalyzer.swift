@@ -168,7 +168,8 @@ final class SwipeAnalyzer {
     }
 
     private func judge(_ attempt: Attempt, setting: CandidateSetting, role: CandidateRole) -> (TrackRead, SwipeDirection) {
-        Acceptance.judge(attempt, setting: setting, role: role, rules: rules, maskPolicy: maskPolicy, channel: channel)
+        Acceptance.judge(attempt, setting: setting, role: role, rules: rules, maskPolicy: maskPolicy, channel: channel,
+                         sampleRate: sampleRate)
     }
 
     /// Fewer transitions than this in the plain pass: not worth the candidates (see `analyze`):

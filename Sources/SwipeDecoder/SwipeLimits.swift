@@ -28,4 +28,7 @@ public enum SwipeLimits {
     /// this (the sentinel counted) has found no track format for the noise-burst line: random
     /// bits hold a sentinel by chance, a card's track holds dozens of good characters.
     public static let framedCharacters = 4
+    /// The speeds a hand swipes a card at (cm/s): a 5-bit track read at a cell time that would
+    /// put one density outside them is the other density (`DensityBasis.speed`).
+    public static let plausibleSpeed: ClosedRange<Double> = 5...250
 }

@@ -108,9 +108,12 @@ struct PhysicsPart: Sendable {
     var rows: [String: Tally] = [:]
     var hard = Tally(), hardTrack1 = Tally(), all = Tally()
     var failures: [String] = []
+    /// Reads of 5-bit tracks by the track written and the track named, with what named it.
+    var identity: [String: Int] = [:]
 
     mutating func merge(_ o: PhysicsPart) {
         for (k, v) in o.rows { rows[k, default: Tally()].merge(v) }
+        for (k, v) in o.identity { identity[k, default: 0] += v }
         hard.merge(o.hard); hardTrack1.merge(o.hardTrack1); all.merge(o.all)
         failures += o.failures
     }
@@ -126,6 +129,10 @@ func physicsPart(_ range: Range<Int>, seed: UInt64, showFailures: Int) -> Physic
         let results = decoder.push(samples) + decoder.finish()
         let o = outcome(of: results, card: s.text)
         let sphc = s.samplesPerHalfCellAtFastest
+        for t in results.flatMap(\.readTracks) where s.format != .track1 && t.text?.revealed() == s.text {
+            let named = t.format.map { "\($0)" } ?? "nothing"
+            part.identity["\(s.format) | \(named) | \(t.densityBasis?.rawValue ?? "-")", default: 0] += 1
+        }
         part.all.add(o)
         part.rows["track \(s.format.rawValue)", default: Tally()].add(o)
         part.rows["samples per half-cell \(halfCellBand(sphc))", default: Tally()].add(o)
@@ -169,6 +176,14 @@ func physicsReport(cases: Int, seed: UInt64, showFailures: Int) async -> (Tally,
     print("swipe's fastest point. Hard region: SNR ≥ 14 dB, 22.05-96 kHz, ≥ 2 samples per half-cell.\n")
     printTallies(total.rows, totals: [("hard region", total.hard, true), ("hard region, Track 1", total.hardTrack1, true),
                                       ("whole grid", total.all, false)])
+    print("Track 2 or Track 3 (issue 22, item 5), over the 5-bit reads: the track written, the track named, and what")
+    print("named it (characters: too long for Track 2; speed: only one density gives 5-250 cm/s; assumed: Track 2).\n")
+    print("| written | named | by | reads |")
+    print("| --- | --- | --- | ---: |")
+    for (key, count) in total.identity.sorted(by: { $0.key < $1.key }) {
+        print("| \(key) | \(count) |")
+    }
+    print("")
     for f in total.failures { print(f) }
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(cores) threads)\n")
     return (total.hard, total.hardTrack1)

@@ -165,7 +165,7 @@ struct JackTests {
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         #expect(fd >= 0)
         close(fd)
-        let path = String(cString: template)
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { unlink(path) }
         #expect(DeviceHolders.find(path: path).isEmpty)
         let pidFile = path + ".pid"

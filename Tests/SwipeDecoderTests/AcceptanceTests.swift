@@ -25,7 +25,7 @@ struct AcceptanceTests {
     static func accept(_ a: Attempt, role: CandidateRole, rules: AcceptanceRules = .standard) throws -> TrackRead {
         let decoded = try TrackDecoding.decode(a.bits, format: .track2).get()
         return Acceptance.accept(decoded, attempt: a, role: role, rules: rules,
-                                 maskPolicy: MaskPolicy(keepFirst: 6, keepLast: 4), channel: 0)
+                                 maskPolicy: MaskPolicy(keepFirst: 6, keepLast: 4), channel: 0, sampleRate: 44_100)
     }
 
     @Test("a payment track with confident bits is taken from any pass")
@@ -111,12 +111,12 @@ struct AcceptanceTests {
                             repairs: 0, bridged: 0, periods: [], jitter: 0, firstPosition: 0, lastPosition: 0,
                             transitions: [], backward: false)
         let (read, _) = Acceptance.judge(zeros, setting: CandidateSetting.all[0], role: .primary, rules: .standard,
-                                         maskPolicy: MaskPolicy(keepFirst: 6, keepLast: 4), channel: 0)
+                                         maskPolicy: MaskPolicy(keepFirst: 6, keepLast: 4), channel: 0, sampleRate: 44_100)
         #expect(read.format == nil)
         #expect(read.status == .failed(.read(.noStartSentinel)))
         let (good, direction) = Acceptance.judge(try Self.attempt(Self.payment), setting: CandidateSetting.all[1],
                                                  role: .fallback(1), rules: .standard,
-                                                 maskPolicy: MaskPolicy(keepFirst: 6, keepLast: 4), channel: 0)
+                                                 maskPolicy: MaskPolicy(keepFirst: 6, keepLast: 4), channel: 0, sampleRate: 44_100)
         #expect(good.status == .ok)
         #expect(good.format == .track2)
         #expect(direction == .reverse, "a backward clock's forward bits are a reverse swipe")

@@ -107,3 +107,79 @@ struct RecordingEdgeTests {
         #expect((swipes.first?.start ?? 0) > 0.9, "it starts where the swipe does, not at the stream's start")
     }
 }
+
+/// Issue 22's hard cases from the second model, each beside a case that must not read.
+@Suite("hard swipes of the second model")
+struct HardSwipeTests {
+    static let track1 = PhysicalSwipeTests.track1
+
+    static func clippedTrack1(written: [UInt8]? = nil) -> PhysicalSwipe {
+        var s = PhysicalSwipe(text: track1, format: .track1, sampleRate: 44_100, speedKnots: [30, 60, 45],
+                              pulse: .inductive(undershoot: 0.25), pulseWidth: 40, widthWander: 0.2, jitter: 0.02,
+                              snr: 15, drive: 10, agc: PhysicalSwipe.AGC(attack: 0.02, release: 0.3, depth: 6),
+                              coupling: 100, seed: 41)
+        s.writtenBits = written
+        return s
+    }
+
+    @Test("a Track 1 swipe driven 10 dB into clipping, through a pumping AGC, at 15 dB SNR reads")
+    func clippedTrack1WithAGC() throws {
+        let s = Self.clippedTrack1()
+        let samples = PhysicalRenderer.render(s)
+        #expect(samples.filter { abs($0) >= 0.99 }.count > 50, "it is clipped")
+        let swipes = try PhysicalSwipeTests.decode(samples, rate: s.sampleRate)
+        #expect(RecordingEdgeTests.reads(swipes) == [Self.track1])
+    }
+
+    @Test("the same swipe with a bit written wrong on the stripe (parity and LRC broken) does not read")
+    func clippedTrack1WrongBitFails() throws {
+        var bits = try TrackEncoding.bits(for: Self.track1, format: .track1, leadingZeros: 0, trailingZeros: 0)
+        bits[7 * 20 + 3] ^= 1
+        let s = Self.clippedTrack1(written: bits)
+        let swipes = try PhysicalSwipeTests.decode(PhysicalRenderer.render(s), rate: s.sampleRate)
+        #expect(RecordingEdgeTests.reads(swipes).isEmpty)
+        #expect(!swipes.isEmpty, "reported as a failed swipe")
+    }
+}
+
+/// Issue 22, item 5: a 5-bit track is named Track 2 or Track 3 by its length, else by the speed
+/// each density implies, else Track 2 assumed; and it says which.
+@Suite("Track 2 or Track 3: the density from physics")
+struct DensityTests {
+    static let shortTrack3 = ";0123456789012345=12345?"
+    static let longTrack3 = ";011234567890123445=724724100000000000030300000040400099010=000000000000000000000000==1=0000000000000?"
+
+    static func read(_ text: String, _ format: TrackFormat, speed: Double, written: [UInt8]? = nil) throws -> [TrackRead] {
+        var s = PhysicalSwipe(text: text, format: format, sampleRate: 96_000, speedKnots: [speed], snr: 35, seed: 17)
+        s.writtenBits = written
+        return try PhysicalSwipeTests.decode(PhysicalRenderer.render(s), rate: s.sampleRate).flatMap(\.readTracks)
+    }
+
+    @Test("a short track at 210 bpi swiped at 150 cm/s is Track 3 by speed (as Track 2 it would be 420 cm/s)")
+    func fastShortTrack3() throws {
+        let tracks = try Self.read(Self.shortTrack3, .track3, speed: 150)
+        #expect(tracks.map { $0.text?.revealed() } == [Self.shortTrack3])
+        #expect(tracks.first?.format == .track3)
+        #expect(tracks.first?.densityBasis == .speed)
+    }
+
+    @Test("Track 2 at 10 cm/s is Track 2 by speed, at 40 cm/s assumed; a long 5-bit track is Track 3 by its length")
+    func otherBases() throws {
+        let slow = try Self.read(PhysicalSwipeTests.track2, .track2, speed: 10)
+        #expect(slow.first?.format == .track2 && slow.first?.densityBasis == .speed)
+        let middling = try Self.read(PhysicalSwipeTests.track2, .track2, speed: 40)
+        #expect(middling.first?.format == .track2 && middling.first?.densityBasis == .assumed)
+        let long = try Self.read(Self.longTrack3, .track3, speed: 40)
+        #expect(long.map { $0.text?.revealed() } == [Self.longTrack3])
+        #expect(long.first?.format == .track3 && long.first?.densityBasis == .characters)
+        let track1 = try Self.read(PhysicalSwipeTests.track1, .track1, speed: 40)
+        #expect(track1.first?.format == .track1 && track1.first?.densityBasis == nil)
+    }
+
+    @Test("the short fast Track 3 with a bit written wrong does not read as either track")
+    func fastShortTrack3WrongBitFails() throws {
+        var bits = try TrackEncoding.bits(for: Self.shortTrack3, format: .track3, leadingZeros: 0, trailingZeros: 0)
+        bits[5 * 8 + 2] ^= 1
+        #expect(try Self.read(Self.shortTrack3, .track3, speed: 150, written: bits).isEmpty)
+    }
+}
