@@ -79,7 +79,12 @@ final class SwipeAnalyzer {
             let height = conditioner.condition(primary.frontEnd, typical: typical)
             let attempt = candidateAttempt(primary, index: 0, segment: segment, typical: typical, height: height)
             guard attempt.bits.count >= 20 else { return nil }
-            let (read, _) = judge(attempt, setting: primary, role: .primary)
+            let (read, direction) = judge(attempt, setting: primary, role: .primary)
+            trace?("few plain transitions: primary candidate: transitions \(attempt.transitions.count) bits \(attempt.bits.count) → \(read.status.code)")
+            // The primary setting may still read what the plain pass could not follow (a
+            // segment without a noise lead): a read it accepts is taken as in the loop below,
+            // and anything else is a failure without text (never an `ok` status without one).
+            if read.isOK { return report(attempt, accepted: (read, direction), failure: nil, tried: 1) }
             return report(attempt, accepted: nil, failure: Acceptance.scrubbed(read), tried: 1)
         }
 

@@ -275,6 +275,7 @@ func physicsInspect(_ k: Int, seed: UInt64) {
         versions.append(("whole", whole))
     }
     print("#\(k) \(c.label) sphc=\(fmt(c.swipe.samplesPerHalfCellAtFastest))")
+    if args.contains("--parameters") { print("  \(c.swipe)") }
     var variants: [(String, PhysicalSwipe, [Float], [Float])] = versions.map { ($0.0, $0.1, [], []) }
     if c.swipe.trimmed {
         // The trimmed recording with 40 ms of near-silence before it, or after it.

@@ -183,3 +183,27 @@ struct DensityTests {
         #expect(try Self.read(Self.shortTrack3, .track3, speed: 150, written: bits).isEmpty)
     }
 }
+
+@Suite("a read is ok only with its text")
+struct OkHasTextTests {
+    /// A published test card's Track 2 (American Express 378282246310005).
+    static let amex = ";378282246310005=2909101000000000?"
+
+    @Test("a trimmed fast swipe through an AGC, where the plain pass follows too few transitions, reads through the primary setting; an ok track always carries its text")
+    func fewPlainTransitions() throws {
+        // A case of the second model's grid (seed 72027, case 2896) that once gave an ok track
+        // without text: the primary setting's read, taken as a failure and scrubbed.
+        let s = PhysicalSwipe(text: Self.amex, format: .track2, sampleRate: 96_000, speedKnots: [150],
+                              pulse: .inductive(undershoot: 0.204), pulseWidth: 37.445, widthWander: 0.1138,
+                              jitter: 0.03435, densityError: -0.00972, snr: 24, drive: -10.727,
+                              agc: PhysicalSwipe.AGC(attack: 0.006115, release: 0.48996, depth: 8.0947), coupling: 20,
+                              trimmed: true, seed: 5_202_793_757_992_679_006)
+        let decoder = try SwipeDecoder(sampleRate: s.sampleRate)
+        var lines: [String] = []
+        decoder.trace = { lines.append($0) }
+        let swipes = decoder.push(PhysicalRenderer.render(s)) + decoder.finish()
+        #expect(lines.contains { $0.hasPrefix("few plain transitions") }, "the path this case is about")
+        #expect(RecordingEdgeTests.reads(swipes) == [Self.amex])
+        for t in swipes.flatMap(\.tracks) where t.isOK { #expect(t.text != nil) }
+    }
+}
