@@ -456,12 +456,15 @@ public final class SwipeDecoder {
     // MARK: The stream's opening stretch
 
     /// The first stretch of a stream, from its first sample. The gate learns its floor on the
-    /// stretch's first window, as on any stream; the stretch is kept in the segment meanwhile.
-    /// - The gate opens on something louder: the stretch was the floor, and the segment starts
-    ///   with the usual pre-roll.
+    /// stretch's first window, as on any stream; the stretch is kept in the segment meanwhile
+    /// (docs/DECODER.md, "The stream's opening stretch").
+    /// - The gate opens on something louder: the segment starts with the usual pre-roll, the
+    ///   stretch kept before it (`segmentBase`) for a second reading if the segment alone fails.
     /// - The level falls well below the floor learned on it: the stream began inside a swipe
-    ///   (or a click, a burst). The stretch up to the fall, and a window of what followed, is
-    ///   analysed as a segment that has no noise before it, and the floor starts afresh.
+    ///   (or a click, a burst). The stretch goes on until the level has held still for `settle`
+    ///   and is then analysed as a segment without a noise lead; the floor starts afresh. A gate
+    ///   opening sooner than `pickUp` after the level began to hold is the same swipe picking
+    ///   up; a later one opens a segment, and the stretch is read on its own as well.
     /// - The stream ends first: the stretch is analysed the same way (a recording trimmed to
     ///   the swipe at both ends).
     /// - It lasts `longest` at a level that holds: noise, and the stretch becomes pre-roll.
