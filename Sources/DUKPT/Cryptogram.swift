@@ -168,7 +168,8 @@ public struct Cryptogram: Sendable, Hashable {
         let keys = try DeviceKey.derive(scheme: scheme, bdk: bdk, keyID: keyID).transactionKeys(counter: counter)
         if let macKey = keys.mac {
             let expected = try AESDUKPT.cmac(Cryptogram.macInput(ksn: ksn, tracks: tracks), key: macKey)
-            guard let mac, SecretBytes(copying: mac).equals(expected) else { throw .macMismatch }
+            guard let mac else { throw .macMissing }
+            guard SecretBytes(copying: mac).equals(expected) else { throw .macMismatch }
         }
         var result: [(number: Int, text: SecretText)] = []
         for t in tracks {

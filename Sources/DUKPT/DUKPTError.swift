@@ -14,6 +14,8 @@ public enum DUKPTError: Error, Sendable, Hashable, CustomStringConvertible {
     case ciphertextLength(Int, block: Int)
     /// The MAC over the cryptogram does not match: wrong key or altered data.
     case macMismatch
+    /// An AES cryptogram without its MAC (AES DUKPT cryptograms always carry one).
+    case macMissing
     /// The cipher library refused an operation.
     case cipher(String)
 
@@ -27,6 +29,7 @@ public enum DUKPTError: Error, Sendable, Hashable, CustomStringConvertible {
         case .exhausted: "the key's transaction counter is exhausted: provision a new key"
         case .ciphertextLength(let n, let block): "ciphertext has \(n) bytes, not a multiple of \(block)"
         case .macMismatch: "MAC does not match: wrong BDK or altered cryptogram"
+        case .macMissing: "no MAC: an AES DUKPT cryptogram carries one (\"mac\"); the message was cut or altered"
         case .cipher(let what): "cipher failure: \(what)"
         }
     }

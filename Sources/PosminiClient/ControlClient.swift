@@ -148,11 +148,37 @@ public func describeReply(_ reply: Reply) -> String {
         if r.jackFlaps > 0 { text += ", jack flapped \(r.jackFlaps)× (loose jack?)" }
         if let error = r.error { text += ", not capturing: \(error)" }
         return text
-    case .armed(let reader, let seconds, _): return "armed \(reader) for \(Int(seconds)) s: swipe the card"
+    case .armed(let reader, let seconds, _): return "armed \(reader) for \(describeSeconds(seconds)) s: swipe the card"
     case .armEnded(let ending, let reader, _, _): return "\(ending.rawValue.lowercased().replacingUnderscores()) on \(reader)"
     case .error(let error, _, _): return "error \(error.code): \(error.message)"
-    default: return reply.json.text
+    case .version(let release, let major, let minor): return "posminid \(release), protocol \(major).\(minor)"
+    case .readers(let list):
+        return list.isEmpty ? "no readers" : list.map { describeReply(.reader($0)) }.joined(separator: "\n")
+    case .watch(let enable): return enable ? "watching the readers" : "no longer watching"
+    case .released(let reader, let seconds): return "\(reader) released for \(describeSeconds(seconds)) s"
+    case .bound(let reader): return "\(reader) bound"
+    case .unbound(let reader): return "\(reader) unbound"
+    case .status(let status):
+        let c = status.counters
+        return "\(status.readers.count) readers, armed: \(status.armed), clients: \(status.clients), swipes: \(c.swipes) (\(c.goodReads) read); "
+            + describeEncryption(status.encryption)
     }
+}
+
+/// Seconds as given: 0.5 stays 0.5, 30.0 is 30.
+public func describeSeconds(_ seconds: Double) -> String {
+    let whole = seconds.rounded()
+    if abs(seconds - whole) < 1e-9 && abs(whole) < 1e15 { return String(Int(whole)) }
+    return String(seconds)
+}
+
+/// The key in use, as `posminictl status` shows it (never the key).
+public func describeEncryption(_ encryption: StatusReport.EncryptionStatus?) -> String {
+    guard let e = encryption else { return "encryption: none (no key file)" }
+    var text = "encryption: \(e.scheme), key \(e.keyID)"
+    if e.testKey { text += ", TEST KEY (published: for testing only, never for real cards)" }
+    if e.exhausted { text += ", exhausted" } else if let next = e.nextCounter { text += ", next counter \(next)" }
+    return text
 }
 
 extension String {

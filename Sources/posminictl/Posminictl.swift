@@ -9,8 +9,17 @@ struct Posminictl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posminictl",
         abstract: "Talk to posminid: status, watch the readers, arm one for a card.",
+        discussion: """
+            Exit status: 0 when the command did what it was asked (arm: a card came), 1 when the \
+            daemon answered with an error or an arm ended without a card, 64 for a usage error, \
+            69 (EX_UNAVAILABLE) when the daemon cannot be reached: no socket, refused, or it closed \
+            the connection or refused this client in its greeting (one line on standard error).
+            """,
         version: PosminiProtocol.release,
         subcommands: [Status.self, Watch.self, Arm.self, Decrypt.self])
+
+    /// Exit status when the daemon cannot be reached (sysexits.h EX_UNAVAILABLE).
+    static let unavailable: Int32 = 69
 }
 
 struct Connection: ParsableArguments {
@@ -20,18 +29,30 @@ struct Connection: ParsableArguments {
     @Flag(help: "Print the daemon's messages as they are (JSON lines).")
     var json = false
 
-    func open() throws -> ControlClient {
+    /// Connects and reads the greeting (VERSION, READERS); returns the client and the readers.
+    /// A daemon that cannot be reached (no socket, refused, closed, an ERROR greeting) is one
+    /// line on standard error and exit status 69 (EX_UNAVAILABLE), not a usage error.
+    func open() throws -> (ControlClient, [ReaderInfo]) {
+        var readers: [ReaderInfo] = []
         do {
             let client = try ControlClient(path: socket)
-            // The greeting: VERSION and READERS.
             for _ in 0..<2 {
-                guard let greeting = try client.nextReply(timeout: 5) else { throw ValidationError("the daemon closed the connection") }
-                if case .error = greeting { throw ValidationError(describeReply(greeting)) }
+                guard let greeting = try client.nextReply(timeout: 5) else { unavailable("the daemon closed the connection") }
+                switch greeting {
+                case .error: unavailable(describeReply(greeting))
+                case .readers(let list): readers = list
+                default: break
+                }
             }
-            return client
-        } catch let failure as ControlClient.Failure {
-            throw ValidationError(failure.description)
+            return (client, readers)
+        } catch {
+            unavailable(error.description)
         }
+    }
+
+    func unavailable(_ why: String) -> Never {
+        StandardStreams.err("posminictl: \(why)")
+        Posminictl.exit(withError: ExitCode(Posminictl.unavailable))
     }
 
     func show(_ message: JSONValue) { StandardStreams.out(json ? message.text : describeMessage(message)) }
@@ -42,7 +63,7 @@ struct Status: ParsableCommand {
     @OptionGroup var connection: Connection
 
     func run() throws {
-        let client = try connection.open()
+        let (client, _) = try connection.open()
         try client.send(Request.status)
         guard let message = try client.next(timeout: 5) else { throw ExitCode(1) }
         let reply = try? Reply.parse(message)
@@ -56,6 +77,7 @@ struct Status: ParsableCommand {
         let c = status.counters
         StandardStreams.out("armed: \(status.armed), clients: \(status.clients), swipes: \(c.swipes) (\(c.goodReads) read), "
             + "xruns: \(c.xruns), audio gaps: \(c.audioGaps), up \(Int(status.uptimeSeconds)) s")
+        StandardStreams.out(describeEncryption(status.encryption))
     }
 }
 
@@ -64,9 +86,17 @@ struct Watch: ParsableCommand {
     @OptionGroup var connection: Connection
 
     func run() throws {
-        let client = try connection.open()
+        let (client, readers) = try connection.open()
+        // The readers as they are now, then what happens to them.
+        if !connection.json {
+            for reader in readers { StandardStreams.out(describeReply(.reader(reader))) }
+            if readers.isEmpty { StandardStreams.out("no readers") }
+        }
         try client.send(Request.watch(true))
-        while let message = try client.next() { connection.show(message) }
+        while let message = try client.next() {
+            if !connection.json, case .watch? = try? Reply.parse(message) { continue }
+            connection.show(message)
+        }
     }
 }
 
@@ -84,7 +114,7 @@ struct Arm: ParsableCommand {
     var reference: String?
 
     func run() throws {
-        let client = try connection.open()
+        let (client, _) = try connection.open()
         try client.send(Request.arm(reader: reader, timeout: timeout, reference: reference))
         while let message = try client.next() {
             connection.show(message)
@@ -102,8 +132,9 @@ struct Decrypt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decrypt a CARD's tracks with a BDK, as a processor would (test keys only; prints clear data).",
         discussion: """
-            Reads a CARD message (or its "encrypted" object) from FILE or standard input, derives the \
-            key from its KSN, checks the MAC (AES DUKPT) and prints the tracks. With --ksn and --data, \
+            Reads CARD messages (JSON lines, or a bare "encrypted" object) from FILE or standard input, \
+            derives each card's key from its KSN, checks the MAC (AES DUKPT) and prints the tracks; \
+            other messages are passed over, and each problem is named with its line. With --ksn and --data, \
             decrypts a raw TDES DUKPT cryptogram instead (a classic reader's encrypted field). \
             Published test BDKs: AES FEDCBA9876543210F1F1F1F1F1F1F1F1, TDES 0123456789ABCDEFFEDCBA9876543210.
             """)
@@ -152,10 +183,8 @@ struct Decrypt: ParsableCommand {
                 StandardStreams.err("posminictl decrypt: \(error)")
                 throw ExitCode(1)
             }
-            // The last non-empty line: `posminictl arm --json` output can be piped whole.
-            let lines = bytes.split(separator: 0x0A).filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D } }
-            let card = lines.last(where: { String(decoding: $0, as: UTF8.self).contains("\"encrypted\"") }) ?? lines.last ?? []
-            status = DecryptTool.card(bdk: bdk, json: Array(card), out: StandardStreams.out, err: StandardStreams.err)
+            // Every CARD line: `posminictl arm --json` output can be piped whole.
+            status = DecryptTool.cards(bdk: bdk, input: bytes, out: StandardStreams.out, err: StandardStreams.err)
         }
         if status != 0 { throw ExitCode(status) }
     }

@@ -187,9 +187,35 @@ extension ProcessSuites {
             #expect(status == 0)
             #expect(readText(out).contains("reader replay"), "\(readText(out))")
             #expect(readText(out).contains("(1 read)"), "\(readText(out))")
+            #expect(readText(out).contains("TEST KEY"), "status says the key is a published test key: \(readText(out))")
+            // An unreachable daemon: one line and EX_UNAVAILABLE (69), not a usage error.
             status = system("\(shellQuoted(posminictlExecutable)) status --socket /nonexistent/s.sock >\(shellQuoted(out)) 2>&1")
-            #expect(status != 0)
+            #expect(status >> 8 == 69, "exit status \(status >> 8)")
             #expect(readText(out).contains("is posminid running?"))
+            #expect(readText(out).split(separator: "\n").count == 1, "\(readText(out))")
+            #expect(!readText(out).contains("USAGE"))
+        }
+
+        @Test("posminictl: watch shows the readers on connect and never a raw line; arm shows a fractional timeout as given")
+        func posminictlWatchAndArm() throws {
+            let daemon = try startDaemon(replayDelay: 2)
+            defer { daemon.stop() }
+            _ = try daemon.greeted()
+            let out = daemon.directory + "/watch.out", pidFile = daemon.directory + "/watch.pid"
+            let watch = "\(shellQuoted(posminictlExecutable)) watch --socket \(shellQuoted(daemon.socket))"
+            _ = system("sh -c \(shellQuoted("\(watch) >\(shellQuoted(out)) 2>&1 & echo $! >\(shellQuoted(pidFile))"))")
+            let pid = Int32(readText(pidFile).split(separator: "\n").first ?? "") ?? -1
+            defer { if pid > 0 { kill(pid, SIGTERM) } }
+            #expect(Background.wait(seconds: 20) { readText(out).contains("reader replay") }, "\(readText(out))")
+            // An arm that times out: ARMED with the timeout as given, then TIMEOUT.
+            let armOut = daemon.directory + "/arm.out"
+            let status = system("\(shellQuoted(posminictlExecutable)) arm --timeout 0.5 --socket \(shellQuoted(daemon.socket)) >\(shellQuoted(armOut)) 2>&1")
+            #expect(status >> 8 == 1, "the arm timed out: \(readText(armOut))")
+            #expect(readText(armOut).contains("for 0.5 s"), "\(readText(armOut))")
+            #expect(readText(armOut).contains("timeout on replay"), "\(readText(armOut))")
+            let lines = readText(out).split(separator: "\n")
+            #expect(lines.first?.hasPrefix("reader replay") == true, "the readers come first: \(lines)")
+            #expect(!lines.contains { $0.hasPrefix("{") }, "no raw JSON line: \(lines)")
         }
 
         @Test("a plug click before the swipe sends no SWIPE_FAILED: the armed client gets only the CARD; STATUS counts the click in noise_bursts and the debug log names it")

@@ -75,6 +75,26 @@ extension ProcessSuites.DaemonTests {
         #expect(readText(err).contains("MAC does not match") && !readText(out).contains(Self.pan), "\(readText(err))")
         status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.tdesBDK) \(shellQuoted(daemon.directory + "/card.json")) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
         #expect(status != 0 && !readText(out).contains(Self.pan))
+        // Several lines: every CARD decrypts, other messages are passed over, and each problem is
+        // named with its line (a MAC that is missing is not a MAC that does not match).
+        let armed = #"{"class":"ARMED","reader":"replay","timeout_s":30}"#
+        var noMAC = card.json
+        if case .object(var fields) = noMAC, case .object(var e)? = fields["encrypted"] {
+            e["mac"] = nil
+            fields["encrypted"] = .object(e)
+            noMAC = .object(fields)
+        }
+        write(Array(([armed, card.text, "", card.text].joined(separator: "\n") + "\n").utf8), to: daemon.directory + "/session.jsonl")
+        status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.aesBDK) \(shellQuoted(daemon.directory + "/session.jsonl")) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status == 0, "\(readText(err))")
+        #expect(readText(out).contains("line 2: track 1: " + Self.track1) && readText(out).contains("line 4: track 1: " + Self.track1),
+                "\(readText(out))")
+        write(Array(([card.text, "{not json", noMAC.text].joined(separator: "\n") + "\n").utf8), to: daemon.directory + "/bad.jsonl")
+        status = system("\(shellQuoted(posminictlExecutable)) decrypt --bdk \(TestKeys.aesBDK) \(shellQuoted(daemon.directory + "/bad.jsonl")) >\(shellQuoted(out)) 2>\(shellQuoted(err))")
+        #expect(status >> 8 == 1)
+        #expect(readText(err).contains("line 2 is not JSON"), "\(readText(err))")
+        #expect(readText(err).contains("line 3: no MAC") && !readText(err).contains("does not match"), "\(readText(err))")
+        #expect(readText(out).contains("line 1: track 1: " + Self.track1), "the good card still decrypts: \(readText(out))")
         // The status shows the key, its next counter, and that it is the test key.
         let c = try daemon.greeted()
         try c.send(["cmd": "status"])
