@@ -14,7 +14,7 @@ import Glibc
 //   --cases N            accuracy grid size (default 10 000: half nominal, half anywhere)
 //   --false-accepts N    false-accept trials (default 100 000)
 //   --noise-seconds S    length of each no-card stream (default 60)
-//   --only SECTION       accuracy | physics | worst-case | noise | false-accepts | throughput | capture | reply
+//   --only SECTION       accuracy | physics | worst-case | reasons | noise | false-accepts | throughput | capture | reply
 //   --ring-samples N     samples per ring stress run (capture section; default 200 M)
 //   --seed N             grid and trial seed (default 2026)
 //   --nominal            accuracy grid inside the nominal region only
@@ -173,6 +173,9 @@ if only == nil || only == "accuracy" || only == "physics" {
 }
 if only == nil || only == "worst-case" {
     worstCaseReport()
+}
+if only == nil || only == "reasons" {
+    await reasonReport(seed: seed)
 }
 if only == nil || only == "noise" {
     noiseReport(secondsEach: noiseSeconds)
