@@ -154,13 +154,15 @@ enum SwipeReport {
             let lo = periods.min()!, hi = periods.max()!
             if Double(hi / lo) > SwipeLimits.unevenSpeedRatio || attempt.jitter > SwipeLimits.unevenJitter { return .unevenSpeed }
         }
+        // Before a partial swipe: a swipe that crawled (or stopped) also ends without its end
+        // sentinel, and "swipe in one steady movement" is the advice it needs.
+        if let speed = swipe.speed, speed.mean < SwipeLimits.tooSlowSpeed { return .tooSlow }
         if case .failed(.read(let error)) = failure?.status {
             switch error {
             case .noEndSentinel, .missingLRC: return .partialSwipe
             default: break
             }
         }
-        if let speed = swipe.speed, speed.mean < SwipeLimits.tooSlowSpeed { return .tooSlow }
         if failure?.format == nil { return .notAMagstripe }
         return .unevenSpeed
     }

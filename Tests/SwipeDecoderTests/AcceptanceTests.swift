@@ -134,3 +134,26 @@ struct AcceptanceTests {
         #expect(CandidateRole(index: 5) == .fallback(5))
     }
 }
+
+@Suite("A failed swipe's reason: the advice the merchant needs")
+struct FailureReasonTests {
+    static func reason(meanSpeed: Double) -> SwipeProblem {
+        let quality = SwipeQuality(peakDBFS: -12, snrDB: 30, jitter: 0.02, minimumSamplesPerHalfCell: 20,
+                                   clippedFraction: 0, candidate: nil, candidatesTried: 56)
+        let failure = TrackRead(format: .track2, status: .failed(.read(.noEndSentinel)), text: nil, content: nil,
+                                corrections: 0, masked: nil, channel: 0)
+        let swipe = Swipe(start: 0, end: 1, direction: nil, tracks: [failure],
+                          speed: SpeedFigures(mean: meanSpeed, min: meanSpeed * 0.9, max: meanSpeed * 1.1),
+                          quality: quality, problem: nil)
+        let attempt = Attempt(setting: 0, bits: [UInt8](repeating: 0, count: 200), confidence: [Float](repeating: 1, count: 200),
+                              repairs: 0, bridged: 0, periods: [Float](repeating: 100, count: 200), jitter: 0.02,
+                              firstPosition: 0, lastPosition: 20_000, transitions: [], backward: false)
+        return SwipeReport.diagnose(swipe, failure: failure, attempt: attempt)
+    }
+
+    @Test("a swipe that ended without its end sentinel at 2.5 cm/s crawled (tooSlow); at 30 cm/s it was pulled out (partialSwipe)")
+    func slowBeforePartial() {
+        #expect(Self.reason(meanSpeed: 2.5) == .tooSlow)
+        #expect(Self.reason(meanSpeed: 30) == .partialSwipe)
+    }
+}
