@@ -163,7 +163,26 @@ enum SwipeReport {
             default: break
             }
         }
-        if failure?.format == nil { return .notAMagstripe }
+        if failure?.format == nil {
+            // No start sentinel, but a card's clocking zeros at one end and data after them: a
+            // swipe pulled out before the head reached the sentinel (a reverse swipe meets the
+            // end of the track first). A tone's bits are all zeros, and stay notAMagstripe.
+            return looksCut(attempt.bits) ? .partialSwipe : .notAMagstripe
+        }
         return .unevenSpeed
     }
+
+    /// Clocking zeros (`clockRun` or more) at one end of the bits, and ones among the rest as
+    /// data has them.
+    static func looksCut(_ bits: [UInt8]) -> Bool {
+        let leading = bits.prefix { $0 == 0 }.count, trailing = bits.reversed().prefix { $0 == 0 }.count
+        let run = max(leading, trailing)
+        guard run >= clockRun, bits.count - run >= SwipeLimits.minimumBits else { return false }
+        let ones = bits.reduce(0) { $0 + Int($1) }
+        return Double(ones) >= 0.15 * Double(bits.count - run)
+    }
+
+    /// Zeros in a row that only a card's clocking run (or a tone) gives: ISO 7811 puts at least
+    /// a few millimetres of them before the first character, dozens of cells.
+    static let clockRun = 10
 }

@@ -157,3 +157,18 @@ struct FailureReasonTests {
         #expect(Self.reason(meanSpeed: 30) == .partialSwipe)
     }
 }
+
+extension FailureReasonTests {
+    @Test("bits without a start sentinel: clocking zeros at one end and data after them are a partial swipe; a tone's zeros, or zeros and a few stray ones, are not a magstripe")
+    func cutOrNotACard() {
+        var data = [UInt8](repeating: 0, count: 30)
+        for k in 0..<80 { data.append(UInt8((k * 7 + k / 3) % 3 == 0 ? 1 : 0)) }
+        #expect(SwipeReport.looksCut(data), "zeros, then data")
+        #expect(SwipeReport.looksCut(Array(data.reversed())), "data, then the zeros (the other end)")
+        #expect(!SwipeReport.looksCut([UInt8](repeating: 0, count: 200)), "a tone")
+        var stray = [UInt8](repeating: 0, count: 200)
+        stray[150] = 1
+        #expect(!SwipeReport.looksCut(stray), "zeros with one stray one")
+        #expect(!SwipeReport.looksCut(Array(data.dropFirst(25))), "no clocking run")
+    }
+}
