@@ -147,13 +147,17 @@ enum SwipeReport {
         let q = swipe.quality
         if failure?.format == nil && attempt.bits.count < SwipeLimits.minimumBits { return .notAMagstripe }
         if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
-        if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
         if q.peakDBFS < SwipeLimits.weakPeakDBFS { return .weakSignal }
         if q.snrDB < SwipeLimits.noisySNR { return .noisy }
+        // A hand that speeds up and slows down several-fold is told so before it is told it was
+        // too fast at its fastest: steadiness is the cure (a steady swipe too fast for the rate
+        // has one speed, and is tooFast).
         if let periods = Optional(attempt.periods), !periods.isEmpty {
             let lo = periods.min()!, hi = periods.max()!
-            if Double(hi / lo) > SwipeLimits.unevenSpeedRatio || attempt.jitter > SwipeLimits.unevenJitter { return .unevenSpeed }
+            if Double(hi / lo) > SwipeLimits.unevenSpeedRatio { return .unevenSpeed }
         }
+        if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
+        if attempt.jitter > SwipeLimits.unevenJitter && !attempt.periods.isEmpty { return .unevenSpeed }
         // Before a partial swipe: a swipe that crawled (or stopped) also ends without its end
         // sentinel, and "swipe in one steady movement" is the advice it needs.
         if let speed = swipe.speed, speed.mean < SwipeLimits.tooSlowSpeed { return .tooSlow }

@@ -137,8 +137,9 @@ struct AcceptanceTests {
 
 @Suite("A failed swipe's reason: the advice the merchant needs")
 struct FailureReasonTests {
-    static func reason(meanSpeed: Double) -> SwipeProblem {
-        let quality = SwipeQuality(peakDBFS: -12, snrDB: 30, jitter: 0.02, minimumSamplesPerHalfCell: 20,
+    static func reason(meanSpeed: Double, periods: [Float] = [Float](repeating: 100, count: 200),
+                       samplesPerHalfCell: Double = 20, snr: Double = 30) -> SwipeProblem {
+        let quality = SwipeQuality(peakDBFS: -12, snrDB: snr, jitter: 0.02, minimumSamplesPerHalfCell: samplesPerHalfCell,
                                    clippedFraction: 0, candidate: nil, candidatesTried: 56)
         let failure = TrackRead(format: .track2, status: .failed(.read(.noEndSentinel)), text: nil, content: nil,
                                 corrections: 0, masked: nil, channel: 0)
@@ -146,9 +147,17 @@ struct FailureReasonTests {
                           speed: SpeedFigures(mean: meanSpeed, min: meanSpeed * 0.9, max: meanSpeed * 1.1),
                           quality: quality, problem: nil)
         let attempt = Attempt(setting: 0, bits: [UInt8](repeating: 0, count: 200), confidence: [Float](repeating: 1, count: 200),
-                              repairs: 0, bridged: 0, periods: [Float](repeating: 100, count: 200), jitter: 0.02,
+                              repairs: 0, bridged: 0, periods: periods, jitter: 0.02,
                               firstPosition: 0, lastPosition: 20_000, transitions: [], backward: false)
         return SwipeReport.diagnose(swipe, failure: failure, attempt: attempt)
+    }
+
+    @Test("too fast at its fastest point: a swipe whose speed changed 6-fold is unevenSpeed, a steady one tooFast; a noisy one is noisy first")
+    func unevenBeforeTooFast() {
+        let jerky: [Float] = (0..<200).map { $0 % 20 < 10 ? 4 : 24 }
+        #expect(Self.reason(meanSpeed: 100, periods: jerky, samplesPerHalfCell: 1.5) == .unevenSpeed)
+        #expect(Self.reason(meanSpeed: 100, periods: [Float](repeating: 3, count: 200), samplesPerHalfCell: 1.5) == .tooFast)
+        #expect(Self.reason(meanSpeed: 100, periods: jerky, samplesPerHalfCell: 1.5, snr: 8) == .noisy)
     }
 
     @Test("a swipe that ended without its end sentinel at 2.5 cm/s crawled (tooSlow); at 30 cm/s it was pulled out (partialSwipe)")
