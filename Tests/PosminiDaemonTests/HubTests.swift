@@ -93,6 +93,26 @@ struct HubTests {
         #expect(watcher.classes.last == "SWIPE_IGNORED")
     }
 
+    @Test("the arm timeout rule as PROTOCOL.md states it: above the configured arm_timeout it is clamped and ARMED says the time granted; above 120 it is refused")
+    func armTimeoutRule() async throws {
+        let hub = ReaderHub(maximumArm: 30)
+        await hub.readerAppeared(id: "r1", name: "reader")
+        _ = await hub.connect(RecordingClient(1))
+        let clamped = await hub.handle(.arm(reader: nil, timeout: 60, reference: nil), from: 1)
+        #expect(clamped.first?.kind == .armed)
+        #expect(clamped.first?["timeout_s"]?.numberValue == 30, "granted the configured maximum")
+        let within = await hub.handle(.arm(reader: nil, timeout: 12.5, reference: nil), from: 1)
+        #expect(within.first?["timeout_s"]?.numberValue == 12.5, "as asked")
+        #expect(throws: ProtocolError.self) { try Request.parse(Array(#"{"cmd":"arm","timeout_s":121}"#.utf8)) }
+        #expect(throws: ProtocolError.self) { try Request.parse(Array(#"{"cmd":"arm","timeout_s":0}"#.utf8)) }
+        let long = String(repeating: "x", count: 257)
+        #expect(throws: ProtocolError.self, "a reference of 257 bytes") {
+            try Request.parse(Array(#"{"cmd":"arm","reference":"\#(long)"}"#.utf8))
+        }
+        let at256 = try Request.parse(Array(#"{"cmd":"arm","reference":"\#(String(long.dropFirst()))"}"#.utf8))
+        #expect(at256 == .arm(reader: nil, timeout: nil, reference: String(long.dropFirst())), "256 bytes is allowed")
+    }
+
     @Test("a bad read keeps the reader armed for a retry")
     func failedRead() async {
         let hub = ReaderHub()
