@@ -115,7 +115,7 @@ let package = Package(
 
         .testTarget(name: "MagstripeTests", dependencies: ["Magstripe", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AudioFileTests", dependencies: ["AudioFile", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "SwipePhysicsTests", dependencies: ["SwipePhysics", "SwipeDecoder", "Magstripe"], swiftSettings: strict),
+        .testTarget(name: "SwipePhysicsTests", dependencies: ["SwipePhysics", "SwipeDecoder", "Magstripe", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),

@@ -148,28 +148,29 @@ public func describeReply(_ reply: Reply) -> String {
         if r.jackFlaps > 0 { text += ", jack flapped \(r.jackFlaps)× (loose jack?)" }
         if let error = r.error { text += ", not capturing: \(error)" }
         return text
-    case .armed(let reader, let seconds, _): return "armed \(reader) for \(describeSeconds(seconds)) s: swipe the card"
+    case .armed(let reader, let seconds, _): return "armed \(reader) for \(describeNumber(seconds)) s: swipe the card"
     case .armEnded(let ending, let reader, _, _): return "\(ending.rawValue.lowercased().replacingUnderscores()) on \(reader)"
     case .error(let error, _, _): return "error \(error.code): \(error.message)"
     case .version(let release, let major, let minor): return "posminid \(release), protocol \(major).\(minor)"
     case .readers(let list):
         return list.isEmpty ? "no readers" : list.map { describeReply(.reader($0)) }.joined(separator: "\n")
     case .watch(let enable): return enable ? "watching the readers" : "no longer watching"
-    case .released(let reader, let seconds): return "\(reader) released for \(describeSeconds(seconds)) s"
+    case .released(let reader, let seconds): return "\(reader) released for \(describeNumber(seconds)) s"
     case .bound(let reader): return "\(reader) bound"
     case .unbound(let reader): return "\(reader) unbound"
     case .status(let status):
-        let c = status.counters
-        return "\(status.readers.count) readers, armed: \(status.armed), clients: \(status.clients), swipes: \(c.swipes) (\(c.goodReads) read); "
-            + describeEncryption(status.encryption)
+        return "\(status.readers.count) readers, " + describeCounters(status) + "; " + describeEncryption(status.encryption)
     }
 }
 
-/// Seconds as given: 0.5 stays 0.5, 30.0 is 30.
-public func describeSeconds(_ seconds: Double) -> String {
-    let whole = seconds.rounded()
-    if abs(seconds - whole) < 1e-9 && abs(whole) < 1e15 { return String(Int(whole)) }
-    return String(seconds)
+/// A number as the protocol writes it (0.5 stays 0.5, 30.0 is 30): a timeout shown as given.
+func describeNumber(_ x: Double) -> String { JSONValue.number(x).text }
+
+/// The armed state and counters of a STATUS, one line (`posminictl status`).
+public func describeCounters(_ status: StatusReport) -> String {
+    let c = status.counters
+    return "armed: \(status.armed), clients: \(status.clients), swipes: \(c.swipes) (\(c.goodReads) read), "
+        + "xruns: \(c.xruns), audio gaps: \(c.audioGaps), up \(Int(status.uptimeSeconds)) s"
 }
 
 /// The key in use, as `posminictl status` shows it (never the key).

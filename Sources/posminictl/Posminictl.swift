@@ -74,9 +74,7 @@ struct Status: ParsableCommand {
         }
         for reader in status.readers { StandardStreams.out(describeReply(.reader(reader))) }
         if status.readers.isEmpty { StandardStreams.out("no readers") }
-        let c = status.counters
-        StandardStreams.out("armed: \(status.armed), clients: \(status.clients), swipes: \(c.swipes) (\(c.goodReads) read), "
-            + "xruns: \(c.xruns), audio gaps: \(c.audioGaps), up \(Int(status.uptimeSeconds)) s")
+        StandardStreams.out(describeCounters(status))
         StandardStreams.out(describeEncryption(status.encryption))
     }
 }

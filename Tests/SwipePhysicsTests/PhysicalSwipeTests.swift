@@ -2,13 +2,14 @@ import Testing
 import Magstripe
 import SwipeDecoder
 import SwipePhysics
+import TestSupport
 
 /// The second swipe model on its own terms, and the decoder on its clean swipes (its hard
 /// region is `make bench`'s business).
 @Suite("second swipe model (SwipePhysics)")
 struct PhysicalSwipeTests {
-    static let track2 = ";4111111111111111=28121010000012345678?"
-    static let track1 = "%B4111111111111111^CARDHOLDER/TEST A^2812101000000000000000123456?"
+    static let track2 = track2Text
+    static let track1 = track1Text
 
     static func decode(_ samples: [Float], rate: Int) throws -> [Swipe] {
         let decoder = try SwipeDecoder(sampleRate: rate)
@@ -54,7 +55,7 @@ struct PhysicalSwipeTests {
         let text = switch format {
         case .track1: Self.track1
         case .track2: Self.track2
-        case .track3: ";011234567890123445=724724100000000000030300000040400099010=000000000000000000000000==1=0000000000000?"
+        case .track3: track3Text
         }
         for pulse in [PhysicalSwipe.Pulse.inductive(undershoot: 0.25), .gaussian] {
             let s = PhysicalSwipe(text: text, format: format, direction: direction, speedKnots: [25, 40], pulse: pulse,

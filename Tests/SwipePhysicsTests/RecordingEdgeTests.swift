@@ -2,6 +2,7 @@ import Testing
 import Magstripe
 import SwipeDecoder
 import SwipePhysics
+import TestSupport
 
 /// Issue 22, item 4: a swipe that begins at the first sample of a stream, or ends at its last,
 /// is analysed and read when its bits are all there; what is not all there does not read.
@@ -10,16 +11,12 @@ struct RecordingEdgeTests {
     static let track2 = PhysicalSwipeTests.track2
     static let track1 = PhysicalSwipeTests.track1
 
-    /// Noise at `rms`, reproducible.
+    /// Noise at `rms`, reproducible: the sum of four uniforms, near enough Gaussian.
     static func noise(_ count: Int, rms: Float, seed: UInt64) -> [Float] {
-        var state = seed | 1
+        var random = TestRandom(seed: seed)
         return (0..<count).map { _ in
-            // The sum of four uniforms: near enough Gaussian, unit variance after scaling.
             var sum: Float = 0
-            for _ in 0..<4 {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                sum += Float(state >> 40) / Float(1 << 24) - 0.5
-            }
+            for _ in 0..<4 { sum += Float(random.next() >> 40) / Float(1 << 24) - 0.5 }
             return sum * rms * 1.732
         }
     }
@@ -147,7 +144,7 @@ struct HardSwipeTests {
 @Suite("Track 2 or Track 3: the density from physics")
 struct DensityTests {
     static let shortTrack3 = ";0123456789012345=12345?"
-    static let longTrack3 = ";011234567890123445=724724100000000000030300000040400099010=000000000000000000000000==1=0000000000000?"
+    static let longTrack3 = track3Text
 
     static func read(_ text: String, _ format: TrackFormat, speed: Double, written: [UInt8]? = nil) throws -> [TrackRead] {
         var s = PhysicalSwipe(text: text, format: format, sampleRate: 96_000, speedKnots: [speed], snr: 35, seed: 17)
