@@ -70,7 +70,7 @@ def main():
             if "encrypted" in message:
                 print("encrypted:", json.dumps(message["encrypted"], sort_keys=True))
             return 0
-        elif kind in ("TIMEOUT", "CANCELLED", "READER_REMOVED"):
+        elif kind in ("TIMEOUT", "CANCELLED", "READER_REMOVED", "SUPERSEDED"):
             print(kind.lower().replace("_", " "))
             return 1
         elif kind == "ERROR":

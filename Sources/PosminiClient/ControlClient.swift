@@ -149,9 +149,12 @@ public func describeReply(_ reply: Reply) -> String {
         if let error = r.error { text += ", not capturing: \(error)" }
         return text
     case .armed(let reader, let seconds, _): return "armed \(reader) for \(describeNumber(seconds)) s: swipe the card"
-    case .armEnded(let ending, let reader, _, _): return "\(ending.rawValue.lowercased().replacingUnderscores()) on \(reader)"
+    case .armEnded(let ending, let reader, _, _, let reason):
+        var text = "\(ending.rawValue.lowercased().replacingUnderscores()) on \(reader)"
+        if reason == .shutdown { text += ": posminid is stopping" }
+        return text
     case .error(let error, _, _): return "error \(error.code): \(error.message)"
-    case .version(let release, let major, let minor): return "posminid \(release), protocol \(major).\(minor)"
+    case .version(let release, let major, let minor, _): return "posminid \(release), protocol \(major).\(minor)"
     case .readers(let list):
         return list.isEmpty ? "no readers" : list.map { describeReply(.reader($0)) }.joined(separator: "\n")
     case .watch(let enable): return enable ? "watching the readers" : "no longer watching"

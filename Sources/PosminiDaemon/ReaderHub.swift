@@ -65,6 +65,10 @@ public actor ReaderHub {
     /// The deadline the timer is set for (nil: none).
     private var scheduledExpiry: Double?
     private var clients: [Int: any HubClient] = [:]
+    /// Each client's readers whose last arm ended with a CARD, and that arm's reference: a
+    /// `cancel` that comes after the card answers `too_late` with it (once), until the client
+    /// arms the reader again.
+    private var deliveredCards: [Int: [String: String?]] = [:]
     private var watchers: Set<Int> = []
     private var bindings: [String: BindingOwner]
     private let bindingsPath: String?
@@ -147,19 +151,26 @@ public actor ReaderHub {
 
     // MARK: Clients
 
-    /// Registers a client; returns its greeting (VERSION, READERS).
+    /// Registers a client; returns its greeting (VERSION, READERS). While the daemon stops, the
+    /// client is not registered and the greeting is one `ERROR shutting_down`: the connection
+    /// is to be closed after it.
     public func connect(_ client: any HubClient) -> [Reply] {
+        guard !shuttingDown else { return [.error(Self.stopping)] }
         clients[client.clientID] = client
         return [
-            .version(release: PosminiProtocol.release, major: PosminiProtocol.major, minor: PosminiProtocol.minor),
+            .version(release: PosminiProtocol.release, major: PosminiProtocol.major, minor: PosminiProtocol.minor,
+                     capabilities: PosminiProtocol.capabilities),
             .readers(readerOrder.compactMap { readers[$0].map(described) }),
         ]
     }
+
+    static let stopping = ProtocolError("shutting_down", "posminid is stopping: connect again once it is back")
 
     /// A client went away: its arms end (nobody is told: it is gone), and so do the releases
     /// it asked for (the readers are taken back at once).
     public func disconnect(_ id: Int) async {
         clients[id] = nil
+        deliveredCards[id] = nil
         watchers.remove(id)
         for (reader, arm) in arms where arm.client == id { arms[reader] = nil }
         let released = releasedBy.filter { $0.value == id }.keys.sorted()
@@ -202,7 +213,7 @@ public actor ReaderHub {
             if enable { watchers.insert(id) } else { watchers.remove(id) }
             return [.watch(enable: enable)]
         case .arm(let requested, let timeout, let reference):
-            guard !shuttingDown else { return [.error(ProtocolError("shutting_down", "posminid is stopping"))] }
+            guard !shuttingDown else { return [.error(Self.stopping)] }
             let reader: String
             if let requested {
                 guard let info = readers[requested], info.present else {
@@ -230,15 +241,33 @@ public actor ReaderHub {
                 return [.error(ProtocolError("reader_busy", "reader \"\(reader)\" is armed by another client"))]
             }
             let seconds = min(timeout ?? maximumArm, maximumArm)
+            // Arming again ends the earlier arm first: every arm has exactly one ending.
+            if let earlier = arms[reader] {
+                clients[id]?.send(.armEnded(.superseded, reader: reader, reference: earlier.reference,
+                                            message: "armed again" + (reference.map { " (reference \($0))" } ?? "")))
+            }
+            deliveredCards[id]?[reader] = nil
             arms[reader] = Arm(client: id, reference: reference, deadline: monotonicSeconds() + seconds)
             return [.armed(reader: reader, timeoutSeconds: seconds, reference: reference)]
-        case .cancel:
-            let mine = arms.filter { $0.value.client == id }
-            guard !mine.isEmpty else { return [.error(ProtocolError("not_armed", "this client has no reader armed"))] }
-            return mine.keys.sorted().map { reader in
-                let arm = arms.removeValue(forKey: reader)!
-                return Reply.armEnded(.cancelled, reader: reader, reference: arm.reference, message: nil)
+        case .cancel(let only):
+            // The client's arms end (on `only`, or all); a reader whose arm ended with a card
+            // the client may not have seen yet answers too_late, naming that arm's reference.
+            let ending = arms.filter { $0.value.client == id && (only == nil || $0.key == only) }.keys.sorted()
+            let late = (deliveredCards[id] ?? [:]).filter { only == nil || $0.key == only }.sorted { $0.key < $1.key }
+            guard !ending.isEmpty || !late.isEmpty else {
+                return [.error(ProtocolError("not_armed", only.map { "this client has not armed reader \"\($0)\"" } ?? "this client has no reader armed"))]
             }
+            var replies = ending.map { reader in
+                let arm = arms.removeValue(forKey: reader)!
+                return Reply.armEnded(.cancelled, reader: reader, reference: arm.reference, reason: .client)
+            }
+            for (reader, reference) in late {
+                deliveredCards[id]?[reader] = nil
+                let which = reference.map { "(reference \($0)) " } ?? ""
+                replies.append(.error(ProtocolError("too_late", "the arm on \"\(reader)\" \(which)already ended with a card: void or reverse that sale if it is cancelled"),
+                                      reader: reader, reference: reference))
+            }
+            return replies
         case .status:
             return [.status(status())]
         case .release(let reader, let seconds):
@@ -463,6 +492,7 @@ public actor ReaderHub {
                 }
             }
             client.send(.card(card))
+            deliveredCards[arm.client, default: [:]][reader] = .some(arm.reference)
             notifyWatchers(.swipe(SwipeActivity(reader: reader, read: true, delivered: true, decidedAt: decidedAt)), except: arm.client)
         } else {
             let failure = CardMessage.failed(swipe, reader: reader, reference: arm.reference)
@@ -475,7 +505,7 @@ public actor ReaderHub {
     public func shutdown() {
         shuttingDown = true
         for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) {
-            clients[arm.client]?.send(.armEnded(.cancelled, reader: reader, reference: arm.reference, message: nil))
+            clients[arm.client]?.send(.armEnded(.cancelled, reader: reader, reference: arm.reference, reason: .shutdown))
         }
         arms.removeAll()
     }

@@ -87,8 +87,11 @@ final class ClientConnection: HubClient, @unchecked Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: String.self)
     }
 
-    func send(_ message: Reply) {
-        let line = message.json.text + "\n"
+    func send(_ message: Reply) { send(message, id: nil) }
+
+    /// Queues a direct reply to a request that carried `id` (echoed in the message).
+    func send(_ message: Reply, id: String?) {
+        let line = message.json(id: id).text + "\n"
         let queued = pending.add(line.utf8.count, ordering: .relaxed).newValue
         guard queued <= limit else {
             if !overflowed.exchange(true, ordering: .relaxed) {
@@ -380,7 +383,14 @@ final class SocketServer: Sendable {
             logger.info("client \(id) connected: uid \(peer.uid) pid \(peer.pid)\(admin ? " (admin)" : "")")
             let client = ClientConnection(id: id, peer: ClientPeer(uid: peer.uid, admin: admin), channel: connection.channel, limit: queueLimit)
             served.withLock { $0 = client }
-            for message in await hub.connect(client) { client.send(message) }
+            let greeting = await hub.connect(client)
+            for message in greeting { client.send(message) }
+            if greeting.first?.kind == .error {
+                // Refused (the daemon is stopping): the one line, then the connection closes.
+                client.finish()
+                for await line in client.stream { try await outbound.write(ByteBuffer(string: line)) }
+                return
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await line in client.stream {
@@ -395,11 +405,12 @@ final class SocketServer: Sendable {
                         break reading
                     case .line(let bytes):
                         if bytes.isEmpty { continue }
-                        do throws(ProtocolError) {
-                            let request = try Request.parse(bytes)
-                            for reply in await hub.handle(request, from: id) { client.send(reply) }
-                        } catch {
-                            client.send(.error(error))
+                        let (requestID, parsed) = Request.parseLine(bytes)
+                        switch parsed {
+                        case .success(let request):
+                            for reply in await hub.handle(request, from: id) { client.send(reply, id: requestID) }
+                        case .failure(let error):
+                            client.send(.error(error), id: requestID)
                         }
                     }
                     if client.overflowed.load(ordering: .relaxed) { break reading }

@@ -4,10 +4,17 @@
 /// The socket protocol: newline-delimited JSON, every message with a `class` (docs/PROTOCOL.md).
 public enum PosminiProtocol {
     public static let major = 1
-    public static let minor = 3
+    public static let minor = 4
     public static let release = "0.5.0"
     /// The longest request line, bytes (the newline excluded).
     public static let maximumLine = 4_096
+    /// The longest request `id`, bytes of UTF-8.
+    public static let maximumRequestID = 64
+    /// The longest `reader` or `reference`, bytes of UTF-8.
+    public static let maximumName = 256
+    /// What this daemon understands beyond protocol 1.0, for a client to check in VERSION
+    /// before it relies on it (docs/PROTOCOL.md, Compatibility).
+    public static let capabilities = ["cancel_reader", "request_id", "superseded", "too_late"]
     /// The longest arm, and the default, seconds (the merchant flow's limit).
     public static let maximumArm = 120.0
     /// The longest a reader may be released to diagnose, seconds.
@@ -18,7 +25,8 @@ public enum PosminiProtocol {
 public enum Request: Sendable, Hashable {
     case watch(Bool)
     case arm(reader: String?, timeout: Double?, reference: String?)
-    case cancel
+    /// Ends the client's arm on `reader`, or all its arms.
+    case cancel(reader: String?)
     case status
     case bind(String)
     case unbind(String)
@@ -51,7 +59,10 @@ extension Request {
             f["timeout_s"] = timeout.map(JSONValue.number)
             f["reference"] = reference.map(JSONValue.string)
             return .object(f)
-        case .cancel: return ["cmd": "cancel"]
+        case .cancel(let reader):
+            var f: [String: JSONValue] = ["cmd": "cancel"]
+            f["reader"] = reader.map(JSONValue.string)
+            return .object(f)
         case .status: return ["cmd": "status"]
         case .bind(let reader): return ["cmd": "bind", "reader": .string(reader)]
         case .unbind(let reader): return ["cmd": "unbind", "reader": .string(reader)]
@@ -59,31 +70,60 @@ extension Request {
         }
     }
 
-    /// Parses one request line.
+    /// The request with a request `id`, which the daemon's direct replies echo.
+    public func json(id: String?) -> JSONValue {
+        guard let id, case .object(var f) = json else { return json }
+        f["id"] = .string(id)
+        return .object(f)
+    }
+
+    /// Parses one request line (its `id`, if any, is passed over: `parseLine` gives it).
     public static func parse(_ line: [UInt8]) throws(ProtocolError) -> Request {
+        try parseLine(line).request.get()
+    }
+
+    /// Parses one request line into its request, or why it is refused, and the request's `id`
+    /// for the reply to echo: nil when it has none, or when the line is not a JSON object or its
+    /// `id` is not a string of at most 64 bytes (that is refused too).
+    public static func parseLine(_ line: [UInt8]) -> (id: String?, request: Result<Request, ProtocolError>) {
         let value: JSONValue
         do {
             value = try JSONValue.parse(line)
         } catch {
             switch error {
-            case .invalidUTF8: throw ProtocolError("invalid_utf8", "the request is not valid UTF-8")
-            case .invalidJSON: throw ProtocolError("invalid_json", "the request is not a JSON object on one line")
+            case .invalidUTF8: return (nil, .failure(ProtocolError("invalid_utf8", "the request is not valid UTF-8")))
+            case .invalidJSON: return (nil, .failure(ProtocolError("invalid_json", "the request is not a JSON object on one line")))
             case .duplicateKey(let key):
-                throw ProtocolError("invalid_request", "\"\(key.utf8.count <= 64 ? key : String(key.prefix(64)) + "…")\" is given twice: name each field once")
+                return (nil, .failure(ProtocolError("invalid_request", "\"\(key.utf8.count <= 64 ? key : String(key.prefix(64)) + "…")\" is given twice: name each field once")))
             }
         }
-        guard case .object(let fields) = value else { throw ProtocolError("invalid_request", "a request is a JSON object with \"cmd\"") }
+        guard case .object(let fields) = value else {
+            return (nil, .failure(ProtocolError("invalid_request", "a request is a JSON object with \"cmd\"")))
+        }
+        var id: String?
+        if let v = fields["id"], v != .null {
+            guard let s = v.stringValue, s.utf8.count <= PosminiProtocol.maximumRequestID else {
+                return (nil, .failure(ProtocolError("invalid_request", "\"id\" must be a string of at most \(PosminiProtocol.maximumRequestID) bytes")))
+            }
+            id = s
+        }
+        return (id, Result { () throws(ProtocolError) in try parse(fields) })
+    }
+
+    private static func parse(_ fields: [String: JSONValue]) throws(ProtocolError) -> Request {
         guard let command = fields["cmd"] else { throw ProtocolError("invalid_request", "the request has no \"cmd\"") }
         guard let name = command.stringValue else { throw ProtocolError("invalid_request", "\"cmd\" must be a string") }
 
         func string(_ key: String) throws(ProtocolError) -> String? {
             guard let v = fields[key], v != .null else { return nil }
             guard let s = v.stringValue else { throw ProtocolError("invalid_request", "\"\(key)\" must be a string") }
-            guard s.utf8.count <= 256 else { throw ProtocolError("invalid_request", "\"\(key)\" is longer than 256 bytes") }
+            guard s.utf8.count <= PosminiProtocol.maximumName else {
+                throw ProtocolError("invalid_request", "\"\(key)\" is longer than \(PosminiProtocol.maximumName) bytes")
+            }
             return s
         }
         func allowed(_ keys: Set<String>) throws(ProtocolError) {
-            for key in fields.keys where key != "cmd" && !keys.contains(key) {
+            for key in fields.keys where key != "cmd" && key != "id" && !keys.contains(key) {
                 throw ProtocolError("invalid_request", "\"\(name)\" takes no \"\(key)\"")
             }
         }
@@ -106,8 +146,8 @@ extension Request {
             }
             return .arm(reader: try string("reader"), timeout: timeout, reference: try string("reference"))
         case "cancel":
-            try allowed([])
-            return .cancel
+            try allowed(["reader"])
+            return .cancel(reader: try string("reader"))
         case "status":
             try allowed([])
             return .status

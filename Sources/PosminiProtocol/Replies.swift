@@ -5,8 +5,8 @@
 /// Parsing is strict about what a message must hold (a missing or mistyped field names itself)
 /// and tolerant of fields it does not know: a newer daemon (a higher `proto_minor`) may add some.
 public enum Reply: Sendable, Hashable {
-    /// The greeting's first line.
-    case version(release: String, major: Int, minor: Int)
+    /// The greeting's first line; `capabilities` is empty from a daemon before protocol 1.4.
+    case version(release: String, major: Int, minor: Int, capabilities: [String] = [])
     /// The greeting's second line, and nothing else: every reader the daemon knows.
     case readers([ReaderInfo])
     /// To watchers: a reader appeared, went, started capturing, was bound…
@@ -25,9 +25,10 @@ public enum Reply: Sendable, Hashable {
     case swipe(SwipeActivity)
     /// To watchers: a swipe while nobody had armed the reader.
     case swipeIgnored(reader: String, read: Bool, decidedAt: Int?)
-    /// An arm ended without a card: `CANCELLED`, `TIMEOUT`, `READER_REMOVED` (with the device's
-    /// error when it failed).
-    case armEnded(ArmEnding, reader: String, reference: String?, message: String?)
+    /// An arm ended without a card: `CANCELLED` (with why: the client's cancel or the daemon
+    /// stopping), `TIMEOUT`, `READER_REMOVED` (with the device's error when it failed),
+    /// `SUPERSEDED` (the same client armed the reader again).
+    case armEnded(ArmEnding, reader: String, reference: String?, message: String? = nil, reason: CancelReason? = nil)
     /// A refused request (no reader), or an arm that ended because its card could not be
     /// delivered (with the reader and the arm's reference).
     case error(ProtocolError, reader: String?, reference: String?)
@@ -40,7 +41,8 @@ public enum Reply: Sendable, Hashable {
         case version = "VERSION", readers = "READERS", reader = "READER", watch = "WATCH", armed = "ARMED"
         case released = "RELEASED", bound = "BOUND", unbound = "UNBOUND", status = "STATUS", card = "CARD"
         case swipeFailed = "SWIPE_FAILED", swipe = "SWIPE", swipeIgnored = "SWIPE_IGNORED"
-        case cancelled = "CANCELLED", timeout = "TIMEOUT", readerRemoved = "READER_REMOVED", error = "ERROR"
+        case cancelled = "CANCELLED", timeout = "TIMEOUT", readerRemoved = "READER_REMOVED", superseded = "SUPERSEDED"
+        case error = "ERROR"
     }
 
     public var kind: Kind {
@@ -58,9 +60,10 @@ public enum Reply: Sendable, Hashable {
         case .swipeFailed: .swipeFailed
         case .swipe: .swipe
         case .swipeIgnored: .swipeIgnored
-        case .armEnded(.cancelled, _, _, _): .cancelled
-        case .armEnded(.timeout, _, _, _): .timeout
-        case .armEnded(.readerRemoved, _, _, _): .readerRemoved
+        case .armEnded(.cancelled, _, _, _, _): .cancelled
+        case .armEnded(.timeout, _, _, _, _): .timeout
+        case .armEnded(.readerRemoved, _, _, _, _): .readerRemoved
+        case .armEnded(.superseded, _, _, _, _): .superseded
         case .error: .error
         }
     }
@@ -74,6 +77,16 @@ public enum ArmEnding: String, Sendable, Hashable, CaseIterable {
     case cancelled = "CANCELLED"
     case timeout = "TIMEOUT"
     case readerRemoved = "READER_REMOVED"
+    /// The client that armed the reader armed it again: the earlier arm ends, the new one begins.
+    case superseded = "SUPERSEDED"
+}
+
+/// Why an arm was cancelled (`CANCELLED`'s `reason`).
+public enum CancelReason: String, Sendable, Hashable, CaseIterable {
+    /// The client sent `cancel`.
+    case client
+    /// The daemon is stopping.
+    case shutdown
 }
 
 /// A reader, as `READER`, `READERS` and `STATUS` describe it (docs/PROTOCOL.md, Readers).

@@ -9,8 +9,9 @@ extension Reply {
     public var json: JSONValue {
         var f: [String: JSONValue] = ["class": .string(messageClass)]
         switch self {
-        case .version(let release, let major, let minor):
+        case .version(let release, let major, let minor, let capabilities):
             f["release"] = .string(release)
+            f["capabilities"] = .array(capabilities.map(JSONValue.string))
             f["proto_major"] = .number(Double(major))
             f["proto_minor"] = .number(Double(minor))
         case .readers(let readers):
@@ -47,10 +48,11 @@ extension Reply {
             f["reader"] = .string(reader)
             f["read"] = .bool(read)
             f["decided_at"] = decidedAt.map { .number(Double($0)) }
-        case .armEnded(_, let reader, let reference, let message):
+        case .armEnded(_, let reader, let reference, let message, let reason):
             f["reader"] = .string(reader)
             f["reference"] = reference.map(JSONValue.string)
             f["message"] = message.map(JSONValue.string)
+            f["reason"] = reason.map { .string($0.rawValue) }
         case .error(let error, let reader, let reference):
             f["code"] = .string(error.code)
             f["message"] = .string(error.message)
@@ -59,6 +61,17 @@ extension Reply {
         }
         return .object(f)
     }
+
+    /// The message as a direct reply to a request that carried `id`: the same, with `id` echoed.
+    public func json(id: String?) -> JSONValue {
+        guard let id, case .object(var f) = json else { return json }
+        f["id"] = .string(id)
+        return .object(f)
+    }
+
+    /// The `id` a message echoes: the request it answers (nil for events and for requests
+    /// without one).
+    public static func requestID(of message: JSONValue) -> String? { message["id"]?.stringValue }
 }
 
 extension ReaderInfo {
@@ -225,7 +238,16 @@ extension Reply {
         let f = try Fields(value, name)
         switch name {
         case "VERSION":
-            return .version(release: try f.string("release"), major: try f.integer("proto_major"), minor: try f.integer("proto_minor"))
+            var capabilities: [String] = []
+            if let list = f.fields["capabilities"], list != .null {
+                guard let items = list.arrayValue else { throw f.bad("capabilities", "is not an array") }
+                for item in items {
+                    guard let name = item.stringValue else { throw f.bad("capabilities", "holds something that is not a string") }
+                    capabilities.append(name)
+                }
+            }
+            return .version(release: try f.string("release"), major: try f.integer("proto_major"), minor: try f.integer("proto_minor"),
+                            capabilities: capabilities)
         case "READERS":
             var readers: [ReaderInfo] = []
             for r in try f.array("readers") { readers.append(try ReaderInfo.parse(r)) }
@@ -254,9 +276,11 @@ extension Reply {
                                         reason: try f.optionalString("reason"), decidedAt: try f.optionalInteger("decided_at")))
         case "SWIPE_IGNORED":
             return .swipeIgnored(reader: try f.string("reader"), read: try f.bool("read"), decidedAt: try f.optionalInteger("decided_at"))
-        case "CANCELLED", "TIMEOUT", "READER_REMOVED":
+        case "CANCELLED", "TIMEOUT", "READER_REMOVED", "SUPERSEDED":
+            // A reason this client does not know (a newer daemon's) is passed over like a field.
+            let reason = name == "CANCELLED" ? try f.optionalString("reason").flatMap(CancelReason.init(rawValue:)) : nil
             return .armEnded(ArmEnding(rawValue: name)!, reader: try f.string("reader"), reference: try f.optionalString("reference"),
-                             message: try f.optionalString("message"))
+                             message: try f.optionalString("message"), reason: reason)
         case "ERROR":
             return .error(ProtocolError(try f.string("code"), try f.string("message")),
                           reader: try f.optionalString("reader"), reference: try f.optionalString("reference"))

@@ -133,7 +133,7 @@ extension ProcessSuites {
             return Daemon(process: process, socket: socket, directory: directory)
         }
 
-        @Test("arm, swipe: CARD to the armed client with masked fields only; a watcher sees SWIPE without card data")
+        @Test("arm, swipe: CARD to the armed client with masked fields only; a watcher sees SWIPE without card data; a cancel after the card is too_late")
         func armAndCard() throws {
             let daemon = try startDaemon()
             defer { daemon.stop() }
@@ -157,6 +157,11 @@ extension ProcessSuites {
             }
             #expect(seen.contains(.swipe))
             #expect(!seen.contains(.card))
+            // The cashier's cancel came after the card: too_late names the sale that has its card,
+            // and echoes the request's id.
+            try pos.send(Request.cancel(reader: nil).json(id: "c-1"))
+            let late = try #require(try pos.next(timeout: 5))
+            #expect(late["class"] == "ERROR" && late["code"] == "too_late" && late["reference"] == "order-1" && late["id"] == "c-1", "\(late.text)")
             let log = readText(daemon.process.stderr)
             #expect(!log.contains("4111111111111111") && !log.contains("411111******"))
         }
@@ -278,7 +283,7 @@ extension ProcessSuites {
             #expect(status.readers.first?.id == "replay" && status.readers.first?.source == .replay)
         }
 
-        @Test("bad input gets ERROR naming the problem and the connection stays usable; an overlong line closes it")
+        @Test("bad input gets ERROR naming the problem (echoing the request's id) and the connection stays usable; an overlong line closes it")
         func badInput() throws {
             let daemon = try startDaemon(replayDelay: 20)
             defer { daemon.stop() }
@@ -292,6 +297,21 @@ extension ProcessSuites {
             }
             try c.sendRaw([0x7B, 0xC3, 0x28, 0x7D, 0x0A])
             #expect(try c.nextReply(timeout: 5)?["code"] == "invalid_utf8")
+            // Request ids: echoed by the reply and by a refusal; an id that is not a string of at
+            // most 64 bytes is refused, without an echo.
+            for (line, code) in [(#"{"cmd":"dance","id":"q-1"}"#, "unknown_command"), (#"{"cmd":"arm","timeout_s":900,"id":"q-1"}"#, "invalid_timeout")] {
+                try c.sendRaw(Array((line + "\n").utf8))
+                let m = try #require(try c.next(timeout: 5))
+                #expect(m["code"] == .string(code) && m["id"] == "q-1", "\(m.text)")
+            }
+            for line in [#"{"cmd":"status","id":7}"#, #"{"cmd":"status","id":"\#(String(repeating: "i", count: 65))"}"#] {
+                try c.sendRaw(Array((line + "\n").utf8))
+                let m = try #require(try c.next(timeout: 5))
+                #expect(m["code"] == "invalid_request" && m["id"] == nil, "\(m.text)")
+            }
+            try c.send(Request.status.json(id: String(repeating: "i", count: 64)))
+            let status = try #require(try c.next(timeout: 5))
+            #expect(status["class"] == "STATUS" && status["id"]?.stringValue?.count == 64)
             try c.send(["cmd": "status"])
             #expect(try c.nextReply(timeout: 5)?.kind == .status)
             // Over 4 KiB in one line: ERROR, then closed.
@@ -357,7 +377,8 @@ extension ProcessSuites {
             try c.send(["cmd": "arm"])
             #expect(try c.nextReply(timeout: 5)?.kind == .armed)
             kill(daemon.process.pid, SIGTERM)
-            #expect(try c.nextReply(timeout: 5)?.kind == .cancelled)
+            let ending = try c.nextReply(timeout: 5)
+            #expect(ending?.kind == .cancelled && ending?["reason"] == "shutdown", "\(ending?.text ?? "nothing")")
             let stopping = listener.receive(seconds: 5, until: "STOPPING=1")
             #expect(stopping.contains("STOPPING=1"))
             daemon.stop()

@@ -86,9 +86,9 @@ struct RoleTests {
         #expect(b.received.isEmpty)
         // The owner arms; an admin may too once it is free.
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1).first?.kind == .armed)
-        _ = await hub.handle(.cancel, from: 1)
+        _ = await hub.handle(.cancel(reader: nil), from: 1)
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 3).first?.kind == .armed)
-        _ = await hub.handle(.cancel, from: 3)
+        _ = await hub.handle(.cancel(reader: nil), from: 3)
         #expect(await hub.handle(.unbind("r1"), from: 3).first?.kind == .unbound)
         #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 2).first?.kind == .armed)
         _ = a
@@ -103,7 +103,7 @@ struct RoleTests {
             #expect(await hub.handle(.watch(true), from: client).first?.kind == .watch)
             #expect(await hub.handle(.status, from: client).first?.kind == .status)
             #expect(await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: client).first?.kind == .armed)
-            #expect(await hub.handle(.cancel, from: client).first?.kind == .cancelled)
+            #expect(await hub.handle(.cancel(reader: nil), from: client).first?.kind == .cancelled)
             #expect(await hub.handle(.bind("r1"), from: client).first?.kind == .bound)
             #expect(await hub.handle(.unbind("r1"), from: client).first?.kind == .unbound)
         }
@@ -112,7 +112,7 @@ struct RoleTests {
         #expect(await hub.handle(.release(reader: "r1", seconds: 0), from: 4).first?.kind == .released)
         // Another user's arm cannot be cancelled: cancel is for one's own.
         _ = await hub.handle(.arm(reader: "r1", timeout: nil, reference: nil), from: 1)
-        #expect(await hub.handle(.cancel, from: 2).first?["code"] == "not_armed")
+        #expect(await hub.handle(.cancel(reader: nil), from: 2).first?["code"] == "not_armed")
     }
 
     @Test("a 0.5.0 bindings file: its bindings become the admins', written back with owners; owners survive a restart")

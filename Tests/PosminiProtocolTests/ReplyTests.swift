@@ -56,7 +56,7 @@ struct ReplyTests {
 
     /// One of each message class, with its optional fields both given and left out.
     static let all: [Reply] = [
-        .version(release: "0.5.0", major: 1, minor: 3),
+        .version(release: "0.5.0", major: 1, minor: 3), .version(release: "0.6.0", major: 1, minor: 4, capabilities: ["request_id", "too_late"]),
         .readers([]), .readers([reader, ReaderInfo(id: "replay", name: "recording")]),
         .reader(reader), .reader(ReaderInfo(id: "hw:CARD=PCH,DEV=0", name: "HDA Intel PCH")),
         .watch(enable: true), .watch(enable: false),
@@ -73,6 +73,10 @@ struct ReplyTests {
         .swipe(SwipeActivity(reader: "replay", read: false, reason: "noisy", decidedAt: 88_200)),
         .swipeIgnored(reader: "replay", read: true, decidedAt: nil), .swipeIgnored(reader: "replay", read: false, decidedAt: 12),
         .armEnded(.cancelled, reader: "replay", reference: nil, message: nil),
+        .armEnded(.cancelled, reader: "replay", reference: "order-8", reason: .client),
+        .armEnded(.cancelled, reader: "replay", reference: nil, reason: .shutdown),
+        .armEnded(.superseded, reader: "replay", reference: "A-1", message: "armed again (reference A-2)"),
+        .error(ProtocolError("too_late", "the arm on \"replay\" already ended with a card"), reader: "replay", reference: "order-3"),
         .armEnded(.timeout, reader: "replay", reference: "order-9", message: nil),
         .armEnded(.readerRemoved, reader: "replay", reference: nil, message: "the device failed: No such device"),
         .error(ProtocolError("reader_busy", "reader \"replay\" is armed by another client")),
@@ -85,7 +89,7 @@ struct ReplyTests {
         #expect(Set(Self.all.map(\.kind)) == Set(Reply.Kind.allCases))
         #expect(Set(Reply.Kind.allCases.map(\.rawValue)) == ["VERSION", "READERS", "READER", "WATCH", "ARMED", "RELEASED", "BOUND", "UNBOUND",
                                                               "STATUS", "CARD", "SWIPE_FAILED", "SWIPE", "SWIPE_IGNORED", "CANCELLED",
-                                                              "TIMEOUT", "READER_REMOVED", "ERROR"])
+                                                              "TIMEOUT", "READER_REMOVED", "SUPERSEDED", "ERROR"])
         for reply in Self.all {
             #expect(reply.json["class"]?.stringValue == reply.messageClass)
             #expect(try Reply.parse(reply.json) == reply, "\(reply.json.text)")
@@ -137,10 +141,43 @@ struct ReplyTests {
 
 @Suite("Protocol: requests both ways")
 struct RequestTests {
+    @Test("a request's id: any command may carry one (a string of at most 64 bytes), and a reply echoes it; refusals still give the id when it could be read")
+    func requestIDs() throws {
+        let line = Array(Request.arm(reader: "r1", timeout: 30, reference: "A").json(id: "sale-7/arm").text.utf8)
+        let (id, parsed) = Request.parseLine(line)
+        #expect(try id == "sale-7/arm" && parsed.get() == .arm(reader: "r1", timeout: 30, reference: "A"))
+        #expect(try Request.parse(line) == .arm(reader: "r1", timeout: 30, reference: "A"))
+        for request: Request in [.watch(true), .cancel(reader: "r1"), .status, .bind("r1"), .unbind("r1"), .release(reader: "r1", seconds: 0)] {
+            let (echo, result) = Request.parseLine(Array(request.json(id: "x").text.utf8))
+            #expect(try echo == "x" && result.get() == request)
+        }
+        let refused = Request.parseLine(Array(#"{"cmd":"arm","timeout_s":900,"id":"q"}"#.utf8))
+        #expect(refused.id == "q")
+        #expect(throws: ProtocolError("invalid_timeout", "\"timeout_s\" must be more than 0 and at most 120")) { try refused.request.get() }
+        for bad in [#"{"cmd":"status","id":5}"#, #"{"cmd":"status","id":"\#(String(repeating: "é", count: 33))"}"#] {
+            let (echo, result) = Request.parseLine(Array(bad.utf8))
+            #expect(echo == nil)
+            #expect(throws: ProtocolError.self) { try result.get() }
+        }
+        #expect(Request.parseLine(Array(#"{"cmd":"status","id":"\#(String(repeating: "é", count: 32))"}"#.utf8)).id?.utf8.count == 64)
+        let reply = Reply.armed(reader: "r1", timeoutSeconds: 30, reference: nil)
+        #expect(Reply.requestID(of: reply.json(id: "q")) == "q" && Reply.requestID(of: reply.json) == nil)
+        #expect(try Reply.parse(reply.json(id: "q")) == reply, "a client that does not use ids passes the field over")
+    }
+
+    @Test("VERSION lists the capabilities; one from a daemon before 1.4 has none")
+    func capabilities() throws {
+        let old = #"{"class":"VERSION","proto_major":1,"proto_minor":3,"release":"0.5.0"}"#
+        #expect(try Reply.parse(line: Array(old.utf8)) == .version(release: "0.5.0", major: 1, minor: 3, capabilities: []))
+        let new = Reply.version(release: "0.6.0", major: 1, minor: 4, capabilities: PosminiProtocol.capabilities)
+        #expect(new.json["capabilities"]?.arrayValue?.count == PosminiProtocol.capabilities.count)
+        #expect(throws: ReplyParseError.self) { try Reply.parse(line: Array(#"{"class":"VERSION","proto_major":1,"proto_minor":4,"release":"x","capabilities":"all"}"#.utf8)) }
+    }
+
     @Test("every request a client can send reads back as itself")
     func roundTrips() throws {
         let all: [Request] = [.watch(true), .watch(false), .arm(reader: nil, timeout: nil, reference: nil),
-                              .arm(reader: "replay", timeout: 30, reference: "order-1"), .cancel, .status,
+                              .arm(reader: "replay", timeout: 30, reference: "order-1"), .cancel(reader: nil), .cancel(reader: "replay"), .status,
                               .bind("replay"), .unbind("replay"), .release(reader: "replay", seconds: 60)]
         for request in all {
             #expect(try Request.parse(Array(request.json.text.utf8)) == request, "\(request.json.text)")
