@@ -68,6 +68,73 @@ public struct ServiceCode: Sendable, Hashable, CustomStringConvertible {
     /// The card has a chip (first digit 2 or 6): a terminal that can should read the chip.
     public var hasChip: Bool { digits.first == "2" || digits.first == "6" }
 
+    private var digit: [UInt8] { Array(digits.utf8).map { $0 - 0x30 } }
+
+    /// Where the card may be used (first digit).
+    public enum Interchange: String, Sendable, Hashable, CaseIterable {
+        /// 1, 2: international interchange.
+        case international
+        /// 5, 6: national interchange only, except under bilateral agreement.
+        case national
+        /// 7: no interchange except under bilateral agreement (a closed-loop card).
+        case bilateral
+        /// 9: a test card.
+        case test
+    }
+
+    public var interchange: Interchange {
+        switch digit[0] {
+        case 1, 2: .international
+        case 5, 6: .national
+        case 7: .bilateral
+        default: .test
+        }
+    }
+
+    /// How a transaction is authorised (second digit).
+    public enum Authorization: String, Sendable, Hashable, CaseIterable {
+        /// 0: normal rules.
+        case normal
+        /// 2: by the issuer, online.
+        case online
+        /// 4: by the issuer, online, except under bilateral agreement.
+        case onlineUnlessAgreed = "online_unless_agreed"
+    }
+
+    public var authorization: Authorization {
+        switch digit[1] {
+        case 0: .normal
+        case 2: .online
+        default: .onlineUnlessAgreed
+        }
+    }
+
+    /// What the card may pay for (third digit).
+    public enum Services: String, Sendable, Hashable, CaseIterable {
+        /// 0, 1, 6: no restrictions.
+        case any
+        /// 2, 5, 7: goods and services only (no cash).
+        case goodsAndServices = "goods_and_services"
+        /// 3: ATM only.
+        case atm
+        /// 4: cash only.
+        case cash
+    }
+
+    public var services: Services {
+        switch digit[2] {
+        case 0, 1, 6: .any
+        case 2, 5, 7: .goodsAndServices
+        case 3: .atm
+        default: .cash
+        }
+    }
+
+    /// A PIN is required (third digit 0, 3 or 5).
+    public var pinRequired: Bool { [0, 3, 5].contains(digit[2]) }
+    /// A PIN is to be asked where the terminal can (third digit 6 or 7).
+    public var pinWherePossible: Bool { [6, 7].contains(digit[2]) }
+
     public var description: String { digits }
 }
 

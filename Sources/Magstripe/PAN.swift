@@ -89,6 +89,12 @@ public struct PAN: Sendable, Hashable {
 
     /// The issuer identification number prefix (first six digits): safe to show.
     public var bin: String { digits.bytes.withUnsafeBytes { String(decoding: $0.prefix(6), as: UTF8.self) } }
+    /// The issuer identification number as ISO/IEC 7812-1:2017 counts it: the first 8 digits of
+    /// a PAN of 16 digits or more, the first 6 of a shorter one. PCI DSS allows showing at most
+    /// these (with the last 4), whatever the display mask.
+    public var iin: String {
+        digits.bytes.withUnsafeBytes { String(decoding: $0.prefix($0.count >= 16 ? 8 : 6), as: UTF8.self) }
+    }
     /// The last four digits: safe to show.
     public var last4: String { digits.bytes.withUnsafeBytes { String(decoding: $0.suffix(4), as: UTF8.self) } }
 }

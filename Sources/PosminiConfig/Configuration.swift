@@ -36,6 +36,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var scheme: DUKPTScheme?
     /// The initial-key file when there is no systemd credential.
     public var keyFile: String?
+    /// A card without a payment track (loyalty, gift, access) reaches the arming client with its
+    /// tracks in clear (`clear_non_payment = true`); off by default.
+    public var clearNonPayment = false
 
     public init() {}
 
@@ -123,6 +126,12 @@ public struct DaemonConfiguration: Sendable, Hashable {
             case "arm_timeout": c.armTimeout = Double(try integer(1...120))
             case "max_clients": c.maxClients = try integer(1...1_024)
             case "client_queue_kib": c.clientQueueBytes = try integer(16...16_384) * 1024
+            case "clear_non_payment":
+                switch value {
+                case "true", "yes", "on": c.clearNonPayment = true
+                case "false", "no", "off": c.clearNonPayment = false
+                default: throw fail("'clear_non_payment' must be true or false, not '\(value)'")
+                }
             case "log_level":
                 guard logLevels.contains(value) else {
                     throw fail("'log_level' must be one of \(logLevels.joined(separator: ", ")), not '\(value)'")

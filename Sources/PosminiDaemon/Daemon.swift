@@ -119,7 +119,9 @@ public enum Daemon {
         }
         let hub = ReaderHub(maximumArm: configuration.armTimeout,
                             bindingsPath: configuration.stateDirectory + "/bindings",
-                            encryptor: encryptor, exposeDecidedAt: options.exposeDecidedAt)
+                            encryptor: encryptor, exposeDecidedAt: options.exposeDecidedAt,
+                            clearNonPayment: configuration.clearNonPayment)
+        if configuration.clearNonPayment { logger.warning("\(ClearNonPayment.warning)") }
         if hub.ownerlessBindings > 0 {
             logger.notice("\(configuration.stateDirectory)/bindings is 0.5.0's, without owners: its \(hub.ownerlessBindings) binding(s) now belong to the admins (root, admin_group); the file is written with owners from now on")
         }
@@ -174,6 +176,11 @@ public enum Daemon {
         logger.info("stopped")
         return 0
     }
+}
+
+/// `clear_non_payment = true`, as the log says it at start and at each reload.
+enum ClearNonPayment {
+    static let warning = "clear_non_payment is on: cards without a payment track (loyalty, gift, access) go to the arming client in clear; payment cards never do"
 }
 
 /// The socket server, until shutdown: then armed clients hear CANCELLED, and the socket closes.
@@ -249,7 +256,9 @@ struct SupervisionService: Service {
                         let fresh = try DaemonConfiguration.load(options.configPath, optional: !options.configRequired)
                         server.reload(fresh)
                         await hub.setMaximumArm(fresh.armTimeout)
-                        logger.notice("configuration reloaded from \(options.configPath): access list, client limits and arm timeout applied; devices, masking, log level and the socket apply at the next start")
+                        await hub.setClearNonPayment(fresh.clearNonPayment)
+                        if fresh.clearNonPayment { logger.warning("\(ClearNonPayment.warning)") }
+                        logger.notice("configuration reloaded from \(options.configPath): access list, client limits, arm timeout and clear_non_payment applied; devices, masking, log level and the socket apply at the next start")
                     } catch {
                         logger.error("reload refused, keeping the running configuration: \(error)")
                     }

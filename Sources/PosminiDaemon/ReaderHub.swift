@@ -82,6 +82,8 @@ public actor ReaderHub {
     private let encryptor: CardEncryptor?
     /// The daemon's test seam (`--expose-decided-at`): watchers see where each swipe was decided.
     private let exposeDecidedAt: Bool
+    /// `clear_non_payment`: a card without a payment track reaches the arming client in clear.
+    private var clearNonPayment: Bool
 
     // Counters for STATUS.
     private var swipes = 0
@@ -95,8 +97,9 @@ public actor ReaderHub {
     /// `bindingsPath`: where `bind` persists (nil: in memory only). `encryptor` builds the
     /// `encrypted` object of a CARD (nil, in hub tests only: the field is left out).
     public init(maximumArm: Double = PosminiProtocol.maximumArm, bindingsPath: String? = nil,
-                encryptor: CardEncryptor? = nil, exposeDecidedAt: Bool = false) {
+                encryptor: CardEncryptor? = nil, exposeDecidedAt: Bool = false, clearNonPayment: Bool = false) {
         self.maximumArm = maximumArm
+        self.clearNonPayment = clearNonPayment
         self.exposeDecidedAt = exposeDecidedAt
         self.bindingsPath = bindingsPath
         self.encryptor = encryptor
@@ -148,6 +151,9 @@ public actor ReaderHub {
 
     /// The longest arm from now on (a reloaded configuration).
     public func setMaximumArm(_ seconds: Double) { maximumArm = seconds }
+
+    /// Whether non-payment cards go in clear from now on (a reloaded configuration).
+    public func setClearNonPayment(_ on: Bool) { clearNonPayment = on }
 
     // MARK: Clients
 
@@ -478,12 +484,13 @@ public actor ReaderHub {
             return
         }
         if ok {
-            var card = CardMessage.card(swipe, reader: reader, reference: arm.reference)
+            var card = CardMessage.card(swipe, reader: reader, reference: arm.reference, clearNonPayment: clearNonPayment)
             arms[reader] = nil
             if let encryptor {
                 switch encryptor.encrypt(swipe) {
                 case .success(let encrypted):
                     card.encrypted = encrypted
+                    card.testKey = encryptor.testKey
                 case .failure(let failure):
                     // The card cannot leave: the arm ends with the reason.
                     client.send(.error(ProtocolError(failure.code, failure.message), reader: reader, reference: arm.reference))

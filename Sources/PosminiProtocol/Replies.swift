@@ -201,12 +201,42 @@ public struct TrackSummary: Sendable, Hashable {
     public var status: String
     public var corrected: Int
     public var masked: String?
+    /// The clear text, start sentinel through end sentinel: only on a `nonPayment` card's tracks
+    /// that read, and only from a daemon configured with `clear_non_payment = true`.
+    public var text: String?
 
-    public init(track: Int?, status: String, corrected: Int = 0, masked: String? = nil) {
+    public init(track: Int?, status: String, corrected: Int = 0, masked: String? = nil, text: String? = nil) {
         self.track = track
         self.status = status
         self.corrected = corrected
         self.masked = masked
+        self.text = text
+    }
+}
+
+/// A payment card's service code, read as ISO/IEC 7813 defines its three digits (CARD's
+/// `service`): what a POS needs to decide chip fallback, online authorisation and PIN.
+public struct ServiceSummary: Sendable, Hashable {
+    /// First digit 2 or 6: the card has a chip, to be read where the terminal can.
+    public var chip: Bool
+    /// First digit: `international` (1, 2), `national` (5, 6), `bilateral` (7), `test` (9).
+    public var interchange: String
+    /// Second digit: `normal` (0), `online` (2: by the issuer, online), `online_unless_agreed` (4).
+    public var authorization: String
+    /// Third digit: `any` (0, 1, 6), `goods_and_services` (2, 5, 7), `atm` (3), `cash` (4).
+    public var services: String
+    /// Third digit 0, 3 or 5.
+    public var pinRequired: Bool
+    /// Third digit 6 or 7: ask for a PIN where the terminal can.
+    public var pinWherePossible: Bool
+
+    public init(chip: Bool, interchange: String, authorization: String, services: String, pinRequired: Bool, pinWherePossible: Bool) {
+        self.chip = chip
+        self.interchange = interchange
+        self.authorization = authorization
+        self.services = services
+        self.pinRequired = pinRequired
+        self.pinWherePossible = pinWherePossible
     }
 }
 
@@ -225,11 +255,19 @@ public struct CardEvent: Sendable, Hashable {
     public var last4: String?
     public var expiry: String?
     public var serviceCode: String?
+    /// The service code's digits, interpreted.
+    public var service: ServiceSummary?
+    /// The issuer identification number: the first 8 digits of a PAN of 16 or more, else the
+    /// first 6, whatever the display mask.
+    public var iin: String?
+    /// Track 1's cardholder name as encoded on the card (`SURNAME/GIVEN`).
     public var name: String?
     public var tracks: [TrackSummary]
     public var quality: SwipeSummary
     /// The cryptogram (`scheme`, `ksn`, `tracks`, `mac`) when the daemon has a key.
     public var encrypted: JSONValue?
+    /// With `encrypted`: whether it is under a published test key (never for real cards).
+    public var testKey: Bool?
 
     public init(reader: String, reference: String? = nil, cardType: CardType, tracks: [TrackSummary], quality: SwipeSummary) {
         self.reader = reader

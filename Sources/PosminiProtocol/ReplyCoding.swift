@@ -105,6 +105,7 @@ extension TrackSummary {
         var f: [String: JSONValue] = ["status": .string(status), "corrected": .number(Double(corrected))]
         f["track"] = track.map { .number(Double($0)) }
         f["masked"] = masked.map(JSONValue.string)
+        f["text"] = text.map(JSONValue.string)
         return .object(f)
     }
 }
@@ -118,10 +119,27 @@ extension CardEvent {
         f["last4"] = last4.map(JSONValue.string)
         f["expiry"] = expiry.map(JSONValue.string)
         f["service_code"] = serviceCode.map(JSONValue.string)
+        f["service"] = service.map(\.json)
+        f["iin"] = iin.map(JSONValue.string)
         f["name"] = name.map(JSONValue.string)
         f["tracks"] = .array(tracks.map(\.json))
         f["quality"] = quality.json
         f["encrypted"] = encrypted
+        f["test_key"] = testKey.map(JSONValue.bool)
+    }
+}
+
+extension ServiceSummary {
+    /// CARD's `service` object.
+    public var json: JSONValue {
+        ["chip": .bool(chip), "interchange": .string(interchange), "authorization": .string(authorization),
+         "services": .string(services), "pin_required": .bool(pinRequired), "pin_where_possible": .bool(pinWherePossible)]
+    }
+
+    fileprivate static func parse(_ f: Fields) throws(ReplyParseError) -> ServiceSummary {
+        ServiceSummary(chip: try f.bool("chip"), interchange: try f.string("interchange"), authorization: try f.string("authorization"),
+                       services: try f.string("services"), pinRequired: try f.bool("pin_required"),
+                       pinWherePossible: try f.bool("pin_where_possible"))
     }
 }
 
@@ -330,7 +348,8 @@ extension CardEvent {
         for t in try f.array("tracks") {
             let g = try Fields(t, "CARD.tracks")
             tracks.append(TrackSummary(track: try g.optionalInteger("track"), status: try g.string("status"),
-                                       corrected: try g.integer("corrected"), masked: try g.optionalString("masked")))
+                                       corrected: try g.integer("corrected"), masked: try g.optionalString("masked"),
+                                       text: try g.optionalString("text")))
         }
         var card = CardEvent(reader: try f.string("reader"), reference: try f.optionalString("reference"), cardType: cardType,
                              tracks: tracks, quality: try SwipeSummary.parse(f.object("quality")))
@@ -338,7 +357,10 @@ extension CardEvent {
         card.last4 = try f.optionalString("last4")
         card.expiry = try f.optionalString("expiry")
         card.serviceCode = try f.optionalString("service_code")
+        if let s = f.fields["service"], s != .null { card.service = try ServiceSummary.parse(Fields(s, "CARD.service")) }
+        card.iin = try f.optionalString("iin")
         card.name = try f.optionalString("name")
+        card.testKey = try f.optionalBool("test_key")
         if let e = f.fields["encrypted"], e != .null {
             guard case .object = e else { throw f.bad("encrypted", "is not an object") }
             card.encrypted = e

@@ -150,3 +150,38 @@ struct CardFieldTests {
         }
     }
 }
+
+@Suite("The issuer identification number and the service code's meaning")
+struct IssuerAndServiceTests {
+    @Test("the IIN is the first 8 digits of a PAN of 16 or more, the first 6 of a shorter one", arguments: [
+        ("4111111111111111", "41111111"), ("378282246310005", "378282"), ("6200000000000000000", "62000000"),
+        ("123456789015", "123456"), ("5555555555554444", "55555555"),
+    ])
+    func iin(pan: String, iin: String) throws {
+        #expect(try PAN(pan).iin == iin)
+    }
+
+    @Test("each digit as ISO/IEC 7813 defines it", arguments: [
+        ("101", false, ServiceCode.Interchange.international, ServiceCode.Authorization.normal, ServiceCode.Services.any, false, false),
+        ("201", true, .international, .normal, .any, false, false),
+        ("120", false, .international, .online, .any, true, false),
+        ("226", true, .international, .online, .any, false, true),
+        ("503", false, .national, .normal, .atm, true, false),
+        ("601", true, .national, .normal, .any, false, false),
+        ("702", false, .bilateral, .normal, .goodsAndServices, false, false),
+        ("745", false, .bilateral, .onlineUnlessAgreed, .goodsAndServices, true, false),
+        ("904", false, .test, .normal, .cash, false, false),
+        ("127", false, .international, .online, .goodsAndServices, false, true),
+    ])
+    func serviceCode(code: String, chip: Bool, interchange: ServiceCode.Interchange, authorization: ServiceCode.Authorization,
+                     services: ServiceCode.Services, pinRequired: Bool, pinWherePossible: Bool) throws {
+        let s = try #require(ServiceCode(code))
+        #expect(s.hasChip == chip && s.interchange == interchange && s.authorization == authorization)
+        #expect(s.services == services && s.pinRequired == pinRequired && s.pinWherePossible == pinWherePossible)
+    }
+
+    @Test("digits ISO/IEC 7813 leaves unassigned are no service code", arguments: ["301", "111", "108", "1010", "10", "a01"])
+    func unassigned(code: String) {
+        #expect(ServiceCode(code) == nil)
+    }
+}

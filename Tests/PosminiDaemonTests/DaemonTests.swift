@@ -385,12 +385,14 @@ extension ProcessSuites {
             #expect(!daemon.process.running)
         }
 
-        @Test("logs carry syslog priorities under journald; SIGHUP reloads the configuration or keeps the running one")
+        @Test("logs carry syslog priorities under journald; SIGHUP reloads the configuration or keeps the running one; clear_non_payment is logged as a warning")
         func journalAndReload() throws {
-            let daemon = try startDaemon(replayDelay: 20, environment: ["JOURNAL_STREAM": "8:12345"], config: "log_level = info\n")
+            let daemon = try startDaemon(replayDelay: 20, environment: ["JOURNAL_STREAM": "8:12345"],
+                                         config: "log_level = info\nclear_non_payment = true\n")
             defer { daemon.stop() }
             _ = try daemon.greeted()
             let lines = readText(daemon.process.stderr).split(separator: "\n")
+            #expect(lines.contains { $0.hasPrefix("<4>") && $0.contains("clear_non_payment is on") }, "\(lines)")
             #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("<") }, "\(lines)")
             #expect(lines.contains { $0.hasPrefix("<6>") } && lines.contains { $0.hasPrefix("<4>") })
             kill(daemon.process.pid, SIGHUP)

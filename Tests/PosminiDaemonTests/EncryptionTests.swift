@@ -52,6 +52,7 @@ extension ProcessSuites.DaemonTests {
         #expect(card.kind == .card, "\(card.text)")
         let encrypted = try #require(card["encrypted"])
         #expect(encrypted["scheme"] == "aes128-dukpt")
+        #expect(card["test_key"] == true, "a card under the published test key says so")
         #expect(encrypted["ksn"] == "123456789012345600000001")
         #expect(encrypted["mac"]?.stringValue?.count == 32)
         #expect(encrypted["tracks"]?["1"]?.stringValue?.count == 2 * 80)  // 69 characters padded to 80 bytes
@@ -197,6 +198,7 @@ extension ProcessSuites.DaemonTests {
         let card = try #require(try armOnce(daemon))
         daemon.stop()
         #expect(card["encrypted"]?["ksn"] == "FEDCBA098765432100000001", "\(card.text)")
+        #expect(card["test_key"] == false, "a provisioned key is not the test key")
         #expect(try decrypted(card.json, bdk: TestKeys.aesBDK) == [1: Self.track1])
         #expect(!readText(daemon.process.stderr).contains("TEST KEY"))
         #expect(readText(counterPath).contains("next = 00000002"))

@@ -41,7 +41,8 @@ final class CallLog: @unchecked Sendable {
 }
 
 /// A decoded swipe of a test card (or a failed one).
-func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", format: TrackFormat = .track2, cut: Bool = false) -> Swipe {
+func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", format: TrackFormat = .track2, cut: Bool = false,
+                  mask: MaskPolicy = .standard) -> Swipe {
     var audio = AudioPath(sampleRate: 44_100)
     audio.snr = 35
     audio.leadingSilence = 0.1
@@ -49,7 +50,9 @@ func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", fo
     var motion = Motion(speed: .constant(300))
     if cut { motion.travel = 0...0.5 }
     let rendered = SwipeSynthesizer.render(SwipeScenario(tracks: [try! StripeTrack(text: text, format: format)], motion: motion, audio: audio))
-    let decoder = try! SwipeDecoder(sampleRate: 44_100)
+    var configuration = DecoderConfiguration()
+    configuration.maskPolicy = mask
+    let decoder = try! SwipeDecoder(sampleRate: 44_100, configuration: configuration)
     return (decoder.push(rendered.channels[0]) + decoder.finish())[0]
 }
 
@@ -123,6 +126,7 @@ struct HubTests {
         await hub.swipe(decodedSwipe(cut: true), reader: "r1")
         #expect(pos.classes == ["SWIPE_FAILED"])
         #expect(pos.received[0]["reason"] == "partialSwipe")
+        #expect(pos.received[0]["quality"]?["direction"] == nil && pos.received[0]["quality"]?["snr_db"] != nil, "no direction on a failed swipe")
         await hub.swipe(decodedSwipe(), reader: "r1")
         #expect(pos.classes == ["SWIPE_FAILED", "CARD"])
     }
@@ -393,8 +397,10 @@ struct RequestTests {
             log_level = debug
             realtime_priority = 10
             state_directory = /tmp/state
+            clear_non_payment = true
             """
         let c = try DaemonConfiguration.parse(text, file: "t.conf")
+        #expect(c.clearNonPayment && !DaemonConfiguration().clearNonPayment, "on as set; off by default")
         #expect(c.socketPath == "/tmp/x.sock" && c.socketGroup == "pos")
         #expect(c.devices == ["hw:CARD=Reader,DEV=0", "plughw:2,0"])
         #expect(c.armTimeout == 60 && c.maxClients == 8 && c.clientQueueBytes == 64 * 1024)
@@ -411,6 +417,7 @@ struct RequestTests {
             ("admin_group = root", 1, "cannot be root's group"),
             ("admin_group = 0", 1, "cannot be root's group"),
             ("admin_group = a\nadmin_group = b", 2, "twice"),
+            ("clear_non_payment = sometimes", 1, "true or false"),
         ] {
             do {
                 _ = try DaemonConfiguration.parse(bad, file: "bad.conf")
