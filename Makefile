@@ -13,7 +13,8 @@ RELEASE      := -c release --static-swift-stdlib
 #     is started on a passed socket); util-linux: setpriv (a refused user connects)
 #   umockdev, gir1.2-umockdev-1.0, python3-gi: a udev testbed (sound cards plugged and removed
 #     for real libudev, Tests/Harness/udev_testbed.py)
-APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux umockdev gir1.2-umockdev-1.0 python3-gi
+#   python3-jsonschema: every message the suite sees is checked against docs/schema
+APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux umockdev gir1.2-umockdev-1.0 python3-gi python3-jsonschema
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -41,9 +42,14 @@ build: deps
 release: deps
 	$(SWIFT) build $(RELEASE) $(SWIFT_FLAGS)
 
+# Every line the suite's daemons (under the test key) and hub tests send is kept in
+# .build/messages and checked against docs/schema/messages.schema.json after the suite.
+MESSAGES := $(CURDIR)/.build/messages
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
-	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+	rm -rf $(MESSAGES) && mkdir -p $(MESSAGES)
+	POSMINID_TEST_MESSAGE_LOG=$(MESSAGES) $(SWIFT) test --skip-build $(SWIFT_FLAGS)
+	python3 Tests/Harness/check_messages.py docs/schema/messages.schema.json $(MESSAGES) --at-least 1000
 
 # The threaded parts under ThreadSanitizer (its own build folder; not part of `make test`):
 # the SPSC ring between two threads, reader sessions with their capture and decoder threads, and

@@ -125,7 +125,7 @@ public enum Daemon {
         if hub.ownerlessBindings > 0 {
             logger.notice("\(configuration.stateDirectory)/bindings is 0.5.0's, without owners: its \(hub.ownerlessBindings) binding(s) now belong to the admins (root, admin_group); the file is written with owners from now on")
         }
-        let server = SocketServer(hub: hub, configuration: configuration, logger: logger)
+        let server = SocketServer(hub: hub, configuration: configuration, logger: logger, messageLog: MessageLog.open(testKey: options.testKey))
         let listening: NIOAsyncChannel<SocketServer.Connection, Never>
         do {
             listening = try await server.listen(path: configuration.socketPath, passed: passed, group: configuration.socketGroup)

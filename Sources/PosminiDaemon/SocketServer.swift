@@ -1,5 +1,6 @@
 import PosminiConfig
 import PosminiProtocol
+import PosminiSystem
 import NIOCore
 import NIOPosix
 import Logging
@@ -67,6 +68,32 @@ struct LineDecoder: ByteToMessageDecoder {
     }
 }
 
+/// The test suite's record of every line the daemon sends (`POSMINID_TEST_MESSAGE_LOG`, a
+/// folder: `make test` checks each line against docs/schema). Kept only by a daemon under the
+/// published test key: a daemon with a real key never writes its messages anywhere.
+final class MessageLog: Sendable {
+    private let fd: Int32
+
+    static let variable = "POSMINID_TEST_MESSAGE_LOG"
+
+    /// Nil unless the variable names a folder and the daemon runs under the test key.
+    static func open(testKey: Bool, name: String = "posminid") -> MessageLog? {
+        guard testKey, let folder = getenv(variable).map({ String(cString: $0) }), !folder.isEmpty else { return nil }
+        let fd = Glibc.open(folder + "/\(name)-\(getpid()).jsonl", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        return fd >= 0 ? MessageLog(fd: fd) : nil
+    }
+
+    private init(fd: Int32) { self.fd = fd }
+
+    /// One line, written whole (O_APPEND: lines from several connections do not interleave).
+    func record(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.withUnsafeBytes { _ = try? SystemCall.writeAll(fd, $0) }
+    }
+
+    deinit { SystemCall.close(fd) }
+}
+
 /// A connected client: its outgoing messages go through a queue bounded in bytes; a client that
 /// lets it fill (does not read) is disconnected rather than allowed to hold up anyone else.
 final class ClientConnection: HubClient, @unchecked Sendable {
@@ -79,7 +106,10 @@ final class ClientConnection: HubClient, @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     let overflowed = Atomic<Bool>(false)
 
-    init(id: Int, peer: ClientPeer, channel: any Channel, limit: Int) {
+    let log: MessageLog?
+
+    init(id: Int, peer: ClientPeer, channel: any Channel, limit: Int, log: MessageLog? = nil) {
+        self.log = log
         clientID = id
         self.peer = peer
         self.channel = channel
@@ -92,6 +122,7 @@ final class ClientConnection: HubClient, @unchecked Sendable {
     /// Queues a direct reply to a request that carried `id` (echoed in the message).
     func send(_ message: Reply, id: String?) {
         let line = message.json(id: id).text + "\n"
+        log?.record(line)
         let queued = pending.add(line.utf8.count, ordering: .relaxed).newValue
         guard queued <= limit else {
             if !overflowed.exchange(true, ordering: .relaxed) {
@@ -211,7 +242,11 @@ final class SocketServer: Sendable {
     /// Open client channels, to close at shutdown.
     private let open = Mutex<[Int: any Channel]>([:])
 
-    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger) {
+    /// Every line sent, for the suite's schema check (nil outside tests).
+    let messageLog: MessageLog?
+
+    init(hub: ReaderHub, configuration: DaemonConfiguration, logger: Logger, messageLog: MessageLog? = nil) {
+        self.messageLog = messageLog
         self.hub = hub
         self.logger = logger
         limits = Mutex((configuration.maxClients, configuration.clientQueueBytes))
@@ -360,6 +395,7 @@ final class SocketServer: Sendable {
         defer { open.withLock { $0[id] = nil } }
         try? await connection.executeThenClose { inbound, outbound in
             func refuse(_ error: ProtocolError) async throws {
+                messageLog?.record(error.json.text + "\n")
                 try await outbound.write(ByteBuffer(string: error.json.text + "\n"))
             }
             guard let peer else {
@@ -381,7 +417,7 @@ final class SocketServer: Sendable {
             defer { leave(uid: peer.uid) }
             let admin = policy.withLock { $0.isAdmin(uid: peer.uid, gid: peer.gid, groups: groups) }
             logger.info("client \(id) connected: uid \(peer.uid) pid \(peer.pid)\(admin ? " (admin)" : "")")
-            let client = ClientConnection(id: id, peer: ClientPeer(uid: peer.uid, admin: admin), channel: connection.channel, limit: queueLimit)
+            let client = ClientConnection(id: id, peer: ClientPeer(uid: peer.uid, admin: admin), channel: connection.channel, limit: queueLimit, log: messageLog)
             served.withLock { $0 = client }
             let greeting = await hub.connect(client)
             for message in greeting { client.send(message) }

@@ -26,6 +26,7 @@ final class RecordingClient: HubClient, @unchecked Sendable {
     func send(_ message: Reply) {
         let json = message.json
         #expect((try? Reply.parse(line: Array(json.text.utf8))) == message, "\(json.text)")
+        hubMessageLog?.record(json.text + "\n")
         box.withLock { $0.append(message) }
     }
     var received: [Reply] { box.withLock { $0 } }
@@ -33,6 +34,10 @@ final class RecordingClient: HubClient, @unchecked Sendable {
     /// How many messages came, without copying them.
     var count: Int { box.withLock { $0.count } }
 }
+
+/// Under `make test` (POSMINID_TEST_MESSAGE_LOG), every message a hub test sends is kept for
+/// the schema check, beside the daemons'.
+let hubMessageLog: MessageLog? = MessageLog.open(testKey: true, name: "hub")
 
 final class CallLog: @unchecked Sendable {
     private let box = Mutex<[String]>([])
