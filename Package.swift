@@ -81,7 +81,7 @@ let package = Package(
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
                 dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiProtocol", "PosminiConfig", "PosminiDecrypt",
-                               "DUKPT", "Secrets", "CPosix",
+                               "DUKPT", "Secrets", "CPosix", "SwipeSynth",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log"),

@@ -161,6 +161,8 @@ public func describeReply(_ reply: Reply) -> String {
     case .released(let reader, let seconds): return "\(reader) released for \(describeNumber(seconds)) s"
     case .bound(let reader): return "\(reader) bound"
     case .unbound(let reader): return "\(reader) unbound"
+    case .simulated(let reader, let action, let card):
+        return "\(reader): " + (action == "swipe" ? "swiped \(card ?? "the next card")" : action.replacingUnderscores())
     case .status(let status):
         return "\(status.readers.count) readers, " + describeCounters(status) + "; " + describeEncryption(status.encryption)
     }

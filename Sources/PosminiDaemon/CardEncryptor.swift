@@ -6,6 +6,7 @@ public import PosminiProtocol
 public import Logging
 public import PosminiDecrypt
 import ReaderIO
+import Synchronization
 
 /// Why a card could not be encrypted (the arm ends with this code).
 /// Turns the read tracks of a swipe into the `encrypted` object of a CARD: the device key, its
@@ -28,7 +29,13 @@ public final class CardEncryptor: Sendable {
         self.afterReserve = afterReserve
     }
 
-    public var isExhausted: Bool { counter.peek == nil }
+    /// `posminictl simulate exhaust-key` (test key only): the key behaves as used up until the
+    /// daemon restarts; the counter file is not touched.
+    private let exhaustedForTest = Atomic<Bool>(false)
+
+    func exhaustForTest() { exhaustedForTest.store(true, ordering: .relaxed) }
+
+    public var isExhausted: Bool { exhaustedForTest.load(ordering: .relaxed) || counter.peek == nil }
 
     /// The `encrypted` object for a swipe's read tracks (one per track number, the first read).
     public func encrypt(_ swipe: Swipe) -> Result<JSONValue, CardEncryptionError> {
@@ -39,9 +46,10 @@ public final class CardEncryptor: Sendable {
         }
         let value: UInt32
         do {
+            if exhaustedForTest.load(ordering: .relaxed) { throw KeyStoreError("key_exhausted") }
             value = try counter.reserve()
         } catch {
-            if counter.peek == nil {
+            if isExhausted {
                 logger.error("the DUKPT key \(Hex.encode(device.keyID)) is exhausted: no card can be sent until a new key is provisioned")
                 return .failure(CardEncryptionError(code: "key_exhausted", message: "the reader's encryption key is used up: provision a new key"))
             }

@@ -1,3 +1,4 @@
+import AudioFile
 import PosminiConfig
 import PosminiProtocol
 import Logging
@@ -49,6 +50,11 @@ public struct DaemonOptions: Sendable {
     public var testKey = false
     /// The initial-key file (default: the systemd credential, else /etc/posminid/ik).
     public var keyFile: String?
+    /// The test mode for integrators (`--simulate`, with `--test-key` only): a simulated reader
+    /// whose next card plays when a client arms (not with `simulateManual`: only on `simulate
+    /// swipe`). `replays` are its swipes then, in turn, instead of the built-in cards.
+    public var simulate = false
+    public var simulateManual = false
 
     public init() {}
 }
@@ -94,7 +100,28 @@ public enum Daemon {
         // not a WAV, a rate outside 8-192 kHz) is refused at start, as a bad configuration is,
         // rather than leaving a daemon running without the reader it was asked for.
         var replays: [(path: String, source: FileSource)] = []
-        for path in options.replays {
+        var simulator: Simulator?
+        if options.simulate {
+            guard options.testKey else {
+                logger.critical("--simulate needs --test-key: a simulated reader's cards are published test cards, never to be encrypted under a real key")
+                return 2
+            }
+            var recordings: [(name: String, audio: PCMAudio)] = []
+            for path in options.replays {
+                do {
+                    recordings.append((path, try WAV.decode(try FileBytes.read(path))))
+                } catch {
+                    logger.critical("--simulate: \(path) cannot be played: \(error)")
+                    return 2
+                }
+            }
+            if let first = recordings.first, let other = recordings.first(where: { $0.audio.sampleRate != first.audio.sampleRate }) {
+                logger.critical("--simulate: \(other.name) is at \(other.audio.sampleRate) Hz and \(first.name) at \(first.audio.sampleRate) Hz: the recordings of one simulated reader share one rate")
+                return 2
+            }
+            simulator = Simulator(recordings: recordings, paced: !options.replayFast, manual: options.simulateManual)
+        }
+        for path in options.replays where simulator == nil {
             do {
                 replays.append((path, try FileSource(wav: path, paced: !options.replayFast, repeats: options.replayRepeat)))
             } catch {
@@ -155,6 +182,24 @@ public enum Daemon {
             let hold = ReplayHold()
             for (_, source) in replays { source.hold = hold }
             await hub.setArmObserver { _, armed in if armed { hold.open() } }
+        }
+        if let simulator {
+            await readers.startSimulated(simulator.source)
+            await hub.setSimulator { [readers, encryptor] action in
+                switch action {
+                case .swipe(let card): return simulator.play(card)
+                case .remove: await readers.removeSimulated()
+                case .insert: await readers.insertSimulated(simulator.source)
+                case .exhaustKey: encryptor.exhaustForTest()
+                }
+                return .success(nil)
+            }
+            if !simulator.manual {
+                await hub.setArmObserver { reader, armed in
+                    if armed, reader == Simulator.readerID { simulator.playNext() }
+                }
+            }
+            logger.warning("TEST MODE: reader \(Simulator.readerID) is simulated; its cards are published test cards (posminictl simulate)")
         }
         let started = await readers.startAll(devices: configuration.devices + options.devices, replays: replays, holds: holds)
         // The sessions hold the sources now: a recording's samples go when its session ends.

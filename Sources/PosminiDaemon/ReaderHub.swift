@@ -211,6 +211,13 @@ public actor ReaderHub {
     private var armObserver: ArmObserver?
     public func setArmObserver(_ observer: @escaping ArmObserver) { armObserver = observer }
 
+    /// Carries out `simulate` on the simulated reader; returns why it cannot (or the card it
+    /// swiped, as `.success`). Set by a daemon started with `--test-key --simulate` only: any
+    /// other refuses `simulate` with `not_permitted`.
+    public typealias Simulate = @Sendable (SimulateAction) async -> Result<String?, ProtocolError>
+    private var simulate: Simulate?
+    public func setSimulator(_ simulate: @escaping Simulate) { self.simulate = simulate }
+
     /// Every request is decided before anything changes: a refused request changes nothing.
     public func handle(_ request: Request, from id: Int) async -> [Reply] {
         guard let peer = clients[id]?.peer else { return [.error(ProtocolError("not_connected", "this client is not connected"))] }
@@ -324,6 +331,14 @@ public actor ReaderHub {
             saveBindings()
             if let info = readers[reader] { broadcast(.reader(described(info))) }
             return [.bound(reader: reader)]
+        case .simulate(let action):
+            guard let simulate else {
+                return notPermitted("simulate is for a daemon started with --test-key --simulate (the test mode for integrators)")
+            }
+            switch await simulate(action) {
+            case .success(let card): return [.simulated(reader: Simulator.readerID, action: action.name, card: card)]
+            case .failure(let error): return [.error(error)]
+            }
         case .unbind(let reader):
             guard readers[reader] != nil || bindings[reader] != nil else {
                 return [.error(ProtocolError("unknown_reader", "no reader \"\(reader)\""))]

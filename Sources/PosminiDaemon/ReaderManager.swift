@@ -92,6 +92,29 @@ actor ReaderManager {
         return registry.sessions.count
     }
 
+    /// Starts the test mode's simulated reader.
+    func startSimulated(_ source: SimulatedSource) async {
+        var info = ReaderInfo(id: Simulator.readerID, name: "simulated reader (test mode)")
+        info.source = .simulator
+        info.jack = .noJack
+        registry.register(info.id, kind: .replay)
+        await start(info, source: source)
+    }
+
+    /// The simulated reader is pulled out: its arm ends with READER_REMOVED.
+    func removeSimulated() async {
+        if let running = registry.stop(Simulator.readerID) { stop(Simulator.readerID, running) }
+        await hub.readerRemoved(id: Simulator.readerID)
+    }
+
+    /// The simulated reader is plugged in again (nothing happens when it is there).
+    func insertSimulated(_ source: SimulatedSource) async {
+        guard registry.session(Simulator.readerID) == nil, let info = await hub.reader(Simulator.readerID) else { return }
+        var present = info
+        present.present = true
+        await start(present, source: source)
+    }
+
     /// The reader id of replay `k` of `count`: "replay" alone, else "replay1", "replay2"…
     static func replayID(_ k: Int, of count: Int) -> String { count == 1 ? "replay" : "replay\(k + 1)" }
 

@@ -214,7 +214,9 @@ struct AccessPolicy: Sendable {
     }
 
     func allows(uid: UInt32, gid: UInt32) -> Bool {
-        if uid == 0 || users.contains(uid) || groups.contains(gid) { return true }
+        // The daemon's own user has the daemon's rights already (a developer's test daemon,
+        // `posminid --test-key --simulate` run without root): a POS user.
+        if uid == 0 || uid == geteuid() || users.contains(uid) || groups.contains(gid) { return true }
         // The user's supplementary groups, from the group database.
         guard !groups.isEmpty, let entry = getpwuid(uid) else { return false }
         var count: Int32 = 64

@@ -14,7 +14,7 @@ public enum PosminiProtocol {
     public static let maximumName = 256
     /// What this daemon understands beyond protocol 1.0, for a client to check in VERSION
     /// before it relies on it (docs/PROTOCOL.md, Compatibility).
-    public static let capabilities = ["cancel_reader", "request_id", "superseded", "too_late"]
+    public static let capabilities = ["cancel_reader", "request_id", "simulate", "superseded", "too_late"]
     /// The longest arm, and the default, seconds (the merchant flow's limit).
     public static let maximumArm = 120.0
     /// The longest a reader may be released to diagnose, seconds.
@@ -32,6 +32,30 @@ public enum Request: Sendable, Hashable {
     case unbind(String)
     /// Let go of a reader's device for `seconds` (diagnose), then open it again; 0 takes it back now.
     case release(reader: String, seconds: Double)
+    /// The test mode's simulated reader (`posminid --test-key --simulate` only).
+    case simulate(SimulateAction)
+}
+
+/// What `simulate` does to the simulated reader.
+public enum SimulateAction: Sendable, Hashable {
+    /// Plays a swipe of `card` (nil: the next card of the reader's rotation).
+    case swipe(card: String?)
+    /// The reader is pulled out (an arm on it ends with READER_REMOVED).
+    case remove
+    /// The reader is plugged in again.
+    case insert
+    /// The key behaves as used up until the daemon restarts (arms get key_exhausted).
+    case exhaustKey
+
+    /// The `action` field.
+    public var name: String {
+        switch self {
+        case .swipe: "swipe"
+        case .remove: "remove"
+        case .insert: "insert"
+        case .exhaustKey: "exhaust_key"
+        }
+    }
 }
 
 /// Why a request was refused: the `code` of the `ERROR` reply, and a message naming the problem.
@@ -67,6 +91,10 @@ extension Request {
         case .bind(let reader): return ["cmd": "bind", "reader": .string(reader)]
         case .unbind(let reader): return ["cmd": "unbind", "reader": .string(reader)]
         case .release(let reader, let seconds): return ["cmd": "release", "reader": .string(reader), "seconds": .number(seconds)]
+        case .simulate(let action):
+            var f: [String: JSONValue] = ["cmd": "simulate", "action": .string(action.name)]
+            if case .swipe(let card?) = action { f["card"] = .string(card) }
+            return .object(f)
         }
     }
 
@@ -165,8 +193,22 @@ extension Request {
                 throw ProtocolError("invalid_request", "\"seconds\" must be from 0 to \(Int(PosminiProtocol.maximumRelease))")
             }
             return .release(reader: reader, seconds: seconds)
+        case "simulate":
+            try allowed(["action", "card"])
+            let card = try string("card")
+            switch try string("action") {
+            case "swipe": return .simulate(.swipe(card: card))
+            case let other:
+                guard card == nil else { throw ProtocolError("invalid_request", "\"card\" goes with \"action\": \"swipe\" only") }
+                switch other {
+                case "remove": return .simulate(.remove)
+                case "insert": return .simulate(.insert)
+                case "exhaust_key": return .simulate(.exhaustKey)
+                default: throw ProtocolError("invalid_request", "\"simulate\" needs \"action\": swipe, remove, insert or exhaust_key")
+                }
+            }
         default:
-            throw ProtocolError("unknown_command", "unknown command \"\(name)\": use watch, arm, cancel, status, bind, unbind or release")
+            throw ProtocolError("unknown_command", "unknown command \"\(name)\": use watch, arm, cancel, status, bind, unbind, release or simulate")
         }
     }
 }
@@ -193,4 +235,6 @@ public enum ReaderSource: String, Sendable, Hashable, CaseIterable {
     case config
     /// A recording played as a reader (`--replay`).
     case replay
+    /// The test mode's reader (`--simulate`).
+    case simulator
 }

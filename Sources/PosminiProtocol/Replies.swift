@@ -16,6 +16,8 @@ public enum Reply: Sendable, Hashable {
     case released(reader: String, seconds: Double)
     case bound(reader: String)
     case unbound(reader: String)
+    /// The simulated reader did what `simulate` asked (`card`: the swipe's card).
+    case simulated(reader: String, action: String, card: String?)
     case status(StatusReport)
     /// The arm's card, to the client that armed.
     case card(CardEvent)
@@ -39,7 +41,7 @@ public enum Reply: Sendable, Hashable {
     /// The message classes of docs/PROTOCOL.md (the raw value is the `class`).
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case version = "VERSION", readers = "READERS", reader = "READER", watch = "WATCH", armed = "ARMED"
-        case released = "RELEASED", bound = "BOUND", unbound = "UNBOUND", status = "STATUS", card = "CARD"
+        case released = "RELEASED", bound = "BOUND", unbound = "UNBOUND", simulated = "SIMULATED", status = "STATUS", card = "CARD"
         case swipeFailed = "SWIPE_FAILED", swipe = "SWIPE", swipeIgnored = "SWIPE_IGNORED"
         case cancelled = "CANCELLED", timeout = "TIMEOUT", readerRemoved = "READER_REMOVED", superseded = "SUPERSEDED"
         case error = "ERROR"
@@ -55,6 +57,7 @@ public enum Reply: Sendable, Hashable {
         case .released: .released
         case .bound: .bound
         case .unbound: .unbound
+        case .simulated: .simulated
         case .status: .status
         case .card: .card
         case .swipeFailed: .swipeFailed

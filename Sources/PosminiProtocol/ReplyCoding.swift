@@ -29,6 +29,10 @@ extension Reply {
             f["seconds"] = .number(seconds)
         case .bound(let reader), .unbound(let reader):
             f["reader"] = .string(reader)
+        case .simulated(let reader, let action, let card):
+            f["reader"] = .string(reader)
+            f["action"] = .string(action)
+            f["card"] = card.map(JSONValue.string)
         case .status(let status):
             status.write(into: &f)
         case .card(let card):
@@ -282,6 +286,8 @@ extension Reply {
             return .bound(reader: try f.string("reader"))
         case "UNBOUND":
             return .unbound(reader: try f.string("reader"))
+        case "SIMULATED":
+            return .simulated(reader: try f.string("reader"), action: try f.string("action"), card: try f.optionalString("card"))
         case "STATUS":
             return .status(try StatusReport.parse(f))
         case "CARD":
@@ -319,7 +325,7 @@ extension ReaderInfo {
         info.jack = j
         info.jackFlaps = try f.integer("jack_flaps")
         let source = try f.string("source")
-        guard let s = ReaderSource(rawValue: source) else { throw f.bad("source", "is not udev, config or replay") }
+        guard let s = ReaderSource(rawValue: source) else { throw f.bad("source", "is not udev, config, replay or simulator") }
         info.source = s
         info.capturing = try f.bool("capturing")
         info.bound = try f.bool("bound")

@@ -3,6 +3,9 @@ import ArgumentParser
 import PosminiClient
 import PosminiDecrypt
 import PosminiSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Posminictl: ParsableCommand {
@@ -16,7 +19,7 @@ struct Posminictl: ParsableCommand {
             the connection or refused this client in its greeting (one line on standard error).
             """,
         version: PosminiProtocol.release,
-        subcommands: [Status.self, Watch.self, Arm.self, Decrypt.self])
+        subcommands: [Status.self, Watch.self, Arm.self, Simulate.self, Decrypt.self])
 
     /// Exit status when the daemon cannot be reached (sysexits.h EX_UNAVAILABLE).
     static let unavailable: Int32 = 69
@@ -29,13 +32,33 @@ struct Connection: ParsableArguments {
     @Flag(help: "Print the daemon's messages as they are (JSON lines).")
     var json = false
 
+    @Option(help: "Seconds to wait for a daemon that is starting (its socket missing or not yet listening); 0: fail at once.")
+    var wait: Double = 0
+
+    func validate() throws {
+        guard wait >= 0, wait <= 300 else { throw ValidationError("--wait must be from 0 to 300 seconds") }
+    }
+
+    /// Connects, trying again every 50 ms while the socket is missing or refuses and `wait`
+    /// has not passed.
+    func connect() throws(ControlClient.Failure) -> ControlClient {
+        let deadline = monotonicSeconds() + wait
+        while true {
+            do {
+                return try ControlClient(path: socket)
+            } catch where (error.code == ENOENT || error.code == ECONNREFUSED) && monotonicSeconds() < deadline {
+                usleep(50_000)
+            }
+        }
+    }
+
     /// Connects and reads the greeting (VERSION, READERS); returns the client and the readers.
     /// A daemon that cannot be reached (no socket, refused, closed, an ERROR greeting) is one
     /// line on standard error and exit status 69 (EX_UNAVAILABLE), not a usage error.
     func open() throws -> (ControlClient, [ReaderInfo]) {
         var readers: [ReaderInfo] = []
         do {
-            let client = try ControlClient(path: socket)
+            let client = try connect()
             for _ in 0..<2 {
                 guard let greeting = try client.nextReply(timeout: 5) else { unavailable("the daemon closed the connection") }
                 switch greeting {
@@ -123,6 +146,47 @@ struct Arm: ParsableCommand {
             }
         }
         throw ExitCode(1)
+    }
+}
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Act on the simulated reader of a daemon in test mode (posminid --test-key --simulate).",
+        discussion: """
+            swipe plays a swipe now (--card visa, mc, amex, unionpay, loyalty, partial or noise; \
+            without it, the next card in turn); remove pulls the reader out (an arm on it ends with \
+            READER_REMOVED); insert plugs it in again; exhaust-key makes the key behave as used up \
+            until the daemon restarts. Any other daemon refuses with not_permitted.
+            """)
+    @OptionGroup var connection: Connection
+
+    enum Action: String, ExpressibleByArgument, CaseIterable {
+        case swipe, remove, insert
+        case exhaustKey = "exhaust-key"
+    }
+
+    @Argument(help: "swipe, remove, insert or exhaust-key.")
+    var action: Action
+
+    @Option(help: "With swipe: visa, mc, amex, unionpay, loyalty, partial or noise.")
+    var card: String?
+
+    func validate() throws {
+        if card != nil && action != .swipe { throw ValidationError("--card goes with swipe only") }
+    }
+
+    func run() throws {
+        let (client, _) = try connection.open()
+        let request: SimulateAction = switch action {
+        case .swipe: .swipe(card: card)
+        case .remove: .remove
+        case .insert: .insert
+        case .exhaustKey: .exhaustKey
+        }
+        try client.send(Request.simulate(request))
+        guard let message = try client.next(timeout: 10) else { throw ExitCode(1) }
+        connection.show(message)
+        if case .error? = try? Reply.parse(message) { throw ExitCode(1) }
     }
 }
 

@@ -101,6 +101,12 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Encrypt under the published test key (demonstrations and tests; never real cards).")
     var testKey = false
 
+    @Flag(help: "Test mode for integrators (with --test-key only): a simulated reader, 'simulator', that plays the next test card (visa, mc, amex, unionpay in turn) when a client arms it; posminictl simulate swipes, removes and inserts it. --replay recordings are its swipes instead of the cards; --replay-fast plays them at once.")
+    var simulate = false
+
+    @Flag(help: "With --simulate: no swipe when a client arms, only on posminictl simulate swipe.")
+    var simulateManual = false
+
     func run() async throws {
         var options = DaemonOptions()
         if let config {
@@ -122,6 +128,8 @@ struct Run: AsyncParsableCommand {
         options.stateDirectory = stateDirectory
         options.testKey = testKey
         options.keyFile = keyFile
+        options.simulate = simulate || simulateManual
+        options.simulateManual = simulateManual
         let status = await Daemon.run(options)
         if status != 0 { throw ExitCode(status) }
     }

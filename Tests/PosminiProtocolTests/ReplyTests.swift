@@ -62,6 +62,7 @@ struct ReplyTests {
         .watch(enable: true), .watch(enable: false),
         .armed(reader: "replay", timeoutSeconds: 120, reference: "order-1042"), .armed(reader: "replay", timeoutSeconds: 0.5, reference: nil),
         .released(reader: "replay", seconds: 60), .bound(reader: "replay"), .unbound(reader: "replay"),
+        .simulated(reader: "simulator", action: "swipe", card: "visa"), .simulated(reader: "simulator", action: "remove", card: nil),
         .status(status), .status(StatusReport()),
         .card(card),
         .card(CardEvent(reader: "replay", cardType: .nonPayment, tracks: [TrackSummary(track: 3, status: "ok", masked: ";0123****?")],
@@ -89,7 +90,7 @@ struct ReplyTests {
         #expect(Set(Self.all.map(\.kind)) == Set(Reply.Kind.allCases))
         #expect(Set(Reply.Kind.allCases.map(\.rawValue)) == ["VERSION", "READERS", "READER", "WATCH", "ARMED", "RELEASED", "BOUND", "UNBOUND",
                                                               "STATUS", "CARD", "SWIPE_FAILED", "SWIPE", "SWIPE_IGNORED", "CANCELLED",
-                                                              "TIMEOUT", "READER_REMOVED", "SUPERSEDED", "ERROR"])
+                                                              "TIMEOUT", "READER_REMOVED", "SUPERSEDED", "SIMULATED", "ERROR"])
         for reply in Self.all {
             #expect(reply.json["class"]?.stringValue == reply.messageClass)
             #expect(try Reply.parse(reply.json) == reply, "\(reply.json.text)")

@@ -1,0 +1,133 @@
+import PosminiClient
+import PosminiProtocol
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ProcessSuites {
+    /// The test mode for integrators: `posminid --test-key --simulate`, `posminictl simulate`,
+    /// and the README's "Testing your POS app without a reader" run as written.
+    @Suite("test mode: posminid --test-key --simulate")
+    struct SimulateTests: CommandTesting {
+        typealias Daemon = DaemonTests.Daemon
+
+        func start(_ extra: [String] = []) throws -> Daemon {
+            let directory = try temporaryDirectory()
+            let socket = directory + "/posmini.sock"
+            let process = try Background(["--test-key", "--simulate", "--socket", socket, "--state-directory", directory] + extra,
+                                         environment: [:], directory: directory)
+            return Daemon(process: process, socket: socket, directory: directory)
+        }
+
+        /// The next message that is not a watcher's (READER) line; nil after 20 s.
+        func next(_ c: ControlClient) throws -> Reply? {
+            while let m = try c.nextReply(timeout: 20) {
+                if m.kind != .reader { return m }
+            }
+            return nil
+        }
+
+        @Test("each arm plays the next test card, read by the decoder and encrypted under the test key: Visa, then Mastercard")
+        func cardPerArm() throws {
+            let daemon = try start()
+            defer { daemon.stop() }
+            let c = try daemon.client()
+            #expect(try c.nextReply(timeout: 10)?.kind == .version)
+            guard case .readers(let readers)? = try c.nextReply(timeout: 10) else { Issue.record("no READERS"); return }
+            #expect(readers.map(\.id) == ["simulator"] && readers.first?.source == .simulator)
+            for (reference, iin) in [("sale-1", "41111111"), ("sale-2", "55555555")] {
+                try c.send(Request.arm(reader: nil, timeout: 30, reference: reference))
+                #expect(try next(c)?.kind == .armed)
+                let card = try #require(try next(c))
+                #expect(card.kind == .card && card["iin"] == .string(iin) && card["test_key"] == true && card["reference"] == .string(reference),
+                        "\(card.text)")
+            }
+            #expect(readText(daemon.process.stderr).contains("TEST MODE"))
+        }
+
+        @Test("simulate on demand (--simulate-manual): a partial swipe fails, a plug click sends nothing, loyalty is nonPayment; remove ends the arm; insert; exhaust-key refuses arms")
+        func onDemand() throws {
+            let daemon = try start(["--simulate-manual"])
+            defer { daemon.stop() }
+            let c = try daemon.greeted()
+            /// The reply, as it came (with its id).
+            func simulate(_ action: SimulateAction) throws -> JSONValue? {
+                try c.send(Request.simulate(action).json(id: "s"))
+                return try c.next(timeout: 20)
+            }
+            try c.send(Request.arm(reader: "simulator", timeout: 60, reference: "R"))
+            #expect(try next(c)?.kind == .armed)
+            let partial = try simulate(.swipe(card: "partial"))
+            #expect(partial?["class"] == "SIMULATED" && partial?["card"] == "partial" && partial?["id"] == "s", "\(partial?.text ?? "")")
+            let failed = try next(c)
+            #expect(failed?.kind == .swipeFailed && failed?["reason"] == "partialSwipe", "\(failed?.text ?? "")")
+            // A click, then a card: the card is the next message (the click sent nothing).
+            _ = try simulate(.swipe(card: "noise"))
+            #expect(try simulate(.swipe(card: "loyalty"))?["card"] == "loyalty", "the click sent nothing before this reply")
+            let loyalty = try next(c)
+            #expect(loyalty?.kind == .card && loyalty?["card_type"] == "nonPayment", "\(loyalty?.text ?? "")")
+            try c.send(Request.status)
+            guard case .status(let status)? = try next(c) else { Issue.record("no STATUS"); return }
+            #expect(status.counters.noiseBursts >= 1 && status.counters.failedReads == ["partialSwipe": 1], "\(status.counters)")
+            // Pulled out while armed.
+            try c.send(Request.arm(reader: "simulator", timeout: 60, reference: "S"))
+            #expect(try next(c)?.kind == .armed)
+            // The arm ends as the reader goes, before the reply that says it went.
+            let removed = try simulate(.remove)
+            #expect(removed?["class"] == "READER_REMOVED" && removed?["reference"] == "S", "\(removed?.text ?? "")")
+            #expect(try next(c)?.kind == .simulated)
+            try c.send(Request.arm(reader: "simulator", timeout: 60, reference: nil))
+            #expect(try next(c)?["code"] == "unknown_reader")
+            #expect(try simulate(.insert)?["class"] == "SIMULATED")
+            try c.send(Request.arm(reader: "simulator", timeout: 60, reference: "T"))
+            #expect(try next(c)?.kind == .armed)
+            _ = try simulate(.swipe(card: "amex"))
+            let amex = try next(c)
+            #expect(amex?.kind == .card && amex?["iin"] == "378282" && amex?["name"] == "AMEX/TEST CARD", "\(amex?.text ?? "")")
+            #expect(try simulate(.exhaustKey)?["class"] == "SIMULATED")
+            try c.send(Request.arm(reader: "simulator", timeout: 60, reference: nil))
+            #expect(try next(c)?["code"] == "key_exhausted")
+            #expect(try simulate(.swipe(card: "gold"))?["code"] == "invalid_request")
+        }
+
+        @Test("refused: simulate to a daemon not in test mode is not_permitted; --simulate without --test-key does not start")
+        func refusals() throws {
+            let plain = try DaemonTests().startDaemon(replayDelay: 20)
+            defer { plain.stop() }
+            let c = try plain.greeted()
+            try c.send(Request.simulate(.swipe(card: nil)))
+            #expect(try c.nextReply(timeout: 10)?["code"] == "not_permitted")
+            let directory = try temporaryDirectory()
+            let refused = try run(["--simulate", "--socket", directory + "/s.sock", "--state-directory", directory])
+            #expect(refused.status == 2 && refused.stderr.contains("--simulate needs --test-key"), "\(refused.stderr)")
+        }
+
+        /// The first `sh` block after the README's "Testing your POS app without a reader".
+        static func readmeCommands() -> String? {
+            let lines = readText(packageRoot + "/README.md").split(separator: "\n", omittingEmptySubsequences: false)
+            guard let heading = lines.firstIndex(of: "## Testing your POS app without a reader"),
+                  let open = lines[heading...].firstIndex(of: "```sh"),
+                  let close = lines[(open + 1)...].firstIndex(of: "```") else { return nil }
+            return lines[(open + 1)..<close].joined(separator: "\n") + "\n"
+        }
+
+        @Test("the README's commands, as written, from the daemon to a decrypted test sale")
+        func readme() throws {
+            let commands = try #require(Self.readmeCommands())
+            let directory = try temporaryDirectory()
+            write(Array(commands.utf8), to: directory + "/commands.sh")
+            let bin = String(posminidExecutable.dropLast("/posminid".count))
+            let out = directory + "/out"
+            let status = system("cd \(shellQuoted(directory)) && PATH=\(shellQuoted(bin)):$PATH sh -e commands.sh >\(shellQuoted(out)) 2>&1")
+            // Whatever happened, no daemon of this test is left behind.
+            _ = system("pkill -f 'posminid --test-key --simulate --socket /tmp/posmini.sock' 2>/dev/null")
+            let output = readText(out)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("track 1: %B4111111111111111^CARDHOLDER/TEST A^2812101987654321000000?"), "\(output)")
+            #expect(output.contains("MAC: ok"))
+            #expect(output.contains("simulator: swiped partial") && output.contains("simulator: exhaust key"), "\(output)")
+        }
+    }
+}
