@@ -166,13 +166,13 @@ extension ProcessSuites {
             #expect(!log.contains("4111111111111111") && !log.contains("411111******"))
         }
 
-        @Test("examples/pos_client.py (standard library only) arms and prints the masked card")
+        @Test("examples/pos_client.py (the posmini library from the source tree, Debian's python3) arms and prints the masked card")
         func pythonExample() throws {
             let daemon = try startDaemon(replayDelay: 2)
             defer { daemon.stop() }
             _ = try daemon.greeted()
             let out = daemon.directory + "/example.out"
-            let status = system("/usr/bin/python3 \(shellQuoted(packageRoot + "/examples/pos_client.py")) --socket \(shellQuoted(daemon.socket)) --timeout 30 --reference A-7 >\(shellQuoted(out)) 2>&1")
+            let status = system("PYTHONPATH=\(shellQuoted(packageRoot + "/clients/python")) /usr/bin/python3 \(shellQuoted(packageRoot + "/examples/pos_client.py")) --socket \(shellQuoted(daemon.socket)) --timeout 30 --reference A-7 >\(shellQuoted(out)) 2>&1")
             let text = readText(out)
             #expect(status == 0, "\(text)")
             #expect(text.contains("card: payment 411111******1111 expires 2812"), "\(text)")

@@ -113,14 +113,15 @@ extension ProcessSuites {
             return lines[(open + 1)..<close].joined(separator: "\n") + "\n"
         }
 
-        @Test("the README's commands, as written, from the daemon to a decrypted test sale")
+        @Test("the README's commands, as written, in the source tree: the daemon, a decrypted test sale, pip install and a sale from Python, each simulate action")
         func readme() throws {
             let commands = try #require(Self.readmeCommands())
             let directory = try temporaryDirectory()
             write(Array(commands.utf8), to: directory + "/commands.sh")
             let bin = String(posminidExecutable.dropLast("/posminid".count))
             let out = directory + "/out"
-            let status = system("cd \(shellQuoted(directory)) && PATH=\(shellQuoted(bin)):$PATH sh -e commands.sh >\(shellQuoted(out)) 2>&1")
+            _ = system("rm -rf /tmp/posmini-venv")
+            let status = system("cd \(shellQuoted(packageRoot)) && PATH=\(shellQuoted(bin)):$PATH sh -e \(shellQuoted(directory + "/commands.sh")) >\(shellQuoted(out)) 2>&1")
             // Whatever happened, no daemon of this test is left behind.
             _ = system("pkill -f 'posminid --test-key --simulate --socket /tmp/posmini.sock' 2>/dev/null")
             let output = readText(out)
@@ -128,6 +129,21 @@ extension ProcessSuites {
             #expect(output.contains("track 1: %B4111111111111111^CARDHOLDER/TEST A^2812101987654321000000?"), "\(output)")
             #expect(output.contains("MAC: ok"))
             #expect(output.contains("simulator: swiped partial") && output.contains("simulator: exhaust key"), "\(output)")
+            #expect(readText("/tmp/sale2.txt").contains("card: payment 555555******4444 expires 2812 (test key)"), "\(readText("/tmp/sale2.txt"))")
+            #expect(output.contains("\"ksn\":\"1234567890123456"), "the Python sale's KSN: \(output)")
+        }
+
+        @Test("the Python client library (clients/python), pip-installed in a virtual environment, against the test-mode daemon: sales, prompts, the cancel after the card, removal, a daemon restart mid-sale, reconnecting watch")
+        func pythonLibrary() throws {
+            let directory = try temporaryDirectory()
+            let venv = directory + "/venv"
+            let out = directory + "/out"
+            let install = system("python3 -m venv \(shellQuoted(venv)) && \(shellQuoted(venv + "/bin/pip")) install -q --disable-pip-version-check \(shellQuoted(packageRoot + "/clients/python")) >\(shellQuoted(out)) 2>&1")
+            #expect(install == 0, "\(readText(out))")
+            let status = system("cd \(shellQuoted(packageRoot + "/Tests/Harness")) && POSMINID=\(shellQuoted(posminidExecutable)) timeout 300 \(shellQuoted(venv + "/bin/python")) -m unittest -v test_posmini_client >\(shellQuoted(out)) 2>&1")
+            let output = readText(out)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("Ran 6 tests") && output.contains("OK"), "\(output)")
         }
     }
 }
