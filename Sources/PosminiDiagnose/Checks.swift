@@ -10,9 +10,9 @@ enum DiagnoseLimits {
     static let clipWarnFraction = SwipeLimits.clippedFraction / 2
     /// A peak this close to full scale (dBFS) has clipped somewhere.
     static let clipPeakDBFS = -0.2
-    /// Warn below this peak (dBFS): 14 dB above the decoder's `weakSignal` limit, room for a
-    /// weaker card.
-    static let weakWarnPeakDBFS = SwipeLimits.weakPeakDBFS + 14
+    /// Warn below this peak (dBFS): 6 dB above the level under which the decoder calls a failed
+    /// swipe `weakSignal`, room for a weaker card.
+    static let weakWarnPeakDBFS = SwipeLimits.weakPeakDBFS + 6
     /// Pass at this SNR (dB) or more: 6 dB above the decoder's `noisy` limit.
     static let snrPass = SwipeLimits.noisySNR + 6
     /// Fail below this SNR (dB): where the decoder calls the swipe `noisy`.

@@ -188,6 +188,9 @@ public struct SwipeQuality: Sendable, Hashable {
     public var candidate: Int?
     /// Candidate settings tried.
     public var candidatesTried: Int
+    /// Median pulse height, dBFS (the level `snrDB` sets against the noise); nil when no
+    /// transition was found.
+    public var pulseDBFS: Double? = nil
 }
 
 /// Where a swipe's flux transitions and bit cells lie in time (for the diagnose plot). It

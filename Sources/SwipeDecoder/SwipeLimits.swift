@@ -9,19 +9,28 @@ public enum SwipeLimits {
     /// More than this fraction of the swipe's samples at full scale: `clipped` (the pulse
     /// peaks, where the transitions are timed, are cut off).
     public static let clippedFraction = 0.002
-    /// A peak below this (dBFS): `weakSignal` (the capture volume or boost is too low for the
-    /// pulses to stand clear of the converter's own noise).
-    public static let weakPeakDBFS = -54.0
+    /// A failed swipe whose median pulse height is below this (dBFS): `weakSignal` (the capture
+    /// volume or boost
+    /// is too low for the pulses to stand clear of the converter's own noise; a swipe this weak
+    /// that reads is read). Before `noisy`: a weak swipe's pulses are near the converter's noise,
+    /// and raising the volume, not moving the reader, is the cure.
+    public static let weakPeakDBFS = -40.0
     /// Pulse height over the noise before the swipe below this (dB): `noisy`.
     public static let noisySNR = 14.0
     /// The slowest cell more than this many times the fastest: `unevenSpeed` (the clock cannot
     /// follow a hand that stops and starts).
-    public static let unevenSpeedRatio = 4.5
+    public static let unevenSpeedRatio = 3.5
+    /// A track cut short (no end sentinel) whose speed changed more than this many times over:
+    /// `unevenSpeed` rather than `partialSwipe` (a card pulled back keeps its speed until then).
+    public static let cutUnevenRatio = 2.5
     /// Transitions off the clock by more than this fraction of a cell (standard deviation):
     /// `unevenSpeed`.
     public static let unevenJitter = 0.18
     /// A mean speed below this (cm/s): `tooSlow` (the pulses sink into the noise and hum).
     public static let tooSlowSpeed = 4.0
+    /// A failed swipe longer than this (seconds): `tooSlow`, a card crawling or held still on the
+    /// head (an 86 mm card at 5 cm/s passes in 1.7 s).
+    public static let crawlingSeconds = 2.5
     /// A stretch with no track format and fewer bits than this: `notAMagstripe`.
     public static let minimumBits = 40
     /// A failed read whose start sentinel is followed by fewer characters with good parity than

@@ -66,7 +66,8 @@ enum SwipeReport {
             peakDBFS: peak > 0 ? 20 * log10(Double(peak)) : -200, snrDB: snr, jitter: attempt.jitter,
             minimumSamplesPerHalfCell: minHalfCell.isFinite ? minHalfCell : 0,
             clippedFraction: Double(clipped) / Double(max(1, segment.count)),
-            candidate: accepted == nil ? nil : attempt.setting, candidatesTried: tried)
+            candidate: accepted == nil ? nil : attempt.setting, candidatesTried: tried,
+            pulseDBFS: medianHeight > 0 ? 20 * log10(medianHeight) : nil)
 
         var tracks: [TrackRead] = []
         if let (read, _) = accepted { tracks.append(read) } else if let failure { tracks.append(failure) }
@@ -146,24 +147,31 @@ enum SwipeReport {
     static func diagnose(_ swipe: Swipe, failure: TrackRead?, attempt: Attempt) -> SwipeProblem {
         let q = swipe.quality
         if failure?.format == nil && attempt.bits.count < SwipeLimits.minimumBits { return .notAMagstripe }
-        if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
-        if q.peakDBFS < SwipeLimits.weakPeakDBFS { return .weakSignal }
+        if (q.pulseDBFS ?? q.peakDBFS) < SwipeLimits.weakPeakDBFS { return .weakSignal }
         if q.snrDB < SwipeLimits.noisySNR { return .noisy }
         // A hand that speeds up and slows down several-fold is told so before it is told it was
-        // too fast at its fastest: steadiness is the cure (a steady swipe too fast for the rate
-        // has one speed, and is tooFast).
-        if let periods = Optional(attempt.periods), !periods.isEmpty {
-            let lo = periods.min()!, hi = periods.max()!
-            if Double(hi / lo) > SwipeLimits.unevenSpeedRatio { return .unevenSpeed }
+        // too fast, or too loud, at its fastest: steadiness is the cure (a steady swipe too fast
+        // for the rate has one speed, and is tooFast; one driven into clipping is clipped).
+        // A swipe too fast for the rate even in its slower quarter is tooFast whatever its
+        // spread: past the rate's limit the clock's periods scatter by themselves.
+        if !attempt.periods.isEmpty {
+            let slowerQuarter = attempt.periods.sorted()[attempt.periods.count * 3 / 4]
+            if Double(slowerQuarter) / 2 < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
         }
+        let speedRatio = attempt.periods.isEmpty ? 1 : Double(attempt.periods.max()! / attempt.periods.min()!)
+        if speedRatio > SwipeLimits.unevenSpeedRatio { return .unevenSpeed }
+        if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
         if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
         if attempt.jitter > SwipeLimits.unevenJitter && !attempt.periods.isEmpty { return .unevenSpeed }
         // Before a partial swipe: a swipe that crawled (or stopped) also ends without its end
         // sentinel, and "swipe in one steady movement" is the advice it needs.
         if let speed = swipe.speed, speed.mean < SwipeLimits.tooSlowSpeed { return .tooSlow }
+        if swipe.end - swipe.start > SwipeLimits.crawlingSeconds { return .tooSlow }
         if case .failed(.read(let error)) = failure?.status {
             switch error {
-            case .noEndSentinel, .missingLRC: return .partialSwipe
+            // A track that lost its clock part way, in a swipe whose speed changed more than a
+            // pull-back's does: the hand, not the card's travel.
+            case .noEndSentinel, .missingLRC: return speedRatio > SwipeLimits.cutUnevenRatio ? .unevenSpeed : .partialSwipe
             default: break
             }
         }
@@ -171,7 +179,8 @@ enum SwipeReport {
             // No start sentinel, but a card's clocking zeros at one end and data after them: a
             // swipe pulled out before the head reached the sentinel (a reverse swipe meets the
             // end of the track first). A tone's bits are all zeros, and stay notAMagstripe.
-            return looksCut(attempt.bits) ? .partialSwipe : .notAMagstripe
+            guard looksCut(attempt.bits) else { return .notAMagstripe }
+            return speedRatio > SwipeLimits.cutUnevenRatio ? .unevenSpeed : .partialSwipe
         }
         return .unevenSpeed
     }

@@ -29,7 +29,7 @@ enum ReasonGrid {
         }
     }
 
-    static let perCause = 300
+    static let perCause = 1_000
 
     static func causeIndex(_ cause: Cause) -> Int { Cause.allCases.firstIndex(of: cause) ?? 0 }
 

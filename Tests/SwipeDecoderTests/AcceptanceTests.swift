@@ -138,12 +138,13 @@ struct AcceptanceTests {
 @Suite("A failed swipe's reason: the advice the merchant needs")
 struct FailureReasonTests {
     static func reason(meanSpeed: Double, periods: [Float] = [Float](repeating: 100, count: 200),
-                       samplesPerHalfCell: Double = 20, snr: Double = 30) -> SwipeProblem {
-        let quality = SwipeQuality(peakDBFS: -12, snrDB: snr, jitter: 0.02, minimumSamplesPerHalfCell: samplesPerHalfCell,
-                                   clippedFraction: 0, candidate: nil, candidatesTried: 56)
+                       samplesPerHalfCell: Double = 20, snr: Double = 30, pulseDBFS: Double = -18, clipped: Double = 0,
+                       seconds: Double = 1) -> SwipeProblem {
+        let quality = SwipeQuality(peakDBFS: pulseDBFS + 6, snrDB: snr, jitter: 0.02, minimumSamplesPerHalfCell: samplesPerHalfCell,
+                                   clippedFraction: clipped, candidate: nil, candidatesTried: 56, pulseDBFS: pulseDBFS)
         let failure = TrackRead(format: .track2, status: .failed(.read(.noEndSentinel)), text: nil, content: nil,
                                 corrections: 0, masked: nil, channel: 0)
-        let swipe = Swipe(start: 0, end: 1, direction: nil, tracks: [failure],
+        let swipe = Swipe(start: 0, end: seconds, direction: nil, tracks: [failure],
                           speed: SpeedFigures(mean: meanSpeed, min: meanSpeed * 0.9, max: meanSpeed * 1.1),
                           quality: quality, problem: nil)
         let attempt = Attempt(setting: 0, bits: [UInt8](repeating: 0, count: 200), confidence: [Float](repeating: 1, count: 200),
@@ -160,10 +161,29 @@ struct FailureReasonTests {
         #expect(Self.reason(meanSpeed: 100, periods: jerky, samplesPerHalfCell: 1.5, snr: 8) == .noisy)
     }
 
-    @Test("a swipe that ended without its end sentinel at 2.5 cm/s crawled (tooSlow); at 30 cm/s it was pulled out (partialSwipe)")
+    @Test("a swipe that ended without its end sentinel at 2.5 cm/s crawled (tooSlow), and so did one that lasted 3 s; at 30 cm/s in 1 s it was pulled out (partialSwipe)")
     func slowBeforePartial() {
         #expect(Self.reason(meanSpeed: 2.5) == .tooSlow)
+        #expect(Self.reason(meanSpeed: 30, seconds: 3) == .tooSlow)
         #expect(Self.reason(meanSpeed: 30) == .partialSwipe)
+    }
+
+    @Test("weak is the pulses' level, not the noise: pulses at -46 dBFS are weakSignal whatever the SNR; at -18 dBFS with an SNR of 8 dB, noisy")
+    func weakOrNoisy() {
+        #expect(Self.reason(meanSpeed: 30, snr: 8, pulseDBFS: -46) == .weakSignal)
+        #expect(Self.reason(meanSpeed: 30, snr: 30, pulseDBFS: -46) == .weakSignal)
+        #expect(Self.reason(meanSpeed: 30, snr: 8, pulseDBFS: -18) == .noisy)
+        #expect(Self.reason(meanSpeed: 30, pulseDBFS: -38) == .partialSwipe, "a quiet reader that is not too weak")
+    }
+
+    @Test("a track cut short whose speed changed 3-fold is unevenSpeed, a steady one partialSwipe; a 4-fold change is told before clipping, a steady clipped swipe is clipped")
+    func unevenCutAndClipped() {
+        let threeFold: [Float] = (0..<200).map { $0 % 20 < 10 ? 60 : 180 }
+        #expect(Self.reason(meanSpeed: 30, periods: threeFold) == .unevenSpeed)
+        #expect(Self.reason(meanSpeed: 30, periods: (0..<200).map { $0 % 2 == 0 ? 90 : 110 }) == .partialSwipe)
+        let fourFold: [Float] = (0..<200).map { $0 % 20 < 10 ? 40 : 160 }
+        #expect(Self.reason(meanSpeed: 30, periods: fourFold, clipped: 0.01) == .unevenSpeed)
+        #expect(Self.reason(meanSpeed: 30, clipped: 0.01) == .clipped)
     }
 }
 
