@@ -6,20 +6,9 @@ import TestSupport
 /// The arm state machine of docs/PROTOCOL.md ("The life of an arm"), held against the hub.
 @Suite("Reader hub: the arm state machine")
 struct ArmStateTests {
-    /// A hub with readers `r1` and `r2`, and clients 1 and 2 connected.
-    func hub() async -> (ReaderHub, RecordingClient, RecordingClient) {
-        let hub = ReaderHub()
-        await hub.readerAppeared(id: "r1", name: "one")
-        await hub.readerAppeared(id: "r2", name: "two")
-        let a = RecordingClient(1), b = RecordingClient(2)
-        _ = await hub.connect(a)
-        _ = await hub.connect(b)
-        return (hub, a, b)
-    }
-
     @Test("arming again ends the earlier arm with SUPERSEDED (its reference and reader) before ARMED; the card carries the new reference")
     func superseded() async {
-        let (hub, a, _) = await hub()
+        let (hub, a, _) = await twoReaderHub()
         #expect(await hub.handle(.arm(reader: "r1", timeout: 30, reference: "A-1"), from: 1).first?.kind == .armed)
         let again = await hub.handle(.arm(reader: "r1", timeout: 30, reference: "A-2"), from: 1)
         #expect(again.first?.kind == .armed && again.first?["reference"] == "A-2")
@@ -35,7 +24,7 @@ struct ArmStateTests {
 
     @Test("a cancel after the CARD answers too_late naming the arm's reference and reader, once; after that it is not_armed")
     func tooLate() async {
-        let (hub, a, _) = await hub()
+        let (hub, a, _) = await twoReaderHub()
         _ = await hub.handle(.arm(reader: "r1", timeout: 30, reference: "order-3"), from: 1)
         await hub.swipe(decodedSwipe(), reader: "r1")
         #expect(a.classes == ["CARD"])
@@ -52,7 +41,7 @@ struct ArmStateTests {
 
     @Test("a cancel that names a reader ends only that arm; naming a reader the client has not armed is not_armed and ends nothing")
     func cancelOneReader() async {
-        let (hub, _, _) = await hub()
+        let (hub, _, _) = await twoReaderHub()
         _ = await hub.handle(.arm(reader: "r1", timeout: 30, reference: "one"), from: 1)
         _ = await hub.handle(.arm(reader: "r2", timeout: 30, reference: "two"), from: 2)
         #expect(await hub.handle(.cancel(reader: "r2"), from: 1).first?["code"] == "not_armed", "another client's arm")
@@ -69,7 +58,7 @@ struct ArmStateTests {
 
     @Test("shutdown ends every arm with CANCELLED reason shutdown; a client connecting while the daemon stops gets one ERROR shutting_down and no greeting")
     func shutdown() async {
-        let (hub, a, b) = await hub()
+        let (hub, a, b) = await twoReaderHub()
         _ = await hub.handle(.arm(reader: "r1", timeout: 30, reference: "R"), from: 1)
         await hub.shutdown()
         #expect(a.classes == ["CANCELLED"] && a.received[0]["reason"] == "shutdown" && a.received[0]["reference"] == "R")

@@ -45,6 +45,17 @@ final class CallLog: @unchecked Sendable {
     var list: [String] { box.withLock { $0 } }
 }
 
+/// A hub with readers `r1` and `r2`, and clients 1 and 2 connected.
+func twoReaderHub() async -> (ReaderHub, RecordingClient, RecordingClient) {
+    let hub = ReaderHub()
+    await hub.readerAppeared(id: "r1", name: "one")
+    await hub.readerAppeared(id: "r2", name: "two")
+    let a = RecordingClient(1), b = RecordingClient(2)
+    _ = await hub.connect(a)
+    _ = await hub.connect(b)
+    return (hub, a, b)
+}
+
 /// A decoded swipe of a test card (or a failed one).
 func decodedSwipe(_ text: String = ";4111111111111111=28121010000012345678?", format: TrackFormat = .track2, cut: Bool = false,
                   mask: MaskPolicy = .standard) -> Swipe {
@@ -157,12 +168,7 @@ struct HubTests {
 
     @Test("an arm times out with TIMEOUT; a disconnect disarms; a removed reader ends its arm")
     func endings() async throws {
-        let hub = ReaderHub()
-        await hub.readerAppeared(id: "r1", name: "one")
-        await hub.readerAppeared(id: "r2", name: "two")
-        let a = RecordingClient(1), b = RecordingClient(2)
-        _ = await hub.connect(a)
-        _ = await hub.connect(b)
+        let (hub, a, b) = await twoReaderHub()
         _ = await hub.handle(.arm(reader: "r1", timeout: 0.2, reference: nil), from: 1)
         for _ in 0..<100 where a.classes.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         #expect(a.classes == ["TIMEOUT"])
