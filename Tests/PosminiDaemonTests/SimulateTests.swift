@@ -104,6 +104,24 @@ extension ProcessSuites {
             #expect(refused.status == 2 && refused.stderr.contains("--simulate needs --test-key"), "\(refused.stderr)")
         }
 
+        @Test("without root: a developer's test daemon and posminictl run as one unprivileged user, which the daemon lets in as a POS user; another user is refused")
+        func withoutRoot() throws {
+            let directory = try temporaryDirectory()
+            chmod(directory, 0o777)
+            let socket = directory + "/posmini.sock", out = directory + "/out"
+            let script = """
+                \(shellQuoted(posminidExecutable)) --test-key --simulate --socket \(shellQuoted(socket)) --state-directory \(shellQuoted(directory + "/state")) >\(shellQuoted(directory + "/daemon.log")) 2>&1 &
+                \(shellQuoted(posminictlExecutable)) arm --socket \(shellQuoted(socket)) --wait 15 --timeout 30 --reference dev-1
+                """
+            let status = system("setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \(shellQuoted(script)) >\(shellQuoted(out)) 2>&1")
+            #expect(status == 0, "\(readText(out)) \(readText(directory + "/daemon.log"))")
+            #expect(readText(out).contains("card on simulator, payment, 411111******1111"), "\(readText(out))")
+            // Another unprivileged user is not the daemon's.
+            let other = system("setpriv --reuid=65533 --regid=65533 --clear-groups \(shellQuoted(posminictlExecutable)) status --socket \(shellQuoted(socket)) >\(shellQuoted(out)) 2>&1")
+            #expect(other != 0)
+            _ = system("pkill -u 65534 -f 'posminid --test-key --simulate --socket \(socket)'")
+        }
+
         /// The first `sh` block after the README's "Testing your POS app without a reader".
         static func readmeCommands() -> String? {
             let lines = readText(packageRoot + "/README.md").split(separator: "\n", omittingEmptySubsequences: false)
