@@ -162,7 +162,11 @@ enum SwipeReport {
         if speedRatio > SwipeLimits.unevenSpeedRatio { return .unevenSpeed }
         if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
         if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
-        if attempt.jitter > SwipeLimits.unevenJitter && !attempt.periods.isEmpty { return .unevenSpeed }
+        // Transitions scattered off the clock: a hand's speed changes when the speed did change,
+        // else the noise (a steady swipe's transitions move only with it).
+        if attempt.jitter > SwipeLimits.unevenJitter && !attempt.periods.isEmpty {
+            return speedRatio > SwipeLimits.cutUnevenRatio ? .unevenSpeed : .noisy
+        }
         // Before a partial swipe: a swipe that crawled (or stopped) also ends without its end
         // sentinel, and "swipe in one steady movement" is the advice it needs.
         if let speed = swipe.speed, speed.mean < SwipeLimits.tooSlowSpeed { return .tooSlow }

@@ -139,8 +139,8 @@ struct AcceptanceTests {
 struct FailureReasonTests {
     static func reason(meanSpeed: Double, periods: [Float] = [Float](repeating: 100, count: 200),
                        samplesPerHalfCell: Double = 20, snr: Double = 30, pulseDBFS: Double = -18, clipped: Double = 0,
-                       seconds: Double = 1) -> SwipeProblem {
-        let quality = SwipeQuality(peakDBFS: pulseDBFS + 6, snrDB: snr, jitter: 0.02, minimumSamplesPerHalfCell: samplesPerHalfCell,
+                       seconds: Double = 1, jitter: Double = 0.02) -> SwipeProblem {
+        let quality = SwipeQuality(peakDBFS: pulseDBFS + 6, snrDB: snr, jitter: jitter, minimumSamplesPerHalfCell: samplesPerHalfCell,
                                    clippedFraction: clipped, candidate: nil, candidatesTried: 56, pulseDBFS: pulseDBFS)
         let failure = TrackRead(format: .track2, status: .failed(.read(.noEndSentinel)), text: nil, content: nil,
                                 corrections: 0, masked: nil, channel: 0)
@@ -148,7 +148,7 @@ struct FailureReasonTests {
                           speed: SpeedFigures(mean: meanSpeed, min: meanSpeed * 0.9, max: meanSpeed * 1.1),
                           quality: quality, problem: nil)
         let attempt = Attempt(setting: 0, bits: [UInt8](repeating: 0, count: 200), confidence: [Float](repeating: 1, count: 200),
-                              repairs: 0, bridged: 0, periods: periods, jitter: 0.02,
+                              repairs: 0, bridged: 0, periods: periods, jitter: jitter,
                               firstPosition: 0, lastPosition: 20_000, transitions: [], backward: false)
         return SwipeReport.diagnose(swipe, failure: failure, attempt: attempt)
     }
@@ -166,6 +166,13 @@ struct FailureReasonTests {
         #expect(Self.reason(meanSpeed: 2.5) == .tooSlow)
         #expect(Self.reason(meanSpeed: 30, seconds: 3) == .tooSlow)
         #expect(Self.reason(meanSpeed: 30) == .partialSwipe)
+    }
+
+    @Test("transitions scattered off the clock: with the speed changing 3-fold, unevenSpeed; at a steady speed, the noise (noisy)")
+    func jitterFromNoise() {
+        let threeFold: [Float] = (0..<200).map { $0 % 20 < 10 ? 60 : 180 }
+        #expect(Self.reason(meanSpeed: 30, periods: threeFold, jitter: 0.25) == .unevenSpeed)
+        #expect(Self.reason(meanSpeed: 30, jitter: 0.25) == .noisy)
     }
 
     @Test("weak is the pulses' level, not the noise: pulses at -46 dBFS are weakSignal whatever the SNR; at -18 dBFS with an SNR of 8 dB, noisy")
