@@ -20,8 +20,8 @@ enum DiagnoseLimits {
     /// Warn when the fastest moment came within this fraction of the fastest the device reads.
     static let fastWarnFraction = 0.8
     /// Warn when the speed changed more than this many times over within the swipe (the
-    /// decoder fails at `SwipeLimits.unevenSpeedRatio`).
-    static let unevenWarnRatio = 3.0
+    /// decoder calls a failed swipe `unevenSpeed` at `SwipeLimits.unevenSpeedRatio`).
+    static let unevenWarnRatio = 2.5
     /// Pass below this jitter (fraction of a cell; the decoder fails at `SwipeLimits.unevenJitter`).
     static let jitterPass = 0.1
 

@@ -17,9 +17,9 @@ public enum SwipeLimits {
     public static let weakPeakDBFS = -40.0
     /// Pulse height over the noise before the swipe below this (dB): `noisy`.
     public static let noisySNR = 14.0
-    /// The slowest cell more than this many times the fastest: `unevenSpeed` (the clock cannot
-    /// follow a hand that stops and starts).
-    public static let unevenSpeedRatio = 3.5
+    /// The slow cells (95th percentile of the cell time) more than this many times the fast ones
+    /// (5th): `unevenSpeed` (the clock cannot follow a hand that stops and starts).
+    public static let unevenSpeedRatio = 3.0
     /// A track cut short (no end sentinel) whose speed changed more than this many times over:
     /// `unevenSpeed` rather than `partialSwipe` (a card pulled back keeps its speed until then).
     public static let cutUnevenRatio = 2.5

@@ -154,11 +154,11 @@ enum SwipeReport {
         // for the rate has one speed, and is tooFast; one driven into clipping is clipped).
         // A swipe too fast for the rate even in its slower quarter is tooFast whatever its
         // spread: past the rate's limit the clock's periods scatter by themselves.
-        if !attempt.periods.isEmpty {
-            let slowerQuarter = attempt.periods.sorted()[attempt.periods.count * 3 / 4]
-            if Double(slowerQuarter) / 2 < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
-        }
-        let speedRatio = attempt.periods.isEmpty ? 1 : Double(attempt.periods.max()! / attempt.periods.min()!)
+        let sorted = attempt.periods.sorted()
+        if !sorted.isEmpty, Double(sorted[sorted.count * 3 / 4]) / 2 < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
+        // The spread of the speed from the 5th to the 95th percentile of the cells: a few cells
+        // that noise cut short or merged do not make a hand uneven.
+        let speedRatio = sorted.isEmpty ? 1 : Double(sorted[sorted.count * 95 / 100] / sorted[sorted.count * 5 / 100])
         if speedRatio > SwipeLimits.unevenSpeedRatio { return .unevenSpeed }
         if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
         if q.minimumSamplesPerHalfCell > 0 && q.minimumSamplesPerHalfCell < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }

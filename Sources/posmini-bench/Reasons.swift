@@ -36,7 +36,14 @@ enum ReasonGrid {
     /// Case `k` of `cause`: a nominal swipe (Track 1 or 2, 20-80 cm/s, 44.1 or 48 kHz, SNR
     /// 25-35 dB, -20 to -8 dBFS) with the cause written into it.
     static func scenario(_ cause: Cause, _ k: Int, seed: UInt64) -> (SwipeScenario, String) {
-        var r = PhysicsGrid.Draw(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &* 7_919 &+ UInt64(causeIndex(cause) + 1) &* 104_729_000_003)
+        // The case's seed mixed (SplitMix64's finalizer) before the xorshift draws: nearby seeds
+        // (k, k + 1) give xorshift first outputs that differ in few bits, and the grid's swipes
+        // came out alike, so that one seed's figures differed from another's by far more than
+        // chance (too noisy: 167 or 594 swipes of 1 000 with no message).
+        var z = seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &* 7_919 &+ UInt64(causeIndex(cause) + 1) &* 104_729_000_003
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        var r = PhysicsGrid.Draw(seed: z ^ (z >> 31))
         let format: TrackFormat = r.uniform() < 0.5 ? .track1 : .track2
         let text = r.pick(GridCards.texts(format))
         var speed = SpeedProfile.constant(200 + 600 * r.uniform())
