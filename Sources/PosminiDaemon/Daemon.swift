@@ -109,9 +109,9 @@ public enum Daemon {
             var recordings: [(name: String, audio: PCMAudio)] = []
             for path in options.replays {
                 do {
-                    recordings.append((path, try WAV.decode(try FileBytes.read(path))))
+                    recordings.append((path, try FileSource.audio(wav: path)))
                 } catch {
-                    logger.critical("--simulate: \(path) cannot be played: \(error)")
+                    logger.critical("replay refused: \(error)")
                     return 2
                 }
             }

@@ -58,6 +58,16 @@ public enum SimulateAction: Sendable, Hashable {
     }
 }
 
+extension JSONValue {
+    /// The object with the request `id` a request carries and its direct replies echo (the
+    /// same value without one).
+    func carrying(id: String?) -> JSONValue {
+        guard let id, case .object(var fields) = self else { return self }
+        fields["id"] = .string(id)
+        return .object(fields)
+    }
+}
+
 /// Why a request was refused: the `code` of the `ERROR` reply, and a message naming the problem.
 public struct ProtocolError: Error, Sendable, Hashable {
     public var code: String
@@ -99,11 +109,7 @@ extension Request {
     }
 
     /// The request with a request `id`, which the daemon's direct replies echo.
-    public func json(id: String?) -> JSONValue {
-        guard let id, case .object(var f) = json else { return json }
-        f["id"] = .string(id)
-        return .object(f)
-    }
+    public func json(id: String?) -> JSONValue { json.carrying(id: id) }
 
     /// Parses one request line (its `id`, if any, is passed over: `parseLine` gives it).
     public static func parse(_ line: [UInt8]) throws(ProtocolError) -> Request {

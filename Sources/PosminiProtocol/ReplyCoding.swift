@@ -67,11 +67,7 @@ extension Reply {
     }
 
     /// The message as a direct reply to a request that carried `id`: the same, with `id` echoed.
-    public func json(id: String?) -> JSONValue {
-        guard let id, case .object(var f) = json else { return json }
-        f["id"] = .string(id)
-        return .object(f)
-    }
+    public func json(id: String?) -> JSONValue { json.carrying(id: id) }
 
     /// The `id` a message echoes: the request it answers (nil for events and for requests
     /// without one).

@@ -100,11 +100,14 @@ public final class FileSource: CaptureSource, @unchecked Sendable {
 
     /// A WAV file (16/24/32-bit integer or 32-bit float, mono or stereo).
     public convenience init(wav path: String, paced: Bool, periodTime: Double = 0.01, repeats: Int = 1) throws(Failure) {
+        self.init(name: path, audio: try Self.audio(wav: path), paced: paced, periodTime: periodTime, repeats: repeats)
+    }
+
+    /// A WAV file's audio, or what is wrong with it (unreadable, not audio), naming the file.
+    public static func audio(wav path: String) throws(Failure) -> PCMAudio {
         let bytes: [UInt8]
         do { bytes = try FileBytes.read(path) } catch { throw .unreadable(error) }
-        let audio: PCMAudio
-        do { audio = try WAV.decode(bytes) } catch { throw .notAudio(path: path, error) }
-        self.init(name: path, audio: audio, paced: paced, periodTime: periodTime, repeats: repeats)
+        do { return try WAV.decode(bytes) } catch { throw .notAudio(path: path, error) }
     }
 
     /// Headerless samples with an explicit rate, channel count and encoding.

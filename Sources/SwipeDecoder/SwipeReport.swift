@@ -149,15 +149,15 @@ enum SwipeReport {
         if failure?.format == nil && attempt.bits.count < SwipeLimits.minimumBits { return .notAMagstripe }
         if (q.pulseDBFS ?? q.peakDBFS) < SwipeLimits.weakPeakDBFS { return .weakSignal }
         if q.snrDB < SwipeLimits.noisySNR { return .noisy }
-        // A hand that speeds up and slows down several-fold is told so before it is told it was
-        // too fast, or too loud, at its fastest: steadiness is the cure (a steady swipe too fast
-        // for the rate has one speed, and is tooFast; one driven into clipping is clipped).
         // A swipe too fast for the rate even in its slower quarter is tooFast whatever its
         // spread: past the rate's limit the clock's periods scatter by themselves.
         let sorted = attempt.periods.sorted()
         if !sorted.isEmpty, Double(sorted[sorted.count * 3 / 4]) / 2 < SwipeLimits.minimumSamplesPerHalfCell { return .tooFast }
-        // The spread of the speed from the 5th to the 95th percentile of the cells: a few cells
-        // that noise cut short or merged do not make a hand uneven.
+        // A hand that speeds up and slows down several-fold is told so before it is told it was
+        // too fast, or too loud, at its fastest: steadiness is the cure (a steady swipe too fast
+        // for the rate has one speed, and is tooFast; one driven into clipping is clipped). The
+        // spread is from the 5th to the 95th percentile of the cells: a few cells that noise cut
+        // short or merged do not make a hand uneven.
         let speedRatio = sorted.isEmpty ? 1 : Double(sorted[sorted.count * 95 / 100] / sorted[sorted.count * 5 / 100])
         if speedRatio > SwipeLimits.unevenSpeedRatio { return .unevenSpeed }
         if q.clippedFraction > SwipeLimits.clippedFraction { return .clipped }
