@@ -146,8 +146,11 @@ enum SwipeReport {
     /// The most likely reason a swipe did not read.
     static func diagnose(_ swipe: Swipe, failure: TrackRead?, attempt: Attempt) -> SwipeProblem {
         let q = swipe.quality
-        if failure?.format == nil && attempt.bits.count < SwipeLimits.minimumBits { return .notAMagstripe }
+        // Pulses this faint say nothing of what made them: a stripe read too quietly for its
+        // clock to lock looks like no stripe at all, and "turn the volume up" is the advice a
+        // weak reader needs (the gate's noise-burst test has dropped plain noise already).
         if (q.pulseDBFS ?? q.peakDBFS) < SwipeLimits.weakPeakDBFS { return .weakSignal }
+        if failure?.format == nil && attempt.bits.count < SwipeLimits.minimumBits { return .notAMagstripe }
         if q.snrDB < SwipeLimits.noisySNR { return .noisy }
         // A swipe too fast for the rate even in its slower quarter is tooFast whatever its
         // spread: past the rate's limit the clock's periods scatter by themselves.

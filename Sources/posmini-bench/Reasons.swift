@@ -77,8 +77,14 @@ enum ReasonGrid {
         /// By cause: swipes, read, failed, and the reasons reported for the failed ones.
         var swipes: [String: Int] = [:], reads: [String: Int] = [:], unreported: [String: Int] = [:]
         var reasons: [String: [String: Int]] = [:]
+        /// Too weak, by SNR band of 4 dB: swipes, and those that sent no message at all.
+        var weakBySNR: [Int: (swipes: Int, silent: Int)] = [:]
 
         mutating func merge(_ o: Part) {
+            for (k, v) in o.weakBySNR {
+                let t = weakBySNR[k] ?? (0, 0)
+                weakBySNR[k] = (t.swipes + v.swipes, t.silent + v.silent)
+            }
             for (k, v) in o.swipes { swipes[k, default: 0] += v }
             for (k, v) in o.reads { reads[k, default: 0] += v }
             for (k, v) in o.unreported { unreported[k, default: 0] += v }
@@ -101,12 +107,21 @@ func reasonReport(seed: UInt64) async {
             let decoder = benchDecoder(scenario.audio.sampleRate)
             let swipes = decoder.push(audio) + decoder.finish()
             part.swipes[cause.rawValue, default: 0] += 1
+            let band = Int((scenario.audio.snr ?? 99) / 4)
+            var silent = false
+            defer {
+                if cause == .weak {
+                    let t = part.weakBySNR[band] ?? (0, 0)
+                    part.weakBySNR[band] = (t.swipes + 1, t.silent + (silent ? 1 : 0))
+                }
+            }
             switch outcome(of: swipes, card: text) {
             case .read: part.reads[cause.rawValue, default: 0] += 1
             default:
                 if let problem = swipes.compactMap(\.problem).first {
                     part.reasons[cause.rawValue, default: [:]][problem.rawValue, default: 0] += 1
                 } else {
+                    silent = true
                     part.unreported[cause.rawValue, default: 0] += 1
                 }
             }
@@ -127,6 +142,13 @@ func reasonReport(seed: UInt64) async {
         let share = failed > 0 ? fmt(100 * Double(right) / Double(failed), 1) : "-"
         print("| \(key) | \(total.swipes[key] ?? 0) | \(total.reads[key] ?? 0) | \(total.unreported[key] ?? 0) | "
               + names.map { String(reasons[$0] ?? 0) }.joined(separator: " | ") + " | \(share) |")
+    }
+    print("\nToo weak, by SNR (peak over the converter's noise): swipes that sent no message at all.\n")
+    print("| SNR dB | swipes | no message | % |")
+    print("| --- | ---: | ---: | ---: |")
+    for band in total.weakBySNR.keys.sorted() {
+        let t = total.weakBySNR[band] ?? (0, 0)
+        print("| \(band * 4)-\(band * 4 + 4) | \(t.swipes) | \(t.silent) | \(fmt(100 * Double(t.silent) / Double(max(1, t.swipes)), 1)) |")
     }
     print("(\(fmt(monotonicSeconds() - started, 1)) s on \(processorCount()) threads)\n")
 }

@@ -139,15 +139,15 @@ struct AcceptanceTests {
 struct FailureReasonTests {
     static func reason(meanSpeed: Double, periods: [Float] = [Float](repeating: 100, count: 200),
                        samplesPerHalfCell: Double = 20, snr: Double = 30, pulseDBFS: Double = -18, clipped: Double = 0,
-                       seconds: Double = 1, jitter: Double = 0.02) -> SwipeProblem {
+                       seconds: Double = 1, jitter: Double = 0.02, bits: Int = 200, trackFound: Bool = true) -> SwipeProblem {
         let quality = SwipeQuality(peakDBFS: pulseDBFS + 6, snrDB: snr, jitter: jitter, minimumSamplesPerHalfCell: samplesPerHalfCell,
                                    clippedFraction: clipped, candidate: nil, candidatesTried: 56, pulseDBFS: pulseDBFS)
-        let failure = TrackRead(format: .track2, status: .failed(.read(.noEndSentinel)), text: nil, content: nil,
-                                corrections: 0, masked: nil, channel: 0)
-        let swipe = Swipe(start: 0, end: seconds, direction: nil, tracks: [failure],
+        let failure = trackFound ? TrackRead(format: .track2, status: .failed(.read(.noEndSentinel)), text: nil, content: nil,
+                                             corrections: 0, masked: nil, channel: 0) : nil
+        let swipe = Swipe(start: 0, end: seconds, direction: nil, tracks: failure.map { [$0] } ?? [],
                           speed: SpeedFigures(mean: meanSpeed, min: meanSpeed * 0.9, max: meanSpeed * 1.1),
                           quality: quality, problem: nil)
-        let attempt = Attempt(setting: 0, bits: [UInt8](repeating: 0, count: 200), confidence: [Float](repeating: 1, count: 200),
+        let attempt = Attempt(setting: 0, bits: [UInt8](repeating: 0, count: bits), confidence: [Float](repeating: 1, count: bits),
                               repairs: 0, bridged: 0, periods: periods, jitter: jitter,
                               firstPosition: 0, lastPosition: 20_000, transitions: [], backward: false)
         return SwipeReport.diagnose(swipe, failure: failure, attempt: attempt)
@@ -181,6 +181,14 @@ struct FailureReasonTests {
         #expect(Self.reason(meanSpeed: 30, snr: 30, pulseDBFS: -46) == .weakSignal)
         #expect(Self.reason(meanSpeed: 30, snr: 8, pulseDBFS: -18) == .noisy)
         #expect(Self.reason(meanSpeed: 30, pulseDBFS: -38) == .partialSwipe, "a quiet reader that is not too weak")
+    }
+
+    @Test("a swipe whose clock never locked (no track, 5 bits): with pulses at -46 dBFS, weakSignal (turn the volume up); at -18 dBFS, notAMagstripe")
+    func faintBeforeNotAStripe() {
+        #expect(Self.reason(meanSpeed: 30, pulseDBFS: -46, bits: 5, trackFound: false) == .weakSignal)
+        #expect(Self.reason(meanSpeed: 30, pulseDBFS: -18, bits: 5, trackFound: false) == .notAMagstripe)
+        #expect(Self.reason(meanSpeed: 30, snr: 8, pulseDBFS: -18, bits: 5, trackFound: false) == .notAMagstripe,
+                "a loud noisy sound with no clock is still not a stripe")
     }
 
     @Test("a track cut short whose speed changed 3-fold is unevenSpeed, a steady one partialSwipe; a 4-fold change is told before clipping, a steady clipped swipe is clipped")
