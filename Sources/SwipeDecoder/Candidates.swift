@@ -95,6 +95,9 @@ enum CandidateRole: Sendable, Hashable {
     case primary
     /// Any other setting (its index in `CandidateSetting.all`).
     case fallback(Int)
+    /// The sequence detector (`SequenceDetector`), tried when every setting failed on a swipe
+    /// too fast for the transition picker.
+    case sequence
 
     init(index: Int) { self = index == 0 ? .primary : .fallback(index) }
 }

@@ -85,13 +85,16 @@ final class SwipeAnalyzer {
             // segment without a noise lead): a read it accepts is taken as in the loop below,
             // and anything else is a failure without text (never an `ok` status without one).
             if read.isOK { return report(attempt, accepted: (read, direction), failure: nil, tried: 1) }
+            if typical < Self.sequenceInterval, let (sequence, read, direction) = sequenceRead(agreeing: SecondOpinions()) {
+                return report(sequence, accepted: (read, direction), failure: nil, tried: 2)
+            }
             return report(attempt, accepted: nil, failure: Acceptance.scrubbed(read), tried: 1)
         }
 
         var best: Attempt?
         var accepted: (read: TrackRead, attempt: Attempt, direction: SwipeDirection)?
         // Reads that need a second opinion, by text: the front end that produced each.
-        var unconfirmed: [SecretText: Set<CandidateSetting.FrontEnd>] = [:]
+        var unconfirmed = SecondOpinions()
         var firstFailure: (TrackRead, Attempt)?
         var tried = 0
         var lastFront: CandidateSetting.FrontEnd?
@@ -120,22 +123,47 @@ final class SwipeAnalyzer {
             if case .failed(.unconfirmed) = read.status, let text = read.text {
                 // A read that needs a second opinion is accepted once a different front end
                 // (other filtering, so other transitions) gives the same text.
-                let key = setting.frontEnd
-                if let earlier = unconfirmed[text], !earlier.subtracting([key]).isEmpty {
+                if unconfirmed.confirm(text, by: setting.frontEnd, corrected: read.corrections > 0) {
                     var confirmed = read
                     confirmed.status = .ok
                     if accepted == nil { accepted = (confirmed, attempt, direction) }
                     if exhaustive { continue } else { break candidateLoop }
                 }
-                unconfirmed[text, default: []].insert(key)
             }
             if firstFailure == nil { firstFailure = (Acceptance.scrubbed(read), attempt) }
         }
 
+        if accepted == nil && typical < Self.sequenceInterval, let (sequence, read, direction) = sequenceRead(agreeing: unconfirmed) {
+            tried += 1
+            accepted = (read, sequence, direction)
+        }
         let reference = accepted?.attempt ?? firstFailure?.1 ?? best
         guard let reference, reference.bits.count >= 20 || accepted != nil else { return nil }
         return report(reference, accepted: accepted.map { ($0.read, $0.direction) }, failure: firstFailure?.0,
                       tried: tried)
+    }
+
+    /// Transitions closer than this (samples, the plain pass's typical interval) mark a swipe the
+    /// picker may not resolve: below about 3 samples per half-cell the sequence detector is
+    /// tried when every setting failed.
+    static let sequenceInterval = 6.0
+
+    /// The sequence detector over the segment's clean samples: its read when the acceptance
+    /// rules take it (a read that needs a second opinion, when a setting's front end gave the
+    /// same text).
+    private func sequenceRead(agreeing unconfirmed: SecondOpinions) -> (Attempt, TrackRead, SwipeDirection)? {
+        var unconfirmed = unconfirmed
+        guard let attempt = SequenceDetector.detect(conditioner.clean, sampleRate: sampleRate) else {
+            trace?("sequence detector: no training stretch")
+            return nil
+        }
+        var (read, direction) = judge(attempt, setting: CandidateSetting.all[0], role: .sequence)
+        trace?("sequence detector: bits \(attempt.bits.count) → \(read.format.map { "\($0)" } ?? "-") \(read.status.code) weakest \(read.weakest ?? -1)")
+        observer?(attempt.setting, read)
+        if read.isUnconfirmed, let text = read.text, unconfirmed.confirm(text, by: nil, corrected: read.corrections > 0) {
+            read.status = .ok
+        }
+        return read.isOK ? (attempt, read, direction) : nil
     }
 
     /// The lattice over the plain pass's transitions (those `typicalInterval` found), judged
@@ -180,4 +208,23 @@ final class SwipeAnalyzer {
     /// Fewer transitions than this in the plain pass: not worth the candidates (see `analyze`):
     /// the cells of the shortest acceptable read, 13 characters of 5 bits.
     static let fewestPlainTransitions = (SwipeDecoder.minimumDataCharacters + 3) * 5
+}
+
+/// Reads that need a second opinion (`TrackRead.isUnconfirmed`), by text: which front ends gave
+/// each (nil: the sequence detector), with and without a correction.
+struct SecondOpinions {
+    private var clean: [SecretText: Set<CandidateSetting.FrontEnd?>] = [:]
+    private var corrected: [SecretText: Set<CandidateSetting.FrontEnd?>] = [:]
+
+    /// Records a read of `text` by `frontEnd`; whether it confirms an earlier one: a different
+    /// front end gave the same text, and the two were not both corrected. Damage written on
+    /// the stripe (a bit dropped near the end) reads the same through every front end, so two
+    /// reads "corrected" into one text are one opinion, not two: over 100 000 false-accept
+    /// trials (posmini-bench, seed 2026) the only false accepts were such pairs.
+    mutating func confirm(_ text: SecretText, by frontEnd: CandidateSetting.FrontEnd?, corrected isCorrected: Bool) -> Bool {
+        let others: (Set<CandidateSetting.FrontEnd?>?) -> Bool = { set in set.map { !$0.subtracting([frontEnd]).isEmpty } ?? false }
+        let confirmed = others(clean[text]) || (!isCorrected && others(corrected[text]))
+        if isCorrected { corrected[text, default: []].insert(frontEnd) } else { clean[text, default: []].insert(frontEnd) }
+        return confirmed
+    }
 }

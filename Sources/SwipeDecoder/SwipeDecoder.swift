@@ -52,6 +52,14 @@ public struct DecoderConfiguration: Sendable, Hashable {
 public final class SwipeDecoder {
     /// Fewest characters between the sentinels for a read to be accepted: fewer could be chance.
     public static let minimumDataCharacters = 10
+    /// `SwipeQuality.candidate` of a read the sequence detector made (one past the settings).
+    public static var sequenceCandidate: Int { CandidateSetting.all.count }
+
+    /// The sequence detector alone over `samples` (for the benchmark's worst-case timing): the
+    /// cells it decided, 0 when it found no training stretch or more cells than a card holds.
+    public static func sequenceCells(_ samples: [Float], sampleRate: Int) -> Int {
+        samples.withUnsafeBufferPointer { SequenceDetector.detect($0, sampleRate: Double(sampleRate))?.bits.count ?? 0 }
+    }
 
     public let sampleRate: Int
     public let channel: Int

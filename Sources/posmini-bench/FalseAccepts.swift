@@ -8,7 +8,7 @@ import Glibc
 /// The false-accept trial kinds: each gives the decoder something that must never come back as
 /// an ok read of other text.
 enum TrialKind: Int, CaseIterable, CustomStringConvertible {
-    case clockSlip, bitErrors, burst, noise, tones, randomF2F
+    case clockSlip, bitErrors, burst, noise, tones, randomF2F, fastDamaged
 
     var description: String {
         switch self {
@@ -18,6 +18,7 @@ enum TrialKind: Int, CaseIterable, CustomStringConvertible {
         case .noise: "noise segment (white, coloured, bursts)"
         case .tones: "tones, chirps, square waves"
         case .randomF2F: "F2F pulse train of random bits"
+        case .fastDamaged: "swipe at 1.2-2 samples per half-cell, SNR 12-40 dB, with a clock slip, bit errors or a burst"
         }
     }
 }
@@ -64,14 +65,17 @@ func makeTrial(_ kind: TrialKind, rng: inout SynthRandom) -> (samples: [Float], 
     func pick<T>(_ a: [T]) -> T { a[Int(rng.uniform() * Double(a.count)) % a.count] }
     let rate = pick([22_050, 44_100, 48_000])
     switch kind {
-    case .clockSlip, .bitErrors, .burst:
+    case .clockSlip, .bitErrors, .burst, .fastDamaged:
         let format: TrackFormat = pick([.track1, .track2, .track3])
         let text = pick(GridCards.texts(format))
         var track = try! StripeTrack(text: text, format: format)
         let first = track.bits.firstIndex(of: 1)!
         let last = track.bits.lastIndex(of: 1)!
         let at = first + format.characterWidth + Int(rng.uniform() * Double(last - first - format.characterWidth))
-        switch kind {
+        // Issue 24: the regime where transitions crowd within two samples of each other, each of
+        // the three damages in turn.
+        let damage = kind == .fastDamaged ? [TrialKind.clockSlip, .bitErrors, .burst][Int(rng.uniform() * 3) % 3] : kind
+        switch damage {
         case .clockSlip:
             if rng.uniform() < 0.5 { track.bits.insert(UInt8(rng.next() & 1), at: at) } else { track.bits.remove(at: at) }
         case .bitErrors:
@@ -87,9 +91,16 @@ func makeTrial(_ kind: TrialKind, rng: inout SynthRandom) -> (samples: [Float], 
         audio.leadingSilence = 0.05
         audio.trailingSilence = 0.05
         track.jitter = 0.04 * rng.uniform()
-        let maxSpeed = format == .track2 ? 1_500.0 : 1_000
-        let speed = 100 + (maxSpeed - 100) * rng.uniform()
-        let profile: SpeedProfile = rng.uniform() < 0.5 ? .constant(speed) : .jerky(mean: speed, ratio: 1 + 2 * rng.uniform(), changes: 4)
+        let profile: SpeedProfile
+        if kind == .fastDamaged {
+            audio.snr = 12 + 28 * rng.uniform()
+            let fastest = Double(rate) / (2 * format.bitsPerMillimetre * (1.2 + 0.8 * rng.uniform()))
+            profile = rng.uniform() < 0.5 ? .constant(fastest) : .accelerating(from: fastest / (1 + rng.uniform()), to: fastest)
+        } else {
+            let maxSpeed = format == .track2 ? 1_500.0 : 1_000
+            let speed = 100 + (maxSpeed - 100) * rng.uniform()
+            profile = rng.uniform() < 0.5 ? .constant(speed) : .jerky(mean: speed, ratio: 1 + 2 * rng.uniform(), changes: 4)
+        }
         let direction: SwipeDirection = rng.uniform() < 0.5 ? .forward : .reverse
         let swipe = SwipeSynthesizer.render(SwipeScenario(tracks: [track], motion: Motion(speed: profile, direction: direction),
                                                           audio: audio, seed: rng.next()))

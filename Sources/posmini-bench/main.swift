@@ -14,7 +14,7 @@ import Glibc
 //   --cases N            accuracy grid size (default 10 000: half nominal, half anywhere)
 //   --false-accepts N    false-accept trials (default 100 000)
 //   --noise-seconds S    length of each no-card stream (default 60)
-//   --only SECTION       accuracy | physics | worst-case | reasons | noise | false-accepts | throughput | capture | reply
+//   --only SECTION       accuracy | physics | fast | worst-case | reasons | noise | false-accepts | throughput | capture | reply
 //   --ring-samples N     samples per ring stress run (capture section; default 200 M)
 //   --seed N             grid and trial seed (default 2026)
 //   --nominal            accuracy grid inside the nominal region only
@@ -170,6 +170,9 @@ if only == nil || only == "accuracy" || only == "physics" {
     let physicsCases = option("--physics-cases").flatMap { Int($0) } ?? 3_000
     let secondHard = await physicsReport(cases: physicsCases, seed: physicsSeed, showFailures: showFailures)
     if let firstHard { printHardRegion(first: firstHard, second: secondHard) }
+}
+if only == nil || only == "fast" {
+    await fastRegimeReport(seed: option("--fast-seed").flatMap { UInt64($0) } ?? FastRegime.reportSeed)
 }
 if only == nil || only == "worst-case" {
     worstCaseReport()
