@@ -84,8 +84,8 @@ struct SequenceDetector {
         survivors[index(sign: start.sign, older: 0, newer: 0)] = start
         var back: [UInt8] = []           // per cell and new state: the predecessor state
         var margins: [Double] = []       // per cell and new state: the metric margin of the choice
-        back.reserveCapacity(8 * n / 2)
-        margins.reserveCapacity(8 * n / 2)
+        back.reserveCapacity(8 * (maximumCells + 1))
+        margins.reserveCapacity(8 * (maximumCells + 1))
         let width = training.width
         var cells = 0
         let end = Double(last) + 2 * training.period
