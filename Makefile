@@ -14,7 +14,9 @@ RELEASE      := -c release --static-swift-stdlib
 #   umockdev, gir1.2-umockdev-1.0, python3-gi: a udev testbed (sound cards plugged and removed
 #     for real libudev, Tests/Harness/udev_testbed.py)
 #   python3-jsonschema: every message the suite sees is checked against docs/schema
-APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux umockdev gir1.2-umockdev-1.0 python3-gi python3-jsonschema
+#   prometheus (promtool), prometheus-node-exporter: the metrics are checked by Prometheus's own
+#     tools (docs/METRICS.md)
+APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseaudio pulseaudio-utils libasound2-plugins systemd util-linux umockdev gir1.2-umockdev-1.0 python3-gi python3-jsonschema prometheus prometheus-node-exporter
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -35,6 +35,8 @@ let package = Package(
         // Pure modules: no I/O, no logging.
         // Wiped, non-copyable buffers for clear card data and keys.
         .target(name: "Secrets", swiftSettings: strict),
+        // Prometheus's text exposition format (issue 25).
+        .target(name: "PosminiMetrics", swiftSettings: strict),
         .target(name: "Magstripe", dependencies: ["Secrets"], swiftSettings: strict),
         .target(name: "AudioFile", swiftSettings: strict),
         .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
@@ -81,7 +83,7 @@ let package = Package(
         // Wiring: sessions, server, key store, diagnose, the decode tool.
         .target(name: "PosminiDaemon",
                 dependencies: ["Magstripe", "SwipeDecoder", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiProtocol", "PosminiConfig", "PosminiDecrypt",
-                               "DUKPT", "Secrets", "CPosix", "SwipeSynth",
+                               "DUKPT", "Secrets", "CPosix", "SwipeSynth", "PosminiMetrics",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log"),
@@ -119,7 +121,7 @@ let package = Package(
         .testTarget(name: "SwipeSynthTests", dependencies: ["SwipeSynth", "Magstripe", "AudioFile", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SwipeDecoderTests", dependencies: ["SwipeDecoder", "SwipeSynth", "Magstripe", "AudioFile", "TestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiDiagnose", "PosminiConfig", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
+        .testTarget(name: "PosminiDaemonTests", dependencies: ["PosminiDaemon", "PosminiMetrics", "PosminiDiagnose", "PosminiConfig", "PosminiClient", "PosminiDecrypt", "PosminiSystem", "ReaderPipeline", "SwipeDecoder", "PosminiProtocol", "PosminiFuzzing", "DUKPT", "Secrets", "AudioFile", "Magstripe", "SwipeSynth", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "PosminiProtocolTests", dependencies: ["PosminiProtocol", "PosminiDaemon", .product(name: "NIOCore", package: "swift-nio"),
                                                                  .product(name: "NIOTestUtils", package: "swift-nio")],

@@ -40,3 +40,42 @@ func cbc(_ data: inout SecretBytes, blockSize: Int, encrypt: Bool,
         }
     }
 }
+
+/// How many counter values from `first` to `last` (both included) have at most `maximumOneBits`
+/// one-bits: the transactions a key has left when `first` is its next counter.
+func countersLeft(from first: UInt32, last: UInt32, maximumOneBits: Int) -> Int {
+    guard first <= last else { return 0 }
+    let below = first == 0 ? 0 : countAtMost(first - 1, maximumOneBits)
+    return countAtMost(last, maximumOneBits) - below
+}
+
+/// Values from 0 to `x` with at most `k` one-bits: for each one-bit of `x`, from the top, the
+/// values that share the bits above it and have a zero there are free in the bits below.
+private func countAtMost(_ x: UInt32, _ k: Int) -> Int {
+    var total = 0, onesAbove = 0
+    for bit in stride(from: 31, through: 0, by: -1) where x & (1 << UInt32(bit)) != 0 {
+        let room = k - onesAbove
+        if room >= 0 { for j in 0...min(room, bit) { total += binomial(bit, j) } }
+        onesAbove += 1
+    }
+    if onesAbove <= k { total += 1 }
+    return total
+}
+
+private func binomial(_ n: Int, _ k: Int) -> Int {
+    guard k >= 0, k <= n else { return 0 }
+    var r = 1
+    for i in 0..<min(k, n - k) { r = r * (n - i) / (i + 1) }
+    return r
+}
+
+extension DUKPTScheme {
+    /// Transactions left with `next` as the next counter to use (nil: exhausted).
+    public func transactionsLeft(next: UInt32?) -> Int {
+        guard let next else { return 0 }
+        switch self {
+        case .aes128: return countersLeft(from: next, last: AESDUKPT.lastCounter, maximumOneBits: AESDUKPT.maximumOneBits)
+        case .tdes: return countersLeft(from: next, last: TDESDUKPT.lastCounter, maximumOneBits: TDESDUKPT.maximumOneBits)
+        }
+    }
+}

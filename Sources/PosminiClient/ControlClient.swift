@@ -165,6 +165,8 @@ public func describeReply(_ reply: Reply) -> String {
         return "\(reader): " + (action == "swipe" ? "swiped \(card ?? "the next card")" : action.replacingUnderscores())
     case .status(let status):
         return "\(status.readers.count) readers, " + describeCounters(status) + "; " + describeEncryption(status.encryption)
+    case .metrics(let text):
+        return "metrics: \(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.count) samples"
     }
 }
 

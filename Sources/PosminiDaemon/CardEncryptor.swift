@@ -67,6 +67,11 @@ public final class CardEncryptor: Sendable {
         }
     }
 
+    /// Transactions the key has left (for the metrics; 0 when exhausted).
+    public var transactionsLeft: Int {
+        isExhausted ? 0 : device.scheme.transactionsLeft(next: counter.peek)
+    }
+
     /// For STATUS: scheme, key ID, the next counter, whether exhausted, whether the test key.
     public func status() -> StatusReport.EncryptionStatus {
         StatusReport.EncryptionStatus(scheme: device.scheme.rawValue, keyID: Hex.encode(device.keyID), exhausted: isExhausted,

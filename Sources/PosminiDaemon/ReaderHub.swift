@@ -91,6 +91,11 @@ public actor ReaderHub {
     private var noiseBursts = 0
     private var goodReads = 0
     private var failedReads: [String: Int] = [:]
+    /// The metrics (issue 25): each reader's, kept for as long as the daemon runs, and the
+    /// daemon's own; each reader's sample rate, for its results' latency in audio time.
+    private var readerMetrics: [String: ReaderMetrics] = [:]
+    private var daemonMetrics = DaemonMetrics()
+    private var sampleRates: [String: Int] = [:]
     /// Each reader's capture counters since start, as the reader manager last reported them.
     private var capture: [String: ReaderStatistics] = [:]
 
@@ -219,7 +224,19 @@ public actor ReaderHub {
     public func setSimulator(_ simulate: @escaping Simulate) { self.simulate = simulate }
 
     /// Every request is decided before anything changes: a refused request changes nothing.
+    /// Refusals are counted by code for the metrics.
     public func handle(_ request: Request, from id: Int) async -> [Reply] {
+        let replies = await decide(request, from: id)
+        for case .error(let error, _, _) in replies { daemonMetrics.protocolErrors[error.code, default: 0] += 1 }
+        return replies
+    }
+
+    /// A request the server could not parse, refused there: counted with the hub's refusals.
+    public func countRefusal(_ code: String) {
+        daemonMetrics.protocolErrors[code, default: 0] += 1
+    }
+
+    private func decide(_ request: Request, from id: Int) async -> [Reply] {
         guard let peer = clients[id]?.peer else { return [.error(ProtocolError("not_connected", "this client is not connected"))] }
         switch request {
         case .watch(let enable):
@@ -283,6 +300,8 @@ public actor ReaderHub {
             return replies
         case .status:
             return [.status(status())]
+        case .metrics:
+            return [.metrics(text: metricsText())]
         case .release(let reader, let seconds):
             guard peer.admin else {
                 return notPermitted("release is for admins (root or the admin group): run posminid --diagnose with sudo")
@@ -374,6 +393,7 @@ public actor ReaderHub {
         for (reader, arm) in arms.sorted(by: { $0.key < $1.key }) where arm.deadline <= now {
             arms[reader] = nil
             clients[arm.client]?.send(.armEnded(.timeout, reader: reader, reference: arm.reference, message: nil))
+            daemonMetrics.armTimeouts += 1
         }
         scheduleExpiry()
     }
@@ -469,6 +489,7 @@ public actor ReaderHub {
             await Task.yield()
             switch event {
             case .started(let rate, let channels, let period):
+                sampleRates[id] = rate
                 readerCapturing(id: id, true)
                 await started(rate, channels, period)
             case .swipe(let swipe):
@@ -480,6 +501,7 @@ public actor ReaderHub {
                 return
             case .noiseBurst:
                 noiseBursts += 1
+                readerMetrics[id, default: ReaderMetrics()].ignoredBursts += 1
             case .notice:
                 break
             }
@@ -494,6 +516,7 @@ public actor ReaderHub {
         swipes += 1
         let ok = !swipe.readTracks.isEmpty
         if ok { goodReads += 1 } else { failedReads[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1 }
+        readerMetrics[reader, default: ReaderMetrics()].record(swipe, sampleRate: sampleRates[reader], at: MetricsClock.now())
         guard let arm = arms[reader], let client = clients[arm.client] else {
             notifyWatchers(.swipeIgnored(reader: reader, read: ok, decidedAt: decidedAt), except: nil)
             return
@@ -514,6 +537,7 @@ public actor ReaderHub {
                 }
             }
             client.send(.card(card))
+            daemonMetrics.cardsPublished += 1
             deliveredCards[arm.client, default: [:]][reader] = .some(arm.reference)
             notifyWatchers(.swipe(SwipeActivity(reader: reader, read: true, delivered: true, decidedAt: decidedAt)), except: arm.client)
         } else {
@@ -546,6 +570,15 @@ public actor ReaderHub {
         info.bound = bindings[info.id] != nil
         info.armed = arms[info.id] != nil
         return info
+    }
+
+    /// The metrics in Prometheus's text format (docs/METRICS.md).
+    func metricsText() -> String {
+        let report = status()
+        var perReader: [String: (overruns: Int, dropped: Int, gaps: Int)] = [:]
+        for (id, c) in capture { perReader[id] = (c.overruns, c.dropped, c.gaps) }
+        return MetricsText.render(status: report, readers: readerMetrics, capture: perReader, daemon: daemonMetrics,
+                                  transactionsLeft: encryptor?.transactionsLeft)
     }
 
     private func status() -> StatusReport {

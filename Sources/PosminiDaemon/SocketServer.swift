@@ -439,6 +439,7 @@ final class SocketServer: Sendable {
                 reading: for try await event in inbound {
                     switch event {
                     case .tooLong:
+                        await hub.countRefusal("line_too_long")
                         client.send(.error(ProtocolError("line_too_long", "a request line may be at most \(PosminiProtocol.maximumLine) bytes; closing")))
                         break reading
                     case .line(let bytes):
@@ -448,6 +449,7 @@ final class SocketServer: Sendable {
                         case .success(let request):
                             for reply in await hub.handle(request, from: id) { client.send(reply, id: requestID) }
                         case .failure(let error):
+                            await hub.countRefusal(error.code)
                             client.send(.error(error), id: requestID)
                         }
                     }

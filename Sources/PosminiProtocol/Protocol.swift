@@ -14,7 +14,7 @@ public enum PosminiProtocol {
     public static let maximumName = 256
     /// What this daemon understands beyond protocol 1.0, for a client to check in VERSION
     /// before it relies on it (docs/PROTOCOL.md, Compatibility).
-    public static let capabilities = ["cancel_reader", "request_id", "simulate", "superseded", "too_late"]
+    public static let capabilities = ["cancel_reader", "metrics", "request_id", "simulate", "superseded", "too_late"]
     /// The longest arm, and the default, seconds (the merchant flow's limit).
     public static let maximumArm = 120.0
     /// The longest a reader may be released to diagnose, seconds.
@@ -28,6 +28,8 @@ public enum Request: Sendable, Hashable {
     /// Ends the client's arm on `reader`, or all its arms.
     case cancel(reader: String?)
     case status
+    /// The metrics in Prometheus's text format (`METRICS`).
+    case metrics
     case bind(String)
     case unbind(String)
     /// Let go of a reader's device for `seconds` (diagnose), then open it again; 0 takes it back now.
@@ -98,6 +100,7 @@ extension Request {
             f["reader"] = reader.map(JSONValue.string)
             return .object(f)
         case .status: return ["cmd": "status"]
+        case .metrics: return ["cmd": "metrics"]
         case .bind(let reader): return ["cmd": "bind", "reader": .string(reader)]
         case .unbind(let reader): return ["cmd": "unbind", "reader": .string(reader)]
         case .release(let reader, let seconds): return ["cmd": "release", "reader": .string(reader), "seconds": .number(seconds)]
@@ -185,6 +188,9 @@ extension Request {
         case "status":
             try allowed([])
             return .status
+        case "metrics":
+            try allowed([])
+            return .metrics
         case "bind", "unbind":
             try allowed(["reader"])
             guard let reader = try string("reader") else { throw ProtocolError("invalid_request", "\"\(name)\" needs \"reader\"") }

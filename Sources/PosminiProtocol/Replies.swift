@@ -19,6 +19,8 @@ public enum Reply: Sendable, Hashable {
     /// The simulated reader did what `simulate` asked (`card`: the swipe's card).
     case simulated(reader: String, action: String, card: String?)
     case status(StatusReport)
+    /// The answer to `metrics`: the exposition in Prometheus's text format (docs/METRICS.md).
+    case metrics(text: String)
     /// The arm's card, to the client that armed.
     case card(CardEvent)
     /// A bad read on an armed reader: to the client that armed (the arm stays).
@@ -41,7 +43,7 @@ public enum Reply: Sendable, Hashable {
     /// The message classes of docs/PROTOCOL.md (the raw value is the `class`).
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case version = "VERSION", readers = "READERS", reader = "READER", watch = "WATCH", armed = "ARMED"
-        case released = "RELEASED", bound = "BOUND", unbound = "UNBOUND", simulated = "SIMULATED", status = "STATUS", card = "CARD"
+        case released = "RELEASED", bound = "BOUND", unbound = "UNBOUND", simulated = "SIMULATED", status = "STATUS", metrics = "METRICS", card = "CARD"
         case swipeFailed = "SWIPE_FAILED", swipe = "SWIPE", swipeIgnored = "SWIPE_IGNORED"
         case cancelled = "CANCELLED", timeout = "TIMEOUT", readerRemoved = "READER_REMOVED", superseded = "SUPERSEDED"
         case error = "ERROR"
@@ -59,6 +61,7 @@ public enum Reply: Sendable, Hashable {
         case .unbound: .unbound
         case .simulated: .simulated
         case .status: .status
+        case .metrics: .metrics
         case .card: .card
         case .swipeFailed: .swipeFailed
         case .swipe: .swipe

@@ -35,6 +35,8 @@ extension Reply {
             f["card"] = card.map(JSONValue.string)
         case .status(let status):
             status.write(into: &f)
+        case .metrics(let text):
+            f["text"] = .string(text)
         case .card(let card):
             card.write(into: &f)
         case .swipeFailed(let failure):
@@ -286,6 +288,8 @@ extension Reply {
             return .simulated(reader: try f.string("reader"), action: try f.string("action"), card: try f.optionalString("card"))
         case "STATUS":
             return .status(try StatusReport.parse(f))
+        case "METRICS":
+            return .metrics(text: try f.string("text"))
         case "CARD":
             return .card(try CardEvent.parse(f))
         case "SWIPE_FAILED":

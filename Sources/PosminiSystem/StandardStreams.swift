@@ -12,7 +12,7 @@ public enum StandardStreams {
     /// Text on stderr as it is, no newline (a line redrawn in place with `\r`).
     public static func errInPlace(_ text: String) { write(text, to: 2) }
 
-    static func write(_ text: String, to fd: Int32) {
+    public static func write(_ text: String, to fd: Int32) {
         // A closed or full stream loses the line: there is nowhere left to say so.
         Array(text.utf8).withUnsafeBytes { try? SystemCall.writeAll(fd, $0) }
     }

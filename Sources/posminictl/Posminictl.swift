@@ -19,7 +19,7 @@ struct Posminictl: ParsableCommand {
             the connection or refused this client in its greeting (one line on standard error).
             """,
         version: PosminiProtocol.release,
-        subcommands: [Status.self, Watch.self, Arm.self, Simulate.self, Decrypt.self])
+        subcommands: [Status.self, Metrics.self, Watch.self, Arm.self, Simulate.self, Decrypt.self])
 
     /// Exit status when the daemon cannot be reached (sysexits.h EX_UNAVAILABLE).
     static let unavailable: Int32 = 69
@@ -99,6 +99,25 @@ struct Status: ParsableCommand {
         if status.readers.isEmpty { StandardStreams.out("no readers") }
         StandardStreams.out(describeCounters(status))
         StandardStreams.out(describeEncryption(status.encryption))
+    }
+}
+
+struct Metrics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the daemon's metrics in Prometheus's text format (docs/METRICS.md; no card data).")
+    @OptionGroup var connection: Connection
+
+    func run() throws {
+        let (client, _) = try connection.open()
+        try client.send(Request.metrics)
+        guard let message = try client.next(timeout: 5) else { throw ExitCode(1) }
+        let reply = try? Reply.parse(message)
+        guard !connection.json, case .metrics(let text)? = reply else {
+            connection.show(message)
+            if case .error? = reply { throw ExitCode(1) }
+            return
+        }
+        StandardStreams.write(text, to: 1)
     }
 }
 

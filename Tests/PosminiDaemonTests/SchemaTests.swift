@@ -46,6 +46,7 @@ struct SchemaTests: CommandTesting {
         for _ in 0..<500 where !pos.classes.contains("TIMEOUT") { try? await Task.sleep(for: .milliseconds(10)) }
         replies += await hub.handle(.unbind("r1"), from: 1)
         replies += await hub.handle(.status, from: 1)
+        replies += await hub.handle(.metrics, from: 1)
         replies += await hub.handle(.arm(reader: "r9", timeout: nil, reference: nil), from: 1)
         lines += replies.map { $0.json(id: "q").text }
         lines += (pos.received + watcher.received).map(\.json.text)

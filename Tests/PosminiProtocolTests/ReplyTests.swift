@@ -64,6 +64,7 @@ struct ReplyTests {
         .released(reader: "replay", seconds: 60), .bound(reader: "replay"), .unbound(reader: "replay"),
         .simulated(reader: "simulator", action: "swipe", card: "visa"), .simulated(reader: "simulator", action: "remove", card: nil),
         .status(status), .status(StatusReport()),
+        .metrics(text: "# HELP posminid_clients Clients.\n# TYPE posminid_clients gauge\nposminid_clients 1\n"),
         .card(card),
         .card(CardEvent(reader: "replay", cardType: .nonPayment, tracks: [TrackSummary(track: 3, status: "ok", masked: ";0123****?")],
                         quality: SwipeSummary(snrDB: 20))),
@@ -89,7 +90,7 @@ struct ReplyTests {
         // Every class, and every class PROTOCOL.md names.
         #expect(Set(Self.all.map(\.kind)) == Set(Reply.Kind.allCases))
         #expect(Set(Reply.Kind.allCases.map(\.rawValue)) == ["VERSION", "READERS", "READER", "WATCH", "ARMED", "RELEASED", "BOUND", "UNBOUND",
-                                                              "STATUS", "CARD", "SWIPE_FAILED", "SWIPE", "SWIPE_IGNORED", "CANCELLED",
+                                                              "STATUS", "METRICS", "CARD", "SWIPE_FAILED", "SWIPE", "SWIPE_IGNORED", "CANCELLED",
                                                               "TIMEOUT", "READER_REMOVED", "SUPERSEDED", "SIMULATED", "ERROR"])
         for reply in Self.all {
             #expect(reply.json["class"]?.stringValue == reply.messageClass)
