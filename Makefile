@@ -151,6 +151,10 @@ install: release
 	rm -f posminid.service.tmp
 	install -D -m 0644 systemd/posminid.socket $(DESTDIR)$(UNITDIR)/posminid.socket
 	install -D -m 0644 systemd/posminid.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/posminid.conf
+	install -D -m 0644 systemd/posminid-metrics.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/posminid-metrics.conf
+	install -D -m 0644 docs/METRICS.md $(DESTDIR)$(PREFIX)/share/doc/posminid/METRICS.md
+	install -D -m 0644 contrib/prometheus/posminid.rules.yml $(DESTDIR)$(PREFIX)/share/doc/posminid/contrib/prometheus/posminid.rules.yml
+	install -D -m 0644 contrib/grafana/posminid.json $(DESTDIR)$(PREFIX)/share/doc/posminid/contrib/grafana/posminid.json
 	for rule in udev-rules/*.rules; do [ -e "$$rule" ] && install -D -m 0644 "$$rule" $(DESTDIR)$(PREFIX)/lib/udev/rules.d/$$(basename "$$rule"); done; true
 	install -D -m 0644 data/compatibility.list $(DESTDIR)$(PREFIX)/share/posminid/compatibility.list
 	install -D -m 0644 man/posminid.8 $(DESTDIR)$(PREFIX)/share/man/man8/posminid.8

@@ -35,8 +35,8 @@ let package = Package(
         // Pure modules: no I/O, no logging.
         // Wiped, non-copyable buffers for clear card data and keys.
         .target(name: "Secrets", swiftSettings: strict),
-        // Prometheus's text exposition format (issue 25).
-        .target(name: "PosminiMetrics", swiftSettings: strict),
+        // The daemon's metrics: Prometheus's text exposition format, and what is counted (issue 25).
+        .target(name: "PosminiMetrics", dependencies: ["PosminiProtocol", "SwipeDecoder", "Magstripe"], swiftSettings: strict),
         .target(name: "Magstripe", dependencies: ["Secrets"], swiftSettings: strict),
         .target(name: "AudioFile", swiftSettings: strict),
         .target(name: "SwipeSynth", dependencies: ["Magstripe"], swiftSettings: strict),
@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CMallocCounter"),
         .executableTarget(name: "posmini-bench",
                           dependencies: ["SwipeDecoder", "SwipeSynth", "SwipePhysics", "Magstripe", "AudioFile", "ReaderIO", "ReaderPipeline", "PosminiClient",
-                                         "PosminiProtocol", "CMallocCounter"],
+                                         "PosminiProtocol", "PosminiMetrics", "CMallocCounter"],
                           swiftSettings: strict),
 
         // DUKPT key derivation and track encryption, AES (X9.24-3) and TDES (X9.24-1) (pure).

@@ -39,6 +39,10 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// A card without a payment track (loyalty, gift, access) reaches the arming client with its
     /// tracks in clear (`clear_non_payment = true`); off by default.
     public var clearNonPayment = false
+    /// Where the metrics go for node_exporter's textfile collector (`metrics_textfile`, a path
+    /// ending in `.prom`; nil: nowhere), and how often they are rewritten, seconds.
+    public var metricsTextfile: String?
+    public var metricsInterval = 15
 
     public init() {}
 
@@ -132,6 +136,12 @@ public struct DaemonConfiguration: Sendable, Hashable {
                 case "false", "no", "off": c.clearNonPayment = false
                 default: throw fail("'clear_non_payment' must be true or false, not '\(value)'")
                 }
+            case "metrics_textfile":
+                guard value.hasPrefix("/"), value.hasSuffix(".prom"), !value.hasSuffix("/.prom") else {
+                    throw fail("'metrics_textfile' must be an absolute path ending in .prom (node_exporter reads only those), not '\(value)'")
+                }
+                c.metricsTextfile = value
+            case "metrics_interval": c.metricsInterval = try integer(1...3_600)
             case "log_level":
                 guard logLevels.contains(value) else {
                     throw fail("'log_level' must be one of \(logLevels.joined(separator: ", ")), not '\(value)'")

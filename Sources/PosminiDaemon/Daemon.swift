@@ -206,11 +206,18 @@ public enum Daemon {
         replays.removeAll()
         logger.info("\(started) reader(s) capturing")
 
-        let services: [any Service] = [
+        var services: [any Service] = [
             ServerService(server: server, listening: listening, hub: hub, ownsSocket: passed == nil ? configuration.socketPath : nil),
             ReadersService(readers: readers),
             SupervisionService(hub: hub, readers: readers, server: server, options: options, logger: logger, reloads: reloads),
         ]
+        if let path = configuration.metricsTextfile {
+            // Before the readers stop (services stop in reverse order): the last file holds
+            // every reader's final counts.
+            services.insert(MetricsFileService(path: path, interval: configuration.metricsInterval, hub: hub, readers: readers,
+                                               logger: logger), at: 2)
+            logger.info("metrics for node_exporter's textfile collector: \(path), every \(configuration.metricsInterval) s")
+        }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -220,6 +227,64 @@ public enum Daemon {
         }
         logger.info("stopped")
         return 0
+    }
+}
+
+/// Issue 25: the metrics as a file for node_exporter's textfile collector, rewritten every
+/// `interval` seconds and once more at stop. Each write is whole (a temporary file of another
+/// name in the same directory, mode 0644, flushed, renamed over the file), so the collector never
+/// reads half of one. A directory that is missing, read-only or full is logged once, retried at
+/// every interval, and its recovery logged: never fatal.
+struct MetricsFileService: Service {
+    let path: String
+    let interval: Int
+    let hub: ReaderHub
+    let readers: ReaderManager
+    let logger: Logger
+
+    func run() async throws {
+        let writer = MetricsFileWriter(path: path, logger: logger)
+        await writer.write(hub: hub, readers: readers)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .seconds(interval)) } catch { return }
+                    await writer.write(hub: hub, readers: readers)
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await writer.write(hub: hub, readers: readers)
+    }
+}
+
+/// Writes the metrics file, and says once when it cannot and once when it can again.
+actor MetricsFileWriter {
+    let path: String
+    let logger: Logger
+    private var failing = false
+
+    init(path: String, logger: Logger) {
+        self.path = path
+        self.logger = logger
+    }
+
+    func write(hub: ReaderHub, readers: ReaderManager) async {
+        for (id, stats) in await readers.statistics() { await hub.readerStatistics(id: id, stats) }
+        let text = await hub.metricsText()
+        do {
+            try FileBytes.write(Array(text.utf8), to: path, mode: 0o644)
+            if failing {
+                failing = false
+                logger.notice("metrics file \(path) written again")
+            }
+        } catch {
+            if !failing {
+                failing = true
+                logger.warning("cannot write the metrics file: \(error); trying again every interval")
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 public import PosminiProtocol
+import PosminiMetrics
 import Magstripe
 public import SwipeDecoder
 import ReaderIO

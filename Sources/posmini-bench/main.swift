@@ -14,7 +14,7 @@ import Glibc
 //   --cases N            accuracy grid size (default 10 000: half nominal, half anywhere)
 //   --false-accepts N    false-accept trials (default 100 000)
 //   --noise-seconds S    length of each no-card stream (default 60)
-//   --only SECTION       accuracy | physics | fast | worst-case | reasons | noise | false-accepts | throughput | capture | reply
+//   --only SECTION       accuracy | physics | fast | worst-case | reasons | noise | false-accepts | throughput | capture | reply | metrics
 //   --ring-samples N     samples per ring stress run (capture section; default 200 M)
 //   --seed N             grid and trial seed (default 2026)
 //   --nominal            accuracy grid inside the nominal region only
@@ -196,6 +196,9 @@ if only == nil || only == "capture" {
 }
 if only == nil || only == "reply" {
     replyTimeReport()
+}
+if only == nil || only == "metrics" {
+    metricsCostReport()
 }
 
 /// `--margins N`: every candidate's passing read over N grid cases, true against false, to set

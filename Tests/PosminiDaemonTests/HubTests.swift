@@ -409,8 +409,12 @@ struct RequestTests {
             realtime_priority = 10
             state_directory = /tmp/state
             clear_non_payment = true
+            metrics_textfile = /run/posminid/metrics.prom
+            metrics_interval = 30
             """
         let c = try DaemonConfiguration.parse(text, file: "t.conf")
+        #expect(c.metricsTextfile == "/run/posminid/metrics.prom" && c.metricsInterval == 30)
+        #expect(DaemonConfiguration().metricsTextfile == nil && DaemonConfiguration().metricsInterval == 15, "no file by default")
         #expect(c.clearNonPayment && !DaemonConfiguration().clearNonPayment, "on as set; off by default")
         #expect(c.socketPath == "/tmp/x.sock" && c.socketGroup == "pos")
         #expect(c.devices == ["hw:CARD=Reader,DEV=0", "plughw:2,0"])
@@ -429,6 +433,9 @@ struct RequestTests {
             ("admin_group = 0", 1, "cannot be root's group"),
             ("admin_group = a\nadmin_group = b", 2, "twice"),
             ("clear_non_payment = sometimes", 1, "true or false"),
+            ("metrics_textfile = metrics.prom", 1, "absolute path ending in .prom"),
+            ("metrics_textfile = /run/posminid/metrics.txt", 1, "absolute path ending in .prom"),
+            ("metrics_interval = 0", 1, "1 to 3600"),
         ] {
             do {
                 _ = try DaemonConfiguration.parse(bad, file: "bad.conf")

@@ -4,30 +4,31 @@ import Glibc
 import Musl
 #endif
 import Magstripe
-import PosminiMetrics
-import PosminiProtocol
-import SwipeDecoder
+public import PosminiProtocol
+public import SwipeDecoder
 
-/// Issue 25: the figures a fleet's Prometheus wants of each reader, counted by the hub from the
+/// Issue 25: the figures a fleet's Prometheus wants of each reader, counted by the daemon's hub from the
 /// reader's events (so they outlive its capture sessions, and a jack watch that restarts), in
 /// the hub's own turn: nothing here runs on the capture or decoder threads.
-struct ReaderMetrics: Sendable {
-    var read = 0, failed = 0
-    var failedByReason: [String: Int] = [:]
+public struct ReaderMetrics: Sendable {
+    public var read = 0, failed = 0
+    public var failedByReason: [String: Int] = [:]
     /// By track ("1", "2", "3"; "none" when no format framed) and status code.
-    var tracks: [String: [String: Int]] = [:]
-    var corrections = 0
-    var ignoredBursts = 0
+    public var tracks: [String: [String: Int]] = [:]
+    public var corrections = 0
+    public var ignoredBursts = 0
     /// Wall-clock seconds of the last swipe's result.
-    var lastSwipe: Double?
-    var speed = Histogram(bounds: MetricBuckets.speed)
-    var snr = Histogram(bounds: MetricBuckets.snr)
-    var peak = Histogram(bounds: MetricBuckets.peak)
-    var jitter = Histogram(bounds: MetricBuckets.jitter)
-    var latency = Histogram(bounds: MetricBuckets.latency)
+    public var lastSwipe: Double?
+    public var speed = Histogram(bounds: MetricBuckets.speed)
+    public var snr = Histogram(bounds: MetricBuckets.snr)
+    public var peak = Histogram(bounds: MetricBuckets.peak)
+    public var jitter = Histogram(bounds: MetricBuckets.jitter)
+    public var latency = Histogram(bounds: MetricBuckets.latency)
+
+    public init() {}
 
     /// A swipe's result, decided at stream sample `decidedAt` of a stream at `sampleRate`.
-    mutating func record(_ swipe: Swipe, sampleRate: Int?, at wallClock: Double) {
+    public mutating func record(_ swipe: Swipe, sampleRate: Int?, at wallClock: Double) {
         if swipe.readTracks.isEmpty {
             failed += 1
             failedByReason[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1
@@ -51,30 +52,32 @@ struct ReaderMetrics: Sendable {
 }
 
 /// The fixed buckets of the per-reader histograms (docs/METRICS.md).
-enum MetricBuckets {
+public enum MetricBuckets {
     /// Swipe speed, m/s: a crawl, a slow hand, the readers' rated range, too fast for 44.1 kHz.
-    static let speed: [Double] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 2.5]
+    public static let speed: [Double] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 2.5]
     /// Median pulse over noise, dB: the decoder's `noisy` lies under 14.
-    static let snr: [Double] = [6, 10, 14, 17, 20, 25, 30, 40]
+    public static let snr: [Double] = [6, 10, 14, 17, 20, 25, 30, 40]
     /// Peak, dBFS: `weakSignal` under -40, diagnose warns under -34, clipping at 0.
-    static let peak: [Double] = [-60, -50, -40, -34, -28, -20, -12, -6, -1, 0]
+    public static let peak: [Double] = [-60, -50, -40, -34, -28, -20, -12, -6, -1, 0]
     /// RMS transition jitter, fraction of a cell: the decoder fails at 0.18.
-    static let jitter: [Double] = [0.02, 0.05, 0.08, 0.1, 0.14, 0.18, 0.25]
+    public static let jitter: [Double] = [0.02, 0.05, 0.08, 0.1, 0.14, 0.18, 0.25]
     /// From the swipe's last sample to its result, seconds of audio.
-    static let latency: [Double] = [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1, 2]
+    public static let latency: [Double] = [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1, 2]
 }
 
 /// The daemon-wide counts the metrics add to STATUS's.
-struct DaemonMetrics: Sendable {
-    var cardsPublished = 0
-    var armTimeouts = 0
-    var protocolErrors: [String: Int] = [:]
+public struct DaemonMetrics: Sendable {
+    public var cardsPublished = 0
+    public var armTimeouts = 0
+    public var protocolErrors: [String: Int] = [:]
     /// Wall-clock seconds at the hub's start.
-    let startTime = MetricsClock.now()
+    public let startTime = MetricsClock.now()
+
+    public init() {}
 }
 
-enum MetricsClock {
-    static func now() -> Double {
+public enum MetricsClock {
+    public static func now() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_REALTIME, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
@@ -83,10 +86,10 @@ enum MetricsClock {
 
 /// The exposition: everything from values the hub holds, no card data (a label value is a
 /// reader's id, name or source, a reason, a track number or a status code).
-enum MetricsText {
+public enum MetricsText {
     /// The `reader` label: the reader's id, with its USB serial (if the id holds one) replaced
     /// by a hash of it, since node_exporter serves without authentication.
-    static func readerLabel(_ info: ReaderInfo) -> String {
+    public static func readerLabel(_ info: ReaderInfo) -> String {
         guard let serial = info.serial, !serial.isEmpty, info.id.contains(serial) else { return info.id }
         return info.id.replacing(serial, with: "serial-" + fnv1a(serial))
     }
@@ -99,7 +102,7 @@ enum MetricsText {
         return String((String(repeating: "0", count: max(0, 16 - hex.count)) + hex).prefix(12))
     }
 
-    static func render(status: StatusReport, readers: [String: ReaderMetrics], capture: [String: (overruns: Int, dropped: Int, gaps: Int)],
+    public static func render(status: StatusReport, readers: [String: ReaderMetrics], capture: [String: (overruns: Int, dropped: Int, gaps: Int)],
                        daemon: DaemonMetrics, transactionsLeft: Int?) -> String {
         var e = Exposition()
         e.family("posminid_build_info", .gauge, help: "The daemon's release and protocol version (value 1).")
