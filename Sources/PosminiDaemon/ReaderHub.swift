@@ -451,6 +451,7 @@ public actor ReaderHub {
         guard var info = readers[id] else { return }
         info.jack = jack
         info.jackFlaps = flaps
+        readerMetrics[id, default: ReaderMetrics()].jackCount(flaps)
         update(info)
     }
 

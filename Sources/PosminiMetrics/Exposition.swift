@@ -62,26 +62,22 @@ public struct Exposition: Sendable {
 
     private static func isLetter(_ c: UInt8) -> Bool { (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
 
-    static func escapeLabel(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else { return s }
-        var out = ""
-        for c in s {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    /// A label value: backslash, double quote and newline escaped.
+    static func escapeLabel(_ s: String) -> String { escaped(s, quote: true) }
 
-    static func escapeHelp(_ s: String) -> String {
+    /// A HELP text: backslash and newline escaped (a quote stands as it is).
+    static func escapeHelp(_ s: String) -> String { escaped(s, quote: false) }
+
+    private static func escaped(_ s: String, quote: Bool) -> String {
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\n") || (quote && $0 == UInt8(ascii: "\"")) }) else {
+            return s
+        }
         var out = ""
         for c in s {
             switch c {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
+            case "\"" where quote: out += "\\\""
             default: out.append(c)
             }
         }

@@ -24,8 +24,19 @@ public struct ReaderMetrics: Sendable {
     public var peak = Histogram(bounds: MetricBuckets.peak)
     public var jitter = Histogram(bounds: MetricBuckets.jitter)
     public var latency = Histogram(bounds: MetricBuckets.latency)
+    /// Jack flaps since start, whatever the jack watch reports: its own count starts again at
+    /// 0 when it restarts (a device that went and came back), and this one never goes down.
+    public private(set) var jackFlaps = 0
+    private var lastJackCount = 0
 
     public init() {}
+
+    /// The jack watch's count now: what it added since the last report (all of it, when the
+    /// count went down because the watch started again).
+    public mutating func jackCount(_ count: Int) {
+        jackFlaps += count >= lastJackCount ? count - lastJackCount : count
+        lastJackCount = count
+    }
 
     /// A swipe's result, decided at stream sample `decidedAt` of a stream at `sampleRate`.
     public mutating func record(_ swipe: Swipe, sampleRate: Int?, at wallClock: Double) {
@@ -163,7 +174,7 @@ public enum MetricsText {
         perReader("posminid_xruns_total", .counter, "Capture overruns the device recovered from.") { i, _ in Double(capture[i.id]?.overruns ?? 0) }
         perReader("posminid_dropped_samples_total", .counter, "Samples dropped because the decoder fell behind.") { i, _ in Double(capture[i.id]?.dropped ?? 0) }
         perReader("posminid_audio_gaps_total", .counter, "Breaks in the captured audio.") { i, _ in Double(capture[i.id]?.gaps ?? 0) }
-        perReader("posminid_jack_flaps_total", .counter, "Jack changes less than a second apart: a loose or worn jack.") { i, _ in Double(i.jackFlaps) }
+        perReader("posminid_jack_flaps_total", .counter, "Jack changes less than a second apart: a loose or worn jack.") { _, m in Double(m.jackFlaps) }
         e.family("posminid_last_swipe_timestamp_seconds", .gauge, help: "When the reader's last swipe ended, seconds since the epoch.")
         for (info, label) in zip(infos, labels) {
             if let t = readers[info.id]?.lastSwipe { e.sample("posminid_last_swipe_timestamp_seconds", label, t.rounded()) }

@@ -37,4 +37,11 @@ struct ExpositionTests {
         e.histogram("posminid_h", [("reader", "r")], h)
         #expect(e.text.contains("posminid_h_bucket{reader=\"r\",le=\"1\"} 2\nposminid_h_bucket{reader=\"r\",le=\"2\"} 3\nposminid_h_bucket{reader=\"r\",le=\"5\"} 3\nposminid_h_bucket{reader=\"r\",le=\"+Inf\"} 4\nposminid_h_sum{reader=\"r\"} 10\nposminid_h_count{reader=\"r\"} 4\n"))
     }
+
+    @Test("jack flaps never go down: a jack watch that starts again at 0 adds its new count to the total")
+    func jackFlapsAccumulate() {
+        var m = ReaderMetrics()
+        for count in [1, 3, 3, 0, 2, 2, 5] { m.jackCount(count) }
+        #expect(m.jackFlaps == 3 + 2 + 3)
+    }
 }

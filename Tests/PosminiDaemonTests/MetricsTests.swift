@@ -101,6 +101,14 @@ extension ProcessSuites {
             let left = try #require(s["posminid_dukpt_transactions_remaining"])
             #expect(left > 2_000_000_000 && left < 2_448_023_842, "the AES key has used a few of its 2 448 023 842")
             #expect(s["posminid_build_info{version=\"\(PosminiProtocol.release)\",protocol=\"1.4\"}"] == 1)
+            // SIGHUP reloads the configuration; the counts go on.
+            kill(process.pid, SIGHUP)
+            #expect(Background.wait(seconds: 30) { readText(process.stderr).contains("configuration reloaded") || readText(process.stderr).contains("reload refused") },
+                    "\(readText(process.stderr))")
+            #expect(system("\(shellQuoted(posminictlExecutable)) metrics --socket \(shellQuoted(socket)) >\(shellQuoted(out)) 2>&1") == 0)
+            let reloaded = Self.samples(readText(out))
+            #expect(reloaded["posminid_swipes_total{\(reader),result=\"read\"}"] == Double(status.counters.goodReads), "kept across SIGHUP")
+            #expect(reloaded["posminid_cards_published_total"] == 2)
             // What the alert rules (contrib/prometheus) use is there.
             for name in ["posminid_swipes_total{", "posminid_reader_present{", "posminid_jack_flaps_total{", "posminid_dukpt_transactions_remaining "] {
                 #expect(text.contains("\n" + name), "\(name) in the exposition")
@@ -162,6 +170,9 @@ extension ProcessSuites {
             #expect(!process.running)
             var st = stat()
             #expect(stat(run + "/metrics.prom", &st) == 0 && st.st_mode & 0o777 == 0o644)
+            let promtoolOut = directory + "/promtool-file.out"
+            let promtool = system("promtool check metrics <\(shellQuoted(run + "/metrics.prom")) >\(shellQuoted(promtoolOut)) 2>&1")
+            #expect(promtool == 0 && readText(promtoolOut).isEmpty, "promtool on the file: \(readText(promtoolOut))")
             let ownFile = Self.samples(readText(run + "/metrics.prom"))
             #expect(ownFile["posminid_swipes_total{reader=\"simulator\",result=\"read\"}"] == Double(status.counters.goodReads))
             #expect(ownFile["posminid_swipes_total{reader=\"simulator\",result=\"failed\"}"] == 1)
