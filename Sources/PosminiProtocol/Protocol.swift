@@ -5,7 +5,7 @@
 public enum PosminiProtocol {
     public static let major = 1
     public static let minor = 4
-    public static let release = "0.5.0"
+    public static let release = "0.6.0"
     /// The longest request line, bytes (the newline excluded).
     public static let maximumLine = 4_096
     /// The longest request `id`, bytes of UTF-8.

@@ -466,6 +466,23 @@ extension ProcessSuites {
             #expect(version.stdout.contains(PosminiProtocol.release))
         }
 
+        @Test("one version everywhere: debian/changelog's newest entry, posminid --version, the protocol's release and the Python client's")
+        func versionsAgree() throws {
+            let changelog = readText(packageRoot + "/debian/changelog").split(separator: "\n").first ?? ""
+            // "posminid (0.6.0) unstable; urgency=medium"
+            let parts = changelog.split(separator: "(", maxSplits: 1)
+            let entry = parts.count == 2 ? String(parts[1].prefix { $0 != ")" }) : ""
+            #expect(changelog.hasPrefix("posminid (") && entry == PosminiProtocol.release, "\(changelog)")
+            let version = try run(["--version"])
+            #expect(version.stdout.split(separator: "\n").first.map(String.init) == PosminiProtocol.release, "\(version.stdout)")
+            for (file, line) in [("clients/python/pyproject.toml", "version = \"\(entry)\""),
+                                 ("clients/python/posmini/__init__.py", "__version__ = \"\(entry)\""),
+                                 ("clients/python/posmini_build.py", "VERSION = \"\(entry)\"")] {
+                #expect(readText(packageRoot + "/" + file).split(separator: "\n").contains { $0 == line }, "\(file)")
+            }
+            #expect(readText(packageRoot + "/debian/source/format") == "3.0 (native)\n")
+        }
+
         @Test("the systemd units pass systemd-analyze verify with ExecStart at the built binary")
         func units() throws {
             let directory = try temporaryDirectory()

@@ -9,7 +9,7 @@ import os
 import zipfile
 
 NAME = "posmini"
-VERSION = "0.5.0"
+VERSION = "0.6.0"
 TAG = "py3-none-any"
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -4,4 +4,4 @@ from .client import (ADVICE, DEFAULT_SOCKET, Cancelled, Card, Client, PosminiErr
 
 __all__ = ["ADVICE", "DEFAULT_SOCKET", "Cancelled", "Card", "Client", "PosminiError", "Refused", "Removed", "SaleError",
            "Timeout", "TooLate"]
-__version__ = "0.5.0"
+__version__ = "0.6.0"
