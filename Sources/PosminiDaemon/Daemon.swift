@@ -271,7 +271,7 @@ actor MetricsFileWriter {
     }
 
     func write(hub: ReaderHub, readers: ReaderManager) async {
-        for (id, stats) in await readers.statistics() { await hub.readerStatistics(id: id, stats) }
+        await readers.reportStatistics()
         let text = await hub.metricsText()
         do {
             try FileBytes.write(Array(text.utf8), to: path, mode: 0o644)
@@ -390,9 +390,7 @@ struct SupervisionService: Service {
                             Self.releaseStartUpPages(logger)
                         }
                     }
-                    for (id, stats) in await readers.statistics() {
-                        await hub.readerStatistics(id: id, stats)
-                    }
+                    await readers.reportStatistics()
                     // The hub answered (an actor that is stuck would not); the decoders live.
                     let summary = await hub.summary()
                     if interval != nil, await readers.decodersHealthy { Systemd.notify("WATCHDOG=1") }

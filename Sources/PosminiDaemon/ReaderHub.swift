@@ -86,14 +86,9 @@ public actor ReaderHub {
     /// `clear_non_payment`: a card without a payment track reaches the arming client in clear.
     private var clearNonPayment: Bool
 
-    // Counters for STATUS.
-    private var swipes = 0
-    /// Stretches of sound without a card (`NoiseBurst`), over every reader and head.
-    private var noiseBursts = 0
-    private var goodReads = 0
-    private var failedReads: [String: Int] = [:]
-    /// The metrics (issue 25): each reader's, kept for as long as the daemon runs, and the
-    /// daemon's own; each reader's sample rate, for its results' latency in audio time.
+    /// Each reader's counts (issue 25), kept for as long as the daemon runs: STATUS's
+    /// daemon-wide swipes, reads, failures and noise bursts are their sums. The daemon's own
+    /// counts; each reader's sample rate, for its results' latency in audio time.
     private var readerMetrics: [String: ReaderMetrics] = [:]
     private var daemonMetrics = DaemonMetrics()
     private var sampleRates: [String: Int] = [:]
@@ -502,7 +497,6 @@ public actor ReaderHub {
                 await ended(reason)
                 return
             case .noiseBurst:
-                noiseBursts += 1
                 readerMetrics[id, default: ReaderMetrics()].ignoredBursts += 1
             case .notice:
                 break
@@ -515,9 +509,7 @@ public actor ReaderHub {
     public func swipe(_ swipe: Swipe, reader: String) {
         // Watchers see `decided_at` under the daemon's test seam only.
         let decidedAt = exposeDecidedAt ? swipe.decidedAt.map { Int($0) } : nil
-        swipes += 1
         let ok = !swipe.readTracks.isEmpty
-        if ok { goodReads += 1 } else { failedReads[swipe.problem?.rawValue ?? "unreadable", default: 0] += 1 }
         readerMetrics[reader, default: ReaderMetrics()].record(swipe, sampleRate: sampleRates[reader], at: MetricsClock.now())
         guard let arm = arms[reader], let client = clients[arm.client] else {
             notifyWatchers(.swipeIgnored(reader: reader, read: ok, decidedAt: decidedAt), except: nil)
@@ -561,7 +553,8 @@ public actor ReaderHub {
     /// One line for systemd's STATUS=.
     public func summary() -> String {
         let present = readers.values.filter(\.present).count
-        return "\(present) reader\(present == 1 ? "" : "s"), \(clients.count) client\(clients.count == 1 ? "" : "s"), \(arms.count) armed, \(swipes) swipes (\(goodReads) read)"
+        let read = readerMetrics.values.map(\.read).reduce(0, +), swipes = read + readerMetrics.values.map(\.failed).reduce(0, +)
+        return "\(present) reader\(present == 1 ? "" : "s"), \(clients.count) client\(clients.count == 1 ? "" : "s"), \(arms.count) armed, \(swipes) swipes (\(read) read)"
     }
 
     // MARK: Messages
@@ -588,14 +581,16 @@ public actor ReaderHub {
         report.readers = readerOrder.compactMap { readers[$0].map(described) }
         report.armed = arms.count
         report.clients = clients.count
-        report.counters.swipes = swipes
-        report.counters.goodReads = goodReads
-        report.counters.failedReads = failedReads
+        for m in readerMetrics.values {
+            report.counters.swipes += m.read + m.failed
+            report.counters.goodReads += m.read
+            report.counters.failedReads.merge(m.failedByReason, uniquingKeysWith: +)
+            report.counters.noiseBursts += m.ignoredBursts
+        }
         report.counters.xruns = capture.values.map(\.overruns).reduce(0, +)
         report.counters.droppedSamples = capture.values.map(\.dropped).reduce(0, +)
         report.counters.audioGaps = capture.values.map(\.gaps).reduce(0, +)
         report.counters.eventsDropped = capture.values.map(\.eventsDropped).reduce(0, +)
-        report.counters.noiseBursts = noiseBursts
         report.counters.jackFlaps = readers.values.map(\.jackFlaps).reduce(0, +)
         report.uptimeSeconds = (monotonicSeconds() - started).rounded()
         report.encryption = encryptor?.status()

@@ -388,6 +388,11 @@ actor ReaderManager {
     }
 
     /// Each reader's counters since start: its sessions that ended, and the one running.
+    /// Hands every reader's capture counters to the hub, where STATUS and the metrics read them.
+    func reportStatistics() async {
+        for (id, stats) in statistics() { await hub.readerStatistics(id: id, stats) }
+    }
+
     func statistics() -> [(String, ReaderStatistics)] {
         var all: [String: ReaderStatistics] = [:]
         for id in registry.ids { if let past = registry.past(id) { all[id] = past } }

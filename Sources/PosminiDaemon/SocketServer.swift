@@ -87,7 +87,7 @@ final class MessageLog: Sendable {
 
     /// One line, written whole (O_APPEND: lines from several connections do not interleave).
     func record(_ line: String) {
-        var bytes = Array(line.utf8)
+        let bytes = Array(line.utf8)
         bytes.withUnsafeBytes { _ = try? SystemCall.writeAll(fd, $0) }
     }
 

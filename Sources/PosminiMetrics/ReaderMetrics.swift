@@ -137,35 +137,34 @@ public enum MetricsText {
         e.family("posminid_open_fds", .gauge, help: "The daemon's open file descriptors.")
         e.sample("posminid_open_fds", [:], Double(status.process.descriptors))
 
-        let infos = status.readers
-        let labels = infos.map { [("reader", readerLabel($0))] }
+        // One row per reader: its description, its label, its counts (none yet: zeros).
+        let rows = status.readers.map { (info: $0, label: [("reader", readerLabel($0))], m: readers[$0.id] ?? ReaderMetrics()) }
         func perReader(_ name: String, _ kind: Exposition.Kind, _ help: String, _ value: (ReaderInfo, ReaderMetrics) -> Double) {
             e.family(name, kind, help: help)
-            for (info, label) in zip(infos, labels) { e.sample(name, label, value(info, readers[info.id] ?? ReaderMetrics())) }
+            for r in rows { e.sample(name, r.label, value(r.info, r.m)) }
         }
         e.family("posminid_reader_info", .gauge, help: "A reader the daemon knows (value 1).")
-        for (info, label) in zip(infos, labels) {
-            e.sample("posminid_reader_info", label + [("name", info.name), ("source", info.source.rawValue), ("sound_card", info.card ?? "")], 1)
+        for r in rows {
+            e.sample("posminid_reader_info", r.label + [("name", r.info.name), ("source", r.info.source.rawValue), ("sound_card", r.info.card ?? "")], 1)
         }
         perReader("posminid_reader_present", .gauge, "1 while the reader is plugged in.") { i, _ in i.present ? 1 : 0 }
         perReader("posminid_reader_capturing", .gauge, "1 while the reader's audio is captured.") { i, _ in i.capturing ? 1 : 0 }
         e.family("posminid_swipes_total", .counter, help: "Swipes, by result: read (a track read) or failed.")
-        for (info, label) in zip(infos, labels) {
-            let m = readers[info.id] ?? ReaderMetrics()
-            e.sample("posminid_swipes_total", label + [("result", "read")], Double(m.read))
-            e.sample("posminid_swipes_total", label + [("result", "failed")], Double(m.failed))
+        for r in rows {
+            e.sample("posminid_swipes_total", r.label + [("result", "read")], Double(r.m.read))
+            e.sample("posminid_swipes_total", r.label + [("result", "failed")], Double(r.m.failed))
         }
         e.family("posminid_failed_reads_total", .counter, help: "Failed swipes by the reason given to the merchant.")
-        for (info, label) in zip(infos, labels) {
-            for (reason, n) in (readers[info.id]?.failedByReason ?? [:]).sorted(by: { $0.key < $1.key }) {
-                e.sample("posminid_failed_reads_total", label + [("reason", reason)], Double(n))
+        for r in rows {
+            for (reason, n) in r.m.failedByReason.sorted(by: { $0.key < $1.key }) {
+                e.sample("posminid_failed_reads_total", r.label + [("reason", reason)], Double(n))
             }
         }
         e.family("posminid_track_reads_total", .counter, help: "Tracks decoded, by track and status (ok, or why not).")
-        for (info, label) in zip(infos, labels) {
-            for (track, statuses) in (readers[info.id]?.tracks ?? [:]).sorted(by: { $0.key < $1.key }) {
+        for r in rows {
+            for (track, statuses) in r.m.tracks.sorted(by: { $0.key < $1.key }) {
                 for (code, n) in statuses.sorted(by: { $0.key < $1.key }) {
-                    e.sample("posminid_track_reads_total", label + [("track", track), ("status", code)], Double(n))
+                    e.sample("posminid_track_reads_total", r.label + [("track", track), ("status", code)], Double(n))
                 }
             }
         }
@@ -176,8 +175,8 @@ public enum MetricsText {
         perReader("posminid_audio_gaps_total", .counter, "Breaks in the captured audio.") { i, _ in Double(capture[i.id]?.gaps ?? 0) }
         perReader("posminid_jack_flaps_total", .counter, "Jack changes less than a second apart: a loose or worn jack.") { _, m in Double(m.jackFlaps) }
         e.family("posminid_last_swipe_timestamp_seconds", .gauge, help: "When the reader's last swipe ended, seconds since the epoch.")
-        for (info, label) in zip(infos, labels) {
-            if let t = readers[info.id]?.lastSwipe { e.sample("posminid_last_swipe_timestamp_seconds", label, t.rounded()) }
+        for r in rows {
+            if let t = r.m.lastSwipe { e.sample("posminid_last_swipe_timestamp_seconds", r.label, t.rounded()) }
         }
         let histograms: [(String, String, KeyPath<ReaderMetrics, Histogram>)] = [
             ("posminid_swipe_speed_meters_per_second", "Mean speed of each swipe.", \.speed),
@@ -188,7 +187,7 @@ public enum MetricsText {
         ]
         for (name, help, path) in histograms {
             e.family(name, .histogram, help: help)
-            for (info, label) in zip(infos, labels) { e.histogram(name, label, (readers[info.id] ?? ReaderMetrics())[keyPath: path]) }
+            for r in rows { e.histogram(name, r.label, r.m[keyPath: path]) }
         }
         if let key = status.encryption, let transactionsLeft {
             e.family("posminid_dukpt_key_info", .gauge, help: "The key in use (value 1): its scheme, and whether it is a published test key.")

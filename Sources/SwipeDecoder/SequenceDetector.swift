@@ -49,7 +49,7 @@ struct SequenceDetector {
 
     /// Reads `x` (a segment with its mean and hum taken out). Nil when no training stretch is
     /// found.
-    static func detect(_ x: UnsafeBufferPointer<Float>, sampleRate: Double) -> Attempt? {
+    static func detect(_ x: UnsafeBufferPointer<Float>) -> Attempt? {
         let n = x.count
         guard n > 64 else { return nil }
         // The swipe's extent: where the signal stands over 0.3 of its robust height (the 99th
@@ -77,7 +77,6 @@ struct SequenceDetector {
 
     /// The Viterbi search with one training's clock and pulse: the attempt and its path metric.
     static func search(_ x: UnsafeBufferPointer<Float>, training: Training, last: Int) -> (Attempt, Double)? {
-        let n = x.count
         var survivors = [Survivor?](repeating: nil, count: 8)
         let start = Survivor(metric: 0, previous: training.boundary - training.period, boundary: training.boundary,
                              period: training.period, height: training.height, sign: training.sign, older: 0, newer: 0)
@@ -97,6 +96,8 @@ struct SequenceDetector {
             for s in 0..<8 {
                 guard let state = survivors[s] else { continue }
                 if state.boundary + state.period > end { continue }
+                // Two branches reach each state (its predecessors differ in the older bit): the
+                // second to arrive sets the margin, which stays infinite if none does.
                 for bit in UInt8(0)...1 {
                     let scored = branch(state, bit: bit, x: x, width: width)
                     let target = index(sign: scored.sign, older: scored.older, newer: scored.newer)
@@ -106,7 +107,7 @@ struct SequenceDetector {
                             next[target] = scored
                             from[target] = UInt8(s)
                         } else {
-                            margin[target] = min(margin[target] == 0 ? .infinity : margin[target], scored.metric - existing.metric)
+                            margin[target] = scored.metric - existing.metric
                         }
                     } else {
                         next[target] = scored
@@ -153,7 +154,7 @@ struct SequenceDetector {
         (sign > 0 ? 4 : 0) | Int(older) << 1 | Int(newer)
     }
 
-    /// The pulse: a Gaussian of standard deviation `width` samples, and its derivative.
+    /// The pulse: a Gaussian of standard deviation `width` samples.
     @inline(__always)
     static func pulse(_ t: Double, _ width: Double) -> Double { exp(-0.5 * t * t / (width * width)) }
 
@@ -167,11 +168,12 @@ struct SequenceDetector {
         let s0 = state.older == 1 ? s1 : -s1
         let s2 = state.newer == 1 ? s1 : -s1
         let s3 = bit == 1 ? s2 : -s2
-        var positions: (Double, Double, Double, Double, Double, Double, Double) = (p0, 0, p1, 0, p2, 0, p3)
-        var signs: (Double, Double, Double, Double, Double, Double, Double) = (s0, 0, s1, 0, s2, 0, s3)
-        if state.older == 1 { positions.1 = (p0 + p1) / 2; signs.1 = -s0 }
-        if state.newer == 1 { positions.3 = (p1 + p2) / 2; signs.3 = -s1 }
-        if bit == 1 { positions.5 = (p2 + p3) / 2; signs.5 = -s2 }
+        // Boundaries at even slots, middles (sign 0: no reversal, a zero) at odd ones.
+        var positions: InlineArray<7, Double> = [p0, 0, p1, 0, p2, 0, p3]
+        var signs: InlineArray<7, Double> = [s0, 0, s1, 0, s2, 0, s3]
+        if state.older == 1 { positions[1] = (p0 + p1) / 2; signs[1] = -s0 }
+        if state.newer == 1 { positions[3] = (p1 + p2) / 2; signs[3] = -s1 }
+        if bit == 1 { positions[5] = (p2 + p3) / 2; signs[5] = -s2 }
         let a = state.height
         let lo = max(0, Int(p1.rounded(.up))), hi = min(x.count, Int(p2.rounded(.up)))
         var error = 0.0, timing = 0.0, slope = 0.0, along = 0.0, power = 0.0
@@ -180,16 +182,11 @@ struct SequenceDetector {
             for i in lo..<hi {
                 let fi = Double(i)
                 var model = 0.0, derivative = 0.0
-                withUnsafeBytes(of: positions) { pp in
-                    withUnsafeBytes(of: signs) { ss in
-                        let p = pp.bindMemory(to: Double.self), s = ss.bindMemory(to: Double.self)
-                        for j in 0..<7 where s[j] != 0 {
-                            let u = fi - p[j]
-                            let g = pulse(u, width)
-                            model += s[j] * g
-                            derivative += s[j] * g * u * inverseVariance
-                        }
-                    }
+                for j in 0..<7 where signs[j] != 0 {
+                    let u = fi - positions[j]
+                    let g = pulse(u, width)
+                    model += signs[j] * g
+                    derivative += signs[j] * g * u * inverseVariance
                 }
                 let e = Double(x[i]) - a * model
                 error += e * e

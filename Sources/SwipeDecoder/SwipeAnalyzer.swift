@@ -153,7 +153,7 @@ final class SwipeAnalyzer {
     /// same text).
     private func sequenceRead(agreeing unconfirmed: SecondOpinions) -> (Attempt, TrackRead, SwipeDirection)? {
         var unconfirmed = unconfirmed
-        guard let attempt = SequenceDetector.detect(conditioner.clean, sampleRate: sampleRate) else {
+        guard let attempt = SequenceDetector.detect(conditioner.clean) else {
             trace?("sequence detector: no training stretch")
             return nil
         }

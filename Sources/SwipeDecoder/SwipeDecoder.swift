@@ -57,8 +57,8 @@ public final class SwipeDecoder {
 
     /// The sequence detector alone over `samples` (for the benchmark's worst-case timing): the
     /// cells it decided, 0 when it found no training stretch or more cells than a card holds.
-    public static func sequenceCells(_ samples: [Float], sampleRate: Int) -> Int {
-        samples.withUnsafeBufferPointer { SequenceDetector.detect($0, sampleRate: Double(sampleRate))?.bits.count ?? 0 }
+    public static func sequenceCells(_ samples: [Float]) -> Int {
+        samples.withUnsafeBufferPointer { SequenceDetector.detect($0)?.bits.count ?? 0 }
     }
 
     public let sampleRate: Int

@@ -10,9 +10,8 @@ public enum SwipeLimits {
     /// peaks, where the transitions are timed, are cut off).
     public static let clippedFraction = 0.002
     /// A failed swipe whose median pulse height is below this (dBFS): `weakSignal` (the capture
-    /// volume or boost
-    /// is too low for the pulses to stand clear of the converter's own noise; a swipe this weak
-    /// that reads is read). Before `noisy`: a weak swipe's pulses are near the converter's noise,
+    /// volume or boost is too low for the pulses to stand clear of the converter's own noise; a
+    /// swipe this weak that reads is read). Before `noisy`: a weak swipe's pulses are near the converter's noise,
     /// and raising the volume, not moving the reader, is the cure.
     public static let weakPeakDBFS = -40.0
     /// Pulse height over the noise before the swipe below this (dB): `noisy`.

@@ -57,7 +57,7 @@ func worstCaseReport() {
             var cells = 0
             for _ in 0..<5 {
                 let t0 = monotonicSeconds()
-                cells = SwipeDecoder.sequenceCells(x, sampleRate: rate)
+                cells = SwipeDecoder.sequenceCells(x)
                 sequence.append((monotonicSeconds() - t0) * 1_000)
             }
             sequence.sort()

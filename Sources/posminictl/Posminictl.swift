@@ -79,6 +79,20 @@ struct Connection: ParsableArguments {
     }
 
     func show(_ message: JSONValue) { StandardStreams.out(json ? message.text : describeMessage(message)) }
+
+    /// Connects, sends `request` and waits up to `timeout` seconds for the answer (none: exit 1).
+    /// Returns what `pick` takes from the reply, unless --json; anything else is shown as it
+    /// came, an ERROR with exit 1, and nil is returned.
+    func answer<T>(_ request: Request, timeout: Double = 5, _ pick: (Reply) -> T? = { _ in nil as Never? }) throws -> T? {
+        let (client, _) = try open()
+        try client.send(request)
+        guard let message = try client.next(timeout: timeout) else { throw ExitCode(1) }
+        let reply = try? Reply.parse(message)
+        if !json, let reply, let picked = pick(reply) { return picked }
+        show(message)
+        if case .error? = reply { throw ExitCode(1) }
+        return nil
+    }
 }
 
 struct Status: ParsableCommand {
@@ -86,15 +100,7 @@ struct Status: ParsableCommand {
     @OptionGroup var connection: Connection
 
     func run() throws {
-        let (client, _) = try connection.open()
-        try client.send(Request.status)
-        guard let message = try client.next(timeout: 5) else { throw ExitCode(1) }
-        let reply = try? Reply.parse(message)
-        guard !connection.json, case .status(let status)? = reply else {
-            connection.show(message)
-            if case .error? = reply { throw ExitCode(1) }
-            return
-        }
+        guard let status = try connection.answer(Request.status, { if case .status(let s) = $0 { s } else { nil } }) else { return }
         for reader in status.readers { StandardStreams.out(describeReply(.reader(reader))) }
         if status.readers.isEmpty { StandardStreams.out("no readers") }
         StandardStreams.out(describeCounters(status))
@@ -108,15 +114,7 @@ struct Metrics: ParsableCommand {
     @OptionGroup var connection: Connection
 
     func run() throws {
-        let (client, _) = try connection.open()
-        try client.send(Request.metrics)
-        guard let message = try client.next(timeout: 5) else { throw ExitCode(1) }
-        let reply = try? Reply.parse(message)
-        guard !connection.json, case .metrics(let text)? = reply else {
-            connection.show(message)
-            if case .error? = reply { throw ExitCode(1) }
-            return
-        }
+        guard let text = try connection.answer(Request.metrics, { if case .metrics(let t) = $0 { t } else { nil } }) else { return }
         StandardStreams.write(text, to: 1)
     }
 }
@@ -195,17 +193,14 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        let (client, _) = try connection.open()
         let request: SimulateAction = switch action {
         case .swipe: .swipe(card: card)
         case .remove: .remove
         case .insert: .insert
         case .exhaustKey: .exhaustKey
         }
-        try client.send(Request.simulate(request))
-        guard let message = try client.next(timeout: 10) else { throw ExitCode(1) }
-        connection.show(message)
-        if case .error? = try? Reply.parse(message) { throw ExitCode(1) }
+        // Shown as it comes (SIMULATED, or the refusal).
+        let _: Never? = try connection.answer(Request.simulate(request), timeout: 10)
     }
 }
 

@@ -77,7 +77,7 @@ struct FastSwipeTests {
         for direction in [SwipeDirection.forward, .reverse] {
             let s = scenario(.track1, speed: .constant(Self.speed(.track1, samplesPerHalfCell: 1.4)), direction: direction, seed: 40)
             let audio = SwipeSynthesizer.render(s).channels[0]
-            let attempt = try #require(audio.withUnsafeBufferPointer { SequenceDetector.detect($0, sampleRate: 44_100) })
+            let attempt = try #require(audio.withUnsafeBufferPointer { SequenceDetector.detect($0) })
             let decoded = TrackDecoding.decodeEitherDirection(attempt.bits, format: .track1)
             guard case .success(let track) = decoded else {
                 Issue.record("no Track 1 in the detector's bits (\(direction)): \(decoded)")
