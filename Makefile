@@ -20,23 +20,30 @@ APT_PACKAGES := pkg-config python3 libasound2-dev libudev-dev libssl-dev pulseau
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test test-sanitize test-faults soak soak-live bench memory fuzz demo man install clean
+.PHONY: deb deb-deps test-package test-package-deps all deps build release test test-sanitize test-faults soak soak-live bench memory fuzz demo man install clean
 
 all: build
 
-# Installs only what dpkg does not already report as installed.
+# Installs what dpkg does not already report as installed (a virtual package counts as installed
+# when an installed package provides it): apt only when something is missing.
+define apt_ensure
+@missing=""; \
+for p in $(1); do \
+  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || \
+  dpkg-query -W -f='$${Status}|$${Provides}\n' 2>/dev/null | grep "^install ok installed|" \
+    | sed 's/^[^|]*|//' | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -qx "$$p" || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+  echo "make: installing missing Debian packages:$$missing"; \
+  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+else \
+  echo "make: Debian packages present:$(1)"; \
+fi
+endef
+
 deps:
-	@missing=""; \
-	for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "make: installing missing Debian packages:$$missing"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	else \
-	  echo "make: Debian packages present:$(APT_PACKAGES)"; \
-	fi
+	$(call apt_ensure,$(APT_PACKAGES))
 
 build: deps
 	$(SWIFT) build $(SWIFT_FLAGS)
@@ -155,14 +162,46 @@ install: release
 	install -D -m 0644 docs/METRICS.md $(DESTDIR)$(PREFIX)/share/doc/posminid/METRICS.md
 	install -D -m 0644 contrib/prometheus/posminid.rules.yml $(DESTDIR)$(PREFIX)/share/doc/posminid/contrib/prometheus/posminid.rules.yml
 	install -D -m 0644 contrib/grafana/posminid.json $(DESTDIR)$(PREFIX)/share/doc/posminid/contrib/grafana/posminid.json
-	for rule in udev-rules/*.rules; do [ -e "$$rule" ] && install -D -m 0644 "$$rule" $(DESTDIR)$(PREFIX)/lib/udev/rules.d/$$(basename "$$rule"); done; true
+	install -D -m 0644 udev-rules/72-posmini.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/72-posmini.rules
 	install -D -m 0644 data/compatibility.list $(DESTDIR)$(PREFIX)/share/posminid/compatibility.list
+	install -D -m 0644 data/sample-swipe.wav $(DESTDIR)$(PREFIX)/share/posminid/sample-swipe.wav
 	install -D -m 0644 man/posminid.8 $(DESTDIR)$(PREFIX)/share/man/man8/posminid.8
 	install -D -m 0644 man/posminictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/posminictl.1
 	install -D -m 0644 examples/posminid.conf $(DESTDIR)$(PREFIX)/share/doc/posminid/posminid.conf.example
 	install -D -m 0644 docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/posminid/PROTOCOL.md
 	install -D -m 0644 examples/pos_client.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/pos_client.py
+	install -D -m 0644 clients/python/posmini/__init__.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/posmini/__init__.py
+	install -D -m 0644 clients/python/posmini/client.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/posmini/client.py
 	[ -e $(DESTDIR)/etc/posminid/posminid.conf ] || install -D -m 0644 examples/posminid.conf $(DESTDIR)/etc/posminid/posminid.conf
+
+# The Debian package (debian/; README "Install on Debian"): built by dpkg-buildpackage from a
+# copy of the tree (the files git tracks or would track, so a build never sees .build/), with the
+# Swift on PATH; the .deb lands in dist/. Needs debhelper (which provides
+# dh-sequence-installsysusers) and dpkg-dev.
+DEB_PACKAGES := debhelper dh-sequence-installsysusers dpkg-dev libasound2-dev libudev-dev libssl-dev pkg-config
+# make test-package: lintian, and a fresh Debian 12 root made by mmdebstrap.
+TEST_PACKAGE_PACKAGES := $(DEB_PACKAGES) lintian mmdebstrap
+DEB_TREE := $(CURDIR)/.build-deb
+
+deb-deps:
+	$(call apt_ensure,$(DEB_PACKAGES))
+
+deb: deb-deps
+	rm -rf $(DEB_TREE) && mkdir -p $(DEB_TREE)/posminid dist
+	git ls-files -z --cached --others --exclude-standard | xargs -0 sh -c 'for f; do [ -e "$$f" ] || [ -L "$$f" ] && printf "%s\0" "$$f"; done' sh \
+	  | tar --null -T - -cf - | tar -xf - -C $(DEB_TREE)/posminid
+	cd $(DEB_TREE)/posminid && SWIFT="$$(command -v $(SWIFT))" dpkg-buildpackage -b -us -uc
+	rm -f dist/posminid_* dist/posminid-dbgsym_*
+	mv $(DEB_TREE)/posminid_* $(DEB_TREE)/posminid-dbgsym_* dist/ 2>/dev/null || mv $(DEB_TREE)/posminid_* dist/
+	@ls -l dist/
+
+test-package-deps:
+	$(call apt_ensure,$(TEST_PACKAGE_PACKAGES))
+
+# Not part of `make test` (it takes a package build and a Debian root): lintian on the package,
+# then install, reinstall, upgrade, remove and purge in a fresh Debian 12 root (scripts/test-package.sh).
+test-package: test-package-deps deb
+	sh scripts/test-package.sh dist
 
 # The man pages' reference part, from the argument parsers (committed in man/).
 man: release
@@ -171,4 +210,4 @@ man: release
 	$$(find .build -name generate-manual-tool -type f -perm -u+x | head -1) .build/release/posminictl --section 1 --authors "posminid developers" --output-directory man
 
 clean:
-	rm -rf .build .build-*
+	rm -rf .build .build-* dist

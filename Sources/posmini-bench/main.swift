@@ -115,6 +115,25 @@ if let path = option("--soak-wav") {
     }
     exit(0)
 }
+if let path = option("--sample-wav") {
+    // data/sample-swipe.wav, which the package ships so that `posminid decode` can be tried where
+    // there is no reader: one swipe of the published Visa test card on a two-head reader.
+    var audio = AudioPath(sampleRate: 44_100)
+    audio.snr = 32
+    audio.leadingSilence = 0.2
+    audio.trailingSilence = 0.2
+    let tracks = [try! StripeTrack(text: GridCards.track1[0], format: .track1),
+                  try! StripeTrack(text: GridCards.track2[0], format: .track2)]
+    let swipe = SwipeSynthesizer.render(SwipeScenario(tracks: tracks, motion: Motion(speed: .constant(500)),
+                                                      audio: audio, seed: 26))
+    do {
+        try FileBytes.write(WAV.encode16(PCMAudio(sampleRate: 44_100, channels: swipe.channels)), to: path)
+    } catch {
+        print("cannot write \(path): \(error)")
+        exit(2)
+    }
+    exit(0)
+}
 if let path = option("--demo-wav") {
     // `make demo`'s recording, a two-head reader (Tracks 1 and 2) and the published test cards:
     // a Visa swipe cut short (the reader reports it and stays armed), the Visa again, a
