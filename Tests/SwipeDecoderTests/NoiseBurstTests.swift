@@ -75,6 +75,34 @@ struct NoiseBurstTests {
         for b in bursts { print("\(burst.rawValue): \(b)") }
     }
 
+    @Test("a steady tone is a noise burst (tone), however long it lasts", arguments: [1_000.0, 2_500, 4_000])
+    func toneGivesNoSwipe(_ frequency: Double) throws {
+        // 0.2 s of the reader's noise, then 0.7 s of the tone: 1 400 to 5 600 cells of one bit.
+        var x = Self.noise(44_100, rms: 0.003, seed: 2)
+        for k in 0..<30_870 { x[8_820 + k] += Float(0.2 * sin(2 * .pi * frequency * Double(k) / 44_100)) }
+        let (swipes, bursts, count) = try Self.decodeInPeriods(x)
+        #expect(swipes.isEmpty, "\(swipes.map { "\($0.problem?.rawValue ?? "read") \($0.bits.count) bits" })")
+        #expect(count >= 1 && bursts.contains { $0.reason == .tone }, "\(bursts)")
+    }
+
+    @Test("a blank but clocked stripe (zeros from edge to edge) is still a swipe, in either direction",
+          arguments: [TrackFormat.track1, .track2], [SwipeDirection.forward, .reverse])
+    func blankStripeIsASwipe(_ format: TrackFormat, _ direction: SwipeDirection) throws {
+        var audio = AudioPath(sampleRate: 44_100)
+        audio.snr = 30
+        audio.level = -14
+        audio.leadingSilence = 0.3
+        audio.trailingSilence = 0.3
+        let cells = Int(85.6 / (format == .track2 ? 0.3387 : 0.121))     // 708 or 252
+        let truth = SwipeSynthesizer.render(SwipeScenario(
+            tracks: [StripeTrack(bits: [UInt8](repeating: 0, count: cells), format: format)],
+            motion: Motion(speed: .constant(600), direction: direction), audio: audio, seed: 5))
+        let (swipes, bursts, _) = try Self.decodeInPeriods(truth.channels[0])
+        #expect(bursts.allSatisfy { $0.reason != .tone }, "\(bursts)")
+        let swipe = try #require(swipes.first)
+        #expect(swipes.count == 1 && swipe.readTracks.isEmpty && swipe.problem != nil)
+    }
+
     struct Person: Sendable, CustomTestStringConvertible {
         var label: String
         var format: TrackFormat
