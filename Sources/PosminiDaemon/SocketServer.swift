@@ -397,6 +397,8 @@ final class SocketServer: Sendable {
         defer { open.withLock { $0[id] = nil } }
         try? await connection.executeThenClose { inbound, outbound in
             func refuse(_ error: ProtocolError) async throws {
+                // Counted with the requests refused: an operator sees clients turned away.
+                await hub.countRefusal(error.code)
                 messageLog?.record(error.json.text + "\n")
                 try await outbound.write(ByteBuffer(string: error.json.text + "\n"))
             }

@@ -128,7 +128,7 @@ public enum MetricsText {
         e.sample("posminid_cards_published_total", [:], Double(daemon.cardsPublished))
         e.family("posminid_arm_timeouts_total", .counter, help: "Arms that ended with TIMEOUT.")
         e.sample("posminid_arm_timeouts_total", [:], Double(daemon.armTimeouts))
-        e.family("posminid_protocol_errors_total", .counter, help: "Requests refused, by ERROR code.")
+        e.family("posminid_protocol_errors_total", .counter, help: "Requests and connections refused, by ERROR code.")
         for (code, n) in daemon.protocolErrors.sorted(by: { $0.key < $1.key }) {
             e.sample("posminid_protocol_errors_total", ["code": code], Double(n))
         }

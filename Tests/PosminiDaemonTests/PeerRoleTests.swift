@@ -192,6 +192,15 @@ extension ProcessSuites.DaemonTests {
         let again = try daemon.clientOnceSlotFree()
         #expect(again != nil)
         for peer in [a1, a2, b1, b2] { #expect(try peer.ask(["cmd": "status"])?.kind == .status) }
+        // The connections turned away are in the metrics, by code (an operator sees them).
+        guard case .metrics(let text)? = try b1.ask(["cmd": "metrics"]) else { Issue.record("no METRICS"); return }
+        func refused(_ code: String) -> Double? {
+            let head = "posminid_protocol_errors_total{code=\"\(code)\"} "
+            return text.split(separator: "\n").first { $0.hasPrefix(head) }.flatMap { Double($0.dropFirst(head.count)) }
+        }
+        #expect(refused("too_many_for_user") == 2, "\(text)")
+        // At least c; waiting for the freed slot may have been turned away too.
+        #expect((refused("too_many_clients") ?? 0) >= 1, "\(text)")
     }
 
     @Test("a request line of 4 096 bytes ends in LF or CRLF, the CR even in a read of its own; 4 097 is too long either way")
