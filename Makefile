@@ -174,10 +174,10 @@ install: release
 	install -D -m 0644 clients/python/posmini/client.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/posmini/client.py
 	[ -e $(DESTDIR)/etc/posminid/posminid.conf ] || install -D -m 0644 examples/posminid.conf $(DESTDIR)/etc/posminid/posminid.conf
 
-# The Debian package (debian/; README "Install on Debian"): built by dpkg-buildpackage from a
-# copy of the tree (the files git tracks or would track, so a build never sees .build/), with the
-# Swift on PATH; the .deb lands in dist/. Needs debhelper (which provides
-# dh-sequence-installsysusers) and dpkg-dev.
+# The Debian package (debian/; README "Install on Debian"): built by dpkg-buildpackage, with the
+# Swift on PATH, from a copy of the tree (the files git tracks or would track; without git, all
+# but the build folders: a package build never sees .build/). The .deb lands in dist/. Needs
+# debhelper (which provides dh-sequence-installsysusers) and dpkg-dev.
 DEB_PACKAGES := debhelper dh-sequence-installsysusers dpkg-dev libasound2-dev libudev-dev libssl-dev pkg-config
 # make test-package: lintian, and a fresh Debian 12 root made by mmdebstrap.
 TEST_PACKAGE_PACKAGES := $(DEB_PACKAGES) lintian mmdebstrap
@@ -188,8 +188,12 @@ deb-deps:
 
 deb: deb-deps
 	rm -rf $(DEB_TREE) && mkdir -p $(DEB_TREE)/posminid dist
-	git ls-files -z --cached --others --exclude-standard | xargs -0 sh -c 'for f; do [ -e "$$f" ] || [ -L "$$f" ] && printf "%s\0" "$$f"; done' sh \
-	  | tar --null -T - -cf - | tar -xf - -C $(DEB_TREE)/posminid
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git ls-files -z --cached --others --exclude-standard | xargs -0 sh -c 'for f; do [ -e "$$f" ] || [ -L "$$f" ] && printf "%s\0" "$$f"; done' sh \
+	    | tar --null -T - -cf - | tar -xf - -C $(DEB_TREE)/posminid; \
+	else \
+	  tar --exclude=./.build --exclude='./.build-*' --exclude='./.build_*' --exclude=./dist -cf - . | tar -xf - -C $(DEB_TREE)/posminid; \
+	fi
 	cd $(DEB_TREE)/posminid && SWIFT="$$(command -v $(SWIFT))" dpkg-buildpackage -b -us -uc
 	rm -f dist/posminid_* dist/posminid-dbgsym_*
 	mv $(DEB_TREE)/posminid_* $(DEB_TREE)/posminid-dbgsym_* dist/ 2>/dev/null || mv $(DEB_TREE)/posminid_* dist/
