@@ -444,9 +444,11 @@ public actor ReaderHub {
     /// A configured card's jack: its state and flap count.
     public func readerJack(id: String, jack: JackStatus, flaps: Int) {
         guard var info = readers[id] else { return }
-        info.jack = jack
-        info.jackFlaps = flaps
+        // The watch's count starts again when the watch does (the card went and came back);
+        // READER, STATUS and the metrics all give the count since start.
         readerMetrics[id, default: ReaderMetrics()].jackCount(flaps)
+        info.jack = jack
+        info.jackFlaps = readerMetrics[id]?.jackFlaps ?? flaps
         update(info)
     }
 
@@ -591,7 +593,7 @@ public actor ReaderHub {
         report.counters.droppedSamples = capture.values.map(\.dropped).reduce(0, +)
         report.counters.audioGaps = capture.values.map(\.gaps).reduce(0, +)
         report.counters.eventsDropped = capture.values.map(\.eventsDropped).reduce(0, +)
-        report.counters.jackFlaps = readers.values.map(\.jackFlaps).reduce(0, +)
+        report.counters.jackFlaps = readerMetrics.values.map(\.jackFlaps).reduce(0, +)
         report.uptimeSeconds = (monotonicSeconds() - started).rounded()
         report.encryption = encryptor?.status()
         let process = ProcessFigures.current()

@@ -237,6 +237,11 @@ struct HubTests {
         #expect(last["card"] == "PCH")
         let status = try #require(await hub.handle(.status, from: 2).first)
         #expect(status["counters"]?["jack_flaps"] == 2)
+        // The jack watch counts from 0 again when it restarts: the daemon's count goes on.
+        await hub.readerJack(id: info.id, jack: .plugged, flaps: 1)
+        #expect(watcher.received.last?["jack_flaps"] == 3)
+        let later = try #require(await hub.handle(.status, from: 2).first)
+        #expect(later["counters"]?["jack_flaps"] == 3)
         #expect(await hub.handle(.arm(reader: nil, timeout: nil, reference: "s-1"), from: 1).first?.kind == .armed)
         await hub.readerFailed(id: info.id, error: "capture not opened: busy")
         let ending = try #require(pos.received.last)
@@ -253,7 +258,7 @@ struct HubTests {
         await hub.readerRemoved(id: info.id)
         let seen = watcher.received.count
         await hub.readerRemoved(id: info.id)
-        await hub.readerJack(id: info.id, jack: .plugged, flaps: 2)
+        await hub.readerJack(id: info.id, jack: .plugged, flaps: 1)
         #expect(watcher.received.count == seen, "nothing changed: nothing announced")
     }
 
