@@ -180,7 +180,7 @@ install: release
 # debhelper (which provides dh-sequence-installsysusers) and dpkg-dev.
 DEB_PACKAGES := debhelper dh-sequence-installsysusers dpkg-dev libasound2-dev libudev-dev libssl-dev pkg-config
 # make test-package: lintian, and a fresh Debian 12 root made by mmdebstrap.
-TEST_PACKAGE_PACKAGES := $(DEB_PACKAGES) lintian mmdebstrap
+TEST_PACKAGE_PACKAGES := $(DEB_PACKAGES) lintian mmdebstrap file
 DEB_TREE := $(CURDIR)/.build-deb
 
 deb-deps:

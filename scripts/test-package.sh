@@ -26,6 +26,19 @@ if file -b "$WORK/contents/usr/sbin/posminid" | grep -q "not stripped"; then
     exit 1
 fi
 
+# The maintainer scripts debhelper wrote: an upgrade try-restarts the service (the new binary
+# runs) and does not restart the socket (the running daemon keeps listening on it).
+dpkg-deb -e "$DEB" "$WORK/control"
+grep -q "deb-systemd-invoke try-restart 'posminid.service'" "$WORK/control/postinst" \
+    || { echo "FAIL: postinst does not try-restart posminid.service on upgrade" >&2; exit 1; }
+if grep -E "restart.*posminid.socket|_dh_action=restart" "$WORK/control/postinst"; then
+    echo "FAIL: postinst restarts posminid.socket on upgrade" >&2; exit 1
+fi
+if grep -q "posminid.socket" "$WORK/control/preinst" 2>/dev/null; then
+    echo "FAIL: preinst stops posminid.socket before an upgrade" >&2; exit 1
+fi
+echo "   maintainer scripts: an upgrade try-restarts posminid.service and leaves posminid.socket running"
+
 echo
 echo "== lintian (errors and warnings fail; overrides in debian/posminid.lintian-overrides)"
 lintian --fail-on error,warning --display-info "$DEB" 2>&1 | grep -v -e spelling-error-in-binary -e "running with root privileges" || true
