@@ -187,6 +187,7 @@ deb-deps:
 	$(call apt_ensure,$(DEB_PACKAGES))
 
 deb: deb-deps
+	@command -v $(SWIFT) >/dev/null 2>&1 || { echo "make deb: no $(SWIFT) on PATH: the package is built with the Swift toolchain from swift.org (6.3 or later; debian/README.source), which Debian does not package" >&2; exit 2; }
 	rm -rf $(DEB_TREE) && mkdir -p $(DEB_TREE)/posminid dist
 	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 	  git ls-files -z --cached --others --exclude-standard | xargs -0 sh -c 'for f; do [ -e "$$f" ] || [ -L "$$f" ] && printf "%s\0" "$$f"; done' sh \

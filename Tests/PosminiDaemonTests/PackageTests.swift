@@ -126,4 +126,43 @@ struct PackageTests: CommandTesting {
         #expect(decoded.stdout.contains("Track 2 (assumed): ok  ;411111******1111="), "\(decoded.stdout)")
         #expect(!decoded.stdout.contains("4111111111111111") && !decoded.stderr.contains("4111111111111111"))
     }
+
+    /// Runs debian/posminid.postrm with `argument` under `root` (DPKG_ROOT), as dpkg would.
+    func postrm(_ argument: String, root: String) -> Run {
+        let err = root + ".stderr"
+        let status = system("DPKG_ROOT=\(shellQuoted(root)) sh \(shellQuoted(packageRoot + "/debian/posminid.postrm")) \(argument) 2>\(shellQuoted(err))")
+        return Run(status: (status >> 8) & 0xFF, stdout: "", stderr: readText(err))
+    }
+
+    @Test("remove keeps the key and the counters; purge removes them together, says so, and removes the metrics link it made, not an operator's")
+    func purgeRemovesKeyAndCountersTogether() throws {
+        let root = try temporaryDirectory()
+        let setUp = """
+            cd \(shellQuoted(root)) && mkdir -p etc/posminid var/lib/posminid var/lib/prometheus/node-exporter run/posminid \
+            && echo conf > etc/posminid/posminid.conf && echo key > etc/posminid/ik && echo 7 > var/lib/posminid/counter-123456789012345A \
+            && echo bindings > var/lib/posminid/bindings && ln -s /run/posminid/metrics.prom var/lib/prometheus/node-exporter/posminid.prom
+            """
+        #expect(system(setUp) == 0)
+        let removed = postrm("remove", root: root)
+        #expect(removed.status == 0 && removed.stderr.isEmpty, "\(removed.stderr)")
+        #expect(access(root + "/etc/posminid/ik", F_OK) == 0 && access(root + "/var/lib/posminid/counter-123456789012345A", F_OK) == 0)
+
+        let purged = postrm("purge", root: root)
+        #expect(purged.status == 0)
+        #expect(purged.stderr.contains("purge removed the DUKPT key file \(root)/etc/posminid/ik and the transaction counters"), "\(purged.stderr)")
+        #expect(access(root + "/etc/posminid/ik", F_OK) != 0, "the key is gone")
+        #expect(access(root + "/var/lib/posminid", F_OK) != 0, "the counters are gone with it")
+        #expect(access(root + "/etc/posminid/posminid.conf", F_OK) == 0, "the conffile is dpkg's to remove")
+        var link = stat()
+        #expect(lstat(root + "/var/lib/prometheus/node-exporter/posminid.prom", &link) != 0, "the metrics link is gone")
+        #expect(access(root + "/var/lib/prometheus", F_OK) != 0, "and the folders made for it")
+        #expect(access(root + "/run/posminid", F_OK) != 0)
+
+        // Nothing left: a second purge says nothing. An operator's own file at the link's place stays.
+        #expect(system("mkdir -p \(shellQuoted(root))/var/lib/prometheus/node-exporter && ln -s /srv/mine.prom \(shellQuoted(root))/var/lib/prometheus/node-exporter/posminid.prom") == 0)
+        let again = postrm("purge", root: root)
+        #expect(again.status == 0 && again.stderr.isEmpty, "\(again.stderr)")
+        #expect(lstat(root + "/var/lib/prometheus/node-exporter/posminid.prom", &link) == 0, "not the package's link: kept")
+        _ = system("rm -rf \(shellQuoted(root)) \(shellQuoted(root)).stderr")
+    }
 }
