@@ -1,4 +1,3 @@
-import PosminiProtocol
 import Testing
 import TestSupport
 #if canImport(Glibc)
@@ -53,7 +52,7 @@ enum PackageLayout {
             paths.insert("/usr/share/man/man\(name.split(separator: ".").last ?? "")/\(name)")
             sources.append(String(page))
         }
-        if let udev = rules.split(separator: "\n").first(where: { $0.contains("dh_installudev ") }) {
+        if let udev = rules.split(separator: "\n").first(where: { $0.hasPrefix("\tdh_installudev ") }) {
             var name = "", priority = "60"
             for word in udev.split(separator: " ") {
                 if word.hasPrefix("--name=") { name = String(word.dropFirst("--name=".count)) }
