@@ -169,6 +169,9 @@ install: release
 	install -D -m 0644 man/posminictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/posminictl.1
 	install -D -m 0644 examples/posminid.conf $(DESTDIR)$(PREFIX)/share/doc/posminid/posminid.conf.example
 	install -D -m 0644 docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/posminid/PROTOCOL.md
+	install -D -m 0644 docs/SECURITY.md $(DESTDIR)$(PREFIX)/share/doc/posminid/SECURITY.md
+	install -D -m 0644 docs/DIAGNOSE.md $(DESTDIR)$(PREFIX)/share/doc/posminid/DIAGNOSE.md
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/posminid/README.md
 	install -D -m 0644 examples/pos_client.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/pos_client.py
 	install -D -m 0644 clients/python/posmini/__init__.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/posmini/__init__.py
 	install -D -m 0644 clients/python/posmini/client.py $(DESTDIR)$(PREFIX)/share/doc/posminid/examples/posmini/client.py
