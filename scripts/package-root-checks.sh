@@ -31,6 +31,13 @@ snapshot() {
         | grep -v -x -E '/etc/(passwd|group|shadow|gshadow)-?' | LC_ALL=C sort
 }
 
+# Provisions an AES DUKPT key with the test BDK (given on standard input) and key ID $1.
+provision() {
+    posminid provision --bdk - --ikid "$1" 2>$HERE/provision-$1.log <<KEY || { cat $HERE/provision-$1.log; fail "provision $1"; }
+$TEST_BDK
+KEY
+}
+
 # Runs the daemon on the shipped recording (held until a client arms), arms it once like a POS
 # app, and asks for the status. $1: the key options ("--test-key", or none for the provisioned key).
 swipe_once() {
@@ -132,9 +139,7 @@ ok "0.5.99 -> $VERSION: the edit kept, the new file beside it as posminid.conf.d
 
 echo
 echo "== a provisioned key (the published test BDK), then apt-get remove"
-posminid provision --bdk - --ikid $TEST_IKID 2>$HERE/provision.log <<KEY || { cat $HERE/provision.log; fail "provision"; }
-$TEST_BDK
-KEY
+provision $TEST_IKID
 [ -f /etc/posminid/ik ] && ls /var/lib/posminid/* >/dev/null || fail "provision wrote no key or no counter"
 ok "provisioned: /etc/posminid/ik and $(ls /var/lib/posminid | tr '\n' ' ')"
 apt-get remove -y -q posminid > $HERE/remove.log 2>&1 || { cat $HERE/remove.log; fail "remove"; }
@@ -158,9 +163,7 @@ getent passwd posminid >/dev/null && ok "the system user posminid stays (Debian 
 echo
 echo "== install again, provision a new key, start with it"
 apt-get install -y -q "$NEW" > $HERE/install2.log 2>&1 || { cat $HERE/install2.log; fail "install after purge"; }
-posminid provision --bdk - --ikid $TEST_IKID_AFTER_PURGE 2>$HERE/provision2.log <<KEY || { cat $HERE/provision2.log; fail "provision after purge"; }
-$TEST_BDK
-KEY
+provision $TEST_IKID_AFTER_PURGE
 swipe_once "" /var/lib/posminid
 ok "after purge and re-provisioning: the daemon starts on the provisioned key and sends a CARD"
 apt-get purge -y -q posminid > /dev/null 2>&1

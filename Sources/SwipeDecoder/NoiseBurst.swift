@@ -17,9 +17,9 @@
 ///   clocked transitions is below `ringingDecay` of the first quarter's, the loudest pulse in
 ///   the first quarter: a circuit ringing down at its own frequency, not a card slowing down
 ///   (whose pulses weaken as their intervals grow).
-/// - `tone`: more cells of one bit in a row than a stripe holds (`stripeCells`): a steady tone
-///   (a whistle, a power supply's interference) is a run of zeros, or of ones, as long as it
-///   lasts, while a card's longest run (a blank but clocked track) ends with the card.
+/// - `tone`: more cells of one bit in a row than a stripe holds (`SwipeLimits.stripeCells`):
+///   a steady tone (a whistle, a power supply's interference) is a run of zeros, or of ones, as
+///   long as it lasts, while a card's longest run (a blank but clocked track) ends with the card.
 /// The first two apply only where the transitions are resolvable (at least
 /// `SwipeLimits.minimumSamplesPerHalfCell` samples per half-cell): below that a swipe too fast
 /// for the rate looks no better than noise and stays a swipe (`tooFast`); so does a burst of
@@ -55,9 +55,6 @@ public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
     static let clockRun = 6
     static let runTolerance = 0.3
     static let ringingDecay = 1.0 / 4
-    /// The most cells of one bit a swipe can give: a card is 85.60 mm long (ISO/IEC 7810), 708
-    /// cells at 210 bpi (Tracks 1 and 3), and a tenth more for a clock that slips.
-    static let stripeCells = 780
 
     /// Why the segment is noise, or nil when it may be a card. `transitions` are the clocked
     /// attempt's (any order); `first`/`last` the span the clock followed, in the same positions.
@@ -67,7 +64,7 @@ public struct NoiseBurst: Sendable, Hashable, CustomStringConvertible {
         var same = 1
         for k in bits.indices.dropFirst() {
             same = bits[k] == bits[k - 1] ? same + 1 : 1
-            if same > stripeCells { return .tone }
+            if same > SwipeLimits.stripeCells { return .tone }
         }
         let inSpan = transitions.filter { $0.position >= first - 0.5 && $0.position <= last + 0.5 }
             .sorted { $0.position < $1.position }

@@ -30,9 +30,6 @@ import Darwin
 struct SequenceDetector {
     /// Cells of leading clocking zeros the training uses.
     static let trainingCells = 12
-    /// The most cells a swipe can hold: a card's 85.6 mm at 210 bpi is 708 cells, and a hand
-    /// that slows down does not add cells (density errors of a few per cent aside).
-    static let maximumCells = 780
     /// The loop gains: boundary position and period, from each cell's timing error.
     static let phaseGain = 0.35, periodGain = 0.04, heightGain = 0.05
 
@@ -83,8 +80,8 @@ struct SequenceDetector {
         survivors[index(sign: start.sign, older: 0, newer: 0)] = start
         var back: [UInt8] = []           // per cell and new state: the predecessor state
         var margins: [Double] = []       // per cell and new state: the metric margin of the choice
-        back.reserveCapacity(8 * (maximumCells + 1))
-        margins.reserveCapacity(8 * (maximumCells + 1))
+        back.reserveCapacity(8 * (SwipeLimits.stripeCells + 1))
+        margins.reserveCapacity(8 * (SwipeLimits.stripeCells + 1))
         let width = training.width
         var cells = 0
         let end = Double(last) + 2 * training.period
@@ -124,7 +121,7 @@ struct SequenceDetector {
             cells += 1
             // No card holds more cells: what goes on is not one swipe (and the search's cost
             // stays bounded whatever the segment holds).
-            if cells > maximumCells { return nil }
+            if cells > SwipeLimits.stripeCells { return nil }
         }
         guard cells >= 20 else { return nil }
         // Trace back from the best final state: each step decided `newer` of the state it led to.

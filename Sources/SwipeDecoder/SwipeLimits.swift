@@ -39,4 +39,9 @@ public enum SwipeLimits {
     /// The speeds a hand swipes a card at (cm/s): a 5-bit track read at a cell time that would
     /// put one density outside them is the other density (`DensityBasis.speed`).
     public static let plausibleSpeed: ClosedRange<Double> = 5...250
+    /// The most cells a swipe can give: a card is 85.60 mm long (ISO/IEC 7810), 708 cells at
+    /// 210 bpi (Tracks 1 and 3), and a tenth more for a clock that slips or a density a few per
+    /// cent off (a hand that slows down adds none). The sequence detector stops past it; the
+    /// noise-burst line calls a longer run of one bit a tone.
+    public static let stripeCells = 780
 }

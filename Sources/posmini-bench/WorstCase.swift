@@ -43,28 +43,27 @@ func worstCaseReport() {
         ]
         for (name, x) in inputs {
             let decoder = benchDecoder(rate)
-            var times: [Double] = []
-            for _ in 0..<5 {
-                let t0 = monotonicSeconds()
-                _ = decoder.analyzeSegment(x)
-                times.append((monotonicSeconds() - t0) * 1_000)
-            }
-            times.sort()
+            let times = fiveRuns { _ = decoder.analyzeSegment(x) }
             worst = max(worst, times.last!)
             // Issue 24: the sequence detector alone on the same segment (it runs only when every
             // setting failed on transitions closer than 6 samples, but is timed on everything).
-            var sequence: [Double] = []
             var cells = 0
-            for _ in 0..<5 {
-                let t0 = monotonicSeconds()
-                cells = SwipeDecoder.sequenceCells(x)
-                sequence.append((monotonicSeconds() - t0) * 1_000)
-            }
-            sequence.sort()
+            let sequence = fiveRuns { cells = SwipeDecoder.sequenceCells(x) }
             worstSequence = max(worstSequence, sequence.last!)
             print("| \(name) | \(rate) | \(fmt(times[2], 1)) | \(fmt(times.last!, 1)) | \(fmt(sequence[2], 1)) | \(fmt(sequence.last!, 1)) | \(cells) |")
         }
     }
     print("\nThe longest: \(fmt(worst, 1)) ms (\(worst <= 50 ? "within" : "OVER") the 50 ms target); the sequence detector's")
     print("longest: \(fmt(worstSequence, 1)) ms (\(worstSequence <= 100 ? "within" : "OVER") its 100 ms target).\n")
+}
+
+/// Five runs of `body`, their times in milliseconds, sorted (the median is [2], the worst last).
+private func fiveRuns(_ body: () -> Void) -> [Double] {
+    var times: [Double] = []
+    for _ in 0..<5 {
+        let t0 = monotonicSeconds()
+        body()
+        times.append((monotonicSeconds() - t0) * 1_000)
+    }
+    return times.sorted()
 }
